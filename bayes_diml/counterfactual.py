@@ -1,0 +1,260 @@
+"""Counterfactual payoffs ``u_i(k, a_-i(t))`` for every step, agent and own action.
+
+Observed actions fix every counterfactual joint action in advance, so a *plan* is built
+once in NumPy from the data: which joint actions (or count vectors) the mechanism must be
+evaluated on, and where each counterfactual payoff sits in that evaluation. Evaluating a
+plan is then one batched mechanism call and one gather, which ``jit``/``grad``/``vmap``
+handle well.
+
+Three kinds of plan:
+
+- ``"table"``: small games (``prod K_i <= table_limit``): the mechanism is evaluated on
+  the whole joint-action table, float[P, n].
+- ``"count"``: anonymous mechanisms (with ``count_payoffs``): evaluated once per distinct
+  vector of opponent counts, for every own action, float[U, K].
+- ``"joint"``: anything else: evaluated once per distinct counterfactual joint action
+  that occurs in the data, float[U, n].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .data import Trajectories
+from .mechanisms.base import joint_profiles
+
+__all__ = [
+    "CounterfactualPlan",
+    "DEFAULT_TABLE_LIMIT",
+    "action_mask",
+    "make_plan",
+    "plan_for",
+    "evaluate_plan",
+    "counterfactual_payoffs",
+    "step_counterfactuals",
+]
+
+DEFAULT_TABLE_LIMIT = 4096
+
+
+class CounterfactualPlan(NamedTuple):
+    """Where the counterfactual payoffs of a data set come from (static NumPy arrays).
+
+    Attributes
+    ----------
+    kind : str
+        ``"table"``, ``"count"`` or ``"joint"``.
+    points : int[U, n] or int[U, K]
+        Joint actions (table, joint) or opponent-count vectors (count) to evaluate.
+    index : int[M, T-1, n, K] or int[M, T-1, n]
+        Table/joint: flat index ``u * n + i`` into the payoffs float[U, n];
+        count: the row ``u`` of float[U, K] that holds agent ``i``'s counterfactuals.
+    action_mask : bool[n, K]
+        ``k < K_i``.
+    """
+
+    kind: str
+    points: np.ndarray
+    index: np.ndarray
+    action_mask: np.ndarray
+
+    @property
+    def n_evaluations(self) -> int:
+        """Number of mechanism evaluations (payoff vectors) one plan evaluation costs."""
+        if self.kind == "count":
+            return int(self.points.shape[0] * self.action_mask.shape[1])
+        return int(self.points.shape[0])
+
+
+def action_mask(n_actions: tuple[int, ...]) -> np.ndarray:
+    """bool[n, K_max]: ``mask[i, k] = k < K_i``."""
+    return np.arange(max(n_actions))[None, :] < np.asarray(n_actions)[:, None]
+
+
+def _strides(n_actions: tuple[int, ...]) -> np.ndarray:
+    """C-order strides of the joint-action table: int64[n]."""
+    return np.array([math.prod(n_actions[i + 1 :]) for i in range(len(n_actions))], dtype=np.int64)
+
+
+def _table_plan(actions: np.ndarray, n_actions: tuple[int, ...]) -> CounterfactualPlan:
+    n, K = len(n_actions), max(n_actions)
+    mask = action_mask(n_actions)
+    strides = _strides(n_actions)
+    profile = (actions * strides).sum(-1)  # int[..., ]
+    base = profile[..., None] - actions * strides  # int[..., n]: profile with a_i removed
+    ks = np.arange(K)
+    flat = (base[..., None] + ks * strides[:, None]) * n + np.arange(n)[:, None]  # [..., n, K]
+    index = np.where(mask, flat, 0).astype(np.int64 if flat.max(initial=0) >= 2**31 else np.int32)
+    return CounterfactualPlan("table", joint_profiles(n_actions), index, mask)
+
+
+def _counterfactual_joints(actions: np.ndarray, n_actions: tuple[int, ...]) -> np.ndarray:
+    """int[..., n, K, n]: the joint action with a_i := k (k clamped to K_i - 1 on padding)."""
+    n, K = len(n_actions), max(n_actions)
+    ks = np.minimum(np.arange(K)[None, :], np.asarray(n_actions)[:, None] - 1)  # [n, K]
+    joints = np.broadcast_to(actions[..., None, None, :], (*actions.shape, K, n)).copy()
+    eye = np.eye(n, dtype=bool)[:, None, :]  # [n, 1, n]
+    return np.where(eye, ks[:, :, None], joints)
+
+
+def _unique_rows(rows: np.ndarray, radix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unique rows of int[N, d] and the inverse index int[N]."""
+    if radix is not None and float(np.prod(radix.astype(float))) < 2.0**62:
+        strides = np.array([math.prod(radix[j + 1 :].tolist()) for j in range(len(radix))], np.int64)
+        codes = rows.astype(np.int64) @ strides
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        return rows[first], inverse.reshape(-1)
+    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def _joint_plan(actions: np.ndarray, n_actions: tuple[int, ...]) -> CounterfactualPlan:
+    n = len(n_actions)
+    mask = action_mask(n_actions)
+    joints = _counterfactual_joints(actions, n_actions)  # [..., n, K, n]
+    lead = joints.shape[:-1]
+    uniq, inverse = _unique_rows(joints.reshape(-1, n), np.asarray(n_actions))
+    flat = inverse.reshape(lead) * n + np.arange(n)[:, None]
+    index = np.where(mask, flat, 0).astype(np.int64 if flat.max(initial=0) >= 2**31 else np.int32)
+    return CounterfactualPlan("joint", uniq.astype(np.int32), index, mask)
+
+
+def _count_plan(actions: np.ndarray, n_actions: tuple[int, ...]) -> CounterfactualPlan:
+    n = len(n_actions)
+    if len(set(n_actions)) != 1:
+        raise ValueError(f"a count mechanism needs equal action counts; got n_actions = {n_actions}.")
+    K = n_actions[0]
+    onehot = np.eye(K, dtype=np.int32)[actions]  # [..., n, K]
+    others = onehot.sum(-2, keepdims=True) - onehot  # [..., n, K]
+    lead = others.shape[:-1]
+    uniq, inverse = _unique_rows(others.reshape(-1, K), np.full(K, n, dtype=np.int64))
+    return CounterfactualPlan("count", uniq.astype(np.int32), inverse.reshape(lead).astype(np.int32), action_mask(n_actions))
+
+
+def _check_mechanism(mechanism: Any, n_actions: tuple[int, ...]) -> None:
+    mech_k = getattr(mechanism, "n_actions", None)
+    if mech_k is not None and tuple(mech_k) != tuple(n_actions):
+        raise ValueError(
+            f"the mechanism has n_actions = {tuple(mech_k)} but the data have n_actions = "
+            f"{tuple(n_actions)}; they must agree (agent by agent)."
+        )
+    if not (callable(getattr(mechanism, "payoffs", None)) and callable(getattr(mechanism, "init", None))):
+        raise TypeError(
+            f"{type(mechanism).__name__} is not a mechanism: it needs init(key) and payoffs(params, joint)."
+        )
+
+
+def _choose_kind(mechanism: Any, n_actions: tuple[int, ...], table_limit: int) -> str:
+    if math.prod(n_actions) <= table_limit:
+        return "table"
+    if callable(getattr(mechanism, "count_payoffs", None)) and len(set(n_actions)) == 1:
+        return "count"
+    return "joint"
+
+
+def make_plan(
+    mechanism: Any,
+    actions: np.ndarray,
+    n_actions: tuple[int, ...],
+    *,
+    kind: str | None = None,
+    table_limit: int = DEFAULT_TABLE_LIMIT,
+) -> CounterfactualPlan:
+    """Plan the counterfactual evaluations for ``actions: int[..., n]`` (every leading index).
+
+    ``kind=None`` picks ``"table"`` when ``prod K_i <= table_limit``, else ``"count"`` when
+    the mechanism has ``count_payoffs``, else ``"joint"``.
+    """
+    _check_mechanism(mechanism, n_actions)
+    actions = np.asarray(actions, dtype=np.int64)
+    kind = kind or _choose_kind(mechanism, n_actions, table_limit)
+    if kind == "table":
+        return _table_plan(actions, n_actions)
+    if kind == "count":
+        if not callable(getattr(mechanism, "count_payoffs", None)):
+            raise ValueError(f"{type(mechanism).__name__} has no count_payoffs; use kind='table' or 'joint'.")
+        return _count_plan(actions, n_actions)
+    if kind == "joint":
+        return _joint_plan(actions, n_actions)
+    raise ValueError(f"unknown plan kind {kind!r}; use 'table', 'count' or 'joint'.")
+
+
+def plan_for(
+    mechanism: Any, data: Trajectories, *, kind: str | None = None, table_limit: int = DEFAULT_TABLE_LIMIT
+) -> CounterfactualPlan:
+    """The plan for the steps ``t = 0..T-2`` of ``data`` (cached on ``data`` by kind)."""
+    _check_mechanism(mechanism, data.n_actions)
+    kind = kind or _choose_kind(mechanism, data.n_actions, table_limit)
+    key = ("plan", kind)
+    if key not in data._cache:
+        data._cache[key] = make_plan(mechanism, data.actions[:, :-1], data.n_actions, kind=kind)
+    return data._cache[key]
+
+
+def evaluate_plan(mechanism: Any, params: Any, plan: CounterfactualPlan) -> jax.Array:
+    """Counterfactual payoffs float[..., n, K] (0 on padded actions) from one mechanism call."""
+    mask = jnp.asarray(plan.action_mask)
+    if plan.kind == "count":
+        K = plan.action_mask.shape[1]
+        rows = mechanism.count_payoffs(params, jnp.arange(K)[None, :], jnp.asarray(plan.points)[:, None, :])
+        cf = rows[jnp.asarray(plan.index)]  # [..., n, K]
+    else:
+        pay = mechanism.payoffs(params, jnp.asarray(plan.points))  # [U, n]
+        cf = pay.reshape(-1)[jnp.asarray(plan.index)]
+    return jnp.where(mask, cf, 0.0)
+
+
+def counterfactual_payoffs(
+    mechanism: Any, params: Any, data: Trajectories, *, kind: str | None = None
+) -> jax.Array:
+    """``u_i(k, a_-i(t))`` for ``t = 0..T-2``: float[M, T-1, n, K] (0 on padded actions)."""
+    return evaluate_plan(mechanism, params, plan_for(mechanism, data, kind=kind))
+
+
+def step_counterfactuals(mechanism: Any, params: Any, n_actions: tuple[int, ...], *, table_limit: int = DEFAULT_TABLE_LIMIT):
+    """A function ``joint: int[n] -> float[n, K]`` for use inside a simulation loop.
+
+    Heavy work that does not depend on the joint action (the payoff table of a small
+    game) is done once, here.
+    """
+    n_actions = tuple(int(k) for k in n_actions)
+    _check_mechanism(mechanism, n_actions)
+    n, K = len(n_actions), max(n_actions)
+    mask = jnp.asarray(action_mask(n_actions))
+    if math.prod(n_actions) <= table_limit:
+        table = mechanism.payoffs(params, jnp.asarray(joint_profiles(n_actions))).reshape(-1)
+        strides = jnp.asarray(_strides(n_actions))
+        ks = jnp.arange(K)
+
+        def from_table(joint):
+            profile = (joint * strides).sum()
+            base = profile - joint * strides  # [n]
+            flat = (base[:, None] + ks[None, :] * strides[:, None]) * n + jnp.arange(n)[:, None]
+            return jnp.where(mask, table[jnp.where(mask, flat, 0)], 0.0)
+
+        return from_table
+    if callable(getattr(mechanism, "count_payoffs", None)) and len(set(n_actions)) == 1:
+        eye = jnp.eye(K, dtype=jnp.int32)
+
+        def from_counts(joint):
+            counts = jnp.bincount(joint, length=K)
+            removed = counts[None, :] - eye  # [K(removed own action), K]
+            rows = mechanism.count_payoffs(params, jnp.arange(K)[None, :], removed[:, None, :])  # [K, K]
+            return rows[joint]
+
+        return from_counts
+    ks = jnp.minimum(jnp.arange(K)[None, :], jnp.asarray(n_actions)[:, None] - 1)
+    eye = jnp.eye(n, dtype=bool)[:, None, :]
+
+    def from_joints(joint):
+        joints = jnp.where(eye, ks[:, :, None], joint[None, None, :])  # [n, K, n]
+        pay = mechanism.payoffs(params, joints)  # [n, K, n]
+        own = jnp.take_along_axis(pay, jnp.arange(n)[:, None, None], axis=-1)[..., 0]
+        return jnp.where(mask, own, 0.0)
+
+    return from_joints

@@ -1,0 +1,61 @@
+"""Private helpers shared by mechanism modules: validation and small MLPs as plain pytrees."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def check_n_actions(n_actions: Sequence[int] | int, n_agents: int | None = None) -> tuple[int, ...]:
+    """Normalise ``n_actions`` to a tuple of positive ints, with a clear error."""
+    if isinstance(n_actions, int | np.integer):
+        if n_agents is None:
+            raise ValueError(f"n_actions must be a sequence of K_i, one per agent; got {n_actions}.")
+        n_actions = (int(n_actions),) * n_agents
+    try:
+        out = tuple(int(k) for k in n_actions)
+    except TypeError as exc:
+        raise ValueError(f"n_actions must be a sequence of ints; got {n_actions!r}.") from exc
+    if not out:
+        raise ValueError("n_actions is empty: a mechanism needs at least one agent.")
+    if any(k < 1 for k in out) or any(k != float(v) for k, v in zip(out, n_actions, strict=True)):
+        raise ValueError(f"n_actions must hold integers >= 1; got {tuple(n_actions)}.")
+    return out
+
+
+def check_positive_int(name: str, value: int, minimum: int = 1) -> int:
+    """An int >= minimum, or a ValueError naming ``name``."""
+    if not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def torch_linear_init(key: jax.Array, fan_in: int, fan_out: int) -> dict[str, jax.Array]:
+    """PyTorch's default ``nn.Linear`` init: weight and bias ~ U(+-1/sqrt(fan_in))."""
+    bound = 1.0 / np.sqrt(fan_in)
+    kw, kb = jax.random.split(key)
+    return {
+        "w": jax.random.uniform(kw, (fan_in, fan_out), minval=-bound, maxval=bound),
+        "b": jax.random.uniform(kb, (fan_out,), minval=-bound, maxval=bound),
+    }
+
+
+def mlp_init(key: jax.Array, sizes: Sequence[int]) -> list[dict[str, jax.Array]]:
+    """Layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` with PyTorch's default init."""
+    keys = jax.random.split(key, len(sizes) - 1)
+    return [torch_linear_init(k, a, b) for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)]
+
+
+def mlp_apply(layers: Sequence[dict[str, jax.Array]], x: jax.Array, activation) -> jax.Array:
+    """Affine layers with ``activation`` between them (none after the last): [..., in] -> [..., out]."""
+    for layer in layers[:-1]:
+        x = activation(x @ layer["w"] + layer["b"])
+    return x @ layers[-1]["w"] + layers[-1]["b"]
+
+
+def one_hot_counts(joint: jax.Array, n_actions: int, dtype=None) -> jax.Array:
+    """Counts of each action in a joint action: int[..., n] -> float[..., K]."""
+    return jax.nn.one_hot(joint, n_actions, dtype=dtype or jnp.result_type(float)).sum(-2)

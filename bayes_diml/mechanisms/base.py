@@ -1,0 +1,98 @@
+"""The mechanism interface and the helpers every mechanism shares.
+
+A mechanism object holds *structure* only (numbers of agents and actions, fixed
+constants); its weights are a separate pytree ``params``. Every mechanism offers
+
+- ``init(key) -> params``
+- ``payoffs(params, joint) -> float[..., n]`` for ``joint: int[..., n]``
+- ``n_actions: tuple[int, ...]`` (``K_i``) and ``n_agents``.
+
+Mechanisms whose payoff depends only on the own action and the counts of the others'
+actions (symmetric anonymous games) also offer
+``count_payoffs(params, own, opponent_counts) -> float[...]``; the likelihood then
+evaluates them once per distinct (own action, opponent counts) pair.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "Mechanism",
+    "CountMechanism",
+    "joint_profiles",
+    "n_profiles",
+    "vmap_joint",
+    "param_count",
+    "flatten_params",
+]
+
+
+@runtime_checkable
+class Mechanism(Protocol):
+    """What the likelihood, the simulator and the models need of a mechanism."""
+
+    n_actions: tuple[int, ...]
+
+    def init(self, key: jax.Array) -> Any:
+        """Draw parameters (a pytree of arrays)."""
+        ...
+
+    def payoffs(self, params: Any, joint: jax.Array) -> jax.Array:
+        """Payoffs of joint actions: int[..., n] -> float[..., n]."""
+        ...
+
+
+@runtime_checkable
+class CountMechanism(Mechanism, Protocol):
+    """A symmetric mechanism: payoff of the own action given the others' action counts."""
+
+    def count_payoffs(self, params: Any, own: jax.Array, opponent_counts: jax.Array) -> jax.Array:
+        """own: int[...], opponent_counts: float[..., K] (summing to n-1) -> float[...]."""
+        ...
+
+
+def n_profiles(n_actions: tuple[int, ...]) -> int:
+    """P = prod K_i, the number of joint action profiles."""
+    return math.prod(n_actions)
+
+
+def joint_profiles(n_actions: tuple[int, ...]) -> np.ndarray:
+    """All joint profiles in C order: int[P, n] (row p is ``np.unravel_index(p, K)``)."""
+    grids = np.indices(n_actions).reshape(len(n_actions), -1)
+    return grids.T.astype(np.int32)
+
+
+def vmap_joint(fn: Callable[[Any, jax.Array], jax.Array], params: Any, joint: jax.Array) -> jax.Array:
+    """Apply a one-profile payoff function ``fn(params, int[n]) -> float[n]`` to int[..., n]."""
+    joint = jnp.asarray(joint)
+    batch = joint.shape[:-1]
+    flat = joint.reshape((-1, joint.shape[-1]))
+    out = jax.vmap(fn, in_axes=(None, 0))(params, flat)
+    return out.reshape(batch + out.shape[1:])
+
+
+def param_count(params: Any) -> int:
+    """Number of scalar parameters in a params pytree."""
+    return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
+
+
+def _key_name(k: Any) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(k, attr):
+            return str(getattr(k, attr))
+    return str(k)
+
+
+def flatten_params(params: Any) -> dict[str, Any]:
+    """Leaves of a params pytree by dotted path (``'table'``, ``'mlp.layers.0.weight'``)."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        out[".".join(_key_name(k) for k in path) or "value"] = leaf
+    return out

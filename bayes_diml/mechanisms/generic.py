@@ -1,0 +1,116 @@
+"""User-defined mechanisms: linear in features, or any pure JAX function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._util import check_n_actions
+from .base import vmap_joint
+
+__all__ = ["Linear", "Function"]
+
+
+@dataclass(frozen=True, eq=False)
+class Linear:
+    """Payoffs linear in features of the joint action: ``payoff_i(a) = features(a)[i] @ weights``.
+
+    Parameters
+    ----------
+    features : callable or array
+        Either a pure JAX function ``int[n] -> float[n, F]`` of one joint action, or a
+        feature table ``float[K_1, ..., K_n, n, F]``.
+    n_actions : sequence of int, optional
+        ``K_i``; taken from the feature table when one is given, else from the data.
+    init_scale : float
+        ``init`` draws weights ``N(0, init_scale^2)``.
+
+    Params: ``{"weights": float[F]}``.
+    """
+
+    features: Callable[[jax.Array], jax.Array] | Any
+    n_actions: tuple[int, ...] | None = None
+    init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if callable(self.features):
+            if self.n_actions is not None:
+                object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
+            n = None if self.n_actions is None else len(self.n_actions)
+            if n is not None:
+                shape = jax.eval_shape(self.features, jax.ShapeDtypeStruct((n,), jnp.int32)).shape
+                if len(shape) != 2 or shape[0] != n:
+                    raise ValueError(f"features must map int[n] to float[n, F]; got output shape {shape} for n = {n}.")
+        else:
+            table = np.asarray(self.features, dtype=float)
+            if table.ndim < 3 or table.shape[-2] != table.ndim - 2:
+                raise ValueError(
+                    f"a feature table must have shape (K_1, ..., K_n, n, F); got {table.shape}."
+                )
+            k = tuple(int(v) for v in table.shape[:-2])
+            if self.n_actions is not None and check_n_actions(self.n_actions) != k:
+                raise ValueError(f"n_actions {self.n_actions} does not match the feature table's {k}.")
+            object.__setattr__(self, "n_actions", k)
+            object.__setattr__(self, "features", jnp.asarray(table))
+
+    @property
+    def n_features(self) -> int:
+        """F, the number of features."""
+        if callable(self.features):
+            n = len(self.n_actions) if self.n_actions is not None else 1
+            return int(jax.eval_shape(self.features, jax.ShapeDtypeStruct((n,), jnp.int32)).shape[-1])
+        return int(self.features.shape[-1])
+
+    def init(self, key: jax.Array) -> dict[str, jax.Array]:
+        """Weights ``N(0, init_scale^2)``: ``{"weights": float[F]}``."""
+        return {"weights": self.init_scale * jax.random.normal(key, (self.n_features,))}
+
+    def payoffs(self, params: dict[str, jax.Array], joint: jax.Array) -> jax.Array:
+        """Payoffs of joint actions: int[..., n] -> float[..., n]."""
+        joint = jnp.asarray(joint)
+        if callable(self.features):
+            feats = vmap_joint(lambda _, a: self.features(a), None, joint)
+        else:
+            feats = self.features[tuple(joint[..., i] for i in range(joint.shape[-1]))]
+        return feats @ params["weights"]
+
+
+@dataclass(frozen=True, eq=False)
+class Function:
+    """Any pure JAX payoff function as a mechanism.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(params, joint)``: ``int[n] -> float[n]`` for one joint action (or
+        ``int[..., n] -> float[..., n]`` with ``batched=True``).
+    init : callable
+        ``init(key) -> params``, a pytree of arrays.
+    n_actions : sequence of int, optional
+        ``K_i``; taken from the data when omitted.
+    batched : bool
+        Whether ``fn`` already handles leading batch dimensions.
+    """
+
+    fn: Callable[[Any, jax.Array], jax.Array]
+    init: Callable[[jax.Array], Any]
+    n_actions: Sequence[int] | None = None
+    batched: bool = False
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn) or not callable(self.init):
+            raise ValueError("Function(fn, init) needs two callables: fn(params, joint) and init(key).")
+        if self.n_actions is not None:
+            object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
+
+    def payoffs(self, params: Any, joint: jax.Array) -> jax.Array:
+        """Payoffs of joint actions: int[..., n] -> float[..., n]."""
+        joint = jnp.asarray(joint)
+        if self.batched:
+            return self.fn(params, joint)
+        return vmap_joint(self.fn, params, joint)

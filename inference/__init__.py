@@ -1,0 +1,1 @@
+"""Inference: MAP, SVI, NUTS, Laplace (installed as ``bayes_diml.inference``)."""

@@ -133,7 +133,9 @@ def _count_plan(actions: np.ndarray, n_actions: tuple[int, ...]) -> Counterfactu
     others = onehot.sum(-2, keepdims=True) - onehot  # [..., n, K]
     lead = others.shape[:-1]
     uniq, inverse = _unique_rows(others.reshape(-1, K), np.full(K, n, dtype=np.int64))
-    return CounterfactualPlan("count", uniq.astype(np.int32), inverse.reshape(lead).astype(np.int32), action_mask(n_actions))
+    return CounterfactualPlan(
+        "count", uniq.astype(np.int32), inverse.reshape(lead).astype(np.int32), action_mask(n_actions)
+    )
 
 
 def _check_mechanism(mechanism: Any, n_actions: tuple[int, ...]) -> None:
@@ -216,7 +218,9 @@ def counterfactual_payoffs(
     return evaluate_plan(mechanism, params, plan_for(mechanism, data, kind=kind))
 
 
-def step_counterfactuals(mechanism: Any, params: Any, n_actions: tuple[int, ...], *, table_limit: int = DEFAULT_TABLE_LIMIT):
+def step_counterfactuals(
+    mechanism: Any, params: Any, n_actions: tuple[int, ...], *, table_limit: int = DEFAULT_TABLE_LIMIT
+):
     """A function ``joint: int[n] -> float[n, K]`` for use inside a simulation loop.
 
     Heavy work that does not depend on the joint action (the payoff table of a small

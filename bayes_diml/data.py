@@ -43,8 +43,7 @@ def _as_int_array(name: str, x: Any, *, allow_nan_padding: np.ndarray | None = N
         if bad.size:
             idx = tuple(int(v) for v in bad[0])
             raise DataError(
-                f"{name}{list(idx)} = {checked[idx]} is not an integer; actions are "
-                "integer indices 0..K_i-1."
+                f"{name}{list(idx)} = {checked[idx]} is not an integer; actions are integer indices 0..K_i-1."
             )
         return checked.astype(np.int64)
     raise DataError(f"{name} must hold integers; got dtype {arr.dtype}.")
@@ -88,8 +87,7 @@ class Trajectories:
         if raw.ndim != 3:
             hint = " For one episode use actions[None]." if raw.ndim == 2 else ""
             raise DataError(
-                "actions must have shape (M, T, n) = (episodes, steps, agents); "
-                f"got shape {raw.shape}.{hint}"
+                f"actions must have shape (M, T, n) = (episodes, steps, agents); got shape {raw.shape}.{hint}"
             )
         M, T, n = raw.shape
         if M == 0 or n == 0:
@@ -134,8 +132,7 @@ class Trajectories:
             if bad.size:
                 m = int(bad[0])
                 raise DataError(
-                    f"lengths[{m}] = {lengths[m]} is out of range: episode lengths must lie "
-                    f"in 1..T = 1..{T}."
+                    f"lengths[{m}] = {lengths[m]} is out of range: episode lengths must lie in 1..T = 1..{T}."
                 )
         valid = np.arange(T)[None, :] < lengths[:, None]  # bool[M, T]
         valid3 = np.broadcast_to(valid[:, :, None], raw.shape)
@@ -145,9 +142,7 @@ class Trajectories:
         bad = np.argwhere(actions < 0)
         if bad.size:
             m, t, i = (int(v) for v in bad[0])
-            raise DataError(
-                f"actions[{m}, {t}, {i}] = {actions[m, t, i]} is negative; actions are 0..K_i-1."
-            )
+            raise DataError(f"actions[{m}, {t}, {i}] = {actions[m, t, i]} is negative; actions are 0..K_i-1.")
         bad = np.argwhere(actions >= np.asarray(n_actions)[None, None, :])
         if bad.size:
             m, t, i = (int(v) for v in bad[0])
@@ -163,16 +158,13 @@ class Trajectories:
                 raise DataError(f"payoffs must be a float array; got dtype {pay.dtype}.")
             if pay.shape != raw.shape:
                 raise DataError(
-                    f"payoffs must have the shape of actions (M, T, n) = {raw.shape}; "
-                    f"got {pay.shape}."
+                    f"payoffs must have the shape of actions (M, T, n) = {raw.shape}; got {pay.shape}."
                 )
             pay = pay.astype(np.float64)
             bad = np.argwhere(np.isinf(pay) & valid3)
             if bad.size:
                 m, t, i = (int(v) for v in bad[0])
-                raise DataError(
-                    f"payoffs[{m}, {t}, {i}] is infinite; use NaN for an unobserved payoff."
-                )
+                raise DataError(f"payoffs[{m}, {t}, {i}] is infinite; use NaN for an unobserved payoff.")
             payoffs = np.where(valid3, pay, np.nan)
 
         object.__setattr__(self, "actions", actions)
@@ -289,8 +281,11 @@ class Trajectories:
         for col in ("t", "agent"):
             vals = frame[col].to_numpy()
             if not np.issubdtype(vals.dtype, np.integer):
-                as_int = _as_int_array(f"{source} column '{col}'", vals.astype(np.float64)) if (
-                    np.issubdtype(vals.dtype, np.floating)) else None
+                as_int = (
+                    _as_int_array(f"{source} column '{col}'", vals.astype(np.float64))
+                    if (np.issubdtype(vals.dtype, np.floating))
+                    else None
+                )
                 if as_int is None:
                     raise DataError(f"{source}: column '{col}' must hold integers; got {vals.dtype}.")
         episodes, ep_index = np.unique(frame["episode"].to_numpy(), return_inverse=True)

@@ -118,7 +118,11 @@ class LogitQ(NamedTuple):
 
     def check(self, n_agents: int) -> LogitQ:
         """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
-        for name, lo, hi, lo_open in (("alpha", 0.0, 1.0, True), ("beta", 0.0, np.inf, False), ("eps", 0.0, 1.0, False)):
+        for name, lo, hi, lo_open in (
+            ("alpha", 0.0, 1.0, True),
+            ("beta", 0.0, np.inf, False),
+            ("eps", 0.0, 1.0, False),
+        ):
             value = getattr(self, name)
             if isinstance(value, jax.core.Tracer):
                 continue

@@ -90,9 +90,7 @@ def log_policies(mechanism: Any, params: Any, learner: Any, data: Trajectories) 
     _check_learner(learner, data.n_agents)
     plan = plan_for(mechanism, data)
     cf = evaluate_plan(mechanism, params, plan)
-    return scan_log_policies(
-        learner, cf, jnp.asarray(data.actions[:, :-1]), jnp.asarray(plan.action_mask)
-    )
+    return scan_log_policies(learner, cf, jnp.asarray(data.actions[:, :-1]), jnp.asarray(plan.action_mask))
 
 
 def log_likelihood(

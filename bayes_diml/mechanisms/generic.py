@@ -45,13 +45,13 @@ class Linear:
             if n is not None:
                 shape = jax.eval_shape(self.features, jax.ShapeDtypeStruct((n,), jnp.int32)).shape
                 if len(shape) != 2 or shape[0] != n:
-                    raise ValueError(f"features must map int[n] to float[n, F]; got output shape {shape} for n = {n}.")
+                    raise ValueError(
+                        f"features must map int[n] to float[n, F]; got output shape {shape} for n = {n}."
+                    )
         else:
             table = np.asarray(self.features, dtype=float)
             if table.ndim < 3 or table.shape[-2] != table.ndim - 2:
-                raise ValueError(
-                    f"a feature table must have shape (K_1, ..., K_n, n, F); got {table.shape}."
-                )
+                raise ValueError(f"a feature table must have shape (K_1, ..., K_n, n, F); got {table.shape}.")
             k = tuple(int(v) for v in table.shape[:-2])
             if self.n_actions is not None and check_n_actions(self.n_actions) != k:
                 raise ValueError(f"n_actions {self.n_actions} does not match the feature table's {k}.")

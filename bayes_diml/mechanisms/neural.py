@@ -50,7 +50,9 @@ class NeuralJoint:
         """PyTorch-default initialisation (the E1 ground truth when drawn at random)."""
         k_emb, k_mlp = jax.random.split(key)
         emb_keys = jax.random.split(k_emb, self.n_agents)
-        embed = [jax.random.normal(k, (K, self.embed_dim)) for k, K in zip(emb_keys, self.n_actions, strict=True)]
+        embed = [
+            jax.random.normal(k, (K, self.embed_dim)) for k, K in zip(emb_keys, self.n_actions, strict=True)
+        ]
         sizes = [self.n_agents * self.embed_dim] + [self.width] * self.depth + [self.n_agents]
         return {"embed": embed, "layers": mlp_init(k_mlp, sizes)}
 
@@ -122,5 +124,3 @@ class SymmetricCount:
         own_onehot = jax.nn.one_hot(joint, self.n_choices, dtype=params["embed"].dtype)
         others = own_onehot.sum(-2, keepdims=True) - own_onehot  # float[..., n, K]
         return self.count_payoffs(params, joint, others)
-
-

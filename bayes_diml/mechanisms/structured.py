@@ -103,7 +103,10 @@ class StructuredCongestion(_Anonymous):
         """Small random start for fitting."""
         keys = jax.random.split(key, 3)
         K = self.n_choices
-        return {k: self.init_scale * jax.random.normal(kk, (K,)) for k, kk in zip(("b", "w1", "w2"), keys, strict=True)}
+        return {
+            k: self.init_scale * jax.random.normal(kk, (K,))
+            for k, kk in zip(("b", "w1", "w2"), keys, strict=True)
+        }
 
     def count_payoffs(self, params, own: jax.Array, opponent_counts: jax.Array) -> jax.Array:
         """own: int[...], opponent_counts: float[..., K] -> float[...]."""

@@ -25,12 +25,14 @@ class DataError(ValueError):
 
 def _as_int_array(name: str, x: Any, *, allow_nan_padding: np.ndarray | None = None) -> np.ndarray:
     """Exact conversion to int64; raises on NaN, non-integral values, bools, objects."""
-    arr = np.asarray(x)
+    arr = _as_array(name, x)
     if arr.dtype == bool:
         raise DataError(f"{name} must hold integers; got dtype bool.")
-    if np.issubdtype(arr.dtype, np.integer):
+    if arr.dtype.kind in "iu":  # not issubdtype(integer), which admits timedelta64
+        if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise DataError(f"{name} holds a value above 2**63 - 1 ({arr.max()}); not an integer index.")
         return arr.astype(np.int64)
-    if np.issubdtype(arr.dtype, np.floating):
+    if arr.dtype.kind == "f":
         checked = arr if allow_nan_padding is None else np.where(allow_nan_padding, arr, 0.0)
         bad = np.argwhere(~np.isfinite(checked))
         if bad.size:
@@ -45,8 +47,20 @@ def _as_int_array(name: str, x: Any, *, allow_nan_padding: np.ndarray | None = N
             raise DataError(
                 f"{name}{list(idx)} = {checked[idx]} is not an integer; actions are integer indices 0..K_i-1."
             )
+        bad = np.argwhere(np.abs(checked) >= 2.0**63)
+        if bad.size:
+            idx = tuple(int(v) for v in bad[0])
+            raise DataError(f"{name}{list(idx)} = {checked[idx]} is too large for an integer index.")
         return checked.astype(np.int64)
     raise DataError(f"{name} must hold integers; got dtype {arr.dtype}.")
+
+
+def _as_array(name: str, x: Any) -> np.ndarray:
+    """``np.asarray`` raising DataError (not a bare ValueError) on ragged nested sequences."""
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{name} must be a rectangular array; got {type(x).__name__} ({exc}).") from exc
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,7 +95,7 @@ class Trajectories:
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        raw = np.asarray(self.actions) if not isinstance(self.actions, np.ndarray) else self.actions
+        raw = _as_array("actions", self.actions)
         if raw.dtype == object:
             raise DataError("actions must be a numeric array of shape (M, T, n); got dtype object.")
         if raw.ndim != 3:
@@ -153,8 +167,8 @@ class Trajectories:
 
         payoffs = None
         if self.payoffs is not None:
-            pay = np.asarray(self.payoffs)
-            if not (np.issubdtype(pay.dtype, np.floating) or np.issubdtype(pay.dtype, np.integer)):
+            pay = _as_array("payoffs", self.payoffs)
+            if pay.dtype.kind not in "fiu":
                 raise DataError(f"payoffs must be a float array; got dtype {pay.dtype}.")
             if pay.shape != raw.shape:
                 raise DataError(
@@ -221,7 +235,7 @@ class Trajectories:
     # ------------------------------------------------------------- selection
     def subset(self, episodes: Sequence[int] | np.ndarray) -> Trajectories:
         """The episodes with the given indices, as new ``Trajectories``."""
-        idx = np.asarray(episodes, dtype=np.int64)
+        idx = _as_int_array("episodes", episodes)  # a bool mask is refused, not read as indices 0/1
         if idx.ndim != 1 or idx.size == 0:
             raise DataError("subset needs a non-empty 1-d sequence of episode indices.")
         if idx.min() < -self.n_episodes or idx.max() >= self.n_episodes:
@@ -288,7 +302,13 @@ class Trajectories:
                 )
                 if as_int is None:
                     raise DataError(f"{source}: column '{col}' must hold integers; got {vals.dtype}.")
-        episodes, ep_index = np.unique(frame["episode"].to_numpy(), return_inverse=True)
+        if frame["episode"].isna().any():
+            row = int(np.argmax(frame["episode"].isna().to_numpy()))
+            raise DataError(f"{source}: column 'episode' is empty in row {row}; every row needs a label.")
+        try:
+            episodes, ep_index = np.unique(frame["episode"].to_numpy(), return_inverse=True)
+        except TypeError as exc:
+            raise DataError(f"{source}: episode labels must be mutually sortable ({exc}).") from exc
         t = _as_int_array(f"{source} column 't'", frame["t"].to_numpy())
         agent = _as_int_array(f"{source} column 'agent'", frame["agent"].to_numpy())
         if t.min() < 0 or agent.min() < 0:
@@ -325,7 +345,10 @@ class Trajectories:
         payoffs = None
         if "payoff" in frame.columns:
             payoffs = np.full((M, T, n), np.nan)
-            payoffs[ep_index, t, agent] = frame["payoff"].to_numpy(dtype=np.float64)
+            try:
+                payoffs[ep_index, t, agent] = frame["payoff"].to_numpy(dtype=np.float64)
+            except (ValueError, TypeError) as exc:
+                raise DataError(f"{source}: column 'payoff' must be numeric ({exc}).") from exc
         if n_actions is None:
             k = np.zeros(n, dtype=np.int64)
             np.maximum.at(k, agent, action_vals + 1)
@@ -345,7 +368,8 @@ class Trajectories:
             }
             if self.payoffs is not None:
                 arrays["payoffs"] = self.payoffs
-            np.savez(path, **arrays)
+            with open(path, "wb") as f:  # np.savez(path) would append ".npz" to a ".NPZ" name
+                np.savez(f, **arrays)
         elif suffix == ".csv":
             self.to_frame().to_csv(path, index=False)
         elif suffix in (".parquet", ".pq"):

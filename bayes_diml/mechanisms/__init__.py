@@ -4,7 +4,15 @@ Every mechanism offers ``init(key) -> params`` and ``payoffs(params, joint) -> f
 for ``joint: int[..., n]``; anonymous ones also ``count_payoffs(params, own, opponent_counts)``.
 """
 
-from .base import CountMechanism, Mechanism, flatten_params, joint_profiles, n_profiles, param_count
+from .base import (
+    CountMechanism,
+    Mechanism,
+    agent_payoffs,
+    flatten_params,
+    joint_profiles,
+    n_profiles,
+    param_count,
+)
 from .generic import Function, Linear
 from .neural import NeuralJoint, SymmetricCount
 from .structured import Congestion, PublicGoods, StructuredCongestion, StructuredPublicGoods
@@ -26,4 +34,5 @@ __all__ = [
     "n_profiles",
     "param_count",
     "flatten_params",
+    "agent_payoffs",
 ]

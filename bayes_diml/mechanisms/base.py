@@ -31,6 +31,7 @@ __all__ = [
     "vmap_joint",
     "param_count",
     "flatten_params",
+    "agent_payoffs",
 ]
 
 
@@ -96,3 +97,21 @@ def flatten_params(params: Any) -> dict[str, Any]:
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         out[".".join(_key_name(k) for k in path) or "value"] = leaf
     return out
+
+
+def agent_payoffs(mechanism: Any, params: Any, joint: jax.Array, agent: jax.Array) -> jax.Array:
+    """Payoff of one chosen agent per joint action: joint int[S, n], agent int[S] -> float[S].
+
+    Anonymous mechanisms (``count_payoffs``) are evaluated for that agent only, so this
+    stays cheap with hundreds of agents.
+    """
+    joint = jnp.asarray(joint)
+    agent = jnp.asarray(agent)
+    own = jnp.take_along_axis(joint, agent[:, None], axis=-1)[:, 0]
+    if callable(getattr(mechanism, "count_payoffs", None)) and len(set(mechanism.n_actions)) == 1:
+        K = mechanism.n_actions[0]
+        counts = jax.nn.one_hot(joint, K, dtype=jnp.result_type(float)).sum(-2)
+        others = counts - jax.nn.one_hot(own, K, dtype=counts.dtype)
+        return mechanism.count_payoffs(params, own, others)
+    pay = mechanism.payoffs(params, joint)
+    return jnp.take_along_axis(pay, agent[:, None], axis=-1)[:, 0]

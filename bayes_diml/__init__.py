@@ -7,6 +7,11 @@ from .learners import Learner, LogitQ
 from .likelihood import log_likelihood, log_policies
 from .simulation import simulate
 
+# the Bayesian layer (models/ and inference/ are installed as bayes_diml.models / .inference)
+from . import models, inference  # noqa: E402,I001
+from .inference import Posterior, fit, load  # noqa: E402
+from .models import Priors  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -19,6 +24,12 @@ __all__ = [
     "log_policies",
     "counterfactual_payoffs",
     "simulate",
+    "fit",
+    "load",
+    "Posterior",
+    "Priors",
+    "models",
+    "inference",
     "mechanisms",
     "environments",
     "metrics",

@@ -47,7 +47,7 @@ def _as_int_array(name: str, x: Any, *, allow_nan_padding: np.ndarray | None = N
             raise DataError(
                 f"{name}{list(idx)} = {checked[idx]} is not an integer; actions are integer indices 0..K_i-1."
             )
-        bad = np.argwhere(np.abs(checked) >= 2.0**63)
+        bad = np.argwhere(np.abs(checked) >= np.float64(2.0**63))  # float64: no float16 overflow
         if bad.size:
             idx = tuple(int(v) for v in bad[0])
             raise DataError(f"{name}{list(idx)} = {checked[idx]} is too large for an integer index.")
@@ -241,7 +241,7 @@ class Trajectories:
         if idx.min() < -self.n_episodes or idx.max() >= self.n_episodes:
             raise DataError(f"episode index out of range 0..{self.n_episodes - 1}: {idx.tolist()}")
         lengths = self.lengths[idx]
-        T = int(lengths.max())
+        T = max(int(lengths.max()), 2)  # episodes of length 1 stay valid: T >= 2 is required
         return Trajectories(
             self.actions[idx, :T],
             self.n_actions,
@@ -309,6 +309,7 @@ class Trajectories:
             episodes, ep_index = np.unique(frame["episode"].to_numpy(), return_inverse=True)
         except TypeError as exc:
             raise DataError(f"{source}: episode labels must be mutually sortable ({exc}).") from exc
+        episodes = episodes.tolist()  # plain labels in messages: 0, not np.int64(0)
         t = _as_int_array(f"{source} column 't'", frame["t"].to_numpy())
         agent = _as_int_array(f"{source} column 'agent'", frame["agent"].to_numpy())
         if t.min() < 0 or agent.min() < 0:
@@ -317,7 +318,7 @@ class Trajectories:
         M = len(episodes)
         lengths = np.zeros(M, dtype=np.int64)
         np.maximum.at(lengths, ep_index, t + 1)
-        T = int(lengths.max())
+        T = max(int(lengths.max()), 2)  # as in subset: all-length-1 episodes are padded to T = 2
         key = (ep_index * T + t) * n + agent
         uniq, counts = np.unique(key, return_counts=True)
         if np.any(counts > 1):

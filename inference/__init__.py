@@ -1,1 +1,26 @@
-"""Inference: MAP, SVI, NUTS, Laplace (installed as ``bayes_diml.inference``)."""
+"""Inference: MAP, Laplace, SVI and NUTS behind one ``fit`` (installed as ``bayes_diml.inference``)."""
+
+from ._common import ConfoundingWarning, ConvergenceWarning, FitError, ModelSpec
+from .fit import METHODS, fit
+from .map import MAPConfig, MAPResult, fit_map_spec
+from .posterior import EditedMechanism, Posterior, load, support_mask
+from .samplers import LaplaceConfig, NUTSConfig, SVIConfig
+
+__all__ = [
+    "fit",
+    "load",
+    "METHODS",
+    "Posterior",
+    "EditedMechanism",
+    "support_mask",
+    "ModelSpec",
+    "MAPConfig",
+    "MAPResult",
+    "fit_map_spec",
+    "NUTSConfig",
+    "SVIConfig",
+    "LaplaceConfig",
+    "ConvergenceWarning",
+    "ConfoundingWarning",
+    "FitError",
+]

@@ -1,0 +1,253 @@
+"""Shared pieces of the inference methods: the model closure, initial values, DataTree assembly."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any, NamedTuple
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+from numpyro.infer import Predictive
+from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
+
+from bayes_diml.data import Trajectories
+from bayes_diml.mechanisms import Tabular, flatten_params
+from bayes_diml.models import (
+    INFER_PER_AGENT,
+    LEARNER_FIELDS,
+    Priors,
+    deterministic_site_names,
+    logit_q_model,
+    mechanism_sites,
+    resolve_learner,
+)
+from bayes_diml.models.logit_q import _fixed_learner_check
+
+__all__ = ["ModelSpec", "ConvergenceWarning", "ConfoundingWarning", "FitError"]
+
+
+class ConvergenceWarning(UserWarning):
+    """Sampler or optimiser diagnostics suggest the result is unreliable."""
+
+
+class ConfoundingWarning(UserWarning):
+    """A reported quantity is not identified by the data (e.g. beta vs payoff scale)."""
+
+
+class FitError(RuntimeError):
+    """A fit could not proceed (non-finite log density, too large for the method, ...)."""
+
+
+class ModelSpec(NamedTuple):
+    """Everything that defines the model: data, mechanism, learner spec and priors."""
+
+    data: Trajectories
+    mechanism: Any
+    learner: Any
+    priors: Priors
+
+    @classmethod
+    def build(cls, data: Any, mechanism: Any, learner: Any, priors: Priors | None) -> ModelSpec:
+        """Validate the pieces with clear errors and return the spec."""
+        if not isinstance(data, Trajectories):
+            raise TypeError(
+                f"data must be bayes_diml.Trajectories; got {type(data).__name__}. "
+                "Use Trajectories(actions, n_actions) or bayes_diml.load_trajectories(path)."
+            )
+        if not (callable(getattr(mechanism, "init", None)) and callable(getattr(mechanism, "payoffs", None))):
+            raise TypeError(f"{type(mechanism).__name__} is not a mechanism (needs init and payoffs).")
+        mk = getattr(mechanism, "n_actions", None)
+        if mk is not None and tuple(mk) != tuple(data.n_actions):
+            raise ValueError(
+                f"the mechanism has n_actions = {tuple(mk)} but the data have n_actions = "
+                f"{tuple(data.n_actions)}; they must agree agent by agent."
+            )
+        learner = resolve_learner(learner)
+        _fixed_learner_check(learner, data.n_agents)
+        priors = priors if priors is not None else Priors()
+        if not isinstance(priors, Priors):
+            raise TypeError(f"priors must be bayes_diml.models.Priors; got {type(priors).__name__}.")
+        return cls(data, mechanism, learner, priors)
+
+    def model(self, observe: bool = True):
+        """The NumPyro model with data bound: a function of no arguments."""
+        return functools.partial(
+            logit_q_model, self.data, self.mechanism, self.learner, self.priors, observe=observe
+        )
+
+    @property
+    def latent_names(self) -> list[str]:
+        """Names of the latent sample sites."""
+        names = list(mechanism_sites(self.mechanism))
+        names += [n for n in LEARNER_FIELDS if isinstance(getattr(self.learner, n), str)]
+        if self.data.has_payoffs:
+            names.append("payoff_noise")
+        return names
+
+    @property
+    def flat_priors(self) -> bool:
+        """Whether the mechanism prior is flat (improper)."""
+        return self.priors.mechanism_scale is None
+
+
+def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict[str, jax.Array]:
+    """Starting values of every latent site.
+
+    Mechanism sites: the mechanism's own ``init(key)`` (a zero table for ``Tabular``, plus
+    ``jitter`` noise); learner sites: their prior means; payoff noise: its prior median.
+    """
+    out: dict[str, jax.Array] = {}
+    if isinstance(spec.mechanism, Tabular):
+        for name, shape in mechanism_sites(spec.mechanism).items():
+            key, sub = jax.random.split(key)
+            out[name] = jitter * jax.random.normal(sub, shape)
+    else:
+        params = spec.mechanism.init(key)
+        out.update({f"mech.{k}": jnp.asarray(v) for k, v in flatten_params(params).items()})
+    pr = spec.priors
+    centre = {
+        "alpha": pr.alpha[0] / (pr.alpha[0] + pr.alpha[1]),
+        "beta": float(np.exp(pr.beta[0])),
+        "eps": pr.eps[0] / (pr.eps[0] + pr.eps[1]),
+    }
+    for name in LEARNER_FIELDS:
+        v = getattr(spec.learner, name)
+        if v == INFER_PER_AGENT:
+            out[name] = jnp.full((spec.data.n_agents,), centre[name])
+        elif isinstance(v, str):
+            out[name] = jnp.asarray(centre[name])
+    if spec.data.has_payoffs:
+        out["payoff_noise"] = jnp.asarray(0.6745 * pr.payoff_noise)
+    return out
+
+
+def deterministic_sites(
+    spec: ModelSpec, samples: dict[str, Any], batch_ndims: int = 1
+) -> dict[str, np.ndarray]:
+    """Deterministic sites (centred payoffs, ...) recomputed for flat draws of the latents."""
+    model = spec.model()
+    names = deterministic_site_names(spec.data, spec.mechanism, spec.learner)
+    if not names:
+        return {}
+
+    @jax.jit
+    def run(samples):
+        pred = Predictive(model, posterior_samples=samples, return_sites=names, batch_ndims=batch_ndims)
+        return pred(jax.random.key(0))
+
+    out = run({k: jnp.asarray(v) for k, v in samples.items()})
+    return {k: np.asarray(v) for k, v in out.items() if k in names}
+
+
+def pointwise_log_likelihood(spec: ModelSpec, samples: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per-observation log-likelihood of flat draws: ``actions`` float[D, M, T-1, n] (and payoffs)."""
+    model = spec.model()
+    latent = {k: jnp.asarray(samples[k]) for k in spec.latent_names}
+    out = jax.jit(lambda s: numpyro_log_likelihood(model, s, batch_ndims=1))(latent)
+    mask = spec.data.scored_mask[None, :, :, None]
+    res = {"actions": np.where(mask, np.asarray(out["actions"]), 0.0)}
+    if "payoffs" in out:
+        obs = np.isfinite(spec.data.payoffs)[None]
+        res["payoffs"] = np.where(obs, np.asarray(out["payoffs"]), 0.0)
+    return res
+
+
+def _dims(spec: ModelSpec) -> dict[str, list[str]]:
+    n = spec.data.n_agents
+    profile_dims = [f"action_{i}" for i in range(n)] + ["agent"]
+    dims = {
+        "centred_payoffs": profile_dims,
+        "scaled_payoffs": profile_dims,
+        "support": profile_dims,
+        "actions": ["episode", "step", "agent"],
+        "payoffs": ["episode", "time", "agent"],
+        "all_actions": ["episode", "time", "agent"],
+        "lengths": ["episode"],
+        "n_actions": ["agent"],
+    }
+    for name in LEARNER_FIELDS:
+        if getattr(spec.learner, name) == INFER_PER_AGENT:
+            dims[name] = ["agent"]
+    return dims
+
+
+def build_idata(
+    spec: ModelSpec,
+    posterior: dict[str, np.ndarray],
+    sample_stats: dict[str, np.ndarray] | None = None,
+    *,
+    log_likelihood: bool = True,
+    prior: dict[str, np.ndarray] | None = None,
+    posterior_predictive: dict[str, np.ndarray] | None = None,
+    support: np.ndarray | None = None,
+    attrs: dict | None = None,
+):
+    """ArviZ DataTree from draws shaped [C, S, ...] (posterior, sample_stats, log_likelihood, ...)."""
+    data = spec.data
+    groups: dict[str, dict[str, np.ndarray]] = {"posterior": posterior}
+    if sample_stats:
+        groups["sample_stats"] = sample_stats
+    if log_likelihood:
+        C, S = next(iter(posterior.values())).shape[:2]
+        flat = {k: v.reshape(C * S, *v.shape[2:]) for k, v in posterior.items()}
+        ll = pointwise_log_likelihood(spec, flat)
+        groups["log_likelihood"] = {
+            k: v.reshape(C, S, *v.shape[1:]).astype(np.float32) for k, v in ll.items()
+        }
+    observed = {"actions": data.actions[:, 1:]}
+    if data.payoffs is not None:
+        observed["payoffs"] = data.payoffs
+    groups["observed_data"] = observed
+    constant = {"all_actions": data.actions, "lengths": data.lengths, "n_actions": np.asarray(data.n_actions)}
+    if support is not None:
+        constant["support"] = support
+    groups["constant_data"] = constant
+    if prior is not None:
+        groups["prior"] = prior
+    if posterior_predictive is not None:
+        groups["posterior_predictive"] = posterior_predictive
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = az.from_dict(groups, dims=_dims(spec))
+    if attrs:
+        tree.attrs.update(attrs)
+    return tree
+
+
+def group_by_chain(samples: dict[str, Any], num_chains: int) -> dict[str, np.ndarray]:
+    """Flat draws [D, ...] -> [C, D/C, ...]."""
+    out = {}
+    for k, v in samples.items():
+        v = np.asarray(v)
+        out[k] = v.reshape(num_chains, v.shape[0] // num_chains, *v.shape[1:])
+    return out
+
+
+def check_finite_start(spec: ModelSpec, values: dict[str, Any]) -> None:
+    """Stop with a diagnosis if the log density is not finite at ``values`` (constrained)."""
+    from numpyro.infer.util import log_density
+
+    model = spec.model()
+    logp, trace = log_density(model, (), {}, values)
+    if np.isfinite(float(logp)):
+        return
+    bad = []
+    for name, site in trace.items():
+        if site["type"] != "sample":
+            continue
+        lp = site["fn"].log_prob(site["value"])
+        if "mask" in site and site["mask"] is not None:
+            lp = jnp.where(site["mask"], lp, 0.0)
+        lp = np.asarray(lp)
+        if not np.all(np.isfinite(lp)):
+            where = np.argwhere(~np.isfinite(lp))
+            bad.append(f"site '{name}' at index {tuple(int(i) for i in where[0])}" if where.size else name)
+    raise FitError(
+        "the log density is not finite at the starting point: "
+        + ("; ".join(bad) or "unknown site")
+        + ". Check fixed learner values (alpha in (0, 1], eps in [0, 1)) and the mechanism's outputs."
+    )

@@ -1,0 +1,526 @@
+"""The result of a fit: draws in an ArviZ DataTree plus what is needed to use them.
+
+Everything reported is gauge-fixed: centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)``
+and learner parameters, never raw mechanism weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayes_diml.data import Trajectories
+from bayes_diml.learners import LogitQ
+from bayes_diml.mechanisms import joint_profiles
+from bayes_diml.metrics import payoff_differences
+from bayes_diml.models import LEARNER_FIELDS, Priors, is_confounded, params_from_sites
+from bayes_diml.simulation import simulate_arrays
+
+from ._common import ConfoundingWarning, ModelSpec
+
+__all__ = ["Posterior", "load", "support_mask", "EditedMechanism"]
+
+_FORMAT_VERSION = 1
+
+
+def support_mask(data: Trajectories) -> np.ndarray:
+    """bool[K_1, ..., K_n, n]: cell (a, i) is informed directly when a_-i was observed.
+
+    An opponent profile counts when it occurred at a step whose counterfactual update
+    reaches a scored action (``t <= L_m - 2``).
+    """
+    n, k = data.n_agents, data.n_actions
+    steps = data.actions[:, :-1][data.scored_mask]  # int[N, n]
+    support = np.zeros((*k, n), dtype=bool)
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        seen = np.zeros([k[j] for j in others], dtype=bool)
+        seen[tuple(steps[:, others].T)] = steps.shape[0] > 0
+        support[..., i] = np.expand_dims(seen, i)
+    return support
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EditedMechanism:
+    """A mechanism with its payoffs transformed: ``edit(payoffs float[..., n], joint int[..., n])``.
+
+    Example: a toll of 0.1 on route 2 for everyone on it:
+    ``EditedMechanism(mech, lambda u, a: u - 0.1 * (a == 2))``.
+    """
+
+    base: Any
+    edit: Callable[[jax.Array, jax.Array], jax.Array]
+
+    @property
+    def n_actions(self):
+        """The base mechanism's K_i."""
+        return self.base.n_actions
+
+    def init(self, key):
+        """The base mechanism's init."""
+        return self.base.init(key)
+
+    def payoffs(self, params, joint):
+        """Edited payoffs: int[..., n] -> float[..., n]."""
+        joint = jnp.asarray(joint)
+        return self.edit(self.base.payoffs(params, joint), joint)
+
+
+class Posterior:
+    """Draws of the mechanism and learner given trajectories, with gauge-free reporting.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        ArviZ DataTree: ``posterior`` (latent and deterministic sites, dims chain x draw),
+        ``sample_stats``, ``log_likelihood`` (``actions``: episode x step x agent),
+        ``observed_data``, ``constant_data`` and, when asked, ``prior`` /
+        ``posterior_predictive``.
+    method : str
+        ``"map"``, ``"laplace"``, ``"svi"`` or ``"nuts"``.
+    info : dict
+        Diagnostics and timings of the fit.
+    """
+
+    def __init__(self, idata: Any, spec: ModelSpec, method: str, info: dict | None = None):
+        self.idata = idata
+        self.spec = spec
+        self.method = method
+        self.info = dict(info or {})
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def data(self) -> Trajectories:
+        """The fitted trajectories."""
+        return self.spec.data
+
+    @property
+    def mechanism(self) -> Any:
+        """The mechanism family that was fitted."""
+        return self.spec.mechanism
+
+    @property
+    def learner(self) -> LogitQ:
+        """The learner spec (numbers fixed, strings inferred)."""
+        return self.spec.learner
+
+    @property
+    def priors(self) -> Priors:
+        """The priors used."""
+        return self.spec.priors
+
+    @property
+    def confounded(self) -> bool:
+        """Whether beta and the payoff scale are confounded in this fit."""
+        return is_confounded(self.mechanism, self.learner, self.data)
+
+    @property
+    def n_draws(self) -> int:
+        """Number of draws (chains x draws)."""
+        post = self.idata["posterior"]
+        return int(post.sizes["chain"] * post.sizes["draw"])
+
+    def __repr__(self) -> str:
+        return (
+            f"Posterior(method={self.method!r}, draws={self.n_draws}, mechanism={type(self.mechanism).__name__}, "
+            f"data={self.data!r})"
+        )
+
+    def draws(self, name: str) -> np.ndarray:
+        """Draws of one posterior variable, chains stacked: float[D, ...]."""
+        post = self.idata["posterior"]
+        if name not in post.data_vars:
+            raise KeyError(f"no posterior variable {name!r}; have {sorted(post.data_vars)}.")
+        v = np.asarray(post[name].values)
+        return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
+
+    def site_draws(self) -> dict[str, np.ndarray]:
+        """Draws of every latent site: dict name -> float[D, ...]."""
+        return {k: self.draws(k) for k in self.spec.latent_names}
+
+    def _draw_index(self, n_draws: int | None, seed: int = 0) -> np.ndarray:
+        D = self.n_draws
+        if n_draws is None or n_draws >= D:
+            return np.arange(D)
+        return np.linspace(0, D - 1, n_draws).round().astype(int)
+
+    def mechanism_params(self, draw: int | None = None) -> Any:
+        """Mechanism params of one draw, or (``draw=None``) the posterior-mean sites."""
+        sites = self.site_draws()
+        pick = {k: (v.mean(0) if draw is None else v[draw]) for k, v in sites.items()}
+        return params_from_sites(self.mechanism, pick)
+
+    def learner_draws(self) -> LogitQ:
+        """The learner with every inferred field as draws float[D] or float[D, n]."""
+        D = self.n_draws
+        out = {}
+        for name in LEARNER_FIELDS:
+            v = getattr(self.learner, name)
+            if isinstance(v, str):
+                out[name] = self.draws(name)
+            else:
+                arr = np.asarray(v, dtype=float)
+                out[name] = np.broadcast_to(arr, (D, *arr.shape))
+        return LogitQ(out["alpha"], out["beta"], out["eps"], self.learner.q0)
+
+    def point_learner(self) -> LogitQ:
+        """Posterior-mean learner (fixed fields as given)."""
+        ld = self.learner_draws()
+        return LogitQ(*(np.asarray(getattr(ld, n)).mean(0) for n in LEARNER_FIELDS), self.learner.q0)
+
+    # -------------------------------------------------------------- incentives
+    @property
+    def support(self) -> np.ndarray:
+        """bool[K_1, ..., K_n, n]: cells whose opponent profile was observed."""
+        if "support" not in self.spec.data._cache:
+            self.spec.data._cache["support"] = support_mask(self.data)
+        return self.spec.data._cache["support"]
+
+    def payoff_differences(self, joint: Any = None, n_draws: int | None = None) -> np.ndarray:
+        """Draws of the centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)``.
+
+        ``joint``: int[..., n] (default: every profile). Returns float[D, ..., n].
+        """
+        if joint is None and "centred_payoffs" in self.idata["posterior"].data_vars and n_draws is None:
+            return self.draws("centred_payoffs")
+        idx = self._draw_index(n_draws)
+        sites = {k: jnp.asarray(v[idx]) for k, v in self.site_draws().items()}
+        k = self.data.n_actions
+        if joint is None:
+            if math.prod(k) * len(k) > 10**7:
+                raise ValueError("the joint-action table is too large; pass joint=int[..., n].")
+            joint = joint_profiles(k).reshape(*k, len(k))
+        joint = jnp.asarray(joint)
+
+        def one(s):
+            return payoff_differences(
+                self.mechanism, params_from_sites(self.mechanism, s), joint, n_actions=k
+            )
+
+        return np.asarray(jax.lax.map(one, sites))
+
+    def credible_interval(
+        self, prob: float = 0.9, joint: Any = None
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Equal-tailed intervals: ``{"centred_payoffs": (lower, upper), "alpha": ..., ...}``."""
+        _check_prob(prob)
+        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+        out = {}
+        pd_draws = self.payoff_differences(joint)
+        out["centred_payoffs"] = (np.quantile(pd_draws, lo, axis=0), np.quantile(pd_draws, hi, axis=0))
+        for name in self.spec.latent_names:
+            if name in LEARNER_FIELDS or name == "payoff_noise":
+                d = self.draws(name)
+                out[name] = (np.quantile(d, lo, axis=0), np.quantile(d, hi, axis=0))
+        if self.confounded and "scaled_payoffs" in self.idata["posterior"].data_vars:
+            d = self.draws("scaled_payoffs")
+            out["scaled_payoffs"] = (np.quantile(d, lo, axis=0), np.quantile(d, hi, axis=0))
+        return out
+
+    def payoff_table(self, prob: float = 0.9) -> dict[str, np.ndarray]:
+        """Arrays ``mean, lower, upper`` float[K_1..K_n, n] of the centred payoffs and ``support``."""
+        _check_prob(prob)
+        d = self.payoff_differences()
+        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+        return {
+            "mean": d.mean(0),
+            "lower": np.quantile(d, lo, axis=0),
+            "upper": np.quantile(d, hi, axis=0),
+            "support": self.support.copy(),
+        }
+
+    # --------------------------------------------------------------- summaries
+    def _scalar_names(self) -> list[str]:
+        names = [n for n in LEARNER_FIELDS if isinstance(getattr(self.learner, n), str)]
+        if self.data.has_payoffs:
+            names.append("payoff_noise")
+        return names
+
+    def _stats_frame(self, var_names: list[str], prob: float):
+        import arviz as az
+        import pandas as pd
+
+        if self.n_draws < 4:
+            rows = {}
+            for v in var_names:
+                d = self.draws(v)
+                for idx in np.ndindex(*d.shape[1:]):
+                    label = v if not idx else f"{v}[{', '.join(map(str, idx))}]"
+                    rows[label] = {"mean": float(d[(slice(None), *idx)].mean())}
+            frame = pd.DataFrame.from_dict(rows, orient="index")
+            for col in ("sd", "lower", "upper", "r_hat", "ess_bulk"):
+                frame[col] = np.nan
+            return frame
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = az.summary(self.idata, var_names=var_names, ci_prob=prob, round_to="none")
+        s = pd.DataFrame(s)
+        lb = next(c for c in s.columns if str(c).endswith("_lb"))
+        ub = next(c for c in s.columns if str(c).endswith("_ub"))
+        return s.rename(columns={lb: "lower", ub: "upper"})[
+            ["mean", "sd", "lower", "upper", "r_hat", "ess_bulk"]
+        ]
+
+    def summary(self, prob: float = 0.9):
+        """Table of identified quantities with ``prob`` equal-tailed intervals.
+
+        Rows: inferred learner parameters, the payoff noise (if payoffs were observed) and
+        the centred payoffs of every (profile, agent) cell (small games). Columns: mean,
+        sd, lower, upper, r_hat, ess_bulk, support, label. ``label`` says what the data
+        determine: ``identified``, ``prior only (opponent profile never observed)``, or
+        ``confounded with payoff scale`` (then ``scaled_payoffs = beta x centred payoffs``
+        rows carry the identified products).
+        """
+        import pandas as pd
+
+        _check_prob(prob)
+        scalars = self._scalar_names()
+        frames = []
+        if scalars:
+            f = self._stats_frame(scalars, prob)
+            f["support"] = True
+            f["label"] = [
+                "confounded with payoff scale" if (self.confounded and r.startswith("beta")) else "identified"
+                for r in f.index
+            ]
+            frames.append(f)
+        post = self.idata["posterior"]
+        if "centred_payoffs" in post.data_vars:
+            f = self._stats_frame(["centred_payoffs"], prob)
+            sup = self.support.reshape(-1)
+            f["support"] = sup
+            f["label"] = np.where(
+                sup,
+                "confounded with payoff scale" if self.confounded else "identified",
+                "prior only (opponent profile never observed)",
+            )
+            frames.append(f)
+            if self.confounded and "scaled_payoffs" in post.data_vars:
+                g = self._stats_frame(["scaled_payoffs"], prob)
+                g["support"] = sup
+                g["label"] = np.where(
+                    sup, "identified (beta x payoff)", "prior only (opponent profile never observed)"
+                )
+                frames.append(g)
+        return pd.concat(frames) if frames else pd.DataFrame()
+
+    def scalar_summary(self, prob: float = 0.9) -> dict[str, dict[str, float]]:
+        """``{name: {mean, sd, lower, upper, r_hat, ess_bulk}}`` for every scalar parameter.
+
+        Per-agent parameters appear as ``alpha[0]``, ``alpha[1]``, ... Fixed parameters are
+        not listed (they were not inferred).
+        """
+        names = self._scalar_names()
+        if not names:
+            return {}
+        f = self._stats_frame(names, prob)
+        return {
+            str(idx): {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items()}
+            for idx, row in f.iterrows()
+        }
+
+    # ---------------------------------------------------------- counterfactuals
+    def counterfactual(
+        self,
+        learner: LogitQ | Callable[[LogitQ], LogitQ] | None = None,
+        mechanism_edit: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+        n_episodes: int = 100,
+        T: int | None = None,
+        statistic: str | Callable = "action_frequencies",
+        *,
+        n_draws: int | None = 200,
+        seed: int = 0,
+    ) -> np.ndarray:
+        """Posterior-predictive simulation under a changed learner or an edited mechanism.
+
+        Parameters
+        ----------
+        learner : LogitQ, callable or None
+            ``None``: the posterior learner draws; a ``LogitQ``: fixed values; a callable
+            ``f(learner_draw) -> LogitQ`` (e.g. ``lambda l: l.scaled(beta=1.4)``).
+        mechanism_edit : callable, optional
+            ``edit(payoffs float[..., n], joint int[..., n]) -> float[..., n]``, e.g. a toll
+            on route 2: ``lambda u, a: u - 0.1 * (a == 2)``.
+        n_episodes, T : simulated episodes per draw and their length (default the data's T).
+        statistic : str or callable
+            ``"action_frequencies"`` -> float[n, K]; ``"mean_payoff"`` -> float[n];
+            ``"welfare"`` (mean total payoff per step) -> float[]; or
+            ``f(actions int[E, T, n], payoffs float[E, T, n]) -> array``.
+        n_draws : number of posterior draws used (evenly spaced; None = all).
+
+        Returns
+        -------
+        float[n_draws, ...]: one value of the statistic per posterior draw.
+        """
+        T = int(T or self.data.n_steps)
+        if isinstance(statistic, str) and statistic not in ("action_frequencies", "mean_payoff", "welfare"):
+            raise ValueError(
+                f"unknown statistic {statistic!r}; use 'action_frequencies', 'mean_payoff', 'welfare' or a callable."
+            )
+        if self.confounded and statistic in ("mean_payoff", "welfare"):
+            warnings.warn(
+                "payoff levels are confounded with beta in this fit (no observed payoffs): "
+                f"'{statistic}' is in the prior's units, not identified.",
+                ConfoundingWarning,
+                stacklevel=2,
+            )
+        mech = self.mechanism if mechanism_edit is None else EditedMechanism(self.mechanism, mechanism_edit)
+        k = self.data.n_actions
+        idx = self._draw_index(n_draws)
+        sites = {name: jnp.asarray(v[idx]) for name, v in self.site_draws().items()}
+        ld = self.learner_draws()
+        lds = LogitQ(*(jnp.asarray(np.asarray(getattr(ld, f))[idx]) for f in LEARNER_FIELDS), self.learner.q0)
+        keys = jax.random.split(jax.random.key(seed), len(idx))
+        K = max(k)
+
+        def stat(actions, payoffs):
+            if callable(statistic):
+                return statistic(actions, payoffs)
+            if statistic == "action_frequencies":
+                return jax.nn.one_hot(actions, K).mean(axis=(0, 1))
+            if statistic == "mean_payoff":
+                return payoffs.mean(axis=(0, 1))
+            return payoffs.sum(-1).mean()
+
+        def one(args):
+            s, l_draw, key = args
+            params = params_from_sites(self.mechanism, s)
+            lq = l_draw if learner is None else (learner(l_draw) if callable(learner) else learner)
+            actions, payoffs = simulate_arrays(mech, params, lq, int(n_episodes), T, key, k)
+            return stat(actions, payoffs)
+
+        if isinstance(learner, LogitQ):
+            learner.check(len(k))
+        out = jax.lax.map(one, (sites, lds, keys))
+        return np.asarray(out)
+
+    # --------------------------------------------------------------------- I/O
+    def save(self, path: str | Path) -> Path:
+        """Write the fit: netCDF (``.nc``, default) or zarr (``.zarr``) through ArviZ/xarray.
+
+        Stores the DataTree plus what is needed to rebuild mechanism, learner and data.
+        """
+        path = Path(path)
+        tree = self.idata.copy()
+        tree.attrs["bayes_diml"] = json.dumps(
+            {
+                "format_version": _FORMAT_VERSION,
+                "method": self.method,
+                "mechanism": mechanism_to_spec(self.mechanism),
+                "learner": _learner_to_json(self.learner),
+                "priors": self.priors.to_dict(),
+                "info": _jsonable(self.info),
+            }
+        )
+        if path.suffix == ".zarr":
+            tree.to_zarr(path, mode="w")
+        else:
+            tree.to_netcdf(path, engine="h5netcdf")
+        return path
+
+
+def _check_prob(prob: float) -> None:
+    if not 0.0 < float(prob) < 1.0:
+        raise ValueError(f"prob must lie in (0, 1); got {prob}.")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray | jax.Array):
+        return np.asarray(x).tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _learner_to_json(learner: LogitQ) -> dict:
+    return {f: _jsonable(getattr(learner, f)) for f in (*LEARNER_FIELDS, "q0")}
+
+
+def mechanism_to_spec(mechanism: Any) -> dict | None:
+    """JSON description of a built-in mechanism (class and constructor fields), else None."""
+    from bayes_diml import mechanisms as mech_mod
+
+    name = type(mechanism).__name__
+    if getattr(mech_mod, name, None) is not type(mechanism) or not dataclasses.is_dataclass(mechanism):
+        return None
+    fields = {}
+    for f in dataclasses.fields(mechanism):
+        if not f.init:
+            continue
+        v = getattr(mechanism, f.name)
+        if callable(v):
+            return None
+        fields[f.name] = _jsonable(v)
+    return {"class": name, "fields": fields}
+
+
+def mechanism_from_spec(spec: dict) -> Any:
+    """Inverse of :func:`mechanism_to_spec`."""
+    from bayes_diml import mechanisms as mech_mod
+
+    cls = getattr(mech_mod, spec["class"])
+    fields = {
+        k: (tuple(v) if isinstance(v, list) and k == "n_actions" else v) for k, v in spec["fields"].items()
+    }
+    return cls(**fields)
+
+
+def load(path: str | Path, mechanism: Any = None) -> Posterior:
+    """Read a fit written by :meth:`Posterior.save`.
+
+    ``mechanism`` must be given when the fit used a user-defined mechanism (``Function``
+    or ``Linear`` with a callable), which cannot be stored.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no fit at {path}")
+    try:
+        if path.suffix == ".zarr":
+            tree = xr.open_datatree(path, engine="zarr").load()
+        else:
+            tree = xr.open_datatree(path, engine="h5netcdf").load()
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable bayes-diml fit ({exc}).") from exc
+    meta_raw = tree.attrs.get("bayes_diml")
+    if meta_raw is None:
+        raise ValueError(f"{path}: not a bayes-diml fit (no 'bayes_diml' metadata).")
+    meta = json.loads(meta_raw)
+    if mechanism is None:
+        if meta["mechanism"] is None:
+            raise ValueError(f"{path}: the fit used a user-defined mechanism; pass mechanism=... to load().")
+        mechanism = mechanism_from_spec(meta["mechanism"])
+    const = tree["constant_data"]
+    payoffs = (
+        tree["observed_data"]["payoffs"].values if "payoffs" in tree["observed_data"].data_vars else None
+    )
+    data = Trajectories(
+        const["all_actions"].values,
+        tuple(int(v) for v in const["n_actions"].values),
+        lengths=const["lengths"].values,
+        payoffs=payoffs,
+    )
+    lj = meta["learner"]
+    learner = LogitQ(
+        *(
+            v if isinstance(v, str) else np.asarray(v, dtype=float)
+            for v in (lj["alpha"], lj["beta"], lj["eps"])
+        ),
+        np.asarray(lj["q0"], dtype=float),
+    )
+    spec = ModelSpec(data, mechanism, learner, Priors.from_dict(meta["priors"]))
+    return Posterior(tree, spec, meta["method"], meta.get("info", {}))

@@ -1,0 +1,253 @@
+"""Posterior approximations: NUTS, SVI (NumPyro autoguides) and Laplace, all started at the MAP."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_median, init_to_value
+from numpyro.infer.autoguide import (
+    AutoLaplaceApproximation,
+    AutoLowRankMultivariateNormal,
+    AutoMultivariateNormal,
+    AutoNormal,
+)
+from numpyro.optim import optax_to_numpyro
+
+from ._common import FitError, ModelSpec, deterministic_sites, group_by_chain
+from .map import MAPConfig, fit_map_spec
+
+__all__ = ["NUTSConfig", "SVIConfig", "LaplaceConfig", "run_nuts", "run_svi", "run_laplace"]
+
+
+@dataclass(frozen=True)
+class NUTSConfig:
+    """Settings of the No-U-Turn sampler.
+
+    ``chain_method``: ``"sequential"``, ``"vectorized"`` or ``"parallel"`` (one device per
+    chain). ``init``: ``"map"`` (start every chain at the MAP, the default) or ``"prior"``.
+    """
+
+    num_warmup: int = 500
+    num_samples: int = 500
+    num_chains: int = 2
+    chain_method: str = "sequential"
+    dense_mass: bool = False
+    target_accept: float = 0.85
+    max_tree_depth: int = 10
+    init: str = "map"
+
+    def __post_init__(self) -> None:
+        if self.chain_method not in ("sequential", "vectorized", "parallel"):
+            raise ValueError(
+                f"chain_method must be sequential, vectorized or parallel; got {self.chain_method!r}."
+            )
+        if self.init not in ("map", "prior"):
+            raise ValueError(f"NUTSConfig.init must be 'map' or 'prior'; got {self.init!r}.")
+        for name in ("num_warmup", "num_samples", "num_chains", "max_tree_depth"):
+            if int(getattr(self, name)) < (0 if name == "num_warmup" else 1):
+                raise ValueError(f"NUTSConfig.{name} must be positive; got {getattr(self, name)}.")
+        if not 0.0 < self.target_accept < 1.0:
+            raise ValueError(f"target_accept must lie in (0, 1); got {self.target_accept}.")
+
+
+@dataclass(frozen=True)
+class SVIConfig:
+    """Settings of stochastic variational inference.
+
+    ``guide``: ``"normal"`` (AutoNormal, mean field), ``"lowrank"``
+    (AutoLowRankMultivariateNormal with ``rank``) or ``"mvn"`` (full covariance).
+    """
+
+    guide: str = "normal"
+    rank: int | None = None
+    num_steps: int = 3000
+    learning_rate: float = 0.01
+    num_particles: int = 1
+    num_draws: int = 1000
+    init: str = "map"
+
+    def __post_init__(self) -> None:
+        if self.guide not in ("normal", "lowrank", "mvn"):
+            raise ValueError(f"SVIConfig.guide must be 'normal', 'lowrank' or 'mvn'; got {self.guide!r}.")
+        if self.init not in ("map", "prior"):
+            raise ValueError(f"SVIConfig.init must be 'map' or 'prior'; got {self.init!r}.")
+
+
+@dataclass(frozen=True)
+class LaplaceConfig:
+    """Laplace approximation at the mode of the unconstrained posterior (small models only)."""
+
+    num_draws: int = 1000
+    refine_steps: int = 300
+    learning_rate: float = 0.003
+    max_params: int = 3000
+
+
+def _map_init(spec: ModelSpec, key, progress: bool, map_config: MAPConfig | None):
+    cfg = map_config or MAPConfig(num_restarts=1)
+    return fit_map_spec(spec, key, cfg, progress=progress)
+
+
+def run_nuts(
+    spec: ModelSpec,
+    key: jax.Array,
+    config: NUTSConfig,
+    *,
+    progress: bool = True,
+    map_config: MAPConfig | None = None,
+) -> dict[str, Any]:
+    """Sample with NUTS; returns posterior [C, S, ...], sample_stats and timing info."""
+    k_map, k_run = jax.random.split(key)
+    info: dict[str, Any] = {}
+    if config.init == "map":
+        t0 = time.perf_counter()
+        m = _map_init(spec, k_map, progress, map_config)
+        info["map_seconds"] = time.perf_counter() - t0
+        info["map_log_joint"] = m.log_joint
+        strategy = init_to_value(values=m.values)
+    else:
+        strategy = init_to_median(num_samples=15)
+    kernel = NUTS(
+        spec.model(),
+        init_strategy=strategy,
+        dense_mass=config.dense_mass,
+        target_accept_prob=config.target_accept,
+        max_tree_depth=config.max_tree_depth,
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=config.num_warmup,
+        num_samples=config.num_samples,
+        num_chains=config.num_chains,
+        chain_method=config.chain_method,
+        progress_bar=progress,
+    )
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="There are not enough devices")
+        mcmc.run(k_run, extra_fields=("diverging", "num_steps", "accept_prob", "energy", "potential_energy"))
+    info["sampling_seconds"] = time.perf_counter() - t0
+    posterior = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    stats = {
+        "diverging": np.asarray(extra["diverging"]),
+        "n_steps": np.asarray(extra["num_steps"]),
+        "acceptance_rate": np.asarray(extra["accept_prob"]),
+        "energy": np.asarray(extra["energy"]),
+        "lp": -np.asarray(extra["potential_energy"]),
+    }
+    info["divergences"] = int(stats["diverging"].sum())
+    info["mean_leapfrog_steps"] = float(stats["n_steps"].mean())
+    return {"posterior": posterior, "sample_stats": stats, "info": info}
+
+
+def _guide(spec: ModelSpec, config: SVIConfig, init_values: dict | None):
+    model = spec.model()
+    init_loc = init_to_value(values=init_values) if init_values else init_to_median(num_samples=15)
+    if config.guide == "normal":
+        return AutoNormal(model, init_loc_fn=init_loc, init_scale=0.05)
+    if config.guide == "lowrank":
+        return AutoLowRankMultivariateNormal(model, init_loc_fn=init_loc, rank=config.rank, init_scale=0.05)
+    return AutoMultivariateNormal(model, init_loc_fn=init_loc, init_scale=0.05)
+
+
+def _finish_draws(spec: ModelSpec, latent: dict[str, Any]) -> dict[str, np.ndarray]:
+    latent = {k: np.asarray(v) for k, v in latent.items() if k in spec.latent_names}
+    for name, v in latent.items():
+        if not np.all(np.isfinite(v)):
+            raise FitError(f"posterior draws of '{name}' are not finite; the approximation failed.")
+    det = deterministic_sites(spec, latent)
+    return group_by_chain({**latent, **det}, 1)
+
+
+def run_svi(
+    spec: ModelSpec,
+    key: jax.Array,
+    config: SVIConfig,
+    *,
+    progress: bool = True,
+    map_config: MAPConfig | None = None,
+) -> dict[str, Any]:
+    """Fit an autoguide by SVI (Optax Adam) and draw from it."""
+    k_map, k_svi, k_draw = jax.random.split(key, 3)
+    info: dict[str, Any] = {"guide": config.guide}
+    init_values = None
+    if config.init == "map":
+        m = _map_init(spec, k_map, progress, map_config)
+        init_values = m.values
+        info["map_log_joint"] = m.log_joint
+    guide = _guide(spec, config, init_values)
+    svi = SVI(
+        spec.model(),
+        guide,
+        optax_to_numpyro(optax.adam(config.learning_rate)),
+        Trace_ELBO(num_particles=config.num_particles),
+    )
+    t0 = time.perf_counter()
+    result = svi.run(k_svi, config.num_steps, progress_bar=progress, stable_update=True)
+    info["svi_seconds"] = time.perf_counter() - t0
+    losses = np.asarray(result.losses)
+    if not np.isfinite(losses[-1]):
+        raise FitError("SVI loss became non-finite; lower learning_rate or use guide='normal'.")
+    info["final_elbo_loss"] = float(losses[-min(100, len(losses)) :].mean())
+    latent = guide.sample_posterior(k_draw, result.params, sample_shape=(config.num_draws,))
+    return {
+        "posterior": _finish_draws(spec, latent),
+        "sample_stats": {"elbo_loss": losses[None, :]},
+        "info": info,
+    }
+
+
+def run_laplace(
+    spec: ModelSpec,
+    key: jax.Array,
+    config: LaplaceConfig,
+    *,
+    progress: bool = True,
+    map_config: MAPConfig | None = None,
+) -> dict[str, Any]:
+    """Gaussian approximation at the unconstrained mode (NumPyro's AutoLaplaceApproximation)."""
+    from bayes_diml.mechanisms import param_count
+
+    n_params = sum(int(np.prod(s)) for s in _site_shapes(spec).values())
+    if n_params > config.max_params:
+        raise FitError(
+            f"Laplace needs a dense {n_params} x {n_params} Hessian; that is more than max_params = "
+            f"{config.max_params}. Use method='svi' or 'nuts', or raise max_params."
+        )
+    del param_count
+    k_map, k_svi, k_draw = jax.random.split(key, 3)
+    m = _map_init(spec, k_map, progress, map_config)
+    guide = AutoLaplaceApproximation(spec.model(), init_loc_fn=init_to_value(values=m.values))
+    svi = SVI(spec.model(), guide, optax_to_numpyro(optax.adam(config.learning_rate)), Trace_ELBO())
+    result = svi.run(k_svi, max(config.refine_steps, 1), progress_bar=progress)
+    latent = guide.sample_posterior(k_draw, result.params, sample_shape=(config.num_draws,))
+    bad = [k for k, v in latent.items() if not np.all(np.isfinite(np.asarray(v)))]
+    if bad:
+        raise FitError(
+            f"the Laplace covariance is singular or indefinite (non-finite draws of {bad}): the posterior "
+            "has flat directions at the mode. Use a gauge-fixed mechanism, proper priors, or method='nuts'."
+        )
+    info = {"map_log_joint": m.log_joint, "n_params": n_params}
+    return {"posterior": _finish_draws(spec, latent), "sample_stats": {}, "info": info}
+
+
+def _site_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    from bayes_diml.models import mechanism_sites
+
+    shapes = dict(mechanism_sites(spec.mechanism))
+    for name in ("alpha", "beta", "eps"):
+        v = getattr(spec.learner, name)
+        if v == "infer":
+            shapes[name] = ()
+        elif v == "infer_per_agent":
+            shapes[name] = (spec.data.n_agents,)
+    if spec.data.has_payoffs:
+        shapes["payoff_noise"] = ()
+    return shapes

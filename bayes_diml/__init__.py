@@ -1,16 +1,14 @@
 """bayes-diml: Bayesian inverse mechanism learning from the trajectories of learning agents."""
 
-from . import environments, mechanisms, metrics
+# the Bayesian layer (models/ and inference/ are installed as bayes_diml.models / .inference)
+from . import environments, inference, mechanisms, metrics, models  # noqa: E402,I001
 from .counterfactual import counterfactual_payoffs
 from .data import DataError, Trajectories, load_trajectories
+from .inference import Posterior, fit, load  # noqa: E402
 from .learners import Learner, LogitQ
 from .likelihood import log_likelihood, log_policies
-from .simulation import simulate
-
-# the Bayesian layer (models/ and inference/ are installed as bayes_diml.models / .inference)
-from . import models, inference  # noqa: E402,I001
-from .inference import Posterior, fit, load  # noqa: E402
 from .models import Priors  # noqa: E402
+from .simulation import simulate
 
 __version__ = "0.1.0"
 

@@ -10,12 +10,6 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-from numpyro.infer import Predictive
-from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
-
-from bayes_diml.data import Trajectories
-from bayes_diml.mechanisms import Tabular, flatten_params
 from bayes_diml.models import (
     INFER_PER_AGENT,
     LEARNER_FIELDS,
@@ -26,6 +20,11 @@ from bayes_diml.models import (
     resolve_learner,
 )
 from bayes_diml.models.logit_q import _fixed_learner_check
+from numpyro.infer import Predictive
+from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
+
+from bayes_diml.data import Trajectories
+from bayes_diml.mechanisms import Tabular, flatten_params
 
 __all__ = ["ModelSpec", "ConvergenceWarning", "ConfoundingWarning", "FitError"]
 

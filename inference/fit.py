@@ -9,9 +9,8 @@ from typing import Any
 
 import jax
 import numpy as np
-from numpyro.infer import Predictive
-
 from bayes_diml.models import LEARNER_FIELDS, Priors, is_confounded
+from numpyro.infer import Predictive
 
 from ._common import ConfoundingWarning, ConvergenceWarning, ModelSpec, build_idata, deterministic_sites
 from .map import MAPConfig, fit_map_spec

@@ -17,12 +17,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from bayes_diml.models import LEARNER_FIELDS, Priors, is_confounded, params_from_sites
 
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import LogitQ
 from bayes_diml.mechanisms import joint_profiles
 from bayes_diml.metrics import payoff_differences
-from bayes_diml.models import LEARNER_FIELDS, Priors, is_confounded, params_from_sites
 from bayes_diml.simulation import simulate_arrays
 
 from ._common import ConfoundingWarning, ModelSpec
@@ -131,8 +131,8 @@ class Posterior:
 
     def __repr__(self) -> str:
         return (
-            f"Posterior(method={self.method!r}, draws={self.n_draws}, mechanism={type(self.mechanism).__name__}, "
-            f"data={self.data!r})"
+            f"Posterior(method={self.method!r}, draws={self.n_draws}, "
+            f"mechanism={type(self.mechanism).__name__}, data={self.data!r})"
         )
 
     def draws(self, name: str) -> np.ndarray:
@@ -364,7 +364,8 @@ class Posterior:
         T = int(T or self.data.n_steps)
         if isinstance(statistic, str) and statistic not in ("action_frequencies", "mean_payoff", "welfare"):
             raise ValueError(
-                f"unknown statistic {statistic!r}; use 'action_frequencies', 'mean_payoff', 'welfare' or a callable."
+                f"unknown statistic {statistic!r}; use 'action_frequencies', 'mean_payoff', "
+                "'welfare' or a callable."
             )
         if self.confounded and statistic in ("mean_payoff", "welfare"):
             warnings.warn(
@@ -378,7 +379,7 @@ class Posterior:
         idx = self._draw_index(n_draws)
         sites = {name: jnp.asarray(v[idx]) for name, v in self.site_draws().items()}
         ld = self.learner_draws()
-        lds = LogitQ(*(jnp.asarray(np.asarray(getattr(ld, f))[idx]) for f in LEARNER_FIELDS), self.learner.q0)
+        lds = tuple(jnp.asarray(np.asarray(getattr(ld, f))[idx]) for f in LEARNER_FIELDS)
         keys = jax.random.split(jax.random.key(seed), len(idx))
         K = max(k)
 
@@ -392,7 +393,8 @@ class Posterior:
             return payoffs.sum(-1).mean()
 
         def one(args):
-            s, l_draw, key = args
+            s, l_fields, key = args
+            l_draw = LogitQ(*l_fields, self.learner.q0)
             params = params_from_sites(self.mechanism, s)
             lq = l_draw if learner is None else (learner(l_draw) if callable(learner) else learner)
             actions, payoffs = simulate_arrays(mech, params, lq, int(n_episodes), T, key, k)

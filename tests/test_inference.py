@@ -1,0 +1,400 @@
+"""The Bayesian layer: model, MAP/Laplace/SVI/NUTS, Posterior reporting, counterfactuals, I/O.
+
+Statistical checks share a false-failure budget of 1e-3 across the suite's ~20 such checks:
+z = NormalDist().inv_cdf(1 - 1e-3 / (2 * 20)) = 4.06.
+"""
+
+from __future__ import annotations
+
+import warnings
+from statistics import NormalDist
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import bayes_diml as bd
+from bayes_diml import mechanisms
+from bayes_diml.inference import ConfoundingWarning, FitError, Posterior
+from bayes_diml.inference._common import ModelSpec, build_idata, deterministic_sites
+from bayes_diml.models import Priors, free_from_table, params_from_sites, sum_to_zero_basis
+
+Z = NormalDist().inv_cdf(1 - 1e-3 / (2 * 20))
+LEARNER = bd.LogitQ(0.3, 2.0, 0.05)
+
+
+def prior_table(mech: mechanisms.Tabular, key, scale: float = 1.0) -> dict:
+    """A table drawn from the model's own gauge-fixed prior (so Bayesian coverage is exact)."""
+    sites = {}
+    for i in range(mech.n_agents):
+        key, sub = jax.random.split(key)
+        shape = list(mech.n_actions)
+        shape[i] -= 1
+        sites[f"u{i}_free"] = scale * jax.random.normal(sub, tuple(shape))
+    return params_from_sites(mech, sites)
+
+
+@pytest.fixture(scope="module")
+def game():
+    mech = mechanisms.Tabular((2, 3))
+    params = prior_table(mech, jax.random.key(3))
+    data = bd.simulate(mech, params, LEARNER, 30, 30, 11)
+    return mech, params, data
+
+
+@pytest.fixture(scope="module")
+def nuts_fit(game):
+    mech, _, data = game
+    return bd.fit(
+        data,
+        mech,
+        LEARNER,
+        method="nuts",
+        seed=0,
+        progress=False,
+        num_warmup=500,
+        num_samples=500,
+        num_chains=2,
+    )
+
+
+# ------------------------------------------------------------------ gauge-fixed model
+def test_sum_to_zero_basis_is_orthonormal_and_centred():
+    for K in (1, 2, 3, 6):
+        H = sum_to_zero_basis(K)
+        assert H.shape == (K, K - 1)
+        np.testing.assert_allclose(H.T @ H, np.eye(K - 1), atol=1e-12)
+        np.testing.assert_allclose(H.sum(0), 0.0, atol=1e-12)
+
+
+def test_free_coordinates_round_trip_to_centred_table():
+    mech = mechanisms.Tabular((2, 3, 4))
+    table = np.asarray(mech.init(jax.random.key(0))["table"], dtype=float)
+    sites = free_from_table(mech, table)
+    back = np.asarray(params_from_sites(mech, sites)["table"])
+    centred = np.asarray(bd.metrics.payoff_differences(mech, {"table": jnp.asarray(table)}))
+    np.testing.assert_allclose(back, centred, atol=1e-5)
+    for i in range(3):
+        np.testing.assert_allclose(back[..., i].mean(axis=i), 0.0, atol=1e-5)
+
+
+def test_model_log_density_equals_core_likelihood(game):
+    from numpyro.infer.util import log_density
+
+    from bayes_diml.models import logit_q_model
+
+    mech, params, data = game
+    sites = free_from_table(mech, params["table"])
+    logp, trace = log_density(logit_q_model, (data, mech, LEARNER, Priors(mechanism_scale=None)), {}, sites)
+    np.testing.assert_allclose(float(logp), float(bd.log_likelihood(mech, params, LEARNER, data)), rtol=1e-5)
+    assert trace["actions"]["fn"].__class__.__name__ == "MaskedDistribution"  # Categorical with a mask
+    assert trace["actions"]["value"].shape == (data.n_episodes, data.n_steps - 1, data.n_agents)
+
+
+def test_pointwise_log_likelihood_is_per_step_and_sums_to_total(game):
+    mech, params, data = game
+    ragged = bd.Trajectories(data.actions[:4], data.n_actions, lengths=[30, 12, 2, 25])
+    spec = ModelSpec.build(ragged, mech, LEARNER, Priors())
+    sites = {k: np.asarray(v)[None] for k, v in free_from_table(mech, params["table"]).items()}
+    det = deterministic_sites(spec, sites)
+    tree = build_idata(spec, {k: v[None] for k, v in {**sites, **det}.items()})
+    ll = np.asarray(tree["log_likelihood"]["actions"].values)[0, 0]
+    assert ll.shape == (4, 29, 2)
+    expected = np.asarray(bd.log_likelihood(mech, params, LEARNER, ragged, per_step=True))
+    np.testing.assert_allclose(ll, expected, rtol=1e-4, atol=1e-5)
+    assert np.all(ll[2, 1:] == 0.0) and np.all(ll[2, 0] < 0.0)  # length 2: one scored step
+    assert tree["log_likelihood"]["actions"].dims[2:] == ("episode", "step", "agent")
+
+
+# ------------------------------------------------------------------------------ MAP
+def test_map_with_flat_priors_is_the_mle(game):
+    mech, _, data = game
+    post = bd.fit(
+        data, mech, LEARNER, method="map", priors=Priors(mechanism_scale=None), seed=0, progress=False
+    )
+    assert post.info["converged"]
+    fitted = post.mechanism_params()
+
+    # an independent MLE: plain Adam on the raw table with the core likelihood
+    loss = jax.jit(jax.value_and_grad(lambda p: -bd.log_likelihood(mech, p, LEARNER, data)))
+    p = {"table": jnp.zeros((2, 3, 2))}
+    opt = optax.adam(0.05)
+    state = opt.init(p)
+    for _ in range(3000):
+        _, g = loss(p)
+        upd, state = opt.update(g, state)
+        p = optax.apply_updates(p, upd)
+    mle = bd.metrics.payoff_differences(mech, p)
+    np.testing.assert_allclose(np.asarray(post.payoff_table()["mean"]), np.asarray(mle), atol=2e-3)
+    ll_map = float(bd.log_likelihood(mech, fitted, LEARNER, data))
+    np.testing.assert_allclose(ll_map, post.info["map_log_joint"], rtol=1e-6)
+    assert ll_map >= float(-loss(p)[0]) - 1e-3
+
+
+def test_map_reports_a_single_point(game):
+    mech, _, data = game
+    post = bd.fit(data, mech, LEARNER, method="map", seed=1, progress=False, num_restarts=2)
+    assert post.n_draws == 1
+    s = post.summary()
+    assert np.isnan(s["sd"]).all() and s["mean"].notna().all()
+
+
+# ----------------------------------------------------------------------------- NUTS
+def test_nuts_small_game_converges(nuts_fit):
+    assert nuts_fit.info["divergences"] == 0
+    assert nuts_fit.info["max_r_hat"] < 1.01
+    assert nuts_fit.info["min_ess_bulk"] > 200
+    tree = nuts_fit.idata
+    for group in ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data"):
+        assert group in tree.children, group
+    assert tree["posterior"].sizes["chain"] == 2 and tree["posterior"].sizes["draw"] == 500
+
+
+def test_nuts_recovers_payoff_differences(game, nuts_fit):
+    _, params, _ = game
+    truth = np.asarray(bd.metrics.payoff_differences(*game[:2]))
+    draws = nuts_fit.payoff_differences()
+    z = np.abs(draws.mean(0) - truth) / draws.std(0)
+    assert np.all(z < Z), z.max()
+    # negative control: a scaled (wrong) table is rejected by the same check
+    assert np.any(np.abs(draws.mean(0) - 0.5 * truth) / draws.std(0) > Z)
+
+
+def test_summary_labels_and_intervals(nuts_fit):
+    s = nuts_fit.summary(prob=0.9)
+    assert {"mean", "sd", "lower", "upper", "r_hat", "ess_bulk", "support", "label"} <= set(s.columns)
+    assert (s["lower"] <= s["mean"]).all() and (s["mean"] <= s["upper"]).all()
+    assert set(s["label"]) == {"identified"}
+    ci = nuts_fit.credible_interval(0.5)["centred_payoffs"]
+    ci90 = nuts_fit.credible_interval(0.9)["centred_payoffs"]
+    assert np.all(ci90[0] <= ci[0]) and np.all(ci[1] <= ci90[1])
+    with pytest.raises(ValueError, match="prob"):
+        nuts_fit.summary(prob=1.5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("beta_factor, expect_calibrated", [(1.0, True), (0.4, False)])
+def test_interval_coverage_is_nominal(beta_factor, expect_calibrated):
+    """Truth drawn from the prior: 90% intervals of centred payoffs cover at ~90% on supported cells.
+
+    Cells within one (agent, opponent profile) are tied by the sum-to-zero constraint, so the
+    binomial tolerance uses the number of free coordinates, sum over profiles of (K_i - 1).
+    The wrong-learner control (beta x 0.4) must fall outside the band.
+    """
+    mech = mechanisms.Tabular((3, 3))
+    covered, cells, free = 0, 0, 0
+    for seed in range(6):
+        params = prior_table(mech, jax.random.key(100 + seed))
+        data = bd.simulate(mech, params, LEARNER, 40, 30, 200 + seed)
+        wrong = LEARNER._replace(beta=LEARNER.beta * beta_factor)
+        post = bd.fit(
+            data,
+            mech,
+            wrong,
+            method="nuts",
+            seed=seed,
+            progress=False,
+            num_warmup=300,
+            num_samples=300,
+            num_chains=1,
+        )
+        table = post.payoff_table(0.9)
+        truth = np.asarray(bd.metrics.payoff_differences(mech, params))
+        sup = table["support"]
+        hit = (table["lower"] <= truth) & (truth <= table["upper"])
+        covered += int(hit[sup].sum())
+        cells += int(sup.sum())
+        free += int(sup.sum() * 2 / 3)  # K_i - 1 = 2 free coordinates per 3 cells
+    rate = covered / cells
+    half_width = Z * np.sqrt(0.9 * 0.1 / free)
+    if expect_calibrated:
+        assert abs(rate - 0.9) < half_width, (rate, half_width)
+    else:
+        assert rate < 0.9 - half_width, (rate, half_width)
+
+
+# ---------------------------------------------------------------- confounding, beta
+def test_confounding_is_warned_and_labelled(game):
+    mech, _, data = game
+    with pytest.warns(ConfoundingWarning, match="confounded"):
+        post = bd.fit(data, mech, bd.LogitQ(0.3, "infer", 0.05), method="map", seed=0, progress=False)
+    assert post.confounded
+    s = post.summary()
+    assert s.loc["beta", "label"] == "confounded with payoff scale"
+    assert any(str(i).startswith("scaled_payoffs[") for i in s.index)
+
+
+@pytest.mark.slow
+def test_observed_payoffs_identify_beta():
+    mech = mechanisms.Tabular((2, 2))
+    params = prior_table(mech, jax.random.key(7), scale=1.5)
+    truth = bd.LogitQ(0.3, 2.5, 0.05)
+    data = bd.simulate(mech, params, truth, 30, 30, 5, record_payoffs=True)
+    noisy = data.payoffs + 0.2 * np.random.default_rng(0).standard_normal(data.payoffs.shape)
+    data = bd.Trajectories(data.actions, data.n_actions, payoffs=noisy)
+    spec = bd.LogitQ(0.3, "infer", 0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConfoundingWarning)  # no confounding warning with payoffs
+        post = bd.fit(
+            data,
+            mech,
+            spec,
+            method="nuts",
+            seed=0,
+            progress=False,
+            num_warmup=300,
+            num_samples=300,
+            num_chains=2,
+        )
+    assert not post.confounded
+    beta = post.draws("beta")
+    lo, hi = np.quantile(beta, [0.005, 0.995])
+    assert lo <= 2.5 <= hi
+    prior_sd = np.sqrt((np.exp(1.0) - 1) * np.exp(2 * 1.0 + 1.0))  # LogNormal(1, 1)
+    assert beta.std() < 0.25 * prior_sd
+    assert post.summary().loc["beta", "label"] == "identified"
+
+
+# --------------------------------------------------------------------- support
+def test_unplayed_opponent_profiles_are_off_support():
+    mech = mechanisms.Tabular((2, 3))
+    params = mech.init(jax.random.key(0))
+    data = bd.simulate(mech, params, LEARNER, 10, 20, 0)
+    actions = data.actions.copy()
+    actions[..., 1] = np.minimum(actions[..., 1], 1)  # agent 1 never plays action 2
+    data = bd.Trajectories(actions, (2, 3))
+    post = bd.fit(data, mech, LEARNER, method="map", seed=0, progress=False, num_restarts=1)
+    sup = post.support
+    assert not sup[:, 2, 0].any()  # agent 0's cells against a_1 = 2 were never informed
+    assert sup[:, :2, 0].all() and sup[..., 1].all()
+    labels = post.summary()["label"]
+    assert (labels == "prior only (opponent profile never observed)").sum() == 2
+
+
+# --------------------------------------------------------------- counterfactuals
+def _point_mass_posterior(mech, params, data, learner) -> Posterior:
+    spec = ModelSpec.build(data, mech, learner, Priors())
+    sites = {k: np.asarray(v)[None] for k, v in free_from_table(mech, params["table"]).items()}
+    det = deterministic_sites(spec, sites)
+    tree = build_idata(spec, {k: v[None] for k, v in {**sites, **det}.items()}, log_likelihood=False)
+    return Posterior(tree, spec, "map")
+
+
+def test_counterfactual_matches_direct_simulation(game):
+    mech, params, data = game
+    post = _point_mass_posterior(mech, params, data, LEARNER)
+    shifted = LEARNER.scaled(alpha=0.6, beta=1.4, eps=1.5)
+    E, T = 3000, 12
+    freq = post.counterfactual(learner=shifted, n_episodes=E, T=T, n_draws=1, seed=5)[0]  # [n, K]
+    direct = bd.simulate(mech, params, shifted, E, T, 99)
+    per_episode = np.stack([(direct.actions == k).mean(1) for k in range(3)], -1)  # [E, n, K]
+    se = per_episode.std(0) / np.sqrt(E) * np.sqrt(2)  # two independent estimates
+    mask = np.arange(3)[None, :] < np.array([2, 3])[:, None]
+    diff = np.abs(freq - per_episode.mean(0))[mask]
+    assert np.all(diff < Z * se[mask] + 1e-6)
+    # power: a different learner is detected by the same check
+    other = post.counterfactual(learner=LEARNER.scaled(beta=0.2), n_episodes=E, T=T, n_draws=1, seed=5)[0]
+    assert np.any(np.abs(other - per_episode.mean(0))[mask] > Z * se[mask])
+
+
+def test_counterfactual_edit_and_statistics(nuts_fit):
+    toll = nuts_fit.counterfactual(
+        mechanism_edit=lambda u, a: u - 3.0 * (a == 0),
+        n_episodes=50,
+        T=20,
+        n_draws=20,
+        statistic="action_frequencies",
+    )
+    base = nuts_fit.counterfactual(n_episodes=50, T=20, n_draws=20, statistic="action_frequencies")
+    assert toll.shape == base.shape == (20, 2, 3)
+    assert toll[:, :, 0].mean() < base[:, :, 0].mean()  # taxing action 0 makes it rarer
+    w = nuts_fit.counterfactual(n_episodes=20, T=10, n_draws=5, statistic="welfare")
+    assert w.shape == (5,)
+    mp = nuts_fit.counterfactual(n_episodes=20, T=10, n_draws=5, statistic="mean_payoff")
+    assert mp.shape == (5, 2)
+    custom = nuts_fit.counterfactual(
+        n_episodes=20, T=10, n_draws=5, statistic=lambda a, u: (a[:, 1:] != a[:, :-1]).mean()
+    )
+    assert custom.shape == (5,) and np.all((custom >= 0) & (custom <= 1))
+    with pytest.raises(ValueError, match="statistic"):
+        nuts_fit.counterfactual(statistic="median")
+
+
+# -------------------------------------------------------------------------- I/O
+def test_save_load_round_trip(tmp_path, nuts_fit):
+    path = nuts_fit.save(tmp_path / "fit.nc")
+    back = bd.load(path)
+    assert back.method == "nuts" and back.n_draws == nuts_fit.n_draws
+    np.testing.assert_array_equal(back.data.actions, nuts_fit.data.actions)
+    np.testing.assert_allclose(back.summary()["mean"], nuts_fit.summary()["mean"])
+    assert back.learner.beta == pytest.approx(LEARNER.beta)
+    with pytest.raises(FileNotFoundError):
+        bd.load(tmp_path / "missing.nc")
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"not a netcdf file")
+    with pytest.raises(ValueError, match="not a readable"):
+        bd.load(bad)
+
+
+# ---------------------------------------------------------------- other methods
+@pytest.mark.parametrize(
+    "method, opts",
+    [
+        ("svi", {"num_steps": 1500}),
+        pytest.param("svi", {"num_steps": 1500, "guide": "lowrank"}, marks=pytest.mark.slow),
+        pytest.param("laplace", {}, marks=pytest.mark.slow),
+    ],
+)
+def test_svi_and_laplace_agree_with_map(game, method, opts):
+    mech, _, data = game
+    m = bd.fit(data, mech, LEARNER, method="map", seed=0, progress=False)
+    if True:
+        post = bd.fit(data, mech, LEARNER, method=method, seed=0, progress=False, **opts)
+        d = post.payoff_differences()
+        z = np.abs(d.mean(0) - m.payoff_table()["mean"]) / d.std(0)
+        assert np.all(z < Z), (method, opts, z.max())
+
+
+def test_learner_per_agent_and_flat_priors_errors(game):
+    mech, _, data = game
+    post = bd.fit(
+        data,
+        mech,
+        bd.LogitQ("infer_per_agent", 2.0, 0.05),
+        method="map",
+        seed=0,
+        progress=False,
+        num_restarts=1,
+    )
+    assert post.draws("alpha").shape == (1, 2)
+    assert set(post.scalar_summary()) == {"alpha[0]", "alpha[1]"}
+    with pytest.raises(ValueError, match="flat"):
+        bd.fit(data, mech, LEARNER, method="nuts", priors=Priors(mechanism_scale=None))
+    with pytest.raises(ValueError, match="unknown method"):
+        bd.fit(data, mech, LEARNER, method="hmc")
+    with pytest.raises(TypeError, match="unknown option"):
+        bd.fit(data, mech, LEARNER, method="map", num_samples=10)
+    with pytest.raises(TypeError, match="Trajectories"):
+        bd.fit(data.actions, mech, LEARNER)
+    with pytest.raises(ValueError, match="n_actions"):
+        bd.fit(data, mechanisms.Tabular((3, 3)), LEARNER)
+    with pytest.raises(ValueError, match="learner.beta"):
+        bd.fit(data, mech, bd.LogitQ(0.3, "guess", 0.05))
+    with pytest.raises(ValueError, match="alpha"):
+        bd.fit(data, mech, bd.LogitQ(1.5, 2.0, 0.05))
+    with pytest.raises(ValueError, match="mechanism_scale"):
+        Priors(mechanism_scale=-1.0)
+    assert FitError is not None
+
+
+def test_neural_mechanism_map_fit_runs():
+    mech = mechanisms.NeuralJoint((2, 3), width=8, depth=1)
+    params = mech.init(jax.random.key(0))
+    data = bd.simulate(mech, params, LEARNER, 8, 15, 0)
+    post = bd.fit(data, mech, LEARNER, method="map", seed=0, progress=False, num_restarts=1, num_steps=300)
+    assert post.payoff_table()["mean"].shape == (2, 3, 2)
+    assert float(bd.log_likelihood(mech, post.mechanism_params(), LEARNER, data)) > float(
+        bd.log_likelihood(mech, mech.init(jax.random.key(5)), LEARNER, data)
+    )

@@ -181,6 +181,7 @@ def build_idata(
     *,
     log_likelihood: bool = True,
     prior: dict[str, np.ndarray] | None = None,
+    prior_predictive: dict[str, np.ndarray] | None = None,
     posterior_predictive: dict[str, np.ndarray] | None = None,
     support: np.ndarray | None = None,
     attrs: dict | None = None,
@@ -207,6 +208,8 @@ def build_idata(
     groups["constant_data"] = constant
     if prior is not None:
         groups["prior"] = prior
+    if prior_predictive:
+        groups["prior_predictive"] = prior_predictive
     if posterior_predictive is not None:
         groups["posterior_predictive"] = posterior_predictive
     with warnings.catch_warnings():

@@ -68,8 +68,8 @@ def _diagnose(post: Posterior, num_chains: int) -> dict[str, Any]:
         rows[np.flatnonzero(cell)] = sup
     r_hat = np.asarray(diag["r_hat"], dtype=float)[rows]
     ess = np.asarray(diag["ess_bulk"], dtype=float)[rows]
-    out["max_r_hat"] = float(np.nanmax(r_hat)) if r_hat.size else float("nan")
-    out["min_ess_bulk"] = float(np.nanmin(ess)) if ess.size else float("nan")
+    out["max_r_hat"] = float(np.nanmax(r_hat)) if np.isfinite(r_hat).any() else float("nan")
+    out["min_ess_bulk"] = float(np.nanmin(ess)) if np.isfinite(ess).any() else float("nan")
     problems = []
     if num_chains > 1 and out["max_r_hat"] > 1.01:
         problems.append(f"max R-hat {out['max_r_hat']:.3f} > 1.01")
@@ -182,6 +182,7 @@ def fit(
         pred = Predictive(spec.model(observe=False), num_samples=int(prior_predictive))
         draws = {k: np.asarray(v)[None] for k, v in pred(jax.random.fold_in(key, 1)).items()}
         prior_groups["prior"] = {k: v for k, v in draws.items() if k not in ("actions", "payoffs")}
+        prior_groups["prior_predictive"] = {k: v for k, v in draws.items() if k in ("actions", "payoffs")}
     pp = None
     if posterior_predictive:
         C, S = next(iter(posterior.values())).shape[:2]
@@ -201,6 +202,7 @@ def fit(
         stats,
         log_likelihood=log_likelihood,
         prior=prior_groups.get("prior"),
+        prior_predictive=prior_groups.get("prior_predictive"),
         posterior_predictive=pp,
         support=support,
     )

@@ -424,10 +424,21 @@ class Posterior:
             }
         )
         if path.suffix == ".zarr":
+            _require_zarr()
             tree.to_zarr(path, mode="w")
         else:
             tree.to_netcdf(path, engine="h5netcdf")
         return path
+
+
+def _require_zarr() -> None:
+    try:
+        import zarr  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "saving or loading .zarr needs the zarr package: pip install 'bayes-diml[zarr]' "
+            "(or use a .nc path for netCDF)."
+        ) from exc
 
 
 def _check_prob(prob: float) -> None:
@@ -491,6 +502,8 @@ def load(path: str | Path, mechanism: Any = None) -> Posterior:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no fit at {path}")
+    if path.suffix == ".zarr":
+        _require_zarr()
     try:
         if path.suffix == ".zarr":
             tree = xr.open_datatree(path, engine="zarr").load()

@@ -14,12 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import bayes_diml as bd
-from bayes_diml import mechanisms
 from bayes_diml.inference import ConfoundingWarning, FitError, Posterior
 from bayes_diml.inference._common import ModelSpec, build_idata, deterministic_sites
 from bayes_diml.models import Priors, free_from_table, params_from_sites, sum_to_zero_basis
+
+import bayes_diml as bd
+from bayes_diml import mechanisms
 
 Z = NormalDist().inv_cdf(1 - 1e-3 / (2 * 20))
 LEARNER = bd.LogitQ(0.3, 2.0, 0.05)
@@ -81,9 +81,8 @@ def test_free_coordinates_round_trip_to_centred_table():
 
 
 def test_model_log_density_equals_core_likelihood(game):
-    from numpyro.infer.util import log_density
-
     from bayes_diml.models import logit_q_model
+    from numpyro.infer.util import log_density
 
     mech, params, data = game
     sites = free_from_table(mech, params["table"])
@@ -350,11 +349,10 @@ def test_save_load_round_trip(tmp_path, nuts_fit):
 def test_svi_and_laplace_agree_with_map(game, method, opts):
     mech, _, data = game
     m = bd.fit(data, mech, LEARNER, method="map", seed=0, progress=False)
-    if True:
-        post = bd.fit(data, mech, LEARNER, method=method, seed=0, progress=False, **opts)
-        d = post.payoff_differences()
-        z = np.abs(d.mean(0) - m.payoff_table()["mean"]) / d.std(0)
-        assert np.all(z < Z), (method, opts, z.max())
+    post = bd.fit(data, mech, LEARNER, method=method, seed=0, progress=False, **opts)
+    d = post.payoff_differences()
+    z = np.abs(d.mean(0) - m.payoff_table()["mean"]) / d.std(0)
+    assert np.all(z < Z), (method, opts, z.max())
 
 
 def test_learner_per_agent_and_flat_priors_errors(game):
@@ -398,3 +396,28 @@ def test_neural_mechanism_map_fit_runs():
     assert float(bd.log_likelihood(mech, post.mechanism_params(), LEARNER, data)) > float(
         bd.log_likelihood(mech, mech.init(jax.random.key(5)), LEARNER, data)
     )
+
+
+def test_predictive_groups_and_zarr(tmp_path, game):
+    mech, _, data = game
+    post = bd.fit(
+        data,
+        mech,
+        LEARNER,
+        method="svi",
+        seed=0,
+        progress=False,
+        num_steps=300,
+        num_draws=40,
+        prior_predictive=15,
+        posterior_predictive=True,
+    )
+    tree = post.idata
+    assert {"prior", "prior_predictive", "posterior_predictive"} <= set(tree.children)
+    assert tree["prior_predictive"]["actions"].shape == (1, 15, *data.actions[:, 1:].shape)
+    pp = np.asarray(tree["posterior_predictive"]["actions"].values)
+    assert pp.shape == (1, 40, *data.actions[:, 1:].shape)
+    assert np.all((pp >= 0) & (pp < np.array([2, 3])))
+    pytest.importorskip("zarr")
+    back = bd.load(post.save(tmp_path / "fit.zarr"))
+    np.testing.assert_allclose(back.draws("centred_payoffs"), post.draws("centred_payoffs"))

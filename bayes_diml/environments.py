@@ -75,6 +75,7 @@ def make(
     n_episodes: int | None = None,
     T: int | None = None,
     test_fraction: float = 0.2,
+    record_payoffs: bool = False,
 ) -> Environment:
     """Build experiment ``name`` (``e1``, ``e2``, ``e3``, ``e7``) with a seed.
 
@@ -82,6 +83,7 @@ def make(
     E3: PublicGoods, 3 agents x 7 levels. E7: SymmetricCount with ``n, K`` (default
     40, 10) and the reference's episodes and steps for that setting (else 24 x 30).
     Learner alpha=0.25, beta=3, eps=0.06 (E7: 0.2, 6, 0.02). Data 60 x 60 unless given.
+    ``record_payoffs`` stores the realised (noise-free) payoffs in the data (same actions).
     """
     key_name = str(name).lower()
     if key_name not in NAMES:
@@ -114,6 +116,6 @@ def make(
         M, steps = E7_SETTINGS.get((n, K), (24, 30))
     M = M if n_episodes is None else int(n_episodes)
     steps = steps if T is None else int(T)
-    data = simulate(mechanism, params, learner, M, steps, k_data)
+    data = simulate(mechanism, params, learner, M, steps, k_data, record_payoffs=record_payoffs)
     train, test = data.split(test_fraction, seed=seed)
     return Environment(key_name, mechanism, params, learner, data, train, test, family, family_params)

@@ -82,6 +82,10 @@ def diff_mse(
         raise TypeError(f"data must be Trajectories; got {type(data).__name__}.")
     rng = np.random.default_rng(seed)
     mm, tt = np.nonzero(data.scored_mask)  # t < L_m - 1
+    if mm.size == 0:
+        raise ValueError("diff_mse needs at least one episode of length >= 2 to sample contexts from.")
+    if int(n_samples) < 1:
+        raise ValueError(f"n_samples must be >= 1; got {n_samples}.")
     pick = rng.integers(0, mm.size, n_samples)
     m, t = mm[pick], tt[pick]
     i = rng.integers(0, data.n_agents, n_samples)
@@ -125,6 +129,8 @@ def kl_divergence(p_counts: dict, q_counts: dict, smoothing: float = 1e-6) -> fl
 
     Probabilities are ``(freq + smoothing) / (1 + smoothing * B)`` with B the number of bins.
     """
+    if not p_counts or not q_counts:
+        raise ValueError("kl_divergence needs two non-empty histograms.")
     bins = sorted(set(p_counts) | set(q_counts), key=repr)
     p = np.array([p_counts.get(b, 0) for b in bins], dtype=np.float64)
     q = np.array([q_counts.get(b, 0) for b in bins], dtype=np.float64)

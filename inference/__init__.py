@@ -2,6 +2,7 @@
 
 from ._common import ConfoundingWarning, ConvergenceWarning, FitError, ModelSpec
 from .fit import METHODS, fit
+from .identification import identification_table, support_categories
 from .map import MAPConfig, MAPResult, fit_map_spec
 from .posterior import EditedMechanism, Posterior, load, support_mask
 from .samplers import LaplaceConfig, NUTSConfig, SVIConfig
@@ -23,4 +24,6 @@ __all__ = [
     "ConvergenceWarning",
     "ConfoundingWarning",
     "FitError",
+    "identification_table",
+    "support_categories",
 ]

@@ -238,6 +238,15 @@ class Posterior:
             "support": self.support.copy(),
         }
 
+    def identification(self, num_prior_draws: int = 4000, seed: int = 0):
+        """What the data determine, per quantity: support, prior-posterior contraction, label.
+
+        See :func:`bayes_diml.inference.identification.identification_table`.
+        """
+        from .identification import identification_table
+
+        return identification_table(self, num_prior_draws=num_prior_draws, seed=seed)
+
     # --------------------------------------------------------------- summaries
     def _scalar_names(self) -> list[str]:
         names = [n for n in LEARNER_FIELDS if isinstance(getattr(self.learner, n), str)]

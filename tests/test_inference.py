@@ -421,3 +421,39 @@ def test_predictive_groups_and_zarr(tmp_path, game):
     pytest.importorskip("zarr")
     back = bd.load(post.save(tmp_path / "fit.zarr"))
     np.testing.assert_allclose(back.draws("centred_payoffs"), post.draws("centred_payoffs"))
+
+
+def test_identification_labels_never_observed_cells_prior_driven():
+    mech = mechanisms.Tabular((2, 3))
+    params = prior_table(mech, jax.random.key(4))
+    data = bd.simulate(mech, params, LEARNER, 15, 25, 2)
+    actions = data.actions.copy()
+    actions[..., 1] = np.minimum(actions[..., 1], 1)  # agent 1 never plays action 2
+    data = bd.Trajectories(actions, (2, 3))
+    post = bd.fit(
+        data,
+        mech,
+        LEARNER,
+        method="nuts",
+        seed=0,
+        progress=False,
+        num_warmup=400,
+        num_samples=600,
+        num_chains=1,
+    )
+    table = post.identification(num_prior_draws=4000)
+    never = [f"centred_payoffs[{a0}, 2, 0]" for a0 in range(2)]
+    assert set(table.loc[never, "support"]) == {"not observed"}
+    assert set(table.loc[never, "label"]) == {"prior-driven"}
+    played = table[table["support"] == "played"]
+    assert len(played) > 0 and set(played["label"]) == {"well identified"}
+    # never-observed cells keep the prior: N(0, 1/2) for the centred payoff of a 2-action agent
+    draws = post.draws("centred_payoffs")[:, 0, 2, 0]
+    q = np.quantile(draws, [0.05, 0.95])
+    prior_q = NormalDist(0.0, np.sqrt(0.5)).inv_cdf(0.95)
+    se = (
+        2.0 * np.sqrt(0.05 * 0.95 / 600) / 0.103 * np.sqrt(0.5)
+    )  # quantile SE: sqrt(p(1-p)/N)/f(q), x2 for MCMC
+    assert abs(q[1] - prior_q) < Z * se and abs(q[0] + prior_q) < Z * se
+    # a played cell is much narrower than the prior
+    assert post.draws("centred_payoffs")[:, 0, 0, 0].std() < 0.6 * np.sqrt(0.5)

@@ -18,13 +18,14 @@ from bayes_diml.models import (
     logit_q_model,
     mechanism_sites,
     resolve_learner,
+    sites_from_params,
 )
 from bayes_diml.models.logit_q import _fixed_learner_check
 from numpyro.infer import Predictive
 from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
 
 from bayes_diml.data import Trajectories
-from bayes_diml.mechanisms import Tabular, flatten_params
+from bayes_diml.mechanisms import Tabular
 
 __all__ = ["ModelSpec", "ConvergenceWarning", "ConfoundingWarning", "FitError"]
 
@@ -105,8 +106,12 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
             key, sub = jax.random.split(key)
             out[name] = jitter * jax.random.normal(sub, shape)
     else:
-        params = spec.mechanism.init(key)
-        out.update({f"mech.{k}": jnp.asarray(v) for k, v in flatten_params(params).items()})
+        out.update(
+            {
+                k: jnp.asarray(v)
+                for k, v in sites_from_params(spec.mechanism, spec.mechanism.init(key)).items()
+            }
+        )
     pr = spec.priors
     centre = {
         "alpha": pr.alpha[0] / (pr.alpha[0] + pr.alpha[1]),

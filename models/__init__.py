@@ -16,6 +16,7 @@ from .logit_q import (
     mechanism_sites,
     params_from_sites,
     resolve_learner,
+    sites_from_params,
     sum_to_zero_basis,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "free_from_table",
     "mechanism_sites",
     "params_from_sites",
+    "sites_from_params",
     "resolve_learner",
     "learner_from_sites",
     "inferred_learner_fields",

@@ -31,7 +31,8 @@ from bayes_diml.counterfactual import evaluate_plan, plan_for
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import LogitQ
 from bayes_diml.likelihood import scan_log_policies
-from bayes_diml.mechanisms import Tabular, flatten_params, joint_profiles
+from bayes_diml.mechanisms import Tabular, flatten_params, joint_profiles, param_count
+from bayes_diml.mechanisms.base import sum_to_zero_basis
 from bayes_diml.metrics import payoff_differences
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "sum_to_zero_basis",
     "mechanism_sites",
     "params_from_sites",
+    "sites_from_params",
     "resolve_learner",
     "learner_from_sites",
     "inferred_learner_fields",
@@ -120,16 +122,6 @@ class Priors:
 
 
 # ----------------------------------------------------------------------- gauge fixing
-def sum_to_zero_basis(K: int) -> np.ndarray:
-    """Orthonormal basis of the sum-to-zero subspace of R^K: float[K, K-1] (Helmert-like)."""
-    if K == 1:
-        return np.zeros((1, 0))
-    ones = np.ones((K, 1)) / np.sqrt(K)
-    q, _ = np.linalg.qr(np.hstack([ones, np.eye(K)[:, : K - 1]]))
-    basis = q[:, 1:]
-    return basis * np.sign(basis[0:1, :] + 1e-12)
-
-
 def _tabular_from_free(mechanism: Tabular, free: list[jax.Array]) -> jax.Array:
     """Centred table float[K_1..K_n, n] from gauge-free coordinates (one array per agent)."""
     cols = []
@@ -146,10 +138,23 @@ def _free_shape(mechanism: Tabular, i: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _identified_sites(mechanism: Any) -> dict[str, tuple[int, ...]] | None:
+    fn = getattr(mechanism, "identified_sites", None)
+    return fn() if callable(fn) else None
+
+
 def mechanism_sites(mechanism: Any) -> dict[str, tuple[int, ...]]:
-    """Names and shapes of the mechanism's sample sites."""
+    """Names and shapes of the mechanism's sample sites (its identified parametrisation).
+
+    ``Tabular``: gauge-free coordinates ``u{i}_free``; mechanisms with
+    ``identified_sites()`` (structured families, networks without their output bias):
+    ``mech.<name>``; otherwise every leaf of the params pytree as ``mech.<path>``.
+    """
     if isinstance(mechanism, Tabular):
         return {f"u{i}_free": _free_shape(mechanism, i) for i in range(mechanism.n_agents)}
+    ident = _identified_sites(mechanism)
+    if ident is not None:
+        return {f"mech.{k}": tuple(v) for k, v in ident.items()}
     template = mechanism.init(jax.random.key(0))
     return {f"mech.{k}": tuple(np.shape(v)) for k, v in flatten_params(template).items()}
 
@@ -159,10 +164,22 @@ def params_from_sites(mechanism: Any, sites: dict[str, Any]) -> Any:
     if isinstance(mechanism, Tabular):
         free = [jnp.asarray(sites[f"u{i}_free"]) for i in range(mechanism.n_agents)]
         return {"table": _tabular_from_free(mechanism, free)}
+    ident = _identified_sites(mechanism)
+    if ident is not None:
+        return mechanism.params_from_identified({k: sites[f"mech.{k}"] for k in ident})
     template = mechanism.init(jax.random.key(0))
     leaves, treedef = jax.tree_util.tree_flatten(template)
     names = list(flatten_params(template))
     return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(sites[f"mech.{k}"]) for k in names])
+
+
+def sites_from_params(mechanism: Any, params: Any) -> dict[str, Any]:
+    """Site values representing ``params`` (up to the gauge): inverse of :func:`params_from_sites`."""
+    if isinstance(mechanism, Tabular):
+        return free_from_table(mechanism, params["table"])
+    if _identified_sites(mechanism) is not None:
+        return {f"mech.{k}": jnp.asarray(v) for k, v in mechanism.identified_from_params(params).items()}
+    return {f"mech.{k}": jnp.asarray(v) for k, v in flatten_params(params).items()}
 
 
 def free_from_table(mechanism: Tabular, table: Any) -> dict[str, np.ndarray]:
@@ -185,7 +202,11 @@ def _sample_mechanism(mechanism: Any, priors: Priors) -> Any:
         else:
             d = dist.Normal(0.0, float(scale)).expand(shape).to_event(len(shape))
         sites[name] = numpyro.sample(name, d)
-    return params_from_sites(mechanism, sites)
+    params = params_from_sites(mechanism, sites)
+    if _identified_sites(mechanism) is not None and param_count(params) <= 200:
+        for k, v in flatten_params(params).items():  # the original parameters, recoverable
+            numpyro.deterministic(f"param.{k}", v)
+    return params
 
 
 # ------------------------------------------------------------------------- learner
@@ -256,9 +277,14 @@ def _reports_table(n_actions: tuple[int, ...]) -> bool:
 
 def deterministic_site_names(data: Trajectories, mechanism: Any, learner: LogitQ | None) -> list[str]:
     """Names of the model's deterministic sites for these inputs."""
+    names = []
+    if _identified_sites(mechanism) is not None:
+        template = mechanism.init(jax.random.key(0))
+        if param_count(template) <= 200:
+            names += [f"param.{k}" for k in flatten_params(template)]
     if not _reports_table(data.n_actions):
-        return []
-    names = ["centred_payoffs"]
+        return names
+    names.append("centred_payoffs")
     if is_confounded(mechanism, resolve_learner(learner), data):
         names.append("scaled_payoffs")
     return names

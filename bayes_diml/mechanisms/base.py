@@ -32,6 +32,8 @@ __all__ = [
     "param_count",
     "flatten_params",
     "agent_payoffs",
+    "sum_to_zero_basis",
+    "GaugeFreeLeaves",
 ]
 
 
@@ -115,3 +117,47 @@ def agent_payoffs(mechanism: Any, params: Any, joint: jax.Array, agent: jax.Arra
         return mechanism.count_payoffs(params, own, others)
     pay = mechanism.payoffs(params, joint)
     return jnp.take_along_axis(pay, agent[:, None], axis=-1)[:, 0]
+
+
+def sum_to_zero_basis(K: int) -> np.ndarray:
+    """Orthonormal basis of the sum-to-zero subspace of R^K: float[K, K-1] (Helmert-like)."""
+    if K == 1:
+        return np.zeros((1, 0))
+    ones = np.ones((K, 1)) / np.sqrt(K)
+    q, _ = np.linalg.qr(np.hstack([ones, np.eye(K)[:, : K - 1]]))
+    basis = q[:, 1:]
+    return basis * np.sign(basis[0:1, :] + 1e-12)
+
+
+class GaugeFreeLeaves:
+    """Mixin: an identified parametrisation that drops pure-gauge leaves (set to zero).
+
+    A subclass lists ``_gauge_leaves`` (dotted paths, as in :func:`flatten_params`) whose
+    only effect is to add a constant to each agent's payoffs whatever its own action (e.g.
+    the output bias of a payoff network): the likelihood cannot see them.
+    """
+
+    _gauge_leaves: tuple[str, ...] = ()
+
+    def _template(self):
+        return self.init(jax.random.key(0))
+
+    def identified_sites(self) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of the identified parameters."""
+        flat = flatten_params(self._template())
+        return {k: tuple(np.shape(v)) for k, v in flat.items() if k not in self._gauge_leaves}
+
+    def params_from_identified(self, sites: dict[str, Any]) -> Any:
+        """Full params with the gauge leaves set to zero."""
+        template = self._template()
+        leaves, treedef = jax.tree_util.tree_flatten(template)
+        names = list(flatten_params(template))
+        filled = [
+            jnp.zeros_like(leaf) if name in self._gauge_leaves else jnp.asarray(sites[name])
+            for name, leaf in zip(names, leaves, strict=True)
+        ]
+        return jax.tree_util.tree_unflatten(treedef, filled)
+
+    def identified_from_params(self, params: Any) -> dict[str, Any]:
+        """Identified coordinates of ``params`` (gauge leaves dropped)."""
+        return {k: v for k, v in flatten_params(params).items() if k not in self._gauge_leaves}

@@ -13,12 +13,13 @@ import jax
 import jax.numpy as jnp
 
 from ._util import check_n_actions, check_positive_int, mlp_apply, mlp_init
+from .base import GaugeFreeLeaves
 
 __all__ = ["NeuralJoint", "SymmetricCount"]
 
 
 @dataclass(frozen=True)
-class NeuralJoint:
+class NeuralJoint(GaugeFreeLeaves):
     """Unstructured neural mechanism over joint actions (experiment E1).
 
     Each agent's action is embedded (``embed_dim = min(24, max(6, K_max))``), the
@@ -35,6 +36,7 @@ class NeuralJoint:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
+        object.__setattr__(self, "_gauge_leaves", (f"layers.{self.depth}.b",))
         check_positive_int("width", self.width)
         check_positive_int("depth", self.depth, minimum=0)
         if self.embed_dim is None:
@@ -64,7 +66,7 @@ class NeuralJoint:
 
 
 @dataclass(frozen=True)
-class SymmetricCount:
+class SymmetricCount(GaugeFreeLeaves):
     """Symmetric anonymous game (experiment E7): payoff of the own action given the others' counts.
 
     ``payoff_i = MLP([embed(a_i), c_{-i} / (n - 1)])`` with ``c_{-i}`` the counts of the
@@ -83,6 +85,7 @@ class SymmetricCount:
     def __post_init__(self) -> None:
         check_positive_int("n_agents", self.n_agents)
         check_positive_int("n_choices", self.n_choices)
+        object.__setattr__(self, "_gauge_leaves", (f"layers.{self.depth}.b",))
         check_positive_int("width", self.width)
         check_positive_int("depth", self.depth, minimum=0)
         if self.embed_dim is None:

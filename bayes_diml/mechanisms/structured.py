@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._util import check_positive_int, mlp_apply, mlp_init
+from .base import GaugeFreeLeaves, sum_to_zero_basis
 
 __all__ = ["Congestion", "StructuredCongestion", "PublicGoods", "StructuredPublicGoods"]
 
@@ -95,9 +97,37 @@ class StructuredCongestion(_Anonymous):
     direction: it changes no likelihood.
 
     Params: ``{"b": float[K], "w1": float[K], "w2": float[K]}``; ``init`` draws N(0, 0.1^2).
+
+    Identified parametrisation (``identified=True``, the default; used by the Bayesian
+    model): ``b = H b_free`` with ``H`` an orthonormal basis of the sum-to-zero subspace,
+    so the flat direction (a common shift of all ``b``) is removed. ``identified=False``
+    keeps the raw ``b`` (for comparison).
     """
 
     init_scale: float = 0.1
+    identified: bool = True
+
+    def identified_sites(self) -> dict[str, tuple[int, ...]] | None:
+        """Identified parameters: ``b_free: float[K-1]``, ``w1, w2: float[K]`` (None if raw)."""
+        if not self.identified:
+            return None
+        K = self.n_choices
+        return {"b_free": (K - 1,), "w1": (K,), "w2": (K,)}
+
+    def params_from_identified(self, sites: dict) -> dict[str, jax.Array]:
+        """Params with ``b = H b_free`` (sum to zero)."""
+        H = jnp.asarray(sum_to_zero_basis(self.n_choices), dtype=jnp.asarray(sites["w1"]).dtype)
+        return {
+            "b": jnp.asarray(sites["b_free"]) @ H.T,
+            "w1": jnp.asarray(sites["w1"]),
+            "w2": jnp.asarray(sites["w2"]),
+        }
+
+    def identified_from_params(self, params: dict) -> dict:
+        """Identified coordinates (the centred part of ``b``)."""
+        H = sum_to_zero_basis(self.n_choices)
+        b = np.asarray(params["b"], dtype=float)
+        return {"b_free": (b - b.mean()) @ H, "w1": params["w1"], "w2": params["w2"]}
 
     def init(self, key: jax.Array) -> dict[str, jax.Array]:
         """Small random start for fitting."""
@@ -124,7 +154,7 @@ class StructuredCongestion(_Anonymous):
 
 
 @dataclass(frozen=True)
-class PublicGoods(_Anonymous):
+class PublicGoods(GaugeFreeLeaves, _Anonymous):
     """Public goods with a learned subsidy (experiment E3).
 
     With ``level = linspace(0, 1, K)[a_i]`` and ``total`` the sum of all agents' levels:
@@ -137,6 +167,8 @@ class PublicGoods(_Anonymous):
     benefit_rate: float = 2.0
     cost: float = 0.8
     width: int = 64
+    _gauge_leaves = ("subsidy.1.b",)  # the subsidy's output bias shifts every payoff alike
+    fixed_units = True  # known constants (benefit, cost) fix the payoff scale
 
     @property
     def levels(self) -> jax.Array:
@@ -170,6 +202,8 @@ class StructuredPublicGoods(PublicGoods):
 
     Params: ``{"scale": float[], "rate": float[], "cost": float[], "subsidy": [...]}``.
     """
+
+    fixed_units = False  # a free scale: beta and the payoff scale are confounded
 
     def init(self, key: jax.Array) -> dict:
         """Neutral start: scale 1, rate 1, cost 0.5 and a random subsidy network."""

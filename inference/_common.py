@@ -10,6 +10,7 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 from bayes_diml.models import (
     INFER_PER_AGENT,
     LEARNER_FIELDS,
@@ -160,6 +161,21 @@ def pointwise_log_likelihood(spec: ModelSpec, samples: dict[str, Any]) -> dict[s
     return res
 
 
+def pointwise_log_prior(spec: ModelSpec, samples: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Log prior density of each latent site at flat draws: dict name -> float[D] (no Jacobian)."""
+    model = spec.model()
+    names = spec.latent_names
+
+    def one(draw):
+        tr = numpyro.handlers.trace(
+            numpyro.handlers.substitute(numpyro.handlers.seed(model, 0), data=draw)
+        ).get_trace()
+        return {k: jnp.sum(tr[k]["fn"].log_prob(tr[k]["value"])) for k in names}
+
+    latent = {k: jnp.asarray(samples[k]) for k in names}
+    return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one))(latent).items()}
+
+
 def _dims(spec: ModelSpec) -> dict[str, list[str]]:
     n = spec.data.n_agents
     profile_dims = [f"action_{i}" for i in range(n)] + ["agent"]
@@ -203,6 +219,9 @@ def build_idata(
         groups["log_likelihood"] = {
             k: v.reshape(C, S, *v.shape[1:]).astype(np.float32) for k, v in ll.items()
         }
+        if not spec.flat_priors:
+            lp = pointwise_log_prior(spec, flat)
+            groups["log_prior"] = {k: v.reshape(C, S) for k, v in lp.items()}
     observed = {"actions": data.actions[:, 1:]}
     if data.payoffs is not None:
         observed["payoffs"] = data.payoffs

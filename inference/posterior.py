@@ -247,6 +247,26 @@ class Posterior:
 
         return identification_table(self, num_prior_draws=num_prior_draws, seed=seed)
 
+    def prior_sensitivity(self, var_names: list[str] | None = None):
+        """Power-scaling prior and likelihood sensitivity (ArviZ ``psense_summary``).
+
+        Defaults to the inferred learner parameters and the centred payoffs. Needs draws
+        (not MAP) and the ``log_prior`` / ``log_likelihood`` groups that ``fit`` stores.
+        """
+        import arviz as az
+
+        if self.n_draws < 4 or "log_prior" not in self.idata.children:
+            raise ValueError(
+                "prior sensitivity needs posterior draws with log_prior and log_likelihood groups."
+            )
+        if var_names is None:
+            var_names = self._scalar_names()
+            if "centred_payoffs" in self.idata["posterior"].data_vars:
+                var_names.append("centred_payoffs")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return az.psense_summary(self.idata, var_names=var_names)
+
     # --------------------------------------------------------------- summaries
     def _scalar_names(self) -> list[str]:
         names = [n for n in LEARNER_FIELDS if isinstance(getattr(self.learner, n), str)]

@@ -457,6 +457,9 @@ def test_identification_labels_never_observed_cells_prior_driven():
     assert abs(q[1] - prior_q) < Z * se and abs(q[0] + prior_q) < Z * se
     # a played cell is much narrower than the prior
     assert post.draws("centred_payoffs")[:, 0, 0, 0].std() < 0.6 * np.sqrt(0.5)
+    # power-scaling sensitivity (ArviZ) flags the never-observed cells as prior-dominated
+    ps = post.prior_sensitivity()
+    assert set(ps.loc[never, "diagnosis"]) == {"potential strong prior / weak likelihood"}
 
 
 @pytest.mark.slow

@@ -112,3 +112,57 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
                 )
             rows[label] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def flat_directions(post: Any, k: int = 3, max_params: int = 3000, top: int = 4) -> list[dict[str, Any]]:
+    """Smallest-curvature directions of the log-likelihood at the posterior mean of the sites.
+
+    Eigen-decomposes the Hessian of the negative log-likelihood (no prior) over the
+    flattened latent sites; near-zero eigenvalues are directions the data do not
+    determine. Each entry: ``eigenvalue``, ``relative`` (to the largest), ``components``
+    (the ``top`` (parameter, weight) pairs of the unit eigenvector) and ``hint`` (what
+    would identify it).
+    """
+    from bayes_diml.models import learner_from_sites, params_from_sites
+    from jax.flatten_util import ravel_pytree
+
+    from bayes_diml.likelihood import log_likelihood
+
+    sites = {name: np.asarray(post.draws(name)).mean(0) for name in post.spec.latent_names}
+    flat, unravel = ravel_pytree({k_: jax.numpy.asarray(v) for k_, v in sites.items()})
+    if flat.size > max_params:
+        raise ValueError(f"{flat.size} parameters: the dense Hessian is too large (max_params={max_params}).")
+    names = []
+    for name in sorted(sites):  # ravel_pytree flattens dict leaves in sorted key order
+        shape = np.shape(sites[name])
+        names += [name if not shape else f"{name}[{', '.join(map(str, i))}]" for i in np.ndindex(*shape)]
+
+    def nll(z):
+        s = unravel(z)
+        params = params_from_sites(post.mechanism, s)
+        lq = learner_from_sites(post.learner, s)
+        return -log_likelihood(post.mechanism, params, lq, post.data)
+
+    H = np.asarray(jax.hessian(nll)(flat), dtype=np.float64)
+    vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
+    out = []
+    for j in range(min(k, vals.size)):
+        v = vecs[:, j]
+        order = np.argsort(-np.abs(v))[:top]
+        comps = [(names[o], float(v[o])) for o in order]
+        uses_beta = any(c[0].startswith("beta") and abs(c[1]) > 0.3 for c in comps)
+        if uses_beta and post.confounded:
+            hint = "beta vs payoff scale: observe payoffs, fix beta, or use a mechanism with known units"
+        elif any(c[0].startswith(("alpha", "eps")) and abs(c[1]) > 0.3 for c in comps):
+            hint = "learner parameter weakly determined: longer episodes or more exploration would help"
+        else:
+            hint = "payoff directions the play never exercised: more varied opponent profiles would help"
+        out.append(
+            {
+                "eigenvalue": float(vals[j]),
+                "relative": float(vals[j] / max(vals[-1], 1e-300)),
+                "components": comps,
+                "hint": hint,
+            }
+        )
+    return out

@@ -247,6 +247,12 @@ class Posterior:
 
         return identification_table(self, num_prior_draws=num_prior_draws, seed=seed)
 
+    def flat_directions(self, k: int = 3):
+        """Least-determined directions of the likelihood (Hessian eigenvectors), named by parameter."""
+        from .identification import flat_directions
+
+        return flat_directions(self, k=k)
+
     def prior_sensitivity(self, var_names: list[str] | None = None):
         """Power-scaling prior and likelihood sensitivity (ArviZ ``psense_summary``).
 

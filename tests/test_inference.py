@@ -502,3 +502,17 @@ def test_network_output_bias_is_not_a_parameter():
         bd.metrics.payoff_differences(mech, back), bd.metrics.payoff_differences(mech, params), atol=1e-5
     )
     assert np.all(np.asarray(back["layers"][1]["b"]) == 0.0)
+
+
+def test_flat_direction_names_the_beta_scale_confound():
+    mech = mechanisms.Tabular((2, 2))
+    params = prior_table(mech, jax.random.key(2), scale=1.5)
+    data = bd.simulate(mech, params, LEARNER, 30, 30, 0)
+    with pytest.warns(ConfoundingWarning):
+        post = bd.fit(
+            data, mech, bd.LogitQ(0.3, "infer", 0.05), method="svi", seed=0, progress=False, num_steps=1000
+        )
+    flat = post.flat_directions(k=2)
+    assert abs(flat[0]["relative"]) < 0.02  # (beta up, payoffs down) leaves the likelihood flat
+    assert flat[0]["components"][0][0] == "beta" and "observe payoffs" in flat[0]["hint"]
+    assert flat[1]["relative"] > 0.05  # the next direction is determined

@@ -170,7 +170,7 @@ def pointwise_log_prior(spec: ModelSpec, samples: dict[str, Any]) -> dict[str, n
         tr = numpyro.handlers.trace(
             numpyro.handlers.substitute(numpyro.handlers.seed(model, 0), data=draw)
         ).get_trace()
-        return {k: jnp.sum(tr[k]["fn"].log_prob(tr[k]["value"])) for k in names}
+        return {k: tr[k]["fn"].log_prob(tr[k]["value"]) for k in names}
 
     latent = {k: jnp.asarray(samples[k]) for k in names}
     return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one))(latent).items()}
@@ -221,7 +221,7 @@ def build_idata(
         }
         if not spec.flat_priors:
             lp = pointwise_log_prior(spec, flat)
-            groups["log_prior"] = {k: v.reshape(C, S) for k, v in lp.items()}
+            groups["log_prior"] = {k: v.reshape(C, S, *v.shape[1:]) for k, v in lp.items()}
     observed = {"actions": data.actions[:, 1:]}
     if data.payoffs is not None:
         observed["payoffs"] = data.payoffs

@@ -67,10 +67,20 @@ def epsilon_mixture(log_greedy: jax.Array, eps: jax.Array, action_mask: jax.Arra
     """``log((1 - eps) exp(log_greedy) + eps / K_i)``, -inf on masked actions.
 
     log_greedy: float[..., n, K] (0 on masked entries); eps: scalar or per_agent-shaped.
+    Written as ``log p + log1p(eps (1 / (K p) - 1))`` wherever ``p`` is not tiny, so that
+    value and gradient stay exact at the boundaries ``eps = 0`` and ``eps = 1``; for tiny
+    ``p`` (log p < -30) as a ``logaddexp`` of the two branches.
     """
-    num = action_mask.sum(-1, keepdims=True).astype(log_greedy.dtype)
-    mixed = jnp.logaddexp(jnp.log1p(-eps) + log_greedy, _safe_log(eps) - jnp.log(num))
-    return jnp.where(action_mask, mixed, -jnp.inf)
+    dtype = log_greedy.dtype
+    log_k = jnp.log(action_mask.sum(-1, keepdims=True).astype(dtype))
+    eps = jnp.asarray(eps, dtype)
+    ok = log_greedy > -30.0
+    lg_a = jnp.where(ok, log_greedy, 0.0)
+    direct = lg_a + jnp.log1p(eps * (jnp.exp(-lg_a - log_k) - 1.0))
+    eps_b = jnp.where(ok, 0.5, eps)  # keep the unused branch's gradient finite
+    lg_b = jnp.where(ok, -1.0, log_greedy)
+    split = jnp.logaddexp(jnp.log1p(-eps_b) + lg_b, _safe_log(eps_b) - log_k)
+    return jnp.where(action_mask, jnp.where(ok, direct, split), -jnp.inf)
 
 
 class LogitQ(NamedTuple):

@@ -58,6 +58,9 @@ def simulate_arrays(
     return jax.vmap(episode)(jax.random.split(key, n_episodes))
 
 
+_simulate_jit = jax.jit(simulate_arrays, static_argnames=("mechanism", "n_episodes", "T", "n_actions"))
+
+
 def simulate(
     mechanism: Any,
     params: Any,
@@ -103,7 +106,7 @@ def simulate(
         check(len(n_actions))
     if isinstance(key, int | np.integer):
         key = jax.random.key(int(key))
-    actions, payoffs = simulate_arrays(mechanism, params, learner, int(n_episodes), int(T), key, n_actions)
+    actions, payoffs = _simulate_jit(mechanism, params, learner, int(n_episodes), int(T), key, n_actions)
     return Trajectories(
         np.asarray(actions),
         n_actions,

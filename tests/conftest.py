@@ -1,0 +1,51 @@
+"""Shared fixtures: float64 context, random ragged trajectories, one small case per mechanism.
+
+``jax_numpy_rank_promotion = "raise"`` is NOT set here: the package relies on implicit rank
+promotion in ``learners.py`` (``per_agent`` params float[n, 1] against float[M, n, K] in
+``LogitQ.update``/``epsilon_mixture``) and in ``mechanisms/_util.py`` (``mlp_apply`` adds a
+bias float[out] to float[..., out]), so the whole suite fails with it.
+
+Tests that take more than ~5 s are marked ``@pytest.mark.slow`` (deselect with ``-m "not slow"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import pytest
+from reference import MECHANISM_BUILDERS, random_trajectories
+
+import bayes_diml as bd
+
+# ---------------------------------------------------------------- precision
+
+
+@pytest.fixture
+def x64():
+    """Run the test body with 64-bit JAX (a context: x64 is never switched on globally)."""
+    with jax.enable_x64(True):
+        yield
+
+
+# ---------------------------------------------------------------- data
+
+
+@pytest.fixture
+def ragged_data() -> Callable[[tuple[int, ...]], bd.Trajectories]:
+    """Trajectories for given K_i: M = 4 ragged episodes of up to T = 7 steps (one of length 1)."""
+
+    def make(n_actions: tuple[int, ...], seed: int = 0) -> bd.Trajectories:
+        return random_trajectories(n_actions, 4, 7, seed, lengths=[7, 4, 1, 6])
+
+    return make
+
+
+# ---------------------------------------------------------------- mechanisms
+
+
+@pytest.fixture(params=list(MECHANISM_BUILDERS))
+def build_mechanism(request) -> Callable[[jax.Array], tuple[Any, Any]]:
+    """One builder per mechanism type: ``build(key) -> (mechanism, params)``."""
+    return MECHANISM_BUILDERS[request.param]

@@ -62,7 +62,12 @@ class Linear:
     def n_features(self) -> int:
         """F, the number of features."""
         if callable(self.features):
-            n = len(self.n_actions) if self.n_actions is not None else 1
+            if self.n_actions is None:
+                raise ValueError(
+                    "Linear with a feature function needs n_actions=(K_1, ..., K_n) to know the "
+                    "number of features; give it when constructing the mechanism."
+                )
+            n = len(self.n_actions)
             return int(jax.eval_shape(self.features, jax.ShapeDtypeStruct((n,), jnp.int32)).shape[-1])
         return int(self.features.shape[-1])
 

@@ -49,7 +49,7 @@ def _identified_vars(post: Posterior) -> list[str]:
     return names
 
 
-def _diagnose(post: Posterior, num_chains: int) -> dict[str, Any]:
+def _diagnose(post: Posterior, num_chains: int, dense: bool = False) -> dict[str, Any]:
     """R-hat and bulk ESS of identified quantities (supported payoff cells), with warnings."""
     import arviz as az
 
@@ -82,7 +82,9 @@ def _diagnose(post: Posterior, num_chains: int) -> dict[str, Any]:
         warnings.warn(
             "NUTS diagnostics on identified quantities: "
             + "; ".join(problems)
-            + ". Run longer (num_warmup, num_samples), raise target_accept, or try dense_mass=True.",
+            + ". Run longer (num_warmup, num_samples)"
+            + ("" if dense else ", try dense_mass=True")
+            + ", or raise target_accept.",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -208,5 +210,5 @@ def fit(
     )
     post = Posterior(idata, spec, method, info)
     if method == "nuts":
-        post.info.update(_diagnose(post, num_chains))
+        post.info.update(_diagnose(post, num_chains, dense=bool(config.dense_mass)))
     return post

@@ -1,0 +1,309 @@
+"""The command line: simulate -> fit -> summary -> payoffs -> counterfactual, demo, and clear errors.
+
+Fast tests share one tiny simulated E2 data set (4 agents x 5 routes, 4 episodes x 8 steps)
+and MAP fits of it (each command a few seconds, mostly JAX compilation). NUTS round trips and
+the quick demo are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import bayes_diml as bd
+from bayes_diml.cli import main
+
+STAT_FIELDS = {"mean", "sd", "lower", "upper", "r_hat", "ess_bulk"}
+
+
+def invoke(*args, ok: bool = True):
+    """Run the CLI in-process; check the exit code and that no traceback leaked."""
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def fails(*args, match: str):
+    """The command must fail with a one-line message containing ``match`` and no traceback."""
+    result = invoke(*args, ok=False)
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert match.lower() in " ".join(result.output.split()).lower(), result.output
+    return result
+
+
+# ---------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def data_path(work) -> Path:
+    path = work / "data.npz"
+    result = invoke("simulate", "--env", "e2", "--seed", "0", "--episodes", 4, "--steps", 8, "--out", path)
+    assert result.stdout.count("\n") == 1 and result.stdout.startswith(f"Wrote {path}")
+    assert "4 episodes x 8 steps" in result.stdout
+    return path
+
+
+@pytest.fixture(scope="module")
+def map_fit(work, data_path):
+    """MAP fit of the congestion family with alpha, beta, eps inferred (confounded)."""
+    path = work / "map.nc"
+    result = invoke(
+        "fit", data_path, "--mechanism", "congestion", "--method", "map", "--num-steps", 100,
+        "--out", path, "--no-progress",
+    )  # fmt: skip
+    return path, result
+
+
+# ---------------------------------------------------------------------------- simulate
+def test_simulate_writes_loadable_data(data_path):
+    data = bd.load_trajectories(data_path)
+    assert data.actions.shape == (4, 8, 4)
+    assert data.n_actions == (5, 5, 5, 5)
+    assert data.payoffs is None
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_simulate_payoff_noise_formats(work, suffix):
+    clean, noisy = work / f"clean{suffix}", work / f"noisy{suffix}"
+    common = ("simulate", "--env", "e2", "--seed", 3, "--episodes", 2, "--steps", 5)
+    invoke(*common, "--record-payoffs", "--out", clean)
+    out = invoke(*common, "--payoff-noise", 0.5, "--out", noisy).stdout
+    assert "payoffs recorded with noise sd 0.5" in out
+    a, b = bd.load_trajectories(clean), bd.load_trajectories(noisy)
+    np.testing.assert_array_equal(a.actions, b.actions)  # the noise never changes the actions
+    assert np.isfinite(a.payoffs).all() and np.isfinite(b.payoffs).all()
+    diff = b.payoffs - a.payoffs
+    assert 0.2 < diff.std() < 1.0
+
+
+# ---------------------------------------------------------------------------- fit
+def test_fit_prints_summary_and_warnings(map_fit):
+    path, result = map_fit
+    assert path.exists()
+    out = result.stdout
+    assert "StructuredCongestion fitted by MAP" in out
+    assert "Learner parameters" in out and "alpha" in out
+    assert f"Saved the fit to {path}" in out
+    # confounding is a visible warning, on stderr only
+    assert "ConfoundingWarning" in result.stderr and "confounded" in result.stderr
+    assert "ConfoundingWarning" not in out
+
+
+def test_fit_per_agent_with_observed_payoffs_csv(work):
+    data = work / "pay.csv"
+    invoke("simulate", "--env", "e2", "--episodes", 3, "--steps", 6, "--payoff-noise", 0.05, "--out", data)
+    fit_path = work / "pay.nc"
+    result = invoke(
+        "fit", data, "--n-actions", "5,5,5,5", "--mechanism", "congestion", "--alpha", "infer_per_agent",
+        "--beta", 3, "--num-steps", 100, "--out", fit_path, "--no-progress",
+    )  # fmt: skip
+    assert "ConfoundingWarning" not in result.output  # beta fixed and payoffs observed
+    stats = json.loads(invoke("summary", fit_path, "--json").stdout)
+    assert set(stats) == {"alpha[0]", "alpha[1]", "alpha[2]", "alpha[3]", "eps", "payoff_noise"}
+    post = bd.load(fit_path)
+    assert post.learner.beta == 3.0 and post.data.has_payoffs
+
+
+def test_fit_tabular_fixed_eps(work, data_path):
+    path = work / "tab.nc"
+    invoke("fit", data_path, "--mechanism", "tabular", "--num-steps", 50, "--eps", 0.06, "--out", path,
+           "--no-progress")  # fmt: skip
+    post = bd.load(path)
+    assert type(post.mechanism).__name__ == "Tabular" and post.method == "map"
+    assert float(post.learner.eps) == pytest.approx(0.06)
+    stats = json.loads(invoke("summary", path, "--json").stdout)
+    assert set(stats) == {"alpha", "beta"}
+
+
+def test_fit_zarr(work, data_path):
+    pytest.importorskip("zarr")
+    path = work / "fit.zarr"
+    invoke("fit", data_path, "--mechanism", "congestion", "--beta", 3, "--num-steps", 50, "--out", path,
+           "--no-progress")  # fmt: skip
+    assert path.is_dir()
+    stats = json.loads(invoke("summary", path, "--json").stdout)
+    assert set(stats) == {"alpha", "eps"}
+
+
+# ---------------------------------------------------------------------------- summary
+def test_summary_json_is_exactly_one_object(map_fit):
+    path, _ = map_fit
+    result = invoke("summary", path, "--json", "--prob", 0.8)
+    stats = json.loads(result.stdout)  # nothing else on stdout
+    assert set(stats) == {"alpha", "beta", "eps"}
+    for name, row in stats.items():
+        assert set(row) == STAT_FIELDS, name
+        assert math.isfinite(row["mean"])
+        assert all(v is None or math.isfinite(v) for v in row.values())
+
+
+def test_summary_table_truncates_payoff_cells(map_fit):
+    path, _ = map_fit
+    out = invoke("summary", path, "--max-cells", 3).stdout
+    assert "Parameters (90% intervals)" in out
+    assert "Payoff cells by label" in out and "prior only" in out
+    assert "first 3 of" in out and "scaled_payoffs" in out  # confounded: the identified product
+    assert "confounded" in out
+    full = invoke("summary", path, "--all").stdout
+    assert full.count("\n") > 5000  # 2 x 2,500 cells
+
+
+# ---------------------------------------------------------------------------- payoffs
+def test_payoffs_npz(work, map_fit):
+    path, _ = map_fit
+    out = work / "payoffs.npz"
+    result = invoke("payoffs", path, "--prob", 0.9, "--out", out)
+    assert result.stdout.startswith(f"Wrote {out}")
+    with np.load(out) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert set(arrays) == {"mean", "lower", "upper", "support"}
+    for key in ("mean", "lower", "upper"):
+        assert arrays[key].shape == (5, 5, 5, 5, 4) and arrays[key].dtype == np.float64
+    assert arrays["support"].shape == (5, 5, 5, 5, 4) and arrays["support"].dtype == bool
+    assert np.all(arrays["lower"] <= arrays["mean"]) and np.all(arrays["mean"] <= arrays["upper"])
+    assert 0 < arrays["support"].sum() < arrays["support"].size
+    for i in range(4):  # centred: mean over own actions is 0
+        np.testing.assert_allclose(arrays["mean"][..., i].mean(axis=i), 0.0, atol=1e-5)
+    post = bd.load(path)
+    np.testing.assert_allclose(arrays["mean"], post.payoff_table(0.9)["mean"], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- counterfactual
+def test_counterfactual_action_frequencies(work, map_fit):
+    path, _ = map_fit
+    out = work / "cf.npz"
+    result = invoke(
+        "counterfactual", path, "--beta-scale", 1.4, "--alpha-scale", 0.6, "--eps-scale", 1.5,
+        "--episodes", 4, "--steps", 6, "--draws", 5, "--out", out,
+    )  # fmt: skip
+    assert "alpha x 0.6, beta x 1.4, eps x 1.5" in result.stdout
+    assert "agent" in result.stdout and "action" in result.stdout
+    with np.load(out) as z:
+        draws, mean, lower, upper = z["draws"], z["mean"], z["lower"], z["upper"]
+    assert draws.shape == (1, 4, 5)  # a MAP fit has one draw
+    np.testing.assert_allclose(draws.sum(-1), 1.0, rtol=1e-6)
+    assert np.all(lower <= mean + 1e-12) and np.all(mean <= upper + 1e-12)
+
+
+def test_counterfactual_welfare_warns_when_confounded(map_fit):
+    path, _ = map_fit
+    result = invoke("counterfactual", path, "--statistic", "welfare", "--episodes", 2, "--steps", 4)
+    assert "welfare" in result.stdout
+    assert "ConfoundingWarning" in result.stderr
+
+
+# ---------------------------------------------------------------------------- errors
+def test_errors_missing_and_wrong_files(work, data_path):
+    fails("fit", work / "nope.npz", "--out", work / "x.nc", match="does not exist")
+    bad = work / "data.txt"
+    bad.write_text("hello")
+    fails("fit", bad, "--out", work / "x.nc", match="unknown suffix '.txt'")
+    fails("fit", data_path, "--out", work / "x.json", match="unknown suffix '.json'")
+    fails("fit", data_path, "--out", work / "no_such_dir" / "x.nc", match="does not exist")
+    empty = work / "empty.npz"
+    np.savez(empty, other=np.zeros(3))
+    fails("fit", empty, "--out", work / "x.nc", match="missing key 'actions'")
+    fails("summary", data_path, match="does not look like a fit")
+    fake = work / "fake.nc"
+    fake.write_text("not netcdf")
+    fails("summary", fake, match="not a readable bayes-diml fit")
+    fails("payoffs", fake, "--out", work / "p.npz", match="not a readable bayes-diml fit")
+    fails("summary", work / "missing.nc", match="does not exist")
+    fails("simulate", "--env", "e2", "--out", work / "d.txt", match="unknown suffix")
+
+
+def test_errors_bad_values(work, data_path):
+    out = work / "x.nc"
+    fails("fit", data_path, "--alpha", "fast", "--out", out, match="--alpha")
+    fails("fit", data_path, "--beta", "-1", "--out", out, match="LogitQ.beta must lie in")
+    fails("fit", data_path, "--prior-scale", "wide", "--out", out, match="positive number or 'flat'")
+    fails("fit", data_path, "--prior-scale", "flat", "--method", "nuts", "--out", out, match="flat")
+    fails("fit", data_path, "--num-warmup", 10, "--out", out, match="--num-warmup applies to --method nuts")
+    fails("fit", data_path, "--n-actions", "5,5", "--out", out, match="n_actions has length 2")
+    fails("fit", data_path, "--n-actions", "a,b", "--out", out, match="comma-separated integers")
+    fails("fit", data_path, "--method", "bogus", "--out", out, match="bogus")
+    fails("simulate", "--env", "e9", "--out", work / "d.npz", match="e9")
+    fails("simulate", "--env", "e2", "--n", 3, "--out", work / "d.npz", match="e7 only")
+    fails("summary", work / "missing.nc", "--prob", 2, match="prob")
+
+
+def test_error_mechanism_needs_equal_action_counts(work):
+    path = work / "unequal.npz"
+    bd.Trajectories(np.zeros((2, 4, 2), int), n_actions=(2, 3)).save(path)
+    for name in ("congestion", "public-goods", "symmetric"):
+        fails("fit", path, "--mechanism", name, "--out", work / "u.nc", match="same number of actions")
+
+
+def test_error_payoff_table_too_large(work):
+    data = work / "e7.npz"
+    invoke("simulate", "--env", "e7", "--n", 12, "--K", 3, "--episodes", 2, "--steps", 3, "--out", data)
+    fails("fit", data, "--mechanism", "tabular", "--out", work / "t7.nc", match="more than 1,000,000")
+    fit_path = work / "e7.nc"
+    invoke("fit", data, "--mechanism", "symmetric", "--num-steps", 5, "--beta", 6, "--out", fit_path,
+           "--no-progress")  # fmt: skip
+    fails("payoffs", fit_path, "--out", work / "p7.npz", match="too large for a payoff table")
+    out = invoke("summary", fit_path).stdout
+    assert "too large to record" in out
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "bayes_diml", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("simulate", "fit", "summary", "payoffs", "counterfactual", "demo"):
+        assert command in result.stdout
+
+
+# ---------------------------------------------------------------------------- slow
+@pytest.mark.slow
+def test_nuts_round_trip(work, data_path):
+    path = work / "nuts.nc"
+    result = invoke(
+        "fit", data_path, "--mechanism", "congestion", "--method", "nuts", "--beta", 3,
+        "--num-warmup", 30, "--num-samples", 30, "--num-chains", 2, "--dense-mass", "--out", path,
+        "--no-progress",
+    )  # fmt: skip
+    assert "NUTS diagnostics" in result.stdout and "divergences" in result.stdout
+    stats = json.loads(invoke("summary", path, "--json").stdout)
+    assert set(stats) == {"alpha", "eps"}
+    for row in stats.values():
+        assert set(row) == STAT_FIELDS
+        assert all(v is not None and math.isfinite(v) for v in row.values())
+        assert row["lower"] <= row["mean"] <= row["upper"]
+    out = work / "nuts_payoffs.npz"
+    invoke("payoffs", path, "--out", out)
+    with np.load(out) as z:
+        assert np.all(z["lower"] <= z["upper"]) and np.any(z["lower"] < z["upper"])
+    cf = work / "nuts_cf.npz"
+    invoke("counterfactual", path, "--beta-scale", 1.4, "--episodes", 3, "--steps", 5, "--draws", 8,
+           "--statistic", "mean_payoff", "--out", cf)  # fmt: skip
+    with np.load(cf) as z:
+        assert z["draws"].shape == (8, 4)
+
+
+@pytest.mark.slow
+def test_demo_quick(work):
+    out_dir = work / "demo"
+    result = invoke("demo", "--quick", "--out", out_dir, "--no-progress")
+    out = result.stdout
+    assert "beta is fixed because beta and the payoff scale are otherwise confounded" in out
+    assert "Coverage" in out and "NUTS diagnostics" in out and "covers" in out
+    for name in ("demo_intervals.png", "demo_fit.nc", "demo_data.npz"):
+        assert (out_dir / name).stat().st_size > 0, name
+    assert (out_dir / "demo_intervals.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    post = bd.load(out_dir / "demo_fit.nc")
+    assert post.method == "nuts" and type(post.mechanism).__name__ == "StructuredCongestion"

@@ -793,6 +793,99 @@ def counterfactual(
 
 # --------------------------------------------------------------------------- demo
 @main.command()
+@click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the identification table as JSON.")
+@click.option(
+    "--prior-draws",
+    type=click.IntRange(min=100),
+    default=4000,
+    show_default=True,
+    help="Prior draws for the contraction estimate.",
+)
+@click.option(
+    "--max-cells",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Payoff cells listed (the counts by support and label cover all).",
+)
+@_user_errors
+def identify(fit_path: Path, as_json: bool, prior_draws: int, max_cells: int) -> None:
+    """What the data determine: support, prior-posterior contraction and labels, flat directions.
+
+    Payoff cells are 'played', 'counterfactual only' or 'not observed'; every quantity gets a
+    contraction 1 - posterior var / prior var and a label (well identified / weakly identified /
+    prior-driven). The least-determined likelihood directions (Hessian eigenvectors) are named by
+    parameter with what would identify them.
+    """
+    err = _stderr()
+    with _visible_warnings(err):
+        post = _load_fit(fit_path)
+        if post.n_draws < 4:
+            raise click.ClickException(
+                "identification needs posterior draws; refit with --method nuts, svi or laplace."
+            )
+        table = post.identification(num_prior_draws=prior_draws)
+        try:
+            flat = post.flat_directions(k=3)
+        except ValueError:
+            flat = []
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "quantities": {
+                        str(k): {
+                            c: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                            for c, v in row.items()
+                        }
+                        for k, row in table.iterrows()
+                    },
+                    "flat_directions": flat,
+                },
+                indent=2,
+            )
+        )
+        return
+    console = _stdout()
+    console.print(escape(_post_header(post)), soft_wrap=True)
+    cells = np.array([str(i).startswith("centred_payoffs[") for i in table.index])
+    out = Table(title="Identification", title_justify="left")
+    for col in ("quantity", "support", "prior sd", "posterior sd", "contraction", "label"):
+        out.add_column(col, justify="left" if col in ("quantity", "support", "label") else "right")
+    import pandas as pd
+
+    shown = pd.concat([table[~cells], table[cells].iloc[:max_cells]])
+    for name, row in shown.iterrows():
+        out.add_row(
+            str(name),
+            row["support"],
+            _fmt(row["prior_sd"]),
+            _fmt(row["posterior_sd"]),
+            _fmt(row["contraction"]),
+            row["label"],
+        )
+    console.print(out)
+    if cells.any():
+        counts = Table(title="Payoff cells by support and label", title_justify="left")
+        for col in ("support", "label", "cells"):
+            counts.add_column(col, justify="right" if col == "cells" else "left")
+        for (sup, lab), n in table[cells].groupby(["support", "label"]).size().items():
+            counts.add_row(sup, lab, f"{n:,}")
+        console.print(counts)
+    notes = sorted({n for n in table["note"] if n})
+    for note in notes:
+        console.print(f"[yellow]Note:[/] {escape(note)}", soft_wrap=True)
+    for j, d in enumerate(flat):
+        comps = ", ".join(f"{name} {w:+.2f}" for name, w in d["components"])
+        console.print(
+            f"Flat direction {j + 1}: curvature {d['eigenvalue']:.3g} ({d['relative']:.2e} of the largest): "
+            f"{escape(comps)}; {escape(d['hint'])}",
+            soft_wrap=True,
+        )
+
+
+@main.command()
 @click.option(
     "--out",
     "out_dir",

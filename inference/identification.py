@@ -106,6 +106,7 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
                 "note": "",
             }
             if post.confounded and (name == "beta" or name.startswith("beta") or name == "centred_payoffs"):
+                row["label"] = "confounded with payoff scale"
                 row["note"] = (
                     "confounded with the payoff scale: observe payoffs, fix beta, or use a mechanism "
                     "with known units to identify it"

@@ -307,3 +307,49 @@ def test_demo_quick(work):
     assert (out_dir / "demo_intervals.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     post = bd.load(out_dir / "demo_fit.nc")
     assert post.method == "nuts" and type(post.mechanism).__name__ == "StructuredCongestion"
+
+
+def test_identify_command(tmp_path):
+    from click.testing import CliRunner
+
+    from bayes_diml.cli import main
+
+    runner = CliRunner()
+    data, fit = tmp_path / "d.npz", tmp_path / "f.nc"
+    assert (
+        runner.invoke(
+            main, ["simulate", "--env", "e2", "--episodes", "6", "--steps", "12", "--out", str(data)]
+        ).exit_code
+        == 0
+    )
+    res = runner.invoke(
+        main,
+        [
+            "fit",
+            str(data),
+            "--mechanism",
+            "congestion",
+            "--method",
+            "svi",
+            "--alpha",
+            "0.25",
+            "--beta",
+            "infer",
+            "--eps",
+            "0.06",
+            "--num-steps",
+            "300",
+            "--no-progress",
+            "--out",
+            str(fit),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["identify", str(fit), "--prior-draws", "500"])
+    assert res.exit_code == 0, res.output
+    assert "Payoff cells by support and label" in res.output
+    assert "confounded" in res.output and "Flat direction 1" in res.output
+    res = runner.invoke(main, ["identify", str(fit), "--json", "--prior-draws", "500"])
+    payload = __import__("json").loads(res.output)
+    assert payload["quantities"]["beta"]["label"] == "confounded with payoff scale"
+    assert len(payload["flat_directions"]) == 3

@@ -259,12 +259,17 @@ def test_error_payoff_table_too_large(work):
     assert "too large to record" in out
 
 
-def test_python_dash_m_entry_point():
+def test_python_dash_m_entry_point(tmp_path):
+    # run outside the repository: `python -m` puts the working directory first on sys.path
     result = subprocess.run(
-        [sys.executable, "-m", "bayes_diml", "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "bayes_diml", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    for command in ("simulate", "fit", "summary", "payoffs", "counterfactual", "demo"):
+    for command in ("simulate", "fit", "summary", "payoffs", "counterfactual", "demo", "identify"):
         assert command in result.stdout
 
 

@@ -358,3 +358,37 @@ def test_identify_command(tmp_path):
     payload = __import__("json").loads(res.output)
     assert payload["quantities"]["beta"]["label"] == "confounded with payoff scale"
     assert len(payload["flat_directions"]) == 3
+
+
+def test_paper_command_quick(tmp_path):
+    from click.testing import CliRunner
+
+    from bayes_diml.cli import main
+
+    out = tmp_path / "r.csv"
+    res = CliRunner().invoke(
+        main,
+        [
+            "paper",
+            "e2",
+            "--seeds",
+            "0",
+            "--methods",
+            "struct_mle,equilibrium",
+            "--quick",
+            "--no-progress",
+            "--out",
+            str(out),
+            "--plot",
+            str(tmp_path / "f.png"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "struct_mle" in res.output and (tmp_path / "f.png").exists()
+    header = out.read_text().splitlines()[0]
+    assert (
+        header
+        == "experiment,setting,method,seed,diff_mse,cfkl_params,fit_seconds,n_params,interval_coverage_90"
+    )
+    bad = CliRunner().invoke(main, ["paper", "e9", "--quick", "--out", str(tmp_path / "x.csv")])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output

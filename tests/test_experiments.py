@@ -1,0 +1,139 @@
+"""Tests of the experiment suite in quick mode (tiny data, few steps: the numbers mean nothing)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_diml import experiments as X
+from bayes_diml import metrics
+from bayes_diml.mechanisms import Tabular
+
+
+@pytest.fixture(scope="module")
+def env_e2():
+    """Quick-mode E2 environment (4 agents x 5 routes, 6 episodes x 10 steps)."""
+    return X.make_environment("e2", "4x5", 0, X.QUICK_SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One quick run of E2 with three methods and two seeds."""
+    out = tmp_path_factory.mktemp("paper") / "results.csv"
+    df = X.run_paper(["e2"], [0, 1], ["diml", "joint_bc", "equilibrium"], out, quick=True, progress=False)
+    return out, df
+
+
+def test_run_paper_writes_exact_columns(quick_run):
+    out, df = quick_run
+    csv = pd.read_csv(out)
+    assert tuple(csv.columns) == X.CSV_COLUMNS
+    assert len(csv) == 6 and tuple(df.columns) == X.CSV_COLUMNS
+    assert set(csv["method"]) == {"diml", "joint_bc", "equilibrium"}
+    assert np.all(np.isfinite(csv["diff_mse"])) and np.all(csv["diff_mse"] >= 0)
+    assert np.all(np.isfinite(csv["cfkl_params"])) and np.all(csv["cfkl_params"] >= 0)
+    assert csv["interval_coverage_90"].isna().all()  # no Bayesian rows
+    params = sorted(p.name for p in (out.parent / "results_params").glob("*.npz"))
+    assert len(params) == 6 and "e2_4x5_diml_seed0.npz" in params
+    saved = X.load_params(out.parent / "results_params" / "e2_4x5_joint_bc_seed1.npz")
+    assert saved["params.table"].shape == (5, 5, 5, 5, 4)
+
+
+def test_rerun_skips_done_rows(quick_run, monkeypatch):
+    out, _ = quick_run
+    before = out.read_text()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished row was fitted again")
+
+    monkeypatch.setitem(X.METHOD_FUNCTIONS, "joint_bc", fail)
+    df = X.run_paper(["e2"], [0, 1], ["joint_bc"], out, quick=True, progress=False)
+    assert out.read_text() == before
+    assert len(df) == 2 and set(df["method"]) == {"joint_bc"}
+
+
+def test_saved_params_reproduce_the_metric(quick_run, env_e2):
+    out, df = quick_run
+    saved = X.load_params(out.parent / "results_params" / "e2_4x5_equilibrium_seed0.npz")
+    mech = Tabular(env_e2.data.n_actions)
+    value = metrics.diff_mse(
+        env_e2.mechanism,
+        env_e2.params,
+        mech,
+        {"table": saved["params.table"]},
+        env_e2.test,
+        n_samples=X.QUICK_SETTINGS.diff_samples,
+    )
+    row = df[(df["method"] == "equilibrium") & (df["seed"] == 0)].iloc[0]
+    assert math.isclose(value, row["diff_mse"], rel_tol=1e-5)
+
+
+def test_summary_table_and_figure(quick_run, tmp_path):
+    out, df = quick_run
+    summ = X.summarize(out)
+    assert len(summ) == 3 and set(summ["n_seeds"]) == {2}
+    diml = summ[summ["method"] == "diml"].iloc[0]
+    assert diml["published_diff_mse"] == pytest.approx(9.07e-2)
+    table = X.format_table(summ)
+    assert table.startswith("| experiment |") and "±" in table and "9.07e-02" in table
+    png = X.plot_figure1(df, tmp_path / "figure1.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("method", ["diml", "struct_mle", "joint_bc", "equilibrium"])
+def test_method_functions_feed_the_metrics(method, env_e2):
+    fit = X.METHOD_FUNCTIONS[method](env_e2, X.QUICK_SETTINGS, 0)
+    assert isinstance(fit, X.MethodFit)
+    scores = X.evaluate(env_e2, fit, X.QUICK_SETTINGS)
+    assert scores["diff_mse"] >= 0 and scores["cfkl_params"] >= 0
+    assert math.isnan(scores["interval_coverage_90"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["diml_mle", "diml_wrong", "tabular_mle", "diml_joint", "svi", "nuts"])
+def test_other_method_functions(method, env_e2):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = X.METHOD_FUNCTIONS[method](env_e2, X.QUICK_SETTINGS, 0)
+        scores = X.evaluate(env_e2, fit, X.QUICK_SETTINGS)
+    assert scores["diff_mse"] >= 0 and scores["cfkl_params"] >= 0
+    if method in X.BAYESIAN_METHODS:
+        assert 0.0 <= scores["interval_coverage_90"] <= 1.0
+    if method == "diml_joint":
+        assert fit.learner is not None
+
+
+def test_joint_bc_rows_are_log_probabilities(env_e2):
+    fit = X.fit_joint_bc(env_e2, X.QUICK_SETTINGS, 0)
+    table = np.asarray(fit.params["table"])
+    for i in range(4):
+        np.testing.assert_allclose(np.exp(table[..., i]).sum(axis=i), 1.0, rtol=1e-5)
+
+
+def test_equilibrium_matches_pooled_frequencies(env_e2):
+    s = X.QUICK_SETTINGS
+    fit = X.fit_equilibrium(env_e2, s, 0)
+    table = np.asarray(fit.params["table"], dtype=float)
+    prev, nxt = X._transitions(env_e2)
+    for i in range(4):
+        opp = np.delete(prev, i, axis=1)
+        rows = [table[tuple(np.insert(o, i, k))][i] for o in opp for k in range(5)]
+        eu = np.asarray(rows).reshape(len(opp), 5).mean(0) * 3.0  # beta * expected payoff
+        freq = np.bincount(nxt[:, i], minlength=5) + s.eq_pseudocount
+        target = np.log(freq / freq.sum())
+        np.testing.assert_allclose(eu - eu.mean(), target - target.mean(), atol=1e-4)
+
+
+def test_unknown_names_raise():
+    with pytest.raises(ValueError, match="unknown experiment 'e9'"):
+        X.run_paper(["e9"], [0], ["diml"], "unused.csv", quick=True)
+    with pytest.raises(ValueError, match=r"unknown method\(s\) \['dimll'\]"):
+        X.run_paper(["e2"], [0], ["dimll"], "unused.csv", quick=True)
+    with pytest.raises(ValueError, match="e7:40x10"):
+        X.expand_experiments(["e7:forty"])
+    assert X.expand_experiments("e7") == [("e7", f"{n}x{k}") for n, k in X.E7_SETTINGS]
+    assert not X.applicable("e7", "tabular_mle") and not X.applicable("e1", "struct_mle")

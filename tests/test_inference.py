@@ -469,19 +469,22 @@ def test_sum_to_zero_congestion_matches_raw_with_fewer_leapfrog_steps():
     fits = {}
     for identified in (True, False):
         fam = mechanisms.StructuredCongestion(4, 5, identified=identified)
-        fits[identified] = bd.fit(
-            env.train,
-            fam,
-            env.learner,
-            method="nuts",
-            seed=0,
-            progress=False,
-            num_warmup=400,
-            num_samples=400,
-            num_chains=2,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one chain: no R-hat; ESS is used below
+            fits[identified] = bd.fit(
+                env.train,
+                fam,
+                env.learner,
+                method="nuts",
+                seed=0,
+                progress=False,
+                num_warmup=300,
+                num_samples=400,
+                num_chains=1,
+            )
     a, b = (fits[k].payoff_differences() for k in (True, False))
-    se = np.sqrt(a.var(0) / 200 + b.var(0) / 200)  # ESS >= 200 per fit (checked by the fit's diagnostics)
+    ess = {k: fits[k].info["min_ess_bulk"] for k in (True, False)}
+    se = np.sqrt(a.var(0) / ess[True] + b.var(0) / ess[False])
     assert np.all(np.abs(a.mean(0) - b.mean(0)) < Z * se + 1e-6)
     assert fits[True].info["mean_leapfrog_steps"] < fits[False].info["mean_leapfrog_steps"]
     # the original parameters are recoverable as deterministic sites, and b sums to zero

@@ -26,6 +26,7 @@ from bayes_diml.metrics import payoff_differences
 from bayes_diml.simulation import simulate_arrays
 
 from ._common import ConfoundingWarning, ModelSpec
+from .identification import support_categories
 
 __all__ = ["Posterior", "load", "support_mask", "EditedMechanism"]
 
@@ -36,17 +37,9 @@ def support_mask(data: Trajectories) -> np.ndarray:
     """bool[K_1, ..., K_n, n]: cell (a, i) is informed directly when a_-i was observed.
 
     An opponent profile counts when it occurred at a step whose counterfactual update
-    reaches a scored action (``t <= L_m - 2``).
+    reaches a scored action (``t <= L_m - 2``); see :func:`support_categories`.
     """
-    n, k = data.n_agents, data.n_actions
-    steps = data.actions[:, :-1][data.scored_mask]  # int[N, n]
-    support = np.zeros((*k, n), dtype=bool)
-    for i in range(n):
-        others = [j for j in range(n) if j != i]
-        seen = np.zeros([k[j] for j in others], dtype=bool)
-        seen[tuple(steps[:, others].T)] = steps.shape[0] > 0
-        support[..., i] = np.expand_dims(seen, i)
-    return support
+    return support_categories(data) >= 1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -5,7 +5,7 @@ from . import environments, inference, mechanisms, metrics, models  # noqa: E402
 from .counterfactual import counterfactual_payoffs
 from .data import DataError, Trajectories, load_trajectories
 from .inference import Posterior, fit, load  # noqa: E402
-from .learners import Learner, LogitQ
+from .learners import EWA, BanditQ, FictitiousPlay, Hedge, Learner, LogitQ
 from .likelihood import log_likelihood, log_policies
 from .models import Priors  # noqa: E402
 from .simulation import simulate
@@ -18,6 +18,10 @@ __all__ = [
     "load_trajectories",
     "Learner",
     "LogitQ",
+    "BanditQ",
+    "Hedge",
+    "FictitiousPlay",
+    "EWA",
     "log_likelihood",
     "log_policies",
     "counterfactual_payoffs",

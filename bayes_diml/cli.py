@@ -28,7 +28,9 @@ from rich.table import Table
 from . import environments, mechanisms
 from .data import Trajectories, load_trajectories
 from .inference import METHODS, FitError, Posterior, fit, load
-from .learners import LogitQ
+from .learners import FAMILIES, LogitQ, parameter_names, temperature_name
+from .learners import learner_family as learner_family_cls
+from .memory import MemoryLimitError
 from .models import INFER, INFER_PER_AGENT, REPORT_TABLE_LIMIT, Priors
 
 __all__ = ["main"]
@@ -40,7 +42,7 @@ _FIT_SUFFIXES = (".nc", ".zarr")
 _STATISTICS = ("action_frequencies", "mean_payoff", "welfare")
 #: Largest number of payoff entries (prod K_i x n) a tabular mechanism may have on the command line.
 _TABULAR_LIMIT = 1_000_000
-_STAT_COLUMNS = ("mean", "sd", "lower", "upper", "r_hat", "ess_bulk")
+_STAT_COLUMNS = ("mean", "sd", "lower", "upper", "r_hat", "ess_bulk", "contraction")
 _SHORT_LABELS = {
     "prior only (opponent profile never observed)": "prior only",
     "identified (beta x payoff)": "identified",
@@ -76,6 +78,8 @@ def _user_errors(fn: Callable) -> Callable:
         except ImportError as exc:  # e.g. zarr not installed for a .zarr fit
             raise click.ClickException(f"a required package is missing: {_one_line(exc)}") from None
         except (ValueError, TypeError, KeyError, OSError, FitError) as exc:  # DataError is a ValueError
+            raise click.ClickException(_one_line(exc)) from None
+        except MemoryLimitError as exc:  # the memory guard, raised before allocating
             raise click.ClickException(_one_line(exc)) from None
 
     return wrapper
@@ -113,6 +117,12 @@ def _fmt(x: Any, digits: int = 4) -> str:
     if not math.isfinite(x):
         return "-"
     return f"{x:.{digits}g}"
+
+
+def _fmt_values(x: Any) -> str:
+    """A scalar as :func:`_fmt`, per-agent values as ``[a, b, ...]``."""
+    arr = np.asarray(x, dtype=float)
+    return _fmt(arr) if arr.ndim == 0 else "[" + ", ".join(_fmt(v) for v in arr) + "]"
 
 
 def _fmt_stat(column: str, x: Any) -> str:
@@ -166,6 +176,76 @@ def _parse_learner_value(value: str, name: str) -> Any:
             param_hint=f"--{name}",
         ) from None
     return numbers[0] if len(numbers) == 1 else np.asarray(numbers)
+
+
+#: Parameters ``fit`` keeps at the family's default unless given (weakly identified).
+_FIXED_BY_DEFAULT = ("n0", "prior_weight")
+#: Data-generating values of ``simulate --learner-family`` (logitq: the environment's own).
+_SIMULATION_DEFAULTS = {
+    "bandit": {"alpha": 0.25, "beta": 3.0, "eps": 0.06},
+    "hedge": {"eta": 0.3, "eps": 0.06},
+    "fp": {"beta": 3.0, "eps": 0.06, "prior_weight": 1.0},
+    "ewa": {"phi": 0.9, "delta": 0.5, "rho": 0.9, "lam": 3.0, "eps": 0.06, "n0": 1.0},
+}
+
+
+def _learner_options(help_text: str) -> Callable:
+    """The --learner-family flag and one flag per learner parameter (other than alpha, beta, eps)."""
+    extra = {
+        "eta": "Hedge's learning rate",
+        "lam": "EWA's inverse temperature",
+        "phi": "EWA's attraction decay",
+        "delta": "EWA's weight of forgone payoffs",
+        "rho": "EWA's experience decay",
+        "n0": "EWA's initial experience N(0)",
+        "prior_weight": "fictitious play's weight of the initial value",
+    }
+
+    def wrap(f: Callable) -> Callable:
+        for name in reversed(list(extra)):
+            f = click.option(
+                "--" + name.replace("_", "-"), name, default=None, help=f"{extra[name]}: {help_text}"
+            )(f)
+        return click.option(
+            "--learner-family",
+            type=click.Choice(list(FAMILIES), case_sensitive=False),
+            default="logitq",
+            show_default=True,
+            help="Learner family: logitq (LogitQ), bandit (BanditQ: own payoff only), hedge "
+            "(exponential weights), fp (smoothed fictitious play), ewa (experience-weighted attraction). "
+            "See docs/learners.md.",
+        )(f)
+
+    return wrap
+
+
+def _build_learner(
+    family: str, given: dict[str, str | None], base: dict[str, Any], numbers_only: bool
+) -> Any:
+    """A learner of ``family`` from the CLI flags ``given`` over the values ``base``.
+
+    A flag of a parameter the family does not have is a usage error.
+    """
+    cls = learner_family_cls(family)
+    names = parameter_names(cls)
+    bad = [n for n, v in given.items() if v is not None and n not in names]
+    if bad:
+        flags = ", ".join("--" + n.replace("_", "-") for n in bad)
+        raise click.UsageError(
+            f"{flags} {'does' if len(bad) == 1 else 'do'} not apply to --learner-family {family} "
+            f"(its parameters: {', '.join(names)})."
+        )
+    values = dict(base)
+    for name in names:
+        if given.get(name) is None:
+            continue
+        v = _parse_learner_value(given[name], name.replace("_", "-"))
+        if numbers_only and isinstance(v, str):
+            raise click.BadParameter(
+                "simulation needs numbers, not 'infer'.", param_hint="--" + name.replace("_", "-")
+            )
+        values[name] = v
+    return cls(**values)
 
 
 def _parse_n_actions(value: str | None) -> tuple[int, ...] | None:
@@ -222,8 +302,9 @@ def _short_k(k: tuple[int, ...]) -> str:
 
 
 def _learner_text(learner: LogitQ) -> str:
+    prefix = "" if isinstance(learner, LogitQ) else f"{type(learner).__name__}: "
     parts = []
-    for name in ("alpha", "beta", "eps"):
+    for name in parameter_names(learner):
         v = getattr(learner, name)
         if isinstance(v, str):
             parts.append(f"{name} {v.replace('_', ' ')}")
@@ -231,7 +312,7 @@ def _learner_text(learner: LogitQ) -> str:
             arr = np.asarray(v, dtype=float)
             val = _fmt(arr) if arr.ndim == 0 else "[" + ", ".join(_fmt(x) for x in arr) + "]"
             parts.append(f"{name} = {val} (fixed)")
-    return ", ".join(parts)
+    return prefix + ", ".join(parts)
 
 
 def _finite(x: Any) -> bool:
@@ -364,6 +445,10 @@ def main() -> None:
     metavar="SD",
     help="Add N(0, SD^2) noise to the recorded payoffs (implies --record-payoffs).",
 )
+@click.option("--alpha", default=None, help="Learning rate (logitq, bandit): number(s).")
+@click.option("--beta", default=None, help="Inverse temperature (logitq, bandit, fp): number(s).")
+@click.option("--eps", default=None, help="Exploration rate: number(s).")
+@_learner_options("number, or comma-separated numbers (one per agent).")
 @_user_errors
 def simulate(
     env_name: str,
@@ -375,12 +460,34 @@ def simulate(
     n_choices: int | None,
     record_payoffs: bool,
     payoff_noise: float | None,
+    learner_family: str,
+    **learner_flags: str | None,
 ) -> None:
-    """Simulate logit-Q learners in one of the paper's environments and write the trajectories."""
+    """Simulate learners in one of the paper's environments and write the trajectories.
+
+    The learner is the paper's logit-Q learner (alpha 0.25, beta 3, eps 0.06) unless
+    --learner-family or parameter flags change it (other families' defaults: docs/learners.md).
+    """
     _check_out(out, _TRAJECTORY_SUFFIXES)
     record = record_payoffs or payoff_noise is not None
+    family = learner_family.lower()
+    learner = None
+    if family != "logitq" or any(v is not None for v in learner_flags.values()):
+        if family == "logitq":
+            default = environments.default_learner(env_name)
+            base = {n: getattr(default, n) for n in ("alpha", "beta", "eps")}
+        else:
+            base = _SIMULATION_DEFAULTS[family]
+        learner = _build_learner(family, learner_flags, base, numbers_only=True)
     env = environments.make(
-        env_name, seed, n=n_agents, K=n_choices, n_episodes=episodes, T=steps, record_payoffs=record
+        env_name,
+        seed,
+        n=n_agents,
+        K=n_choices,
+        n_episodes=episodes,
+        T=steps,
+        record_payoffs=record,
+        learner=learner,
     )
     data = env.data
     if payoff_noise:
@@ -392,10 +499,12 @@ def simulate(
     pay = ""
     if record:
         pay = f", payoffs recorded{f' with noise sd {payoff_noise:g}' if payoff_noise else ''}"
+    name = "" if isinstance(lq, LogitQ) else f" {type(lq).__name__}"
+    values = " ".join(f"{n}={_fmt_values(getattr(lq, n))}" for n in parameter_names(lq))
     click.echo(
         f"Wrote {out}: {env.name} ({type(env.mechanism).__name__}, {_game_text(data.n_actions)}), "
         f"{data.n_episodes} episodes x {data.n_steps} steps, "
-        f"learner alpha={_fmt(lq.alpha)} beta={_fmt(lq.beta)} eps={_fmt(lq.eps)}{pay}, seed {seed}."
+        f"learner{name} {values}{pay}, seed {seed}."
     )
 
 
@@ -445,9 +554,12 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     show_default=True,
     help="map (point estimate; with --prior-scale flat and a fixed learner: the MLE), laplace, svi or nuts.",
 )
-@click.option("--alpha", default=INFER, show_default=True, help="Number(s), 'infer' or 'infer_per_agent'.")
-@click.option("--beta", default=INFER, show_default=True, help="Number(s), 'infer' or 'infer_per_agent'.")
-@click.option("--eps", default=INFER, show_default=True, help="Number(s), 'infer' or 'infer_per_agent'.")
+@click.option("--alpha", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
+@click.option("--beta", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
+@click.option("--eps", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
+@_learner_options(
+    "number(s), 'infer' or 'infer_per_agent' (default: infer; n0 and prior-weight: 1, fixed)."
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -477,19 +589,41 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option("--guide", type=click.Choice(["normal", "lowrank", "mvn"]), default=None, help="SVI guide.")
 @click.option("--n-actions", default=None, metavar="K1,K2,...", help="Action counts (CSV data).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="NUTS/SVI: save the run to this directory after every chunk; rerun to resume.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Draws per chain (NUTS, default 100) or steps (SVI, default 500) per checkpoint chunk.",
+)
 @_user_errors
 def fit_command(
     data_path: Path,
     mechanism_name: str,
     method: str,
-    alpha: str,
-    beta: str,
-    eps: str,
+    alpha: str | None,
+    beta: str | None,
+    eps: str | None,
+    learner_family: str,
+    eta: str | None,
+    lam: str | None,
+    phi: str | None,
+    delta: str | None,
+    rho: str | None,
+    n0: str | None,
+    prior_weight: str | None,
     out: Path,
     seed: int,
     prior_scale: str,
     n_actions: str | None,
     no_progress: bool,
+    checkpoint: Path | None,
+    checkpoint_every: int | None,
     **method_flags: Any,
 ) -> None:
     """Fit a mechanism (and the learner) to the trajectories in DATA (.npz, .csv or .parquet).
@@ -506,9 +640,13 @@ def fit_command(
                 "writing .zarr needs the zarr package (pip install 'bayes-diml[zarr]'); use .nc.",
                 param_hint="--out",
             )
-    learner = LogitQ(
-        *(_parse_learner_value(v, n) for v, n in ((alpha, "alpha"), (beta, "beta"), (eps, "eps")))
+    family = learner_family.lower()
+    given = dict(
+        alpha=alpha, beta=beta, eps=eps, eta=eta, lam=lam, phi=phi, delta=delta, rho=rho, n0=n0,
+        prior_weight=prior_weight,
     )
+    base = {n: INFER for n in parameter_names(learner_family_cls(family)) if n not in _FIXED_BY_DEFAULT}
+    learner = _build_learner(family, given, base, numbers_only=False)
     if prior_scale.strip().lower() == "flat":
         priors = Priors(mechanism_scale=None)
     else:
@@ -529,6 +667,8 @@ def fit_command(
 
     err = _stderr()
     with _visible_warnings(err):
+        if checkpoint is not None or checkpoint_every is not None:
+            options.update(checkpoint=checkpoint, checkpoint_every=checkpoint_every)
         post = fit(data, mechanism, learner, method, seed, priors=priors, progress=not no_progress, **options)
         post.save(out)
         console = _stdout()
@@ -539,7 +679,11 @@ def fit_command(
             console.print(_stats_table(stats, "Learner parameters (90% intervals)"))
         if _table_recorded(post):
             sup = post.support
-            what = "beta x centred payoffs ('scaled_payoffs')" if post.confounded else "centred payoffs"
+            what = (
+                f"{temperature_name(post.learner)} x centred payoffs ('scaled_payoffs')"
+                if post.confounded
+                else "centred payoffs"
+            )
             console.print(
                 f"Payoff table: {sup.size:,} (profile, agent) cells, {int(sup.sum()):,} with an observed "
                 f"opponent profile; identified: {what}. See `bayes-diml summary {out}` and "
@@ -585,8 +729,9 @@ def summary(fit_path: Path, prob: float, as_json: bool, show_all: bool, max_cell
     console = _stdout()
     console.print(escape(_post_header(post)), soft_wrap=True)
     if post.confounded:
+        t = temperature_name(post.learner)
         console.print(
-            "[yellow]beta and the payoff scale are confounded in this fit:[/] only beta x payoff "
+            f"[yellow]{t} and the payoff scale are confounded in this fit:[/] only {t} x payoff "
             "differences ('scaled_payoffs') is identified.",
             soft_wrap=True,
         )
@@ -601,6 +746,13 @@ def summary(fit_path: Path, prob: float, as_json: bool, show_all: bool, max_cell
     if len(scalars):
         console.print(
             _stats_table(_frame_rows(scalars), f"Parameters ({_percent(prob)} intervals)", label=True)
+        )
+    if np.isfinite(frame["contraction"].to_numpy(dtype=float)).any():
+        console.print(
+            "contraction = 1 - posterior variance / prior variance; labels: well identified (>= 0.5), "
+            "weakly identified, prior-driven (< 0.1): the prior, not the data, sets a prior-driven "
+            "quantity. `bayes-diml identify FIT` lists flat directions and prior sensitivity.",
+            soft_wrap=True,
         )
     if not cells.any():
         if not _table_recorded(post):
@@ -633,12 +785,12 @@ def summary(fit_path: Path, prob: float, as_json: bool, show_all: bool, max_cell
             )
         rows = _frame_rows(shown)
         what = (
-            "beta x (u_i(a) - mean_k u_i(k, a_-i))"
+            f"{temperature_name(post.learner)} x (u_i(a) - mean_k u_i(k, a_-i))"
             if v == "scaled_payoffs"
             else "u_i(a) - mean_k u_i(k, a_-i)"
         )
         console.print(f"[bold]{v}[/] = {what} ({_percent(prob)} intervals): {note}", soft_wrap=True)
-        console.print(_stats_table(rows, None, cells=True, label=show_all))
+        console.print(_stats_table(rows, None, cells=True, label=True))
 
 
 # --------------------------------------------------------------------------- payoffs
@@ -682,9 +834,10 @@ def payoffs(fit_path: Path, prob: float, out: Path) -> None:
         f"{int(sup.sum()):,} of {sup.size:,} cells have an observed opponent profile."
     )
     if post.confounded:
+        t = temperature_name(post.learner)
         err.print(
-            "[bold yellow]Note:[/] beta and the payoff scale are confounded in this fit: the table is in "
-            "the prior's units; only beta x payoffs is identified.",
+            f"[bold yellow]Note:[/] {t} and the payoff scale are confounded in this fit: the table is in "
+            f"the prior's units; only {t} x payoffs is identified.",
             soft_wrap=True,
         )
 
@@ -700,7 +853,11 @@ def payoffs(fit_path: Path, prob: float, out: Path) -> None:
     help="Multiply the learning rate (capped at 1).",
 )
 @click.option(
-    "--beta-scale", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="Multiply beta."
+    "--beta-scale",
+    type=click.FloatRange(min=0.0),
+    default=1.0,
+    show_default=True,
+    help="Multiply beta (the temperature: Hedge's eta, EWA's lam).",
 )
 @click.option(
     "--eps-scale", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="Multiply eps."
@@ -934,6 +1091,104 @@ def identify(fit_path: Path, as_json: bool, prior_draws: int, max_cells: int) ->
         )
 
 
+# --------------------------------------------------------------------------- compare / ppc
+@main.command("compare")
+@click.argument("fit_paths", metavar="FIT1 FIT2 ...", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--ic",
+    type=click.Choice(["loo", "lfo"]),
+    default="loo",
+    show_default=True,
+    help="loo: PSIS-LOO with whole episodes left out (a new episode); lfo: PSIS leave-future-out "
+    "of one-step-ahead predictions (the future of these episodes; refits the model).",
+)
+@click.option(
+    "--min-steps", type=click.IntRange(min=1), default=None, help="LFO: steps in the first training set."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON list of rows, best first.")
+@_user_errors
+def compare_command(fit_paths: tuple[Path, ...], ic: str, min_steps: int | None, as_json: bool) -> None:
+    """Compare fits of the same data by expected log predictive density (ArviZ compare).
+
+    Each FIT is named by its file stem. Columns: rank, elpd, elpd_diff (to the best) with its
+    standard error dse, weight (stacking), p (effective parameters), max Pareto k.
+    """
+    from .inference import compare
+
+    if len(fit_paths) < 2:
+        raise click.UsageError("compare needs at least two fits: bayes-diml compare FIT1 FIT2 ...")
+    names = [p.stem for p in fit_paths]
+    if len(set(names)) != len(names):
+        names = [str(p) for p in fit_paths]
+    err = _stderr()
+    with _visible_warnings(err):
+        posts = {name: _load_fit(p) for name, p in zip(names, fit_paths, strict=True)}
+        options = {} if min_steps is None else {"min_steps": min_steps}
+        table = compare(posts, ic=ic, **options)
+    wanted = ("rank", "elpd", "se", "elpd_diff", "dse", "weight", "p", "max_pareto_k")
+    cols = [c for c in wanted if c in table]
+    if as_json:
+        rows = [
+            {"model": str(name), **{c: (float(row[c]) if _finite(row[c]) else None) for c in cols}}
+            for name, row in table.iterrows()
+        ]
+        click.echo(json.dumps(rows, indent=2, allow_nan=False))
+        return
+    what = "PSIS-LOO, episodes left out" if ic == "loo" else "PSIS-LFO, one step ahead"
+    out = Table(title=f"Model comparison ({what}; best first)", title_justify="left")
+    out.add_column("model", justify="left")
+    for c in cols:
+        out.add_column(c, justify="right")
+    for name, row in table.iterrows():
+        out.add_row(escape(str(name)), *(_fmt(row[c], 4) for c in cols))
+    console = _stdout()
+    console.print(out)
+    console.print(
+        "elpd_diff < 0 by several dse: the model predicts clearly worse than the best. "
+        "Pareto k > 0.7: the estimate for that fit is unreliable.",
+        soft_wrap=True,
+    )
+
+
+@main.command("ppc")
+@click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("ppc.png"), show_default=True,
+    help="Figure file (.png, .pdf or .svg).",
+)
+@click.option("--draws", type=click.IntRange(min=10), default=200, show_default=True, help="Posterior draws.")
+@_prob_option
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON list of per-agent rows.")
+@_user_errors
+def ppc_command(fit_path: Path, out: Path, draws: int, prob: float, seed: int, as_json: bool) -> None:
+    """Posterior-predictive check in behaviour space: action frequencies over time and switching rates.
+
+    Simulates as many episodes as the data per posterior draw and writes a figure of the data
+    against the simulated bands; prints per agent the switching rates and p-values.
+    """
+    out = _check_out(out, (".png", ".pdf", ".svg"))
+    err = _stderr()
+    with _visible_warnings(err):
+        post = _load_fit(fit_path)
+        check = post.ppc_behaviour(n_draws=draws, prob=prob, seed=seed)
+        check.save(out)
+    frame = check.summary()
+    if as_json:
+        rows = [{"agent": int(a), **{c: float(v) for c, v in row.items()}} for a, row in frame.iterrows()]
+        click.echo(json.dumps(rows, indent=2, allow_nan=False))
+        return
+    table = Table(title=f"Behaviour check ({_percent(prob)} bands, {draws} draws)", title_justify="left")
+    for c in ("agent", *frame.columns):
+        table.add_column(c, justify="right")
+    for a, row in frame.iterrows():
+        table.add_row(str(a), *(_fmt(v, 3) for v in row))
+    console = _stdout()
+    console.print(table)
+    verdict = "[yellow]misfit flagged[/]" if check.misfit else "no misfit flagged"
+    console.print(f"{verdict}; figure written to {out}.", soft_wrap=True)
+
+
 @main.command()
 @click.option(
     "--out",
@@ -952,6 +1207,11 @@ def demo(out_dir: Path, seed: int, quick: bool, no_progress: bool) -> None:
     from .demo import run_demo
 
     run_demo(out_dir, seed=seed, quick=quick, progress=not no_progress)
+
+
+from ._cli_sbc import sbc_command  # noqa: E402  (simulation-based calibration, bayes_diml.calibration)
+
+main.add_command(sbc_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

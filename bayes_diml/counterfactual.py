@@ -27,6 +27,7 @@ import numpy as np
 
 from .data import Trajectories
 from .mechanisms.base import joint_profiles
+from .memory import check_plan_memory
 
 __all__ = [
     "CounterfactualPlan",
@@ -104,7 +105,7 @@ def _counterfactual_joints(actions: np.ndarray, n_actions: tuple[int, ...]) -> n
 
 def _unique_rows(rows: np.ndarray, radix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Unique rows of int[N, d] and the inverse index int[N]."""
-    if radix is not None and float(np.prod(radix.astype(float))) < 2.0**62:
+    if radix is not None and float(np.log2(radix.astype(float)).sum()) < 62.0:
         strides = np.array([math.prod(radix[j + 1 :].tolist()) for j in range(len(radix))], np.int64)
         codes = rows.astype(np.int64) @ strides
         _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
@@ -125,17 +126,32 @@ def _joint_plan(actions: np.ndarray, n_actions: tuple[int, ...]) -> Counterfactu
 
 
 def _count_plan(actions: np.ndarray, n_actions: tuple[int, ...]) -> CounterfactualPlan:
+    """Deduplicate (own action, opponent counts) pairs without any [..., n, K] intermediate.
+
+    The opponent counts of agent i are the step's action counts minus agent i's own action,
+    so it is fixed by (distinct count vector of the step, own action): deduplication costs
+    one sort of int64[N * n] codes (``N`` = steps) and one of the few resulting rows
+    (at most distinct count vectors x K), never of int[N * n, K] rows.
+    """
     n = len(n_actions)
     if len(set(n_actions)) != 1:
         raise ValueError(f"a count mechanism needs equal action counts; got n_actions = {n_actions}.")
     K = n_actions[0]
-    onehot = np.eye(K, dtype=np.int32)[actions]  # [..., n, K]
-    others = onehot.sum(-2, keepdims=True) - onehot  # [..., n, K]
-    lead = others.shape[:-1]
-    uniq, inverse = _unique_rows(others.reshape(-1, K), np.full(K, n, dtype=np.int64))
-    return CounterfactualPlan(
-        "count", uniq.astype(np.int32), inverse.reshape(lead).astype(np.int32), action_mask(n_actions)
-    )
+    lead = actions.shape[:-1]
+    flat = actions.reshape(-1, n).astype(np.int64)  # [N, n]
+    N = flat.shape[0]
+    cells = (np.arange(N, dtype=np.int64)[:, None] * K + flat).reshape(-1)
+    counts = np.bincount(cells, minlength=N * K).reshape(N, K)  # [N, K]
+    step_counts, step_id = _unique_rows(counts, np.full(K, n + 1, dtype=np.int64))  # [C, K], int[N]
+    code = step_id.astype(np.int64)[:, None] * K + flat  # [N, n]: (count vector, own action)
+    pairs, inverse = np.unique(code.reshape(-1), return_inverse=True)
+    opponents = step_counts[pairs // K]
+    opponents[np.arange(len(pairs)), pairs % K] -= 1  # remove the own action: opponent counts
+    # different (count vector, own action) pairs can leave the same opponent counts
+    points, merged = _unique_rows(opponents, np.full(K, n, dtype=np.int64))
+    index = merged[inverse].reshape(*lead, n).astype(np.int32)
+    points = points.astype(np.int32)
+    return CounterfactualPlan("count", points, index, action_mask(n_actions))
 
 
 def _check_mechanism(mechanism: Any, n_actions: tuple[int, ...]) -> None:
@@ -194,20 +210,41 @@ def plan_for(
     kind = kind or _choose_kind(mechanism, data.n_actions, table_limit)
     key = ("plan", kind)
     if key not in data._cache:
+        check_plan_memory(mechanism, data.actions.shape, data.n_actions, kind)  # before allocating
         data._cache[key] = make_plan(mechanism, data.actions[:, :-1], data.n_actions, kind=kind)
     return data._cache[key]
 
 
-def evaluate_plan(mechanism: Any, params: Any, plan: CounterfactualPlan) -> jax.Array:
-    """Counterfactual payoffs float[..., n, K] (0 on padded actions) from one mechanism call."""
+def evaluate_plan(
+    mechanism: Any, params: Any, plan: CounterfactualPlan, episodes: jax.Array | None = None
+) -> jax.Array:
+    """Counterfactual payoffs float[..., n, K] (0 on padded actions) from one mechanism call.
+
+    ``episodes: int[B]`` (optional) selects rows of the plan's leading (episode) axis, e.g. a
+    minibatch: the result is then float[B, ...]. The mechanism is evaluated on every planned
+    point, or, when that is more, only on the B episodes' points (without deduplication).
+    """
     mask = jnp.asarray(plan.action_mask)
+    index = jnp.asarray(plan.index)
+    if episodes is not None:
+        index = index[jnp.asarray(episodes)]
+    n_needed = math.prod(index.shape[: -1 if plan.kind == "count" else None])
+    direct = episodes is not None and plan.kind != "table" and n_needed < plan.points.shape[0]
     if plan.kind == "count":
         K = plan.action_mask.shape[1]
-        rows = mechanism.count_payoffs(params, jnp.arange(K)[None, :], jnp.asarray(plan.points)[:, None, :])
-        cf = rows[jnp.asarray(plan.index)]  # [..., n, K]
+        own = jnp.arange(K)[None, :]
+        if direct:  # fewer (pair) rows in the batch than planned: evaluate just those
+            cf = mechanism.count_payoffs(params, own, jnp.asarray(plan.points)[index][..., None, :])
+        else:
+            rows = mechanism.count_payoffs(params, own, jnp.asarray(plan.points)[:, None, :])
+            cf = rows[index]  # [..., n, K]
+    elif direct:  # joint plan, flat index u * n + i: evaluate the batch's joints, keep agent i
+        n = plan.action_mask.shape[0]
+        pay = mechanism.payoffs(params, jnp.asarray(plan.points)[index // n])  # [..., n, K, n]
+        cf = jnp.take_along_axis(pay, (index % n)[..., None], axis=-1)[..., 0]
     else:
         pay = mechanism.payoffs(params, jnp.asarray(plan.points))  # [U, n]
-        cf = pay.reshape(-1)[jnp.asarray(plan.index)]
+        cf = pay.reshape(-1)[index]
     return jnp.where(mask, cf, 0.0)
 
 

@@ -122,7 +122,12 @@ class Trajectories:
                 f"n_actions must be a sequence of n = {n} ints (one K_i per agent); "
                 f"got the scalar {self.n_actions!r}. Use (K,) * n for equal action sets."
             )
-        if k_arr.ndim != 1 or k_arr.shape[0] != n:
+        if k_arr.ndim != 1:
+            raise DataError(
+                f"n_actions must be a 1-d sequence of n = {n} ints (one K_i per agent); "
+                f"got shape {k_arr.shape}."
+            )
+        if k_arr.shape[0] != n:
             raise DataError(
                 f"n_actions has length {k_arr.size} but actions has n = {n} agents "
                 f"(shape {raw.shape}); give one K_i per agent."
@@ -377,9 +382,12 @@ class Trajectories:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(self.to_frame(), preserve_index=False)
+            frame = self.to_frame()
+            table = pa.Table.from_pandas(frame, preserve_index=False)
             meta = dict(table.schema.metadata or {})
-            meta[b"bayes_diml"] = json.dumps({"n_actions": list(self.n_actions)}).encode()
+            n_actions = list(self.n_actions)
+            ours = {"n_actions": n_actions, "sha256": _frame_digest(frame, n_actions)}
+            meta[b"bayes_diml"] = json.dumps(ours).encode()
             pq.write_table(table.replace_schema_metadata(meta), path)
         else:
             raise DataError(f"unknown trajectory file suffix {suffix!r}; use .npz, .csv or .parquet.")
@@ -412,11 +420,11 @@ class Trajectories:
                         f"{path}: missing key 'n_actions' (one K_i per agent); pass n_actions=..."
                     )
                 n_actions = arrays["n_actions"]
-            return cls(
-                arrays["actions"],
-                n_actions,
-                lengths=arrays.get("lengths"),
-                payoffs=arrays.get("payoffs"),
+            return _with_source(
+                path,
+                lambda: cls(
+                    arrays["actions"], n_actions, lengths=arrays.get("lengths"), payoffs=arrays.get("payoffs")
+                ),
             )
         if suffix == ".csv":
             import pandas as pd
@@ -425,7 +433,7 @@ class Trajectories:
                 frame = pd.read_csv(path)
             except Exception as exc:
                 raise DataError(f"{path}: not a readable CSV file ({exc}).") from exc
-            return cls.from_frame(frame, n_actions=n_actions, source=str(path))
+            return _with_source(path, lambda: cls.from_frame(frame, n_actions=n_actions, source=str(path)))
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
@@ -433,11 +441,64 @@ class Trajectories:
                 table = pq.read_table(path)
             except Exception as exc:
                 raise DataError(f"{path}: not a readable Parquet file ({exc}).") from exc
-            meta = table.schema.metadata or {}
-            if n_actions is None and b"bayes_diml" in meta:
-                n_actions = json.loads(meta[b"bayes_diml"])["n_actions"]
-            return cls.from_frame(table.to_pandas(), n_actions=n_actions, source=str(path))
+            ours = _parquet_metadata(path, table.schema.metadata or {})
+            frame = table.to_pandas()
+            if "sha256" in ours and _frame_digest(frame, ours.get("n_actions")) != ours["sha256"]:
+                raise DataError(
+                    f"{path}: the table does not match the checksum bayes-diml wrote with it: the file is "
+                    "corrupted or was edited (to use an edited table, write it without the 'bayes_diml' "
+                    "schema metadata)."
+                )
+            if n_actions is None:
+                n_actions = ours.get("n_actions")
+            return _with_source(path, lambda: cls.from_frame(frame, n_actions=n_actions, source=str(path)))
         raise DataError(f"unknown trajectory file suffix {suffix!r}; use .npz, .csv or .parquet.")
+
+
+def _with_source(path: Path, build):
+    """Run ``build()``; a DataError that does not name ``path`` gets it as a prefix."""
+    try:
+        return build()
+    except DataError as exc:
+        if str(path) in str(exc):
+            raise
+        raise DataError(f"{path}: {exc}") from exc
+
+
+def _frame_digest(frame, n_actions) -> str | None:
+    """sha256 of a long-format table's columns and ``n_actions`` (None if a column is not numeric)."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps(n_actions).encode())
+    for col in (*_LONG_COLUMNS, "payoff"):
+        if col not in frame.columns:
+            continue
+        arr = np.ascontiguousarray(frame[col].to_numpy())
+        if arr.dtype.kind not in "iuf":
+            return None
+        if arr.dtype.kind == "f":
+            arr = np.where(np.isnan(arr), np.nan, arr)  # one NaN bit pattern (payloads may differ)
+        h.update(f"{col}:{arr.dtype.str}:{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _parquet_metadata(path: Path, meta: dict) -> dict:
+    """The ``bayes_diml`` schema metadata of a Parquet file: ``{}`` or a dict with n_actions, sha256."""
+    raw = meta.get(b"bayes_diml")
+    if raw is None:
+        return {}
+    try:
+        ours = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"{path}: the 'bayes_diml' schema metadata is not valid JSON ({exc}); corrupted file?"
+        ) from exc
+    if not isinstance(ours, dict) or "n_actions" not in ours:
+        raise DataError(f"{path}: the 'bayes_diml' schema metadata has no 'n_actions' entry; corrupted file?")
+    if "sha256" in ours and not isinstance(ours["sha256"], str):
+        raise DataError(f"{path}: the 'bayes_diml' schema metadata has a malformed checksum; corrupted file?")
+    return ours
 
 
 def load_trajectories(path: str | os.PathLike, n_actions: Sequence[int] | None = None) -> Trajectories:

@@ -23,7 +23,7 @@ from .mechanisms import (
 )
 from .simulation import simulate
 
-__all__ = ["Environment", "make", "E7_SETTINGS", "NAMES"]
+__all__ = ["Environment", "make", "default_learner", "E7_SETTINGS", "NAMES"]
 
 NAMES = ("e1", "e2", "e3", "e7")
 
@@ -66,6 +66,11 @@ class Environment(NamedTuple):
     family_params: Any = None
 
 
+def default_learner(name: str) -> LogitQ:
+    """The paper's learner of experiment ``name``: LogitQ(0.25, 3, 0.06); E7: LogitQ(0.2, 6, 0.02)."""
+    return LogitQ(0.2, 6.0, 0.02) if str(name).lower() == "e7" else LogitQ(0.25, 3.0, 0.06)
+
+
 def make(
     name: str,
     seed: int = 0,
@@ -76,6 +81,7 @@ def make(
     T: int | None = None,
     test_fraction: float = 0.2,
     record_payoffs: bool = False,
+    learner: Any = None,
 ) -> Environment:
     """Build experiment ``name`` (``e1``, ``e2``, ``e3``, ``e7``) with a seed.
 
@@ -84,6 +90,7 @@ def make(
     40, 10) and the reference's episodes and steps for that setting (else 24 x 30).
     Learner alpha=0.25, beta=3, eps=0.06 (E7: 0.2, 6, 0.02). Data 60 x 60 unless given.
     ``record_payoffs`` stores the realised (noise-free) payoffs in the data (same actions).
+    ``learner`` replaces the data-generating learner (any family, e.g. ``Hedge(0.3)``).
     """
     key_name = str(name).lower()
     if key_name not in NAMES:
@@ -92,7 +99,6 @@ def make(
         raise ValueError(f"n and K are settings of e7 only; {key_name} has a fixed game.")
     k_mech, k_data = jax.random.split(jax.random.key(seed))
     family = family_params = None
-    learner = LogitQ(0.25, 3.0, 0.06)
     M, steps = 60, 60
     if key_name == "e1":
         mechanism = NeuralJoint((6, 6, 6))
@@ -112,8 +118,8 @@ def make(
         K = 10 if K is None else int(K)
         mechanism = SymmetricCount(n, K)
         params = mechanism.init(k_mech)
-        learner = LogitQ(0.2, 6.0, 0.02)
         M, steps = E7_SETTINGS.get((n, K), (24, 30))
+    learner = learner if learner is not None else default_learner(key_name)
     M = M if n_episodes is None else int(n_episodes)
     steps = steps if T is None else int(T)
     data = simulate(mechanism, params, learner, M, steps, k_data, record_payoffs=record_payoffs)

@@ -52,7 +52,7 @@ import numpy as np
 
 from . import environments, metrics
 from .environments import E7_SETTINGS, Environment
-from .learners import LogitQ
+from .learners import LogitQ, parameter_names
 from .mechanisms import NeuralJoint, SymmetricCount, Tabular, flatten_params, param_count
 
 __all__ = [
@@ -150,7 +150,9 @@ class Settings:
         Factor on beta for ``diml_wrong``.
     svi_steps, svi_learning_rate, svi_draws : SVI settings (mean-field normal guide).
     bayes_init : str
-        Start of SVI and NUTS: ``"map"`` (a 3,000-step MAP fit first, the real runs) or ``"prior"``.
+        Start of SVI and NUTS: ``"map"`` (the real runs: a MAP fit with the ``diml`` settings,
+        ``map_steps`` Adam steps at ``map_learning_rate``, passed as ``fit(init_map=...)``) or
+        ``"prior"``.
     nuts_warmup, nuts_samples, nuts_chains : NUTS settings.
     diff_samples : int
         Contexts sampled by ``diff_mse``.
@@ -158,6 +160,10 @@ class Settings:
         Test contexts and posterior draws for ``interval_coverage_90``.
     cfkl_episodes, cfkl_T : int
         ``cfkl_params`` simulation size; T is ``min(cfkl_T, T_data)``.
+    cfkl_buckets : int or None
+        E7 only (n > 10 agents): ``cfkl_params`` histograms hash each step's action-count
+        vector into this many buckets, as the reference does; ``None`` keeps one bin per
+        distinct count vector (see ``docs/results.md``). E1-E3 always use the exact joint index.
     bc_pseudocount, eq_pseudocount : float
         Additive smoothing of the ``joint_bc`` and ``equilibrium`` counts.
     metric_seed : int
@@ -184,6 +190,7 @@ class Settings:
     coverage_draws: int = 200
     cfkl_episodes: int = 300
     cfkl_T: int = 50
+    cfkl_buckets: int | None = 1024
     bc_pseudocount: float = 1.0
     eq_pseudocount: float = 0.5
     metric_seed: int = 0
@@ -320,6 +327,13 @@ def _map_options(env: Environment, settings: Settings) -> dict[str, Any]:
     }
 
 
+def _init_map(env: Environment, settings: Settings) -> Any:
+    """The MAP start of SVI and NUTS: the same optimiser settings as ``diml`` (None for a prior start)."""
+    from .inference import MAPConfig
+
+    return MAPConfig(**_map_options(env, settings)) if settings.bayes_init == "map" else None
+
+
 def _fit(env: Environment, mechanism: Any, learner: Any, method: str, seed: int, priors: Any, **options):
     from .inference import fit
     from .inference._common import ConfoundingWarning, ConvergenceWarning
@@ -353,7 +367,7 @@ def _map_fit(env, settings, seed, mechanism, learner, prior_scale) -> MethodFit:
         **_map_options(env, settings),
     )
     fitted_learner = None
-    if any(isinstance(getattr(learner, f), str) for f in ("alpha", "beta", "eps")):
+    if any(isinstance(getattr(learner, f), str) for f in parameter_names(learner)):
         fitted_learner = post.point_learner()
     info = {"converged": bool(post.info.get("converged", False)), "log_joint": post.info["map_log_joint"]}
     return MethodFit(post.mechanism, post.mechanism_params(), fitted_learner, None, info)
@@ -421,6 +435,7 @@ def fit_svi(env: Environment, settings: Settings, seed: int) -> MethodFit:
         num_draws=int(settings.svi_draws),
         guide="normal",
         init=settings.bayes_init,
+        init_map=_init_map(env, settings),
     )
     return _posterior_fit(post, {"final_elbo_loss": post.info.get("final_elbo_loss", np.nan)})
 
@@ -444,6 +459,7 @@ def fit_nuts(env: Environment, settings: Settings, seed: int) -> MethodFit:
         num_samples=int(settings.nuts_samples),
         num_chains=int(settings.nuts_chains),
         init=settings.bayes_init,
+        init_map=_init_map(env, settings),
     )
     keep = ("divergences", "mean_leapfrog_steps", "max_r_hat", "min_ess_bulk")
     return _posterior_fit(post, {k: post.info[k] for k in keep if k in post.info})
@@ -582,6 +598,7 @@ def evaluate(env: Environment, fit: MethodFit, settings: Settings) -> dict[str, 
             T=T,
             seed=settings.metric_seed,
             n_actions=env.data.n_actions,
+            buckets=settings.cfkl_buckets if env.name == "e7" else None,
         ),
         "interval_coverage_90": np.nan,
     }
@@ -603,7 +620,7 @@ def _save_params(path: Path, fit: MethodFit) -> None:
     arrays = {f"params.{k}": np.asarray(v) for k, v in flatten_params(fit.params).items()}
     arrays["mechanism"] = np.asarray(type(fit.mechanism).__name__)
     if fit.learner is not None:
-        for name in ("alpha", "beta", "eps"):
+        for name in parameter_names(fit.learner):
             arrays[f"learner.{name}"] = np.asarray(getattr(fit.learner, name))
     for name, value in fit.info.items():
         arrays[f"info.{name}"] = np.asarray(value)

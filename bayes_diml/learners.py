@@ -21,7 +21,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Learner", "LogitQ", "masked_log_softmax", "epsilon_mixture", "per_agent"]
+__all__ = [
+    "Learner",
+    "LogitQ",
+    "BanditQ",
+    "Hedge",
+    "FictitiousPlay",
+    "EWA",
+    "Parameter",
+    "FAMILIES",
+    "learner_family",
+    "family_name",
+    "learner_parameters",
+    "parameter_names",
+    "temperature_name",
+    "check_parameters",
+    "masked_log_softmax",
+    "epsilon_mixture",
+    "epsilon_mixture_at",
+    "per_agent",
+]
 
 
 @runtime_checkable
@@ -73,14 +92,56 @@ def epsilon_mixture(log_greedy: jax.Array, eps: jax.Array, action_mask: jax.Arra
     """
     dtype = log_greedy.dtype
     log_k = jnp.log(action_mask.sum(-1, keepdims=True).astype(dtype))
-    eps = jnp.asarray(eps, dtype)
+    return jnp.where(action_mask, _mixture(log_greedy, jnp.asarray(eps, dtype), log_k), -jnp.inf)
+
+
+def epsilon_mixture_at(
+    log_greedy: jax.Array, eps: jax.Array, action_mask: jax.Array, actions: jax.Array
+) -> jax.Array:
+    """``epsilon_mixture(log_greedy, eps, action_mask)`` at ``actions: int[..., n]``: float[..., n].
+
+    The same values and gradients, with the mixture computed on the selected entries only
+    (K times fewer transcendental functions than mixing the whole policy).
+    """
+    dtype = log_greedy.dtype
+    sel = jnp.take_along_axis(log_greedy, actions[..., None], axis=-1)  # [..., n, 1]
+    counts = action_mask.sum(-1, keepdims=True)  # [n, 1]
+    log_k = jnp.log(counts.astype(dtype))
+    valid = actions[..., None] < counts  # padded actions have probability 0
+    return jnp.where(valid, _mixture(sel, jnp.asarray(eps, dtype), log_k), -jnp.inf)[..., 0]
+
+
+def _mixture(log_greedy: jax.Array, eps: jax.Array, log_k: jax.Array) -> jax.Array:
+    """The unmasked mixture of :func:`epsilon_mixture` (``log_k = log K_i``, broadcastable)."""
     ok = log_greedy > -30.0
     lg_a = jnp.where(ok, log_greedy, 0.0)
     direct = lg_a + jnp.log1p(eps * (jnp.exp(-lg_a - log_k) - 1.0))
     eps_b = jnp.where(ok, 0.5, eps)  # keep the unused branch's gradient finite
     lg_b = jnp.where(ok, -1.0, log_greedy)
     split = jnp.logaddexp(jnp.log1p(-eps_b) + lg_b, _safe_log(eps_b) - log_k)
-    return jnp.where(action_mask, jnp.where(ok, direct, split), -jnp.inf)
+    return jnp.where(ok, direct, split)
+
+
+class Parameter(NamedTuple):
+    """An inferable learner parameter: its name and range ``[low, high]`` (``(low, high]`` if ``low_open``).
+
+    Parameters inside the unit interval get Beta priors, the others LogNormal ones
+    (see :class:`bayes_diml.models.Priors`).
+    """
+
+    name: str
+    low: float
+    high: float
+    low_open: bool = False
+
+    @property
+    def unit(self) -> bool:
+        """Whether the parameter lives in the unit interval (a rate or weight)."""
+        return self.low == 0.0 and self.high == 1.0
+
+    def describe(self) -> str:
+        """The range as text, e.g. ``(0.0, 1.0]``."""
+        return f"{'(' if self.low_open else '['}{self.low}, {self.high}{')' if np.isinf(self.high) else ']'}"
 
 
 class LogitQ(NamedTuple):
@@ -107,6 +168,14 @@ class LogitQ(NamedTuple):
     eps: Any
     q0: Any = 0.0
 
+    # inferable parameters with their ranges, and the one confounded with the payoff scale
+    PARAMETERS = (
+        Parameter("alpha", 0.0, 1.0, low_open=True),
+        Parameter("beta", 0.0, np.inf),
+        Parameter("eps", 0.0, 1.0),
+    )
+    TEMPERATURE = "beta"
+
     def init_state(self, action_mask: jax.Array, dtype: Any = None) -> jax.Array:
         """Q at an episode's first step: float[n, K] (0 on padded actions)."""
         dtype = dtype or jnp.result_type(float)
@@ -125,6 +194,12 @@ class LogitQ(NamedTuple):
         beta = per_agent(self.beta, state.dtype)
         eps = per_agent(self.eps, state.dtype)
         return epsilon_mixture(masked_log_softmax(beta * state, action_mask), eps, action_mask)
+
+    def log_prob(self, state: jax.Array, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
+        """``log_policy(state, action_mask)`` at ``actions: int[..., n]``: float[..., n] (cheaper)."""
+        beta = per_agent(self.beta, state.dtype)
+        eps = per_agent(self.eps, state.dtype)
+        return epsilon_mixture_at(masked_log_softmax(beta * state, action_mask), eps, action_mask, actions)
 
     def check(self, n_agents: int) -> LogitQ:
         """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
@@ -166,3 +241,376 @@ class LogitQ(NamedTuple):
             beta=jnp.asarray(self.beta) * beta,
             eps=jnp.minimum(jnp.asarray(self.eps) * eps, eps_cap),
         )
+
+
+# ------------------------------------------------------------------ learner families
+def _initial_scores(q0: Any, action_mask: jax.Array, dtype: Any) -> jax.Array:
+    """Initial scores float[n, K] from a scalar, float[n] or float[n, K] (0 on padded actions)."""
+    q0 = jnp.asarray(q0, dtype=dtype)
+    if q0.ndim == 1:
+        q0 = q0[:, None]
+    return jnp.where(action_mask, jnp.broadcast_to(q0, action_mask.shape), 0.0).astype(dtype)
+
+
+def _played(actions: jax.Array, K: int, dtype: Any) -> jax.Array:
+    """One-hot of the realised actions: int[..., n] -> float[..., n, K]."""
+    return jax.nn.one_hot(actions, K, dtype=dtype)
+
+
+def learner_parameters(learner: Any) -> tuple[Parameter, ...]:
+    """The inferable parameters of a learner (instance or class)."""
+    params = getattr(learner, "PARAMETERS", None)
+    if params is None:
+        raise TypeError(
+            f"{getattr(learner, '__name__', type(learner).__name__)} declares no PARAMETERS; "
+            f"use one of {', '.join(c.__name__ for c in FAMILIES.values())}."
+        )
+    return tuple(params)
+
+
+def parameter_names(learner: Any) -> tuple[str, ...]:
+    """Names of the inferable parameters, e.g. ``("alpha", "beta", "eps")`` for LogitQ."""
+    return tuple(p.name for p in learner_parameters(learner))
+
+
+def temperature_name(learner: Any) -> str:
+    """The parameter that multiplies the scores in the softmax (confounded with the payoff scale)."""
+    return str(learner.TEMPERATURE)
+
+
+def check_parameters(learner: Any, n_agents: int) -> Any:
+    """Validate shapes and ranges of a learner's concrete parameters (traced ones are skipped).
+
+    Every parameter must be a finite scalar or ``float[n]`` inside its declared range;
+    ``q0`` a scalar, ``float[n]`` or ``float[n, K]``. Raises ``ValueError`` naming the field.
+    """
+    cls = type(learner).__name__
+    for p in learner_parameters(learner):
+        value = getattr(learner, p.name)
+        if isinstance(value, jax.core.Tracer):
+            continue
+        if isinstance(value, str):
+            raise ValueError(
+                f"{cls}.{p.name} = {value!r}: a learner used for likelihoods or simulation needs numbers; "
+                "'infer' values are for bayes_diml.fit."
+            )
+        arr = np.asarray(value, dtype=float)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n_agents):
+            raise ValueError(
+                f"{cls}.{p.name} must be a scalar or have shape (n,) = ({n_agents},); got {arr.shape}."
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{cls}.{p.name} must be finite; got {value!r}.")
+        below = arr <= p.low if p.low_open else arr < p.low
+        if np.any(below) or np.any(arr > p.high):
+            raise ValueError(f"{cls}.{p.name} must lie in {p.describe()}; got {value!r}.")
+    q0 = getattr(learner, "q0", 0.0)
+    if not isinstance(q0, jax.core.Tracer):
+        q = np.asarray(q0, dtype=float)
+        if q.ndim > 2 or (q.ndim >= 1 and q.shape[0] != n_agents):
+            raise ValueError(f"{cls}.q0 must be a scalar, (n,) or (n, K) with n = {n_agents}; got {q.shape}.")
+        if not np.all(np.isfinite(q)):
+            raise ValueError(f"{cls}.q0 must be finite.")
+    return learner
+
+
+def _scaled(learner: Any, alpha: float, beta: float, eps: float, eps_cap: float) -> Any:
+    """Multiply the learning rate ``alpha`` (if any), the temperature and eps (DIML's learner shift)."""
+    names = parameter_names(learner)
+    changes = {}
+    if "alpha" in names:
+        changes["alpha"] = jnp.minimum(jnp.asarray(learner.alpha) * alpha, 1.0)
+    elif alpha != 1.0:
+        raise ValueError(
+            f"{type(learner).__name__} has no learning rate alpha to scale (parameters: {names})."
+        )
+    temp = temperature_name(learner)
+    changes[temp] = jnp.asarray(getattr(learner, temp)) * beta
+    changes["eps"] = jnp.minimum(jnp.asarray(learner.eps) * eps, eps_cap)
+    return learner._replace(**changes)
+
+
+class BanditQ(NamedTuple):
+    """Q-learning from the realised payoff only (no counterfactuals).
+
+    ``Q_i(a_i) <- (1 - alpha) Q_i(a_i) + alpha u_i(a_i, a_-i(t))`` for the played action
+    ``a_i = a_i(t)``; the other actions' scores stay. ``pi_i = (1 - eps) softmax(beta Q_i)
+    + eps / K_i``; ``Q_i = q0`` at each episode's first step.
+
+    Attributes
+    ----------
+    alpha : float[] or float[n]
+        Learning rate in (0, 1].
+    beta : float[] or float[n]
+        Inverse temperature, >= 0.
+    eps : float[] or float[n]
+        Exploration rate in [0, 1].
+    q0 : float[], float[n] or float[n, K]
+        Initial scores.
+    """
+
+    alpha: Any
+    beta: Any
+    eps: Any
+    q0: Any = 0.0
+
+    PARAMETERS = LogitQ.PARAMETERS
+    TEMPERATURE = "beta"
+
+    def init_state(self, action_mask: jax.Array, dtype: Any = None) -> jax.Array:
+        """Q at an episode's first step: float[n, K]."""
+        return _initial_scores(self.q0, action_mask, dtype or jnp.result_type(float))
+
+    def update(self, state: jax.Array, counterfactual: jax.Array, actions: jax.Array) -> jax.Array:
+        """Move the played action's Q towards its realised payoff ``counterfactual[..., i, a_i]``."""
+        alpha = per_agent(self.alpha, state.dtype)
+        played = _played(actions, state.shape[-1], state.dtype)
+        return state + alpha * played * (counterfactual - state)
+
+    def log_policy(self, state: jax.Array, action_mask: jax.Array) -> jax.Array:
+        """``log((1 - eps) softmax(beta Q) + eps / K_i)``: float[..., n, K]."""
+        beta = per_agent(self.beta, state.dtype)
+        eps = per_agent(self.eps, state.dtype)
+        return epsilon_mixture(masked_log_softmax(beta * state, action_mask), eps, action_mask)
+
+    def check(self, n_agents: int) -> BanditQ:
+        """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
+        return check_parameters(self, n_agents)
+
+    def replace(self, **changes: Any) -> BanditQ:
+        """A copy with some parameters changed."""
+        return self._replace(**changes)
+
+    def scaled(
+        self, alpha: float = 1.0, beta: float = 1.0, eps: float = 1.0, eps_cap: float = 0.5
+    ) -> BanditQ:
+        """Multiply alpha, beta, eps by factors (alpha capped at 1, eps at ``eps_cap``)."""
+        return _scaled(self, alpha, beta, eps, eps_cap)
+
+
+class Hedge(NamedTuple):
+    """Exponential weights (Hedge) on cumulative counterfactual payoffs.
+
+    ``S_i(t) = q0_i + sum_{s <= t} u_i(., a_-i(s))`` and
+    ``pi_i = (1 - eps) softmax(eta S_i) + eps / K_i``.
+
+    Attributes
+    ----------
+    eta : float[] or float[n]
+        Learning rate (inverse temperature of the cumulative scores), >= 0.
+    eps : float[] or float[n]
+        Exploration rate in [0, 1] (default 0: plain Hedge).
+    q0 : float[], float[n] or float[n, K]
+        Initial cumulative scores.
+    """
+
+    eta: Any
+    eps: Any = 0.0
+    q0: Any = 0.0
+
+    PARAMETERS = (Parameter("eta", 0.0, np.inf), Parameter("eps", 0.0, 1.0))
+    TEMPERATURE = "eta"
+
+    def init_state(self, action_mask: jax.Array, dtype: Any = None) -> jax.Array:
+        """Cumulative scores at an episode's first step: float[n, K]."""
+        return _initial_scores(self.q0, action_mask, dtype or jnp.result_type(float))
+
+    def update(self, state: jax.Array, counterfactual: jax.Array, actions: jax.Array) -> jax.Array:
+        """``S + u``: float[..., n, K] (``actions`` unused: full feedback)."""
+        return state + counterfactual
+
+    def log_policy(self, state: jax.Array, action_mask: jax.Array) -> jax.Array:
+        """``log((1 - eps) softmax(eta S) + eps / K_i)``: float[..., n, K]."""
+        eta = per_agent(self.eta, state.dtype)
+        eps = per_agent(self.eps, state.dtype)
+        return epsilon_mixture(masked_log_softmax(eta * state, action_mask), eps, action_mask)
+
+    def check(self, n_agents: int) -> Hedge:
+        """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
+        return check_parameters(self, n_agents)
+
+    def replace(self, **changes: Any) -> Hedge:
+        """A copy with some parameters changed."""
+        return self._replace(**changes)
+
+    def scaled(self, alpha: float = 1.0, beta: float = 1.0, eps: float = 1.0, eps_cap: float = 0.5) -> Hedge:
+        """Multiply eta by ``beta`` and eps by ``eps`` (capped); Hedge has no alpha (must be 1)."""
+        return _scaled(self, alpha, beta, eps, eps_cap)
+
+
+class FictitiousPlay(NamedTuple):
+    """Smoothed (logit) fictitious play.
+
+    The expected payoff of each own action under the empirical distribution of the
+    opponents' profiles is the running average of the counterfactual payoffs, with the
+    initial value ``q0`` counted as ``prior_weight`` observations:
+    ``V_i(t) = (w q0_i + sum_{s <= t} u_i(., a_-i(s))) / (w + t)``, and
+    ``pi_i = (1 - eps) softmax(beta V_i) + eps / K_i`` (``V_i(0) = q0_i``).
+
+    Attributes
+    ----------
+    beta : float[] or float[n]
+        Inverse temperature, >= 0.
+    eps : float[] or float[n]
+        Exploration rate in [0, 1] (default 0).
+    prior_weight : float[] or float[n]
+        Weight ``w >= 0`` of the initial value, in observations (default 1).
+    q0 : float[], float[n] or float[n, K]
+        Initial expected payoffs.
+    """
+
+    beta: Any
+    eps: Any = 0.0
+    prior_weight: Any = 1.0
+    q0: Any = 0.0
+
+    PARAMETERS = (
+        Parameter("beta", 0.0, np.inf),
+        Parameter("eps", 0.0, 1.0),
+        Parameter("prior_weight", 0.0, np.inf),
+    )
+    TEMPERATURE = "beta"
+
+    def init_state(self, action_mask: jax.Array, dtype: Any = None) -> tuple[jax.Array, jax.Array]:
+        """``(V float[n, K], t float[n, 1])`` at an episode's first step."""
+        dtype = dtype or jnp.result_type(float)
+        return _initial_scores(self.q0, action_mask, dtype), jnp.zeros((action_mask.shape[0], 1), dtype)
+
+    def update(self, state: tuple, counterfactual: jax.Array, actions: jax.Array) -> tuple:
+        """``V <- V + (u - V) / (w + t + 1)``, ``t <- t + 1`` (``actions`` unused)."""
+        values, count = state
+        w = per_agent(self.prior_weight, values.dtype)
+        count = count + 1.0
+        return values + (counterfactual - values) / (w + count), count
+
+    def log_policy(self, state: tuple, action_mask: jax.Array) -> jax.Array:
+        """``log((1 - eps) softmax(beta V) + eps / K_i)``: float[..., n, K]."""
+        values = state[0]
+        beta = per_agent(self.beta, values.dtype)
+        eps = per_agent(self.eps, values.dtype)
+        return epsilon_mixture(masked_log_softmax(beta * values, action_mask), eps, action_mask)
+
+    def check(self, n_agents: int) -> FictitiousPlay:
+        """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
+        return check_parameters(self, n_agents)
+
+    def replace(self, **changes: Any) -> FictitiousPlay:
+        """A copy with some parameters changed."""
+        return self._replace(**changes)
+
+    def scaled(
+        self, alpha: float = 1.0, beta: float = 1.0, eps: float = 1.0, eps_cap: float = 0.5
+    ) -> FictitiousPlay:
+        """Multiply beta and eps (capped); fictitious play has no alpha (must be 1)."""
+        return _scaled(self, alpha, beta, eps, eps_cap)
+
+
+class EWA(NamedTuple):
+    """Experience-weighted attraction (Camerer and Ho, 1999).
+
+    ``N(t) = rho N(t-1) + 1`` with ``N(0) = n0``;
+    ``A_j(t) = (phi N(t-1) A_j(t-1) + [delta + (1 - delta) 1{j = a_i(t)}] u_i(j, a_-i(t))) / N(t)``
+    with ``A(0) = q0``; ``pi_i = (1 - eps) softmax(lam A_i) + eps / K_i``.
+
+    Nestings (exact): ``delta = 1, phi = rho = 1 - alpha, n0 = 1 / alpha`` is ``LogitQ(alpha,
+    lam, eps)``; ``delta = 1, phi = rho = 1`` is ``FictitiousPlay(lam, eps, prior_weight=n0)``;
+    ``delta = 1, phi = 1, rho = 0, n0 = 1`` is ``Hedge(lam, eps)``.
+
+    Attributes
+    ----------
+    phi : float[] or float[n]
+        Decay of past attractions, in [0, 1].
+    delta : float[] or float[n]
+        Weight of forgone (counterfactual) payoffs, in [0, 1].
+    rho : float[] or float[n]
+        Decay of the experience weight, in [0, 1].
+    lam : float[] or float[n]
+        Inverse temperature, >= 0.
+    eps : float[] or float[n]
+        Exploration rate in [0, 1] (default 0).
+    n0 : float[] or float[n]
+        Initial experience weight ``N(0) >= 0`` (default 1).
+    q0 : float[], float[n] or float[n, K]
+        Initial attractions.
+    """
+
+    phi: Any
+    delta: Any
+    rho: Any
+    lam: Any
+    eps: Any = 0.0
+    n0: Any = 1.0
+    q0: Any = 0.0
+
+    PARAMETERS = (
+        Parameter("phi", 0.0, 1.0),
+        Parameter("delta", 0.0, 1.0),
+        Parameter("rho", 0.0, 1.0),
+        Parameter("lam", 0.0, np.inf),
+        Parameter("eps", 0.0, 1.0),
+        Parameter("n0", 0.0, np.inf),
+    )
+    TEMPERATURE = "lam"
+
+    def init_state(self, action_mask: jax.Array, dtype: Any = None) -> tuple[jax.Array, jax.Array]:
+        """``(A float[n, K], N float[n, 1])`` at an episode's first step."""
+        dtype = dtype or jnp.result_type(float)
+        n0 = jnp.broadcast_to(per_agent(self.n0, dtype), (action_mask.shape[0], 1)).astype(dtype)
+        return _initial_scores(self.q0, action_mask, dtype), n0
+
+    def update(self, state: tuple, counterfactual: jax.Array, actions: jax.Array) -> tuple:
+        """One EWA step; the realised actions ``int[..., n]`` get the full payoff weight."""
+        attractions, experience = state
+        dtype = attractions.dtype
+        phi, delta, rho = (per_agent(v, dtype) for v in (self.phi, self.delta, self.rho))
+        new_experience = rho * experience + 1.0
+        weight = delta + (1.0 - delta) * _played(actions, attractions.shape[-1], dtype)
+        new = (phi * experience * attractions + weight * counterfactual) / new_experience
+        return new, new_experience
+
+    def log_policy(self, state: tuple, action_mask: jax.Array) -> jax.Array:
+        """``log((1 - eps) softmax(lam A) + eps / K_i)``: float[..., n, K]."""
+        attractions = state[0]
+        lam = per_agent(self.lam, attractions.dtype)
+        eps = per_agent(self.eps, attractions.dtype)
+        return epsilon_mixture(masked_log_softmax(lam * attractions, action_mask), eps, action_mask)
+
+    def check(self, n_agents: int) -> EWA:
+        """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
+        return check_parameters(self, n_agents)
+
+    def replace(self, **changes: Any) -> EWA:
+        """A copy with some parameters changed."""
+        return self._replace(**changes)
+
+    def scaled(self, alpha: float = 1.0, beta: float = 1.0, eps: float = 1.0, eps_cap: float = 0.5) -> EWA:
+        """Multiply lam by ``beta`` and eps (capped); EWA has no alpha (must be 1)."""
+        return _scaled(self, alpha, beta, eps, eps_cap)
+
+
+#: Learner families by their command-line name.
+FAMILIES: dict[str, type] = {
+    "logitq": LogitQ,
+    "bandit": BanditQ,
+    "hedge": Hedge,
+    "fp": FictitiousPlay,
+    "ewa": EWA,
+}
+
+
+def learner_family(name: str) -> type:
+    """The learner class of a family name (``logitq``, ``bandit``, ``hedge``, ``fp``, ``ewa``) or class."""
+    key = str(name).strip().lower().replace("-", "").replace("_", "")
+    for short, cls in FAMILIES.items():
+        if key in (short, cls.__name__.lower()):
+            return cls
+    raise ValueError(f"unknown learner family {name!r}; choose one of {', '.join(FAMILIES)}.")
+
+
+def family_name(learner: Any) -> str:
+    """The short family name of a learner (instance or class), e.g. ``"hedge"``."""
+    cls = learner if isinstance(learner, type) else type(learner)
+    for short, c in FAMILIES.items():
+        if c is cls:
+            return short
+    return cls.__name__

@@ -8,6 +8,7 @@ never scored.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -17,7 +18,13 @@ import numpy as np
 from .counterfactual import evaluate_plan, plan_for
 from .data import Trajectories
 
-__all__ = ["log_likelihood", "log_policies", "scan_log_policies"]
+__all__ = [
+    "log_likelihood",
+    "log_policies",
+    "scan_log_policies",
+    "auto_segment_length",
+    "AUTO_SEGMENT_ELEMENTS",
+]
 
 
 def _check_data(data: Any) -> Trajectories:
@@ -47,8 +54,9 @@ def scan_log_policies(
     actions: jax.Array,
     action_mask: jax.Array,
     next_actions: jax.Array | None = None,
+    segment_length: int | None = None,
 ) -> jax.Array:
-    """Run the learner over time with one ``lax.scan``.
+    """Run the learner over time with one ``lax.scan`` (or checkpointed segments of it).
 
     Parameters
     ----------
@@ -61,6 +69,13 @@ def scan_log_policies(
     next_actions : int[M, S, n], optional
         If given, return only the log-probability of these actions, float[M, S, n];
         otherwise the full log-policy float[M, S, n, K] for the step after each ``t``.
+    segment_length : int, optional
+        Gradient checkpointing over time. ``0``: one plain scan (reverse mode stores every
+        step). ``L >= 1``: an outer scan over segments of ``L`` steps, each a
+        ``jax.checkpoint``-ed inner scan, so reverse mode stores one state per segment plus
+        one segment's intermediates and recomputes each segment's forward pass once; steps
+        beyond the last whole segment run as a final shorter segment, so any length is exact.
+        ``None`` (default): :func:`auto_segment_length`.
     """
     dtype = counterfactual.dtype
     M = counterfactual.shape[0]
@@ -70,18 +85,78 @@ def scan_log_policies(
     if next_actions is not None:
         xs = xs + (jnp.swapaxes(next_actions, 0, 1),)
 
-    def step(state, inputs):
-        state = learner.update(state, inputs[0], inputs[1])
-        log_pi = learner.log_policy(state, action_mask)
-        if next_actions is not None:
-            log_pi = jnp.take_along_axis(log_pi, inputs[2][..., None], axis=-1)[..., 0]
-        return state, log_pi
+    def run(state, inputs):
+        # only the state recursion is sequential: scan it, then evaluate the policy on all of
+        # the segment's states at once (vectorised; much cheaper than inside the scan body)
+        def step(s, x):
+            s = learner.update(s, x[0], x[1])
+            return s, s
 
-    _, out = jax.lax.scan(step, state0, xs)
+        state, states = jax.lax.scan(step, state, inputs[:2])
+        if next_actions is None:
+            return state, learner.log_policy(states, action_mask)
+        return state, _log_prob(learner, states, action_mask, inputs[2])
+
+    n_steps = counterfactual.shape[1]
+    if segment_length is None:
+        segment_length = auto_segment_length(n_steps, M * math.prod(counterfactual.shape[2:]))
+    out = _segmented_scan(run, state0, xs, n_steps, int(segment_length))
     return jnp.swapaxes(out, 0, 1)
 
 
-def log_policies(mechanism: Any, params: Any, learner: Any, data: Trajectories) -> jax.Array:
+#: Automatic checkpointing starts when steps x state elements reach this (16 MiB of float32).
+AUTO_SEGMENT_ELEMENTS = 2**22
+
+
+def auto_segment_length(n_steps: int, state_size: int) -> int:
+    """Default segment length: ``ceil(sqrt(n_steps))`` for long, large scans, else 0 (plain scan).
+
+    Checkpointing costs one extra forward pass, so it is used only when the reverse pass
+    would store ``n_steps * state_size >= AUTO_SEGMENT_ELEMENTS`` elements per saved array
+    (``state_size`` = elements of one step's learner state, e.g. ``M * n * K``).
+    """
+    if n_steps < 4 or n_steps * state_size < AUTO_SEGMENT_ELEMENTS:
+        return 0
+    return math.isqrt(n_steps - 1) + 1
+
+
+def _log_prob(learner: Any, states: Any, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
+    """Log-probabilities of ``actions: int[..., n]`` under the states' policies: float[..., n].
+
+    Uses the learner's ``log_prob`` when it has one (computing only the needed entries),
+    else picks the entries of ``log_policy``.
+    """
+    log_prob = getattr(learner, "log_prob", None)
+    if callable(log_prob):
+        return log_prob(states, action_mask, actions)
+    log_pi = learner.log_policy(states, action_mask)
+    return jnp.take_along_axis(log_pi, actions[..., None], axis=-1)[..., 0]
+
+
+def _segmented_scan(run, state0, xs, n_steps: int, length: int):
+    """``run(state0, xs)[1]`` over the leading (time) axis, checkpointed in segments.
+
+    ``run(state, xs) -> (state, out)`` processes consecutive steps (a scan of its own).
+    """
+    if length < 0:
+        raise ValueError(f"segment_length must be >= 0 (0 = no checkpointing); got {length}.")
+    if length == 0 or length >= n_steps:
+        return run(state0, xs)[1]
+    inner = jax.checkpoint(run)
+    n_seg = n_steps // length
+    head = jax.tree_util.tree_map(lambda x: x[: n_seg * length].reshape(n_seg, length, *x.shape[1:]), xs)
+    state, out = jax.lax.scan(inner, state0, head)
+    out = jax.tree_util.tree_map(lambda y: y.reshape(n_seg * length, *y.shape[2:]), out)
+    if n_seg * length == n_steps:
+        return out
+    tail = jax.tree_util.tree_map(lambda x: x[n_seg * length :], xs)
+    _, rest = inner(state, tail)
+    return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b], axis=0), out, rest)
+
+
+def log_policies(
+    mechanism: Any, params: Any, learner: Any, data: Trajectories, *, segment_length: int | None = None
+) -> jax.Array:
     """Log-probabilities of the action at ``t+1`` given the history to ``t``: float[M, T-1, n, K].
 
     Entries for padded actions are ``-inf``; padded steps hold unscored values.
@@ -90,11 +165,24 @@ def log_policies(mechanism: Any, params: Any, learner: Any, data: Trajectories) 
     _check_learner(learner, data.n_agents)
     plan = plan_for(mechanism, data)
     cf = evaluate_plan(mechanism, params, plan)
-    return scan_log_policies(learner, cf, jnp.asarray(data.actions[:, :-1]), jnp.asarray(plan.action_mask))
+    return scan_log_policies(
+        learner,
+        cf,
+        jnp.asarray(data.actions[:, :-1]),
+        jnp.asarray(plan.action_mask),
+        segment_length=segment_length,
+    )
 
 
 def log_likelihood(
-    mechanism: Any, params: Any, learner: Any, data: Trajectories, per_step: bool = False
+    mechanism: Any,
+    params: Any,
+    learner: Any,
+    data: Trajectories,
+    per_step: bool = False,
+    *,
+    segment_length: int | None = None,
+    mesh: Any = None,
 ) -> jax.Array:
     """Exact log-likelihood of whole episodes under a learner and a mechanism.
 
@@ -110,6 +198,13 @@ def log_likelihood(
     per_step : bool
         If True, return float[M, T-1, n]: the log-probability of ``a_i(t+1)`` for
         ``t = 0..T-2``, zero on padding. Otherwise the sum over all scored terms.
+    segment_length : int, optional
+        Checkpoint the time scan in segments of this many steps (``0``: never; ``None``:
+        automatically for long, large scans); see :func:`scan_log_policies`. Value and
+        gradient are the same either way; only peak memory and time change.
+    mesh : jax.sharding.Mesh, optional
+        Split the episode axis over the mesh's ``"episode"`` devices
+        (:func:`bayes_diml.sharding.episode_mesh`); same value, computed in parallel.
 
     Returns
     -------
@@ -127,7 +222,18 @@ def log_likelihood(
     plan = plan_for(mechanism, data)
     cf = evaluate_plan(mechanism, params, plan)
     actions = jnp.asarray(data.actions)
-    per = scan_log_policies(learner, cf, actions[:, :-1], jnp.asarray(plan.action_mask), actions[:, 1:])
+    if mesh is not None:
+        from .sharding import shard_episodes
+
+        cf, actions = shard_episodes((cf, actions), mesh)
+    per = scan_log_policies(
+        learner,
+        cf,
+        actions[:, :-1],
+        jnp.asarray(plan.action_mask),
+        actions[:, 1:],
+        segment_length=segment_length,
+    )
     scored = jnp.asarray(np.broadcast_to(data.scored_mask[:, :, None], per.shape))
     per = jnp.where(scored, per, 0.0)
     return per if per_step else per.sum()

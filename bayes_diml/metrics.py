@@ -19,7 +19,7 @@ import numpy as np
 from .counterfactual import action_mask
 from .data import Trajectories
 from .mechanisms.base import agent_payoffs, joint_profiles
-from .simulation import simulate_arrays
+from .simulation import _simulate_jit, simulate_arrays
 
 __all__ = ["payoff_differences", "diff_mse", "cfkl_params", "joint_action_histogram", "kl_divergence"]
 
@@ -105,12 +105,45 @@ def diff_mse(
     return float(np.mean((d_true - d_fit) ** 2))
 
 
-def joint_action_histogram(actions: np.ndarray, n_actions: tuple[int, ...]) -> dict[Any, int]:
+def _count_vector_hash(count_vectors: np.ndarray, buckets: int) -> np.ndarray:
+    """Deterministic hash of count vectors ``int[N, K]`` into ``0 .. buckets - 1``: int64[N].
+
+    A fixed random linear form mod 2^64 (odd 64-bit multipliers from
+    ``np.random.default_rng(0)``, the same on every platform and run) followed by the
+    SplitMix64 finaliser, then ``mod buckets``.
+    """
+    K = count_vectors.shape[1]
+    mult = np.random.default_rng(0).integers(0, 2**63, size=K, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        h = (count_vectors.astype(np.uint64) * mult[None, :]).sum(axis=1, dtype=np.uint64)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return (h % np.uint64(buckets)).astype(np.int64)
+
+
+def joint_action_histogram(
+    actions: np.ndarray, n_actions: tuple[int, ...], *, buckets: int | None = None
+) -> dict[Any, int]:
     """Counts of joint actions pooled over episodes and steps: ``actions int[..., n]``.
 
-    Exact joint index when ``n <= 10`` and ``prod K_i <= 2e6``; otherwise the action-count
-    vector (anonymous histogram; exact, without hash collisions).
+    Exact joint index when ``n <= 10`` and ``prod K_i <= 2e6``. Otherwise the action-count
+    vector (how many agents chose each action; an anonymous histogram): with
+    ``buckets=None`` each distinct count vector is its own bin (exact, no collisions); with
+    ``buckets=B`` the count vector is hashed deterministically into B bins, as the reference
+    does ("a hash of the action-count vector"). ``buckets`` is ignored by the exact-index case.
+
+    Exact count-vector bins are useless with many agents: at n = 40, K = 10 nearly every
+    simulated step has a count vector of its own, so two samples of the same process share
+    almost no bins. Hashed buckets make the histogram comparable but discard which count
+    vectors are close: the KL then only sees how concentrated play is over count vectors.
     """
+    if buckets is not None and (
+        isinstance(buckets, bool) or not isinstance(buckets, int | np.integer) or int(buckets) < 1
+    ):
+        raise ValueError(f"buckets must be a positive int or None; got {buckets!r}.")
     n = len(n_actions)
     flat = np.asarray(actions).reshape(-1, n)
     if n <= 10 and math.prod(n_actions) <= 2_000_000:
@@ -120,6 +153,9 @@ def joint_action_histogram(actions: np.ndarray, n_actions: tuple[int, ...]) -> d
     K = max(n_actions)
     count_vectors = np.zeros((flat.shape[0], K), dtype=np.int32)
     np.add.at(count_vectors, (np.repeat(np.arange(flat.shape[0]), n), flat.reshape(-1)), 1)
+    if buckets is not None:
+        keys, counts = np.unique(_count_vector_hash(count_vectors, int(buckets)), return_counts=True)
+        return {int(k): int(c) for k, c in zip(keys, counts, strict=True)}
     keys, counts = np.unique(count_vectors, axis=0, return_counts=True)
     return {k.tobytes(): int(c) for k, c in zip(keys, counts, strict=True)}
 
@@ -140,6 +176,15 @@ def kl_divergence(p_counts: dict, q_counts: dict, smoothing: float = 1e-6) -> fl
     return float(np.sum(p * (np.log(p) - np.log(q))))
 
 
+def _simulate(mechanism, params, learner, n_episodes: int, T: int, key, k: tuple[int, ...]):
+    """simulate_arrays, compiled once per (mechanism, sizes) when the mechanism is hashable."""
+    try:
+        hash(mechanism)
+    except TypeError:
+        return simulate_arrays(mechanism, params, learner, n_episodes, T, key, k)
+    return _simulate_jit(mechanism, params, learner, n_episodes, T, key, k)
+
+
 def cfkl_params(
     true_mechanism: Any,
     true_params: Any,
@@ -154,6 +199,7 @@ def cfkl_params(
     eps_cap: float = 0.5,
     smoothing: float = 1e-6,
     n_actions=None,
+    buckets: int | None = None,
 ) -> float:
     """Counterfactual KL under a learner shift (alpha x 0.6, beta x 1.4, eps x 1.5 capped at 0.5).
 
@@ -161,15 +207,17 @@ def cfkl_params(
     mechanism with the shifted learner (same random keys for both) and returns
     KL(true || fitted) of the pooled joint-action histograms. The reference uses
     ``T = min(35, T_data)`` during training and ``n_episodes = 300, T = min(50, T_data)``
-    for the final evaluation.
+    for the final evaluation. ``buckets``: see :func:`joint_action_histogram` (hashed
+    count-vector bins for games with more than 10 agents or 2e6 joint actions; ``None``
+    keeps exact count vectors).
     """
     k = _n_actions(true_mechanism, n_actions)
     shifted = learner.scaled(alpha=shift[0], beta=shift[1], eps=shift[2], eps_cap=eps_cap)
     key = jax.random.key(seed)
-    a_true, _ = simulate_arrays(true_mechanism, true_params, shifted, n_episodes, T, key, k)
-    a_fit, _ = simulate_arrays(fitted_mechanism, fitted_params, shifted, n_episodes, T, key, k)
+    a_true, _ = _simulate(true_mechanism, true_params, shifted, int(n_episodes), int(T), key, k)
+    a_fit, _ = _simulate(fitted_mechanism, fitted_params, shifted, int(n_episodes), int(T), key, k)
     return kl_divergence(
-        joint_action_histogram(np.asarray(a_true), k),
-        joint_action_histogram(np.asarray(a_fit), k),
+        joint_action_histogram(np.asarray(a_true), k, buckets=buckets),
+        joint_action_histogram(np.asarray(a_fit), k, buckets=buckets),
         smoothing=smoothing,
     )

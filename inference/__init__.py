@@ -1,14 +1,20 @@
 """Inference: MAP, Laplace, SVI and NUTS behind one ``fit`` (installed as ``bayes_diml.inference``)."""
 
 from ._common import ConfoundingWarning, ConvergenceWarning, FitError, ModelSpec
+from .compare import ParetoKWarning, compare
 from .fit import METHODS, fit
 from .identification import identification_table, support_categories
 from .map import MAPConfig, MAPResult, fit_map_spec
 from .posterior import EditedMechanism, Posterior, load, support_mask
+from .ppc import BehaviourCheck, ppc_behaviour
 from .samplers import LaplaceConfig, NUTSConfig, SVIConfig
 
 __all__ = [
     "fit",
+    "compare",
+    "ParetoKWarning",
+    "ppc_behaviour",
+    "BehaviourCheck",
     "load",
     "METHODS",
     "Posterior",

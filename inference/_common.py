@@ -12,10 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 from bayes_diml.models import (
+    INFER_HIERARCHICAL,
     INFER_PER_AGENT,
-    LEARNER_FIELDS,
     Priors,
     deterministic_site_names,
+    hierarchical_site_names,
+    inferred_learner_fields,
+    learner_latent_sites,
     logit_q_model,
     mechanism_sites,
     resolve_learner,
@@ -44,12 +47,17 @@ class FitError(RuntimeError):
 
 
 class ModelSpec(NamedTuple):
-    """Everything that defines the model: data, mechanism, learner spec and priors."""
+    """Everything that defines the model: data, mechanism, learner spec and priors.
+
+    ``mesh`` (optional ``jax.sharding.Mesh`` with an ``"episode"`` axis) splits the
+    likelihood's episodes over devices; it changes no value.
+    """
 
     data: Trajectories
     mechanism: Any
     learner: Any
     priors: Priors
+    mesh: Any = None
 
     @classmethod
     def build(cls, data: Any, mechanism: Any, learner: Any, priors: Priors | None) -> ModelSpec:
@@ -76,15 +84,16 @@ class ModelSpec(NamedTuple):
 
     def model(self, observe: bool = True):
         """The NumPyro model with data bound: a function of no arguments."""
+        extra = {} if self.mesh is None else {"mesh": self.mesh}
         return functools.partial(
-            logit_q_model, self.data, self.mechanism, self.learner, self.priors, observe=observe
+            logit_q_model, self.data, self.mechanism, self.learner, self.priors, observe=observe, **extra
         )
 
     @property
     def latent_names(self) -> list[str]:
         """Names of the latent sample sites."""
         names = list(mechanism_sites(self.mechanism))
-        names += [n for n in LEARNER_FIELDS if isinstance(getattr(self.learner, n), str)]
+        names += learner_latent_sites(self.learner)
         if self.data.has_payoffs:
             names.append("payoff_noise")
         return names
@@ -114,17 +123,16 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
             }
         )
     pr = spec.priors
-    centre = {
-        "alpha": pr.alpha[0] / (pr.alpha[0] + pr.alpha[1]),
-        "beta": float(np.exp(pr.beta[0])),
-        "eps": pr.eps[0] / (pr.eps[0] + pr.eps[1]),
-    }
-    for name in LEARNER_FIELDS:
+    for name in inferred_learner_fields(spec.learner):
         v = getattr(spec.learner, name)
         if v == INFER_PER_AGENT:
-            out[name] = jnp.full((spec.data.n_agents,), centre[name])
-        elif isinstance(v, str):
-            out[name] = jnp.asarray(centre[name])
+            out[name] = jnp.full((spec.data.n_agents,), pr.learner_centre(name))
+        elif v == INFER_HIERARCHICAL:
+            from bayes_diml.models.hierarchical import hierarchical_initial_values
+
+            out.update(hierarchical_initial_values(spec.learner, name, pr, spec.data.n_agents))
+        else:
+            out[name] = jnp.asarray(pr.learner_centre(name))
     if spec.data.has_payoffs:
         out["payoff_noise"] = jnp.asarray(0.6745 * pr.payoff_noise)
     return out
@@ -189,9 +197,11 @@ def _dims(spec: ModelSpec) -> dict[str, list[str]]:
         "lengths": ["episode"],
         "n_actions": ["agent"],
     }
-    for name in LEARNER_FIELDS:
+    for name in inferred_learner_fields(spec.learner):
         if getattr(spec.learner, name) == INFER_PER_AGENT:
             dims[name] = ["agent"]
+        elif getattr(spec.learner, name) == INFER_HIERARCHICAL:
+            dims[name] = dims[hierarchical_site_names(name)[2]] = ["agent"]
     return dims
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from typing import Any
 
 import jax
 import numpy as np
-from bayes_diml.models import LEARNER_FIELDS, Priors, is_confounded
+from bayes_diml.models import Priors, inferred_learner_fields, is_confounded
 from numpyro.infer import Predictive
 
+from bayes_diml.learners import temperature_name
+
 from ._common import ConfoundingWarning, ConvergenceWarning, ModelSpec, build_idata, deterministic_sites
+from .checkpoint import Checkpoint, fingerprint
 from .map import MAPConfig, fit_map_spec
 from .posterior import Posterior, support_mask
 from .samplers import LaplaceConfig, NUTSConfig, SVIConfig, run_laplace, run_nuts, run_svi
@@ -36,9 +40,9 @@ def _config(method: str, options: dict[str, Any]):
 
 
 def _identified_vars(post: Posterior) -> list[str]:
-    names = [n for n in LEARNER_FIELDS if isinstance(getattr(post.learner, n), str)]
+    names = list(inferred_learner_fields(post.learner))
     if post.confounded:
-        names = [n for n in names if n != "beta"]
+        names = [n for n in names if n != temperature_name(post.learner)]
     if post.data.has_payoffs:
         names.append("payoff_noise")
     pv = post.idata["posterior"].data_vars
@@ -103,6 +107,10 @@ def fit(
     log_likelihood: bool = True,
     prior_predictive: int = 0,
     posterior_predictive: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    shard_episodes: bool = False,
+    init_map: MAPConfig | None = None,
     **options: Any,
 ) -> Posterior:
     """Fit a mechanism (and optionally the learner) to action trajectories.
@@ -112,9 +120,9 @@ def fit(
     data : Trajectories
     mechanism : Mechanism
         e.g. ``mechanisms.Tabular(data.n_actions)``.
-    learner : LogitQ, optional
-        Fields are numbers (fixed), ``"infer"`` or ``"infer_per_agent"``; ``None`` infers
-        alpha, beta and eps.
+    learner : LogitQ, BanditQ, Hedge, FictitiousPlay or EWA, optional
+        Fields are numbers (fixed), ``"infer"`` or ``"infer_per_agent"``; ``None`` is
+        ``LogitQ`` with alpha, beta and eps inferred.
     method : str
         ``"map"`` (Optax; with ``priors=Priors(mechanism_scale=None)`` and a fixed learner
         this is DIML's MLE), ``"laplace"``, ``"svi"`` or ``"nuts"``.
@@ -129,6 +137,19 @@ def fit(
         Number of prior draws to store (``prior`` and ``prior_predictive`` groups).
     posterior_predictive : bool
         Store one-step-ahead posterior-predictive actions.
+    checkpoint : path, optional
+        NUTS and SVI only: a directory where the run is saved after every chunk and from which
+        an interrupted run with the same arguments resumes (see ``docs/reliability.md``).
+    checkpoint_every : int, optional
+        Draws per chain (NUTS, default 100) or optimiser steps (SVI, default 500) per chunk.
+    shard_episodes : bool
+        Split the likelihood's episodes over all JAX devices (``jax.sharding``; a no-op on
+        one device). Not with NUTS ``chain_method="parallel"``, which puts one chain per
+        device instead (see ``docs/scale.md``).
+    init_map : MAPConfig, optional
+        Laplace, SVI and NUTS: settings of the MAP fit that gives their starting point (the
+        Laplace mode, the SVI guide's initial location, every NUTS chain's start); default
+        ``MAPConfig(num_restarts=1)``. Not with ``init="prior"``.
     **options
         Settings of the method's config: :class:`MAPConfig`, :class:`LaplaceConfig`,
         :class:`SVIConfig` or :class:`NUTSConfig` (e.g. ``num_samples=1000``).
@@ -148,12 +169,34 @@ def fit(
             "give Priors(mechanism_scale=...) for a posterior."
         )
     config = _config(method, options)
+    if init_map is not None:
+        if not isinstance(init_map, MAPConfig):
+            raise TypeError(f"init_map must be a MAPConfig; got {type(init_map).__name__}.")
+        if method == "map":
+            raise ValueError(
+                "init_map sets the start of laplace, svi or nuts; for method='map' pass MAP options directly."
+            )
+        if getattr(config, "init", "map") != "map":
+            raise ValueError(f"init_map needs init='map' (the start is the MAP); got init={config.init!r}.")
+    if shard_episodes:
+        from bayes_diml.sharding import mesh_for_fit
+
+        spec = spec._replace(mesh=mesh_for_fit(getattr(config, "chain_method", None)))
+    ckpt = None
+    if checkpoint is not None or checkpoint_every is not None:
+        if method not in ("nuts", "svi"):
+            raise ValueError(f"checkpoint applies to method='nuts' or 'svi', not {method!r}.")
+        if checkpoint is None:
+            raise ValueError("checkpoint_every needs checkpoint=DIR.")
+        every = int(checkpoint_every) if checkpoint_every is not None else (100 if method == "nuts" else 500)
+        ckpt = Checkpoint(checkpoint, every, fingerprint(spec, method, config, int(seed), every))
     if is_confounded(spec.mechanism, spec.learner, spec.data):
+        t = temperature_name(spec.learner)
         warnings.warn(
-            "beta and the payoff scale are confounded (beta is inferred, no payoffs are observed and "
-            f"{type(mechanism).__name__} has no fixed units): only beta x payoff differences is identified, "
-            "reported as 'scaled_payoffs'; beta itself and payoffs in absolute units follow the prior. "
-            "Observe payoffs, fix beta, or use a mechanism with known units to identify beta.",
+            f"{t} and the payoff scale are confounded ({t} is inferred, no payoffs are observed and "
+            f"{type(mechanism).__name__} has no fixed units): only {t} x payoff differences is identified, "
+            f"reported as 'scaled_payoffs'; {t} itself and payoffs in absolute units follow the prior. "
+            f"Observe payoffs, fix {t}, or use a mechanism with known units to identify {t}.",
             ConfoundingWarning,
             stacklevel=2,
         )
@@ -173,7 +216,10 @@ def fit(
         num_chains = 1
     else:
         runner = {"laplace": run_laplace, "svi": run_svi, "nuts": run_nuts}[method]
-        out = runner(spec, key, config, progress=progress)
+        kwargs = {} if ckpt is None else {"checkpoint": ckpt}
+        if init_map is not None:
+            kwargs["map_config"] = init_map
+        out = runner(spec, key, config, progress=progress, **kwargs)
         posterior, stats, info = out["posterior"], out["sample_stats"], out["info"]
         num_chains = config.num_chains if method == "nuts" else 1
     info["seconds"] = time.perf_counter() - t0
@@ -196,7 +242,9 @@ def fit(
             )
         }
     support = (
-        support_mask(spec.data) if len(spec.data.n_actions) * np.prod(spec.data.n_actions) <= 10**6 else None
+        support_mask(spec.data)
+        if len(spec.data.n_actions) * np.prod(np.asarray(spec.data.n_actions, dtype=float)) <= 10**6
+        else None
     )
     idata = build_idata(
         spec,

@@ -19,10 +19,12 @@ import numpy as np
 from numpyro.infer import Predictive
 
 from bayes_diml.data import Trajectories
+from bayes_diml.learners import parameter_names, temperature_name
 
 __all__ = ["support_categories", "prior_draws", "contraction_label", "identification_table"]
 
 WELL, WEAK = 0.5, 0.1
+_TABLE_SITES = ("centred_payoffs", "scaled_payoffs")
 SUPPORT_NAMES = {2: "played", 1: "counterfactual only", 0: "not observed"}
 
 
@@ -69,7 +71,9 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
 
     Returns a ``pandas.DataFrame`` with columns ``support``, ``prior_sd``, ``posterior_sd``,
     ``contraction``, ``contraction_se``, ``label`` (and ``note`` with the beta-scale
-    confound where it applies). The Monte Carlo standard error of the contraction uses the
+    confound where it applies). When beta and the payoff scale are confounded, the
+    ``scaled_payoffs`` rows (beta x centred payoffs, the identified product) get their own
+    contraction labels while ``beta`` and ``centred_payoffs`` are labelled confounded. The Monte Carlo standard error of the contraction uses the
     delta method for a ratio of variances, ``(1 - c) sqrt(2 / D + 2 / S)`` with D posterior
     and S prior draws (draws treated as independent: conservative only for NUTS draws with
     ESS close to D).
@@ -82,6 +86,8 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
     has_table = "centred_payoffs" in post.idata["posterior"].data_vars
     if has_table:
         names = [*names, "centred_payoffs"]
+        if "scaled_payoffs" in post.idata["posterior"].data_vars:
+            names.append("scaled_payoffs")
     prior = prior_draws(post.spec, names, num_prior_draws, seed)
     rows: dict[str, dict[str, Any]] = {}
     cats = support_categories(post.data) if has_table else None
@@ -97,7 +103,7 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
             c = float(contraction[idx]) if np.ndim(contraction) else float(contraction)
             se = (1.0 - c) * np.sqrt(2.0 / pv.shape[0] + 2.0 / qv.shape[0]) if np.isfinite(c) else np.nan
             row = {
-                "support": SUPPORT_NAMES[int(cats[idx])] if name == "centred_payoffs" else "",
+                "support": SUPPORT_NAMES[int(cats[idx])] if name in _TABLE_SITES else "",
                 "prior_sd": float(prior_sd[idx]) if np.ndim(prior_sd) else float(prior_sd),
                 "posterior_sd": float(post_sd[idx]) if np.ndim(post_sd) else float(post_sd),
                 "contraction": c,
@@ -105,10 +111,11 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
                 "label": contraction_label(c, float(se) if np.isfinite(se) else 0.0),
                 "note": "",
             }
-            if post.confounded and (name == "beta" or name.startswith("beta") or name == "centred_payoffs"):
+            temp = temperature_name(post.learner)
+            if post.confounded and (name.startswith(temp) or name == "centred_payoffs"):
                 row["label"] = "confounded with payoff scale"
                 row["note"] = (
-                    "confounded with the payoff scale: observe payoffs, fix beta, or use a mechanism "
+                    f"confounded with the payoff scale: observe payoffs, fix {temp}, or use a mechanism "
                     "with known units to identify it"
                 )
             rows[label] = row
@@ -151,10 +158,12 @@ def flat_directions(post: Any, k: int = 3, max_params: int = 3000, top: int = 4)
         v = vecs[:, j]
         order = np.argsort(-np.abs(v))[:top]
         comps = [(names[o], float(v[o])) for o in order]
-        uses_beta = any(c[0].startswith("beta") and abs(c[1]) > 0.3 for c in comps)
+        temp = temperature_name(post.learner)
+        others = tuple(n for n in parameter_names(post.learner) if n != temp)
+        uses_beta = any(c[0].startswith(temp) and abs(c[1]) > 0.3 for c in comps)
         if uses_beta and post.confounded:
-            hint = "beta vs payoff scale: observe payoffs, fix beta, or use a mechanism with known units"
-        elif any(c[0].startswith(("alpha", "eps")) and abs(c[1]) > 0.3 for c in comps):
+            hint = f"{temp} vs payoff scale: observe payoffs, fix {temp}, or use a mechanism with known units"
+        elif others and any(c[0].startswith(others) and abs(c[1]) > 0.3 for c in comps):
             hint = "learner parameter weakly determined: longer episodes or more exploration would help"
         else:
             hint = "payoff directions the play never exercised: more varied opponent profiles would help"

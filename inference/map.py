@@ -13,7 +13,8 @@ import optax
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 from tqdm.auto import tqdm
 
-from ._common import ConvergenceWarning, FitError, ModelSpec, check_finite_start, initial_values
+from ._common import ConvergenceWarning, ModelSpec, initial_values
+from .nonfinite import raise_nonfinite
 
 __all__ = ["MAPConfig", "MAPResult", "fit_map_spec"]
 
@@ -108,18 +109,18 @@ def fit_map_spec(
 
     value_and_grad = optax.value_and_grad_from_state(objective) if config.optimizer == "lbfgs" else None
 
+    def step(carry, _):
+        z, state = carry
+        if value_and_grad is not None:
+            loss, grad = value_and_grad(z, state=state)
+            updates, state = opt.update(grad, state, z, value=loss, grad=grad, value_fn=objective)
+        else:
+            loss, grad = jax.value_and_grad(objective)(z)
+            updates, state = opt.update(grad, state, z)
+        return (optax.apply_updates(z, updates), state), loss
+
     @jax.jit
     def run_chunk(z, state):
-        def step(carry, _):
-            z, state = carry
-            if value_and_grad is not None:
-                loss, grad = value_and_grad(z, state=state)
-                updates, state = opt.update(grad, state, z, value=loss, grad=grad, value_fn=objective)
-            else:
-                loss, grad = jax.value_and_grad(objective)(z)
-                updates, state = opt.update(grad, state, z)
-            return (optax.apply_updates(z, updates), state), loss
-
         (z, state), losses = jax.lax.scan(step, (z, state), None, length=config.chunk)
         return z, state, losses
 
@@ -137,19 +138,22 @@ def fit_map_spec(
         z0 = unconstrain(values)
         start = float(objective_jit(z0))
         if not np.isfinite(start):
-            check_finite_start(spec, values)
-            raise FitError(f"MAP restart {r}: the log joint is not finite at the starting point.")
+            raise_nonfinite(spec, "MAP", f"at the starting point of restart {r}", values)
         z, state = z0, opt.init(z0)
         trace, converged, prev = [], False, start
         for _ in range(max(1, config.num_steps // config.chunk)):
             z_new, state_new, losses = run_chunk(z, state)
             losses = np.asarray(losses)
             if not np.all(np.isfinite(losses)):
-                bad = [k for k, v in z_new.items() if not np.all(np.isfinite(np.asarray(v)))]
-                raise FitError(
-                    f"MAP restart {r}: the objective became non-finite after {len(trace) * config.chunk} "
-                    f"steps (sites with non-finite values: {bad or 'none'}). Lower learning_rate or use "
-                    "optimizer='lbfgs'."
+                j = int(np.argmax(~np.isfinite(losses)))  # losses[j] is the objective at z_j
+                zs = _replay(step, z, state, j)
+                at = zs[-1] if all(np.all(np.isfinite(np.asarray(v))) for v in zs[-1].values()) else zs[-2]
+                raise_nonfinite(
+                    spec,
+                    "MAP",
+                    f"at step {len(trace) * config.chunk + j} of restart {r} (objective {losses[j]})",
+                    constrain(at),
+                    hint=" Lower learning_rate or use optimizer='lbfgs' if the model is fine there.",
                 )
             z, state = z_new, state_new
             trace.append(losses)
@@ -175,3 +179,18 @@ def fit_map_spec(
             stacklevel=3,
         )
     return MAPResult(values, -final, converged, losses, np.asarray(finals))
+
+
+def _replay(step, z, state, n: int) -> list:
+    """Parameters before and after each of ``n`` optimiser steps from ``(z, state)``: n + 1 dicts.
+
+    Used to find the exact step where the objective became non-finite (the chunk runs in one
+    ``lax.scan``); the single steps are jitted separately, so the values may differ from the
+    chunk's in the last bits, never in where the objective is non-finite at a sharp boundary.
+    """
+    one = jax.jit(lambda z, state: step((z, state), None)[0])
+    out = [z]
+    for _ in range(n):
+        z, state = one(z, state)
+        out.append(z)
+    return out if n else [z, z]

@@ -17,10 +17,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bayes_diml.models import LEARNER_FIELDS, Priors, is_confounded, params_from_sites
+from bayes_diml.models import (
+    Priors,
+    hierarchical_learner_fields,
+    hierarchical_site_names,
+    inferred_learner_fields,
+    is_confounded,
+    learner_fields,
+    params_from_sites,
+)
 
 from bayes_diml.data import Trajectories
-from bayes_diml.learners import LogitQ
+from bayes_diml.learners import LogitQ, family_name, learner_family, temperature_name
 from bayes_diml.mechanisms import joint_profiles
 from bayes_diml.metrics import payoff_differences
 from bayes_diml.simulation import simulate_arrays
@@ -153,22 +161,22 @@ class Posterior:
         return params_from_sites(self.mechanism, pick)
 
     def learner_draws(self) -> LogitQ:
-        """The learner with every inferred field as draws float[D] or float[D, n]."""
+        """The learner (same family) with every parameter as draws float[D] or float[D, n]."""
         D = self.n_draws
         out = {}
-        for name in LEARNER_FIELDS:
+        for name in learner_fields(self.learner):
             v = getattr(self.learner, name)
             if isinstance(v, str):
                 out[name] = self.draws(name)
             else:
                 arr = np.asarray(v, dtype=float)
                 out[name] = np.broadcast_to(arr, (D, *arr.shape))
-        return LogitQ(out["alpha"], out["beta"], out["eps"], self.learner.q0)
+        return self.learner._replace(**out)
 
     def point_learner(self) -> LogitQ:
         """Posterior-mean learner (fixed fields as given)."""
         ld = self.learner_draws()
-        return LogitQ(*(np.asarray(getattr(ld, n)).mean(0) for n in LEARNER_FIELDS), self.learner.q0)
+        return ld._replace(**{n: np.asarray(getattr(ld, n)).mean(0) for n in learner_fields(ld)})
 
     # -------------------------------------------------------------- incentives
     @property
@@ -211,7 +219,7 @@ class Posterior:
         pd_draws = self.payoff_differences(joint)
         out["centred_payoffs"] = (np.quantile(pd_draws, lo, axis=0), np.quantile(pd_draws, hi, axis=0))
         for name in self.spec.latent_names:
-            if name in LEARNER_FIELDS or name == "payoff_noise":
+            if name in inferred_learner_fields(self.learner) or name == "payoff_noise":
                 d = self.draws(name)
                 out[name] = (np.quantile(d, lo, axis=0), np.quantile(d, hi, axis=0))
         if self.confounded and "scaled_payoffs" in self.idata["posterior"].data_vars:
@@ -268,7 +276,9 @@ class Posterior:
 
     # --------------------------------------------------------------- summaries
     def _scalar_names(self) -> list[str]:
-        names = [n for n in LEARNER_FIELDS if isinstance(getattr(self.learner, n), str)]
+        names = list(inferred_learner_fields(self.learner))
+        for name in hierarchical_learner_fields(self.learner):  # population sites (scalars)
+            names += list(hierarchical_site_names(name)[:2])
         if self.data.has_payoffs:
             names.append("payoff_noise")
         return names
@@ -298,15 +308,24 @@ class Posterior:
             ["mean", "sd", "lower", "upper", "r_hat", "ess_bulk"]
         ]
 
-    def summary(self, prob: float = 0.9):
-        """Table of identified quantities with ``prob`` equal-tailed intervals.
+    def summary(self, prob: float = 0.9, identification: bool = True, num_prior_draws: int = 2000):
+        """Table of identified quantities with ``prob`` equal-tailed intervals and what identifies them.
 
         Rows: inferred learner parameters, the payoff noise (if payoffs were observed) and
-        the centred payoffs of every (profile, agent) cell (small games). Columns: mean,
-        sd, lower, upper, r_hat, ess_bulk, support, label. ``label`` says what the data
-        determine: ``identified``, ``prior only (opponent profile never observed)``, or
-        ``confounded with payoff scale`` (then ``scaled_payoffs = beta x centred payoffs``
-        rows carry the identified products).
+        the centred payoffs of every (profile, agent) cell (small games), plus
+        ``scaled_payoffs = beta x centred payoffs`` when beta and the payoff scale are
+        confounded. Columns: mean, sd, lower, upper, r_hat, ess_bulk, ``support`` (bool:
+        the cell's opponent profile was observed), ``data_support`` (``played``,
+        ``counterfactual only``, ``not observed``), ``contraction`` (1 - posterior variance /
+        prior variance) and ``label``.
+
+        ``label``, for posteriors with draws and proper priors (``identification=True``): ``well
+        identified`` (contraction >= 0.5), ``weakly identified`` (>= 0.1), ``prior-driven``
+        (< 0.1 + 2 Monte Carlo SE), or ``confounded with payoff scale`` (beta and the centred
+        payoffs when only their product is identified); see :meth:`identification`. For
+        point estimates (MAP), flat priors or ``identification=False``, contraction is
+        undefined and the label comes from the support alone: ``identified``, ``prior only
+        (opponent profile never observed)`` or ``confounded with payoff scale``.
         """
         import pandas as pd
 
@@ -316,16 +335,23 @@ class Posterior:
         if scalars:
             f = self._stats_frame(scalars, prob)
             f["support"] = True
+            f["data_support"] = ""
             f["label"] = [
-                "confounded with payoff scale" if (self.confounded and r.startswith("beta")) else "identified"
+                "confounded with payoff scale"
+                if (self.confounded and r.startswith(temperature_name(self.learner)))
+                else "identified"
                 for r in f.index
             ]
             frames.append(f)
         post = self.idata["posterior"]
         if "centred_payoffs" in post.data_vars:
+            from .identification import SUPPORT_NAMES, support_categories
+
             f = self._stats_frame(["centred_payoffs"], prob)
             sup = self.support.reshape(-1)
+            cats = np.vectorize(SUPPORT_NAMES.get, otypes=[object])(support_categories(self.data).reshape(-1))
             f["support"] = sup
+            f["data_support"] = cats
             f["label"] = np.where(
                 sup,
                 "confounded with payoff scale" if self.confounded else "identified",
@@ -335,11 +361,21 @@ class Posterior:
             if self.confounded and "scaled_payoffs" in post.data_vars:
                 g = self._stats_frame(["scaled_payoffs"], prob)
                 g["support"] = sup
+                g["data_support"] = cats
                 g["label"] = np.where(
                     sup, "identified (beta x payoff)", "prior only (opponent profile never observed)"
                 )
                 frames.append(g)
-        return pd.concat(frames) if frames else pd.DataFrame()
+        if not frames:
+            return pd.DataFrame()
+        out = pd.concat(frames)
+        out["contraction"] = np.nan
+        if identification and self.n_draws >= 4 and not self.spec.flat_priors:
+            ident = self.identification(num_prior_draws=num_prior_draws)
+            common = out.index.intersection(ident.index)
+            out.loc[common, "contraction"] = ident.loc[common, "contraction"].to_numpy(dtype=float)
+            out.loc[common, "label"] = ident.loc[common, "label"].to_numpy(dtype=object)
+        return out
 
     def scalar_summary(self, prob: float = 0.9) -> dict[str, dict[str, float]]:
         """``{name: {mean, sd, lower, upper, r_hat, ess_bulk}}`` for every scalar parameter.
@@ -407,7 +443,8 @@ class Posterior:
         idx = self._draw_index(n_draws)
         sites = {name: jnp.asarray(v[idx]) for name, v in self.site_draws().items()}
         ld = self.learner_draws()
-        lds = tuple(jnp.asarray(np.asarray(getattr(ld, f))[idx]) for f in LEARNER_FIELDS)
+        fields = learner_fields(ld)
+        lds = tuple(jnp.asarray(np.asarray(getattr(ld, f))[idx]) for f in fields)
         keys = jax.random.split(jax.random.key(seed), len(idx))
         K = max(k)
 
@@ -422,16 +459,35 @@ class Posterior:
 
         def one(args):
             s, l_fields, key = args
-            l_draw = LogitQ(*l_fields, self.learner.q0)
+            l_draw = self.learner._replace(**dict(zip(fields, l_fields, strict=True)))
             params = params_from_sites(self.mechanism, s)
             lq = l_draw if learner is None else (learner(l_draw) if callable(learner) else learner)
             actions, payoffs = simulate_arrays(mech, params, lq, int(n_episodes), T, key, k)
             return stat(actions, payoffs)
 
-        if isinstance(learner, LogitQ):
+        if learner is not None and not callable(learner) and callable(getattr(learner, "check", None)):
             learner.check(len(k))
         out = jax.lax.map(one, (sites, lds, keys))
         return np.asarray(out)
+
+    # ------------------------------------------------ model comparison and checks
+    def loo(self):
+        """PSIS-LOO with whole episodes left out; see :func:`bayes_diml.inference.compare.loo`."""
+        from .compare import loo
+
+        return loo(self)
+
+    def lfo(self, **options: Any):
+        """PSIS leave-future-out CV of one-step-ahead predictions; see :func:`.compare.lfo`."""
+        from .compare import lfo
+
+        return lfo(self, **options)
+
+    def ppc_behaviour(self, **options: Any):
+        """Posterior-predictive check in behaviour space; see :func:`.ppc.ppc_behaviour`."""
+        from .ppc import ppc_behaviour
+
+        return ppc_behaviour(self, **options)
 
     # --------------------------------------------------------------------- I/O
     def save(self, path: str | Path) -> Path:
@@ -486,8 +542,21 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _learner_to_json(learner: LogitQ) -> dict:
-    return {f: _jsonable(getattr(learner, f)) for f in (*LEARNER_FIELDS, "q0")}
+def _learner_to_json(learner: Any) -> dict:
+    out = {f: _jsonable(getattr(learner, f)) for f in (*learner_fields(learner), "q0")}
+    out["family"] = family_name(learner)
+    return out
+
+
+def _learner_from_json(lj: dict) -> Any:
+    """Inverse of :func:`_learner_to_json` (fits saved before learner families are LogitQ)."""
+    cls = learner_family(lj.get("family", "logitq"))
+    values = {
+        f: (v if isinstance(v, str) else np.asarray(v, dtype=float))
+        for f, v in lj.items()
+        if f != "family"
+    }
+    return cls(**values)
 
 
 def mechanism_to_spec(mechanism: Any) -> dict | None:
@@ -558,12 +627,6 @@ def load(path: str | Path, mechanism: Any = None) -> Posterior:
         payoffs=payoffs,
     )
     lj = meta["learner"]
-    learner = LogitQ(
-        *(
-            v if isinstance(v, str) else np.asarray(v, dtype=float)
-            for v in (lj["alpha"], lj["beta"], lj["eps"])
-        ),
-        np.asarray(lj["q0"], dtype=float),
-    )
+    learner = _learner_from_json(lj)
     spec = ModelSpec(data, mechanism, learner, Priors.from_dict(meta["priors"]))
     return Posterior(tree, spec, meta["method"], meta.get("info", {}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from numpyro.infer.autoguide import (
 from numpyro.optim import optax_to_numpyro
 
 from ._common import FitError, ModelSpec, deterministic_sites, group_by_chain
+from .checkpoint import Checkpoint, init_failure, run_nuts_chunks, run_svi_chunks
 from .map import MAPConfig, fit_map_spec
+from .nonfinite import check_nuts_draws
 
 __all__ = ["NUTSConfig", "SVIConfig", "LaplaceConfig", "run_nuts", "run_svi", "run_laplace"]
 
@@ -62,6 +65,9 @@ class SVIConfig:
 
     ``guide``: ``"normal"`` (AutoNormal, mean field), ``"lowrank"``
     (AutoLowRankMultivariateNormal with ``rank``) or ``"mvn"`` (full covariance).
+    ``batch_size``: episodes per ELBO evaluation (minibatches drawn without replacement
+    by ``numpyro.plate`` subsampling, log-likelihood scaled by ``M / batch_size``); ``None``
+    uses every episode. The MAP start (``init="map"``) still uses every episode.
     """
 
     guide: str = "normal"
@@ -71,10 +77,15 @@ class SVIConfig:
     num_particles: int = 1
     num_draws: int = 1000
     init: str = "map"
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.guide not in ("normal", "lowrank", "mvn"):
             raise ValueError(f"SVIConfig.guide must be 'normal', 'lowrank' or 'mvn'; got {self.guide!r}.")
+        if self.batch_size is not None and (
+            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
+        ):
+            raise ValueError(f"SVIConfig.batch_size must be a positive int or None; got {self.batch_size!r}.")
         if self.init not in ("map", "prior"):
             raise ValueError(f"SVIConfig.init must be 'map' or 'prior'; got {self.init!r}.")
 
@@ -101,11 +112,15 @@ def run_nuts(
     *,
     progress: bool = True,
     map_config: MAPConfig | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> dict[str, Any]:
-    """Sample with NUTS; returns posterior [C, S, ...], sample_stats and timing info."""
+    """Sample with NUTS; returns posterior [C, S, ...], sample_stats and timing info.
+
+    With ``checkpoint``, warm-up and then chunks of draws are saved and a saved run resumes.
+    """
     k_map, k_run = jax.random.split(key)
     info: dict[str, Any] = {}
-    if config.init == "map":
+    if config.init == "map" and not (checkpoint is not None and checkpoint.has_state):
         t0 = time.perf_counter()
         m = _map_init(spec, k_map, progress, map_config)
         info["map_seconds"] = time.perf_counter() - t0
@@ -120,21 +135,35 @@ def run_nuts(
         target_accept_prob=config.target_accept,
         max_tree_depth=config.max_tree_depth,
     )
-    mcmc = MCMC(
-        kernel,
-        num_warmup=config.num_warmup,
-        num_samples=config.num_samples,
-        num_chains=config.num_chains,
-        chain_method=config.chain_method,
-        progress_bar=progress,
-    )
+    def make_mcmc(num_samples: int) -> MCMC:
+        return MCMC(
+            kernel,
+            num_warmup=config.num_warmup,
+            num_samples=num_samples,
+            num_chains=config.num_chains,
+            chain_method=config.chain_method,
+            progress_bar=progress,
+        )
+
+    fields = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy")
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="There are not enough devices")
-        mcmc.run(k_run, extra_fields=("diverging", "num_steps", "accept_prob", "energy", "potential_energy"))
+        if checkpoint is not None:
+            posterior, extra = run_nuts_chunks(
+                spec, make_mcmc, k_run, config.num_samples, fields, checkpoint, info
+            )
+            info = {**checkpoint.info, **info}
+        else:
+            mcmc = make_mcmc(config.num_samples)
+            try:
+                mcmc.run(k_run, extra_fields=fields)
+            except (RuntimeError, ValueError) as exc:
+                init_failure(spec, "NUTS", k_run, exc)
+            posterior = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+            extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+            check_nuts_draws(spec, posterior, extra)
     info["sampling_seconds"] = time.perf_counter() - t0
-    posterior = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-    extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {
         "diverging": np.asarray(extra["diverging"]),
         "n_steps": np.asarray(extra["num_steps"]),
@@ -173,30 +202,35 @@ def run_svi(
     *,
     progress: bool = True,
     map_config: MAPConfig | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> dict[str, Any]:
-    """Fit an autoguide by SVI (Optax Adam) and draw from it."""
+    """Fit an autoguide by SVI (Optax Adam) and draw from it (in saved chunks with ``checkpoint``)."""
     k_map, k_svi, k_draw = jax.random.split(key, 3)
     info: dict[str, Any] = {"guide": config.guide}
     init_values = None
-    if config.init == "map":
+    if config.init == "map" and not (checkpoint is not None and checkpoint.has_state):
         m = _map_init(spec, k_map, progress, map_config)
         init_values = m.values
         info["map_log_joint"] = m.log_joint
     guide = _guide(spec, config, init_values)
+    model = spec.model()
+    if config.batch_size is not None:
+        model = functools.partial(model, batch_size=config.batch_size)
     svi = SVI(
-        spec.model(),
+        model,
         guide,
         optax_to_numpyro(optax.adam(config.learning_rate)),
         Trace_ELBO(num_particles=config.num_particles),
     )
     t0 = time.perf_counter()
-    result = svi.run(k_svi, config.num_steps, progress_bar=progress, stable_update=True)
+    params, losses = run_svi_chunks(
+        spec, svi, guide, k_svi, config.num_steps, checkpoint, progress=progress, info=dict(info)
+    )
+    if checkpoint is not None:
+        info = {**checkpoint.info, **info}
     info["svi_seconds"] = time.perf_counter() - t0
-    losses = np.asarray(result.losses)
-    if not np.isfinite(losses[-1]):
-        raise FitError("SVI loss became non-finite; lower learning_rate or use guide='normal'.")
     info["final_elbo_loss"] = float(losses[-min(100, len(losses)) :].mean())
-    latent = guide.sample_posterior(k_draw, result.params, sample_shape=(config.num_draws,))
+    latent = guide.sample_posterior(k_draw, params, sample_shape=(config.num_draws,))
     stride = max(1, len(losses) // 500)
     info["elbo_loss_trace"] = losses[::stride].tolist()
     return {"posterior": _finish_draws(spec, latent), "sample_stats": {}, "info": info}
@@ -237,10 +271,10 @@ def run_laplace(
 
 
 def _site_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
-    from bayes_diml.models import mechanism_sites
+    from bayes_diml.models import inferred_learner_fields, mechanism_sites
 
     shapes = dict(mechanism_sites(spec.mechanism))
-    for name in ("alpha", "beta", "eps"):
+    for name in inferred_learner_fields(spec.learner):
         v = getattr(spec.learner, name)
         if v == "infer":
             shapes[name] = ()

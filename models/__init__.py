@@ -1,17 +1,23 @@
 """NumPyro models (installed as ``bayes_diml.models``)."""
 
+from .hierarchical import hierarchical_site_names, population_summary
 from .logit_q import (
     INFER,
+    INFER_HIERARCHICAL,
     INFER_PER_AGENT,
     LEARNER_FIELDS,
+    LEARNER_PRIOR_KINDS,
     REPORT_TABLE_LIMIT,
     Priors,
     deterministic_site_names,
     free_from_table,
     has_fixed_units,
+    hierarchical_learner_fields,
     inferred_learner_fields,
     is_confounded,
+    learner_fields,
     learner_from_sites,
+    learner_latent_sites,
     logit_q_model,
     mechanism_sites,
     params_from_sites,
@@ -23,7 +29,14 @@ from .logit_q import (
 __all__ = [
     "INFER",
     "INFER_PER_AGENT",
+    "INFER_HIERARCHICAL",
+    "hierarchical_learner_fields",
+    "hierarchical_site_names",
+    "learner_latent_sites",
+    "population_summary",
     "LEARNER_FIELDS",
+    "LEARNER_PRIOR_KINDS",
+    "learner_fields",
     "REPORT_TABLE_LIMIT",
     "Priors",
     "logit_q_model",

@@ -5,14 +5,15 @@ Sites (names are the ArviZ variable names):
 - mechanism weights: ``u{i}_free`` for a ``Tabular`` mechanism (gauge-fixed, see
   :func:`sum_to_zero_basis`), else ``mech.<path>`` per leaf of the params pytree;
 - learner: ``alpha``, ``beta``, ``eps`` (scalars, or ``float[n]`` inside the ``agent``
-  plate) unless fixed;
+  plate) unless fixed; other learner families (``Hedge``, ``EWA``, ...) have one site per
+  inferred parameter, named after it (``eta``, ``phi``, ``delta``, ``rho``, ``lam``, ...);
 - ``payoff_noise`` when payoffs are observed;
 - observations: ``actions`` (Categorical over the next action, plates
   ``episode x step x agent``, masked on padding) and ``payoffs`` (Normal, plates
   ``episode x time x agent``, masked where unobserved);
 - deterministic: ``centred_payoffs`` float[K_1, ..., K_n, n] for small games, and
   ``scaled_payoffs = beta * centred_payoffs`` (the identified product) when beta and
-  the payoff scale are confounded.
+  the payoff scale are confounded (for Hedge eta, for EWA lam in place of beta).
 """
 
 from __future__ import annotations
@@ -29,16 +30,21 @@ import numpyro.distributions as dist
 
 from bayes_diml.counterfactual import evaluate_plan, plan_for
 from bayes_diml.data import Trajectories
-from bayes_diml.learners import LogitQ
+from bayes_diml.learners import FAMILIES, LogitQ, learner_parameters, parameter_names, temperature_name
 from bayes_diml.likelihood import scan_log_policies
 from bayes_diml.mechanisms import Tabular, flatten_params, joint_profiles, param_count
 from bayes_diml.mechanisms.base import sum_to_zero_basis
 from bayes_diml.metrics import payoff_differences
 
+from .hierarchical import hierarchical_site_names, sample_hierarchical
+
 __all__ = [
     "INFER",
     "INFER_PER_AGENT",
+    "INFER_HIERARCHICAL",
     "LEARNER_FIELDS",
+    "LEARNER_PRIOR_KINDS",
+    "learner_fields",
     "Priors",
     "logit_q_model",
     "sum_to_zero_basis",
@@ -56,7 +62,13 @@ __all__ = [
 
 INFER = "infer"
 INFER_PER_AGENT = "infer_per_agent"
-LEARNER_FIELDS = ("alpha", "beta", "eps")
+#: One value per agent from a population prior, non-centred (see ``models/hierarchical.py``).
+INFER_HIERARCHICAL = "infer_hierarchical"
+LEARNER_FIELDS = ("alpha", "beta", "eps")  # LogitQ's; other families: learner_fields(learner)
+#: Prior kind of every learner parameter of every family: Beta on the unit interval, else LogNormal.
+LEARNER_PRIOR_KINDS = {
+    p.name: ("beta" if p.unit else "lognormal") for cls in FAMILIES.values() for p in learner_parameters(cls)
+}
 #: Largest number of (profile, agent) cells for which the centred payoff table is recorded.
 REPORT_TABLE_LIMIT = 20_000
 
@@ -80,6 +92,24 @@ class Priors:
         Beta(a, b) prior on the exploration rate.
     payoff_noise : float
         HalfNormal(scale) prior on the noise of observed payoffs.
+    eta : (loc, scale)
+        LogNormal prior on Hedge's learning rate (it multiplies cumulative payoffs, so it is
+        smaller than beta: median e^-1.5 = 0.22).
+    lam : (loc, scale)
+        LogNormal prior on EWA's inverse temperature.
+    phi, delta, rho : (a, b)
+        Beta priors on EWA's attraction decay, forgone-payoff weight and experience decay.
+    n0 : (loc, scale)
+        LogNormal prior on EWA's initial experience weight N(0).
+    prior_weight : (loc, scale)
+        LogNormal prior on fictitious play's weight of the initial value.
+    population : (mu_scale, sigma_scale)
+        Hierarchical (``"infer_hierarchical"``) parameters: ``link(theta_i) = mu + sigma z_i``
+        with ``mu ~ Normal(link(centre of the parameter's prior above), mu_scale)`` and
+        ``sigma ~ HalfNormal(sigma_scale)`` (``models/hierarchical.py``).
+
+    Parameters in the unit interval have Beta(a, b) priors, the others LogNormal(loc, scale)
+    (see ``bayes_diml.learners.Parameter``).
     """
 
     mechanism_scale: float | None = 1.0
@@ -87,29 +117,50 @@ class Priors:
     beta: tuple[float, float] = (1.0, 1.0)
     eps: tuple[float, float] = (1.0, 15.0)
     payoff_noise: float = 1.0
+    eta: tuple[float, float] = (-1.5, 1.0)
+    lam: tuple[float, float] = (1.0, 1.0)
+    phi: tuple[float, float] = (4.0, 2.0)
+    delta: tuple[float, float] = (1.0, 1.0)
+    rho: tuple[float, float] = (2.0, 2.0)
+    n0: tuple[float, float] = (0.0, 1.0)
+    prior_weight: tuple[float, float] = (0.0, 1.0)
+    population: tuple[float, float] = (1.0, 0.5)
 
     def __post_init__(self) -> None:
+        pop = tuple(float(v) for v in self.population)
+        if len(pop) != 2 or not all(np.isfinite(v) and v > 0 for v in pop):
+            raise ValueError(
+                f"Priors.population must be (mu_scale, sigma_scale), both > 0; got {self.population!r}."
+            )
+        object.__setattr__(self, "population", pop)
         if self.mechanism_scale is not None and not float(self.mechanism_scale) > 0:
             raise ValueError(f"Priors.mechanism_scale must be > 0 or None; got {self.mechanism_scale}.")
-        for name in ("alpha", "beta", "eps"):
+        for name in LEARNER_PRIOR_KINDS:
             pair = getattr(self, name)
-            if len(tuple(pair)) != 2:
+            if isinstance(pair, str) or len(tuple(pair)) != 2:
                 raise ValueError(f"Priors.{name} must be a pair of numbers; got {pair!r}.")
             object.__setattr__(self, name, tuple(float(v) for v in pair))
         if not (self.alpha[0] > 0 and self.alpha[1] > 0 and self.eps[0] > 0 and self.eps[1] > 0):
             raise ValueError("Beta prior parameters of alpha and eps must be > 0.")
         if not self.beta[1] > 0 or not float(self.payoff_noise) > 0:
             raise ValueError("Priors.beta scale and Priors.payoff_noise must be > 0.")
+        for name, kind in LEARNER_PRIOR_KINDS.items():
+            a, b = getattr(self, name)
+            if not (np.isfinite(a) and np.isfinite(b)) or not b > 0 or (kind == "beta" and not a > 0):
+                what = "Beta(a, b) parameters" if kind == "beta" else "LogNormal(loc, scale) scale"
+                raise ValueError(f"Priors.{name}: the {what} must be > 0 and finite; got {(a, b)!r}.")
 
     def learner_distribution(self, name: str) -> dist.Distribution:
-        """The prior distribution of ``alpha``, ``beta`` or ``eps``."""
-        if name == "alpha":
-            return dist.Beta(*self.alpha)
-        if name == "beta":
-            return dist.LogNormal(*self.beta)
-        if name == "eps":
-            return dist.Beta(*self.eps)
-        raise KeyError(name)
+        """The prior distribution of a learner parameter (``alpha``, ``beta``, ``eps``, ``eta``, ...)."""
+        kind = LEARNER_PRIOR_KINDS.get(name)
+        if kind is None:
+            raise KeyError(name)
+        return dist.Beta(*getattr(self, name)) if kind == "beta" else dist.LogNormal(*getattr(self, name))
+
+    def learner_centre(self, name: str) -> float:
+        """A central value of a learner parameter's prior (Beta mean, LogNormal median)."""
+        a, b = getattr(self, name)
+        return a / (a + b) if LEARNER_PRIOR_KINDS[name] == "beta" else float(np.exp(a))
 
     def to_dict(self) -> dict:
         """JSON-able form."""
@@ -210,54 +261,82 @@ def _sample_mechanism(mechanism: Any, priors: Priors) -> Any:
 
 
 # ------------------------------------------------------------------------- learner
-def resolve_learner(learner: Any) -> LogitQ:
-    """Normalise a learner spec: ``None`` -> everything inferred; checks field values.
+def learner_fields(learner: Any) -> tuple[str, ...]:
+    """Names of a learner family's inferable parameters (``("alpha", "beta", "eps")`` for LogitQ)."""
+    return parameter_names(learner)
 
-    Each of ``alpha, beta, eps`` is a number or array (fixed), ``"infer"`` (one shared
-    value) or ``"infer_per_agent"``.
+
+def resolve_learner(learner: Any) -> Any:
+    """Normalise a learner spec: ``None`` -> ``LogitQ`` with everything inferred; checks field values.
+
+    ``learner`` is an instance of a learner family (``LogitQ``, ``BanditQ``, ``Hedge``,
+    ``FictitiousPlay``, ``EWA``, or any learner declaring ``PARAMETERS`` and ``TEMPERATURE``);
+    each of its parameters is a number or array (fixed), ``"infer"`` (one shared value) or
+    ``"infer_per_agent"``.
     """
     if learner is None:
         return LogitQ(INFER, INFER, INFER)
-    if not isinstance(learner, LogitQ):
-        raise TypeError(f"learner must be a LogitQ (fields may be 'infer'); got {type(learner).__name__}.")
-    for name in LEARNER_FIELDS:
+    if getattr(type(learner), "PARAMETERS", None) is None or not hasattr(learner, "_replace"):
+        families = ", ".join(c.__name__ for c in FAMILIES.values())
+        raise TypeError(
+            f"learner must be one of the learner families ({families}; fields may be 'infer'); "
+            f"got {type(learner).__name__}."
+        )
+    for name in learner_fields(learner):
         v = getattr(learner, name)
-        if isinstance(v, str) and v not in (INFER, INFER_PER_AGENT):
-            raise ValueError(f"learner.{name} = {v!r}: use a number, {INFER!r} or {INFER_PER_AGENT!r}.")
+        if isinstance(v, str) and v not in (INFER, INFER_PER_AGENT, INFER_HIERARCHICAL):
+            raise ValueError(
+                f"learner.{name} = {v!r}: use a number, {INFER!r}, {INFER_PER_AGENT!r} "
+                f"or {INFER_HIERARCHICAL!r}."
+            )
     return learner
 
 
-def inferred_learner_fields(learner: LogitQ) -> tuple[str, ...]:
+def inferred_learner_fields(learner: Any) -> tuple[str, ...]:
     """Names of the learner parameters that are inferred."""
-    return tuple(n for n in LEARNER_FIELDS if isinstance(getattr(learner, n), str))
+    return tuple(n for n in learner_fields(learner) if isinstance(getattr(learner, n), str))
 
 
-def _fixed_learner_check(learner: LogitQ, n_agents: int) -> None:
-    fixed = {
-        n: (0.5 if isinstance(getattr(learner, n), str) else getattr(learner, n)) for n in LEARNER_FIELDS
-    }
-    LogitQ(**fixed, q0=learner.q0).check(n_agents)
+def hierarchical_learner_fields(learner: Any) -> list[str]:
+    """Names of the parameters set to ``"infer_hierarchical"``."""
+    return [n for n in inferred_learner_fields(learner) if getattr(learner, n) == INFER_HIERARCHICAL]
 
 
-def _sample_learner(learner: LogitQ, priors: Priors, n_agents: int) -> LogitQ:
+def learner_latent_sites(learner: Any) -> list[str]:
+    """Latent sample sites of the learner: inferred fields, hierarchical ones as ``(mu, sigma, z)``."""
+    out = []
+    for n in inferred_learner_fields(learner):
+        out += list(hierarchical_site_names(n)) if getattr(learner, n) == INFER_HIERARCHICAL else [n]
+    return out
+
+
+def _fixed_learner_check(learner: Any, n_agents: int) -> None:
+    """Check the fixed parameters (inferred ones replaced by a valid placeholder)."""
+    placeholder = {p.name: (0.5 if p.unit else 1.0) for p in learner_parameters(learner)}
+    fixed = {n: placeholder[n] for n in inferred_learner_fields(learner)}
+    learner._replace(**fixed).check(n_agents)
+
+
+def _sample_learner(learner: Any, priors: Priors, n_agents: int) -> Any:
+    """Sample (or fix) every parameter of the learner family: one ``if/elif`` per spec value."""
     values = {}
-    for name in LEARNER_FIELDS:
+    for name in learner_fields(learner):
         v = getattr(learner, name)
-        if v == INFER:
+        if isinstance(v, str) and v == INFER:
             values[name] = numpyro.sample(name, priors.learner_distribution(name))
-        elif v == INFER_PER_AGENT:
+        elif isinstance(v, str) and v == INFER_PER_AGENT:
             with numpyro.plate("agent", n_agents, dim=-1):
                 values[name] = numpyro.sample(name, priors.learner_distribution(name))
+        elif isinstance(v, str) and v == INFER_HIERARCHICAL:
+            values[name] = sample_hierarchical(learner, name, priors, n_agents)
         else:
             values[name] = jnp.asarray(v, dtype=jnp.result_type(float))
-    return LogitQ(values["alpha"], values["beta"], values["eps"], learner.q0)
+    return learner._replace(**values)
 
 
-def learner_from_sites(learner: LogitQ, sites: dict[str, Any]) -> LogitQ:
+def learner_from_sites(learner: Any, sites: dict[str, Any]) -> Any:
     """The learner with inferred fields taken from ``sites`` (e.g. one posterior draw)."""
-    return learner._replace(
-        **{n: jnp.asarray(sites[n]) for n in LEARNER_FIELDS if isinstance(getattr(learner, n), str)}
-    )
+    return learner._replace(**{n: jnp.asarray(sites[n]) for n in inferred_learner_fields(learner)})
 
 
 # --------------------------------------------------------------------- identification
@@ -266,9 +345,13 @@ def has_fixed_units(mechanism: Any) -> bool:
     return bool(getattr(mechanism, "fixed_units", False))
 
 
-def is_confounded(mechanism: Any, learner: LogitQ, data: Trajectories) -> bool:
-    """beta inferred, no observed payoffs and a free payoff scale: beta x scale is all that is identified."""
-    return isinstance(learner.beta, str) and not data.has_payoffs and not has_fixed_units(mechanism)
+def is_confounded(mechanism: Any, learner: Any, data: Trajectories) -> bool:
+    """Temperature (beta, Hedge's eta, EWA's lam) inferred, no observed payoffs and a free payoff scale.
+
+    Then only temperature x payoff differences is identified.
+    """
+    temperature = getattr(learner, temperature_name(learner))
+    return isinstance(temperature, str) and not data.has_payoffs and not has_fixed_units(mechanism)
 
 
 def _reports_table(n_actions: tuple[int, ...]) -> bool:
@@ -277,7 +360,7 @@ def _reports_table(n_actions: tuple[int, ...]) -> bool:
 
 def deterministic_site_names(data: Trajectories, mechanism: Any, learner: LogitQ | None) -> list[str]:
     """Names of the model's deterministic sites for these inputs."""
-    names = []
+    names = hierarchical_learner_fields(resolve_learner(learner))  # per-agent values of populations
     if _identified_sites(mechanism) is not None:
         template = mechanism.init(jax.random.key(0))
         if param_count(template) <= 200:
@@ -298,6 +381,8 @@ def logit_q_model(
     priors: Priors = Priors(),
     *,
     observe: bool = True,
+    batch_size: int | None = None,
+    mesh: Any = None,
 ) -> None:
     """NumPyro model: priors on mechanism and learner, exact logit-Q likelihood of actions.
 
@@ -312,6 +397,13 @@ def logit_q_model(
     observe : bool
         If False, next actions and payoffs are sampled (posterior/prior predictive of one
         step ahead given the observed history) instead of observed.
+    batch_size : int, optional
+        Subsample this many episodes per evaluation (``numpyro.plate`` subsampling, for
+        SVI): counterfactuals and the learner scan are computed for those episodes only and
+        their log-likelihood is scaled by ``M / batch_size`` (an unbiased estimate).
+    mesh : jax.sharding.Mesh, optional
+        Split the episode axis of the likelihood over the mesh's ``"episode"`` devices
+        (see :mod:`bayes_diml.sharding`).
     """
     learner = resolve_learner(learner)
     M, T, n = data.actions.shape
@@ -324,36 +416,56 @@ def logit_q_model(
             "centred_payoffs", payoff_differences(mechanism, params, profiles, n_actions=data.n_actions)
         )
         if is_confounded(mechanism, learner, data):
-            numpyro.deterministic("scaled_payoffs", centred * lq.beta)
+            numpyro.deterministic("scaled_payoffs", centred * getattr(lq, temperature_name(lq)))
 
+    _observe(data, mechanism, params, lq, priors, observe, batch_size, mesh)
+
+
+def _episode_plate(M: int, batch_size: int | None) -> tuple[Any, bool]:
+    """The ``episode`` plate (dim -3), subsampling ``batch_size`` of ``M`` episodes if given."""
+    if batch_size is None or int(batch_size) >= M:
+        return numpyro.plate("episode", M, dim=-3), False
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive number of episodes; got {batch_size}.")
+    return numpyro.plate("episode", M, subsample_size=int(batch_size), dim=-3), True
+
+
+def _observe(data, mechanism, params, lq, priors, observe, batch_size, mesh) -> None:
+    """Observation sites ``actions`` (and ``payoffs``) of the episodes in the (sub)sampled plate."""
+    from bayes_diml.sharding import shard_episodes
+
+    M, T, n = data.actions.shape
     plan = plan_for(mechanism, data)
-    cf = evaluate_plan(mechanism, params, plan)  # [M, T-1, n, K]
-    log_pi = scan_log_policies(lq, cf, jnp.asarray(data.actions[:, :-1]), jnp.asarray(plan.action_mask))
-    # padded actions (k >= K_i) get the smallest finite logit: probability 0, valid parameter
-    log_pi = jnp.where(jnp.isneginf(log_pi), jnp.finfo(log_pi.dtype).min, log_pi)
-    scored = jnp.asarray(data.scored_mask)[:, :, None]
-    with (
-        numpyro.plate("episode", M, dim=-3),
-        numpyro.plate("step", T - 1, dim=-2),
-        numpyro.plate("agent", n, dim=-1),
-    ):
-        numpyro.sample(
-            "actions",
-            dist.Categorical(logits=log_pi).mask(scored),
-            obs=jnp.asarray(data.actions[:, 1:]) if observe else None,
-        )
+    episodes, subsampled = _episode_plate(M, batch_size)
+    with episodes as idx:  # idx: int[B], the episodes of this evaluation (all M unless subsampled)
+        sel = idx if subsampled else None
+
+        def rows(x):
+            x = jnp.asarray(x)
+            return x if sel is None else x[sel]
+
+        all_actions = rows(data.actions)  # [B, T, n]
+        cf = evaluate_plan(mechanism, params, plan, sel)  # [B, T-1, n, K]
+        cf, all_actions = shard_episodes((cf, all_actions), mesh)
+        log_pi = scan_log_policies(lq, cf, all_actions[:, :-1], jnp.asarray(plan.action_mask))
+        # padded actions (k >= K_i) get the smallest finite logit: probability 0, valid parameter
+        log_pi = jnp.where(jnp.isneginf(log_pi), jnp.finfo(log_pi.dtype).min, log_pi)
+        scored = rows(data.scored_mask)[:, :, None]
+        with numpyro.plate("step", T - 1, dim=-2), numpyro.plate("agent", n, dim=-1):
+            numpyro.sample(
+                "actions",
+                dist.Categorical(logits=log_pi).mask(scored),
+                obs=all_actions[:, 1:] if observe else None,
+            )
 
     if data.has_payoffs:
         sigma = numpyro.sample("payoff_noise", dist.HalfNormal(priors.payoff_noise))
-        realised = mechanism.payoffs(params, jnp.asarray(data.actions))  # [M, T, n]
-        observed = np.isfinite(data.payoffs)
-        with (
-            numpyro.plate("episode", M, dim=-3),
-            numpyro.plate("time", T, dim=-2),
-            numpyro.plate("agent", n, dim=-1),
-        ):
-            numpyro.sample(
-                "payoffs",
-                dist.Normal(realised, sigma).mask(jnp.asarray(observed)),
-                obs=jnp.asarray(np.nan_to_num(data.payoffs)) if observe else None,
-            )
+        with episodes:
+            realised = mechanism.payoffs(params, all_actions)  # [B, T, n]
+            observed = rows(np.isfinite(data.payoffs))
+            with numpyro.plate("time", T, dim=-2), numpyro.plate("agent", n, dim=-1):
+                numpyro.sample(
+                    "payoffs",
+                    dist.Normal(realised, sigma).mask(observed),
+                    obs=rows(np.nan_to_num(data.payoffs)) if observe else None,
+                )

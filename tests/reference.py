@@ -29,6 +29,7 @@ __all__ = [
     "reference_counterfactuals",
     "reference_log_likelihood",
     "reference_log_likelihood_per_step",
+    "reference_family_log_likelihood_per_step",
     "random_trajectories",
     "plan_kinds",
     "to_float64",
@@ -200,6 +201,75 @@ def reference_log_likelihood(
                 pi = (1.0 - eps_[i]) * _softmax(beta_[i] * q[i]) + eps_[i] / n_actions[i]
                 total += float(np.log(pi[int(actions[m, t + 1, i])]))
     return total
+
+
+def reference_family_log_likelihood_per_step(
+    payoff_fn: PayoffFn,
+    actions: np.ndarray,
+    n_actions: Sequence[int],
+    family: str,
+    params: dict[str, Any],
+    *,
+    lengths: Sequence[int] | None = None,
+    q0: Any = 0.0,
+) -> np.ndarray:
+    """Per-step log-likelihood float64[M, T-1, n] of the other learner families, literally.
+
+    ``family`` and ``params`` (scalars or float[n] per agent):
+
+    - ``"bandit"`` (alpha, beta, eps): ``Q_i[a_i(t)] <- (1 - alpha) Q_i[a_i(t)] + alpha u_i(a(t))``,
+      other actions unchanged; ``pi = (1 - eps) softmax(beta Q) + eps / K_i``.
+    - ``"hedge"`` (eta, eps): ``pi(t+1) = (1 - eps) softmax(eta (q0 + sum_{s<=t} u(s))) + eps / K_i``.
+    - ``"fp"`` (beta, eps, prior_weight w): ``V(t) = (w q0 + sum_{s<=t} u(s)) / (w + t)`` for t >= 1
+      (t counts the steps seen), ``pi = (1 - eps) softmax(beta V) + eps / K_i``.
+    - ``"ewa"`` (phi, delta, rho, lam, eps, n0): ``N <- rho N + 1``,
+      ``A_j <- (phi N_old A_j + (delta + (1 - delta) [j == a_i(t)]) u_j) / N``,
+      ``pi = (1 - eps) softmax(lam A) + eps / K_i``; ``N = n0``, ``A = q0`` at each episode start.
+    """
+    actions = np.asarray(actions)
+    M, T, n = actions.shape
+    n_actions = [int(k) for k in n_actions]
+    lengths = [T] * M if lengths is None else [int(v) for v in lengths]
+    p = {name: _per_agent(name, v, n) for name, v in params.items()}
+    out = np.zeros((M, T - 1, n))
+    for m in range(M):
+        q_init = _initial_q(q0, n_actions)
+        scores = [q.copy() for q in q_init]  # bandit Q, EWA attractions
+        sums = [np.zeros(k) for k in n_actions]  # hedge / fp: sum of counterfactual payoffs so far
+        experience = [p["n0"][i] if family == "ewa" else 0.0 for i in range(n)]
+        for t in range(lengths[m] - 1):
+            for i in range(n):
+                u = np.zeros(n_actions[i])
+                for k in range(n_actions[i]):
+                    joint = [int(a) for a in actions[m, t]]
+                    joint[i] = k
+                    u[k] = payoff_fn(np.array(joint))[i]
+                a_i = int(actions[m, t, i])
+                if family == "bandit":
+                    scores[i][a_i] = (1.0 - p["alpha"][i]) * scores[i][a_i] + p["alpha"][i] * u[a_i]
+                    logits = p["beta"][i] * scores[i]
+                elif family == "hedge":
+                    sums[i] = sums[i] + u
+                    logits = p["eta"][i] * (q_init[i] + sums[i])
+                elif family == "fp":
+                    sums[i] = sums[i] + u
+                    w = p["prior_weight"][i]
+                    logits = p["beta"][i] * (w * q_init[i] + sums[i]) / (w + (t + 1))
+                elif family == "ewa":
+                    n_old = experience[i]
+                    experience[i] = p["rho"][i] * n_old + 1.0
+                    new = np.zeros(n_actions[i])
+                    for j in range(n_actions[i]):
+                        weight = p["delta"][i] + (1.0 - p["delta"][i]) * (1.0 if j == a_i else 0.0)
+                        new[j] = (p["phi"][i] * n_old * scores[i][j] + weight * u[j]) / experience[i]
+                    scores[i] = new
+                    logits = p["lam"][i] * scores[i]
+                else:
+                    raise ValueError(f"unknown family {family!r}")
+                eps = p["eps"][i]
+                pi = (1.0 - eps) * _softmax(logits) + eps / n_actions[i]
+                out[m, t, i] = np.log(pi[int(actions[m, t + 1, i])])
+    return out
 
 
 # ---------------------------------------------------------------- helpers shared by the tests

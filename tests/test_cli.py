@@ -358,6 +358,11 @@ def test_identify_command(tmp_path):
     payload = __import__("json").loads(res.output)
     assert payload["quantities"]["beta"]["label"] == "confounded with payoff scale"
     assert len(payload["flat_directions"]) == 3
+    # summary prints the contraction and the identification label next to each quantity
+    res = runner.invoke(main, ["summary", str(fit), "--max-cells", "3"])
+    assert res.exit_code == 0, res.output
+    assert "contraction" in res.output and "confounded" in res.output
+    assert "identified" in res.output or "prior-driven" in res.output
 
 
 def test_paper_command_quick(tmp_path):

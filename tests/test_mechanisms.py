@@ -125,6 +125,30 @@ def test_structured_congestion_contains_congestion(x64):
     )
 
 
+@pytest.mark.parametrize("n, K", [(4, 5), (2, 3), (7, 4)])
+def test_structured_congestion_identified_coordinates_are_orthonormal(x64, n, K):
+    """(contrasts, common) -> (b, w1, w2) is an isometry onto sum(b) = 0: isotropic priors agree."""
+    from jax.flatten_util import ravel_pytree
+
+    family = mm.StructuredCongestion(n, K)
+    assert family.identified_sites() == {"contrasts": (K - 1, 3), "common": (2,)}
+    params = family.init(jax.random.key(K))
+    sites = family.identified_from_params(params)
+    back = family.params_from_identified(sites)
+    # round trip up to the gauge: b comes back centred, w1 and w2 unchanged
+    np.testing.assert_allclose(np.asarray(back["b"]), np.asarray(params["b"] - params["b"].mean()), atol=1e-12)
+    for k in ("w1", "w2"):
+        np.testing.assert_allclose(np.asarray(back[k]), np.asarray(params[k]), atol=1e-12)
+    flat, unravel = ravel_pytree({k: jnp.asarray(v) for k, v in sites.items()})
+    J = np.asarray(jax.jacobian(lambda z: ravel_pytree(family.params_from_identified(unravel(z)))[0])(flat))
+    assert J.shape == (3 * K, 3 * K - 1)
+    np.testing.assert_allclose(J.T @ J, np.eye(3 * K - 1), atol=1e-12)
+    # the image is orthogonal to the gauge direction (a common shift of b)
+    gauge = np.zeros((K, 3))
+    gauge[:, 0] = 1.0
+    np.testing.assert_allclose(J.T @ gauge.T.reshape(-1), 0.0, atol=1e-12)
+
+
 def test_structured_public_goods_contains_public_goods(x64):
     mech = mm.PublicGoods(3, 5, width=16)
     params = mech.init(jax.random.key(6))

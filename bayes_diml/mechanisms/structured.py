@@ -88,6 +88,22 @@ class Congestion(_Anonymous):
         return -(c1 * load + c2 * load**2) + toll * load
 
 
+def _load_frames(n_agents: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation of ``(b, w1, w2)`` that decorrelates the congestion basis, and the gauge complement.
+
+    ``U: float[3, 3]``: eigenvectors of ``V^T V`` with ``V = [1, load, load^2]`` over the loads
+    ``1..n`` (so ``theta_k = U phi_k`` has a diagonal design Gram matrix). ``C: float[3, 2]``: an
+    orthonormal basis of the complement of ``u0 = U[0]`` (the ``b`` row), in which the mean over
+    routes of ``phi`` must lie for ``b`` to sum to zero.
+    """
+    load = np.arange(1, n_agents + 1, dtype=float)
+    V = np.stack([np.ones_like(load), load, load**2], axis=1)
+    _, U = np.linalg.eigh(V.T @ V)
+    U = U * np.sign(U[np.argmax(np.abs(U), axis=0), range(3)])  # deterministic signs
+    q, _ = np.linalg.qr(np.column_stack([U[0], np.eye(3)]))
+    return U, q[:, 1:3]
+
+
 @dataclass(frozen=True)
 class StructuredCongestion(_Anonymous):
     """Parametric congestion family: ``payoff_i = b[a_i] + w1[a_i] load + w2[a_i] load^2``.
@@ -99,35 +115,52 @@ class StructuredCongestion(_Anonymous):
     Params: ``{"b": float[K], "w1": float[K], "w2": float[K]}``; ``init`` draws N(0, 0.1^2).
 
     Identified parametrisation (``identified=True``, the default; used by the Bayesian
-    model): ``b = H b_free`` with ``H`` an orthonormal basis of the sum-to-zero subspace,
-    so the flat direction (a common shift of all ``b``) is removed. ``identified=False``
-    keeps the raw ``b`` (for comparison).
+    model), an orthonormal change of coordinates of ``theta_k = (b_k, w1_k, w2_k)``:
+
+    - each ``theta_k = U phi_k`` with ``U`` the eigenvectors of ``V^T V``, ``V = [1, load,
+      load^2]`` over the loads ``1..n``: the coefficients of ``1, load, load^2`` are strongly
+      collinear (load takes only n values), the rotated ones are not;
+    - ``phi = H contrasts + 1 common^T C^T / sqrt(K)`` with ``H`` an orthonormal basis of the
+      sum-to-zero subspace over routes and ``C`` one of the complement of ``U[0]``: route
+      contrasts ``contrasts: float[K-1, 3]`` are free and the route mean ``common: float[2]``
+      is restricted so that ``b`` sums to zero (the gauge direction is removed).
+
+    The map is orthonormal, so an isotropic Normal prior on ``(contrasts, common)`` is the
+    isotropic prior on ``(b, w1, w2)`` restricted to ``sum(b) = 0``: the posterior of payoff
+    differences equals the raw parametrisation's. ``identified=False`` keeps the raw
+    ``(b, w1, w2)`` (for comparison). On E2 (30 x 40 training data, one chain of 400 draws,
+    diagonal mass) NUTS took 70 leapfrog steps per draw here against 270 with only ``b``
+    sum-to-zero and 311 raw.
     """
 
     init_scale: float = 0.1
     identified: bool = True
 
     def identified_sites(self) -> dict[str, tuple[int, ...]] | None:
-        """Identified parameters: ``b_free: float[K-1]``, ``w1, w2: float[K]`` (None if raw)."""
+        """Identified parameters ``contrasts: float[K-1, 3]``, ``common: float[2]`` (None if raw)."""
         if not self.identified:
             return None
-        K = self.n_choices
-        return {"b_free": (K - 1,), "w1": (K,), "w2": (K,)}
+        return {"contrasts": (self.n_choices - 1, 3), "common": (2,)}
 
     def params_from_identified(self, sites: dict) -> dict[str, jax.Array]:
-        """Params with ``b = H b_free`` (sum to zero)."""
-        H = jnp.asarray(sum_to_zero_basis(self.n_choices), dtype=jnp.asarray(sites["w1"]).dtype)
-        return {
-            "b": jnp.asarray(sites["b_free"]) @ H.T,
-            "w1": jnp.asarray(sites["w1"]),
-            "w2": jnp.asarray(sites["w2"]),
-        }
+        """``(b, w1, w2)`` from the identified coordinates (``b`` sums to zero; batch dims allowed)."""
+        contrasts = jnp.asarray(sites["contrasts"])
+        dtype = contrasts.dtype
+        U, C = _load_frames(self.n_agents)
+        H = jnp.asarray(sum_to_zero_basis(self.n_choices), dtype)
+        mean = jnp.asarray(sites["common"], dtype) @ jnp.asarray(C, dtype).T  # [..., 3]
+        phi = jnp.einsum("kr,...rj->...kj", H, contrasts) + mean[..., None, :] / np.sqrt(self.n_choices)
+        theta = phi @ jnp.asarray(U, dtype).T  # [..., K, 3]
+        return {"b": theta[..., 0], "w1": theta[..., 1], "w2": theta[..., 2]}
 
     def identified_from_params(self, params: dict) -> dict:
-        """Identified coordinates (the centred part of ``b``)."""
+        """Identified coordinates of ``params`` (of its gauge-fixed part: ``b`` centred)."""
+        theta = np.stack([np.asarray(params[k], dtype=float) for k in ("b", "w1", "w2")], axis=-1)
+        theta[:, 0] -= theta[:, 0].mean()
+        U, C = _load_frames(self.n_agents)
+        phi = theta @ U
         H = sum_to_zero_basis(self.n_choices)
-        b = np.asarray(params["b"], dtype=float)
-        return {"b_free": (b - b.mean()) @ H, "w1": params["w1"], "w2": params["w2"]}
+        return {"contrasts": H.T @ phi, "common": (phi.sum(0) / np.sqrt(self.n_choices)) @ C}
 
     def init(self, key: jax.Array) -> dict[str, jax.Array]:
         """Small random start for fitting."""

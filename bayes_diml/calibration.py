@@ -853,7 +853,9 @@ def plot_sbc(result: SBCResult, path: str | Path | None = None, quantities: Sequ
     ax.plot(levels, levels, "k--", lw=0.7)
     for q in names:
         if result.identified.get(q, True):
-            ax.plot(levels, result.inside[q].mean(0), ".-", lw=0.6, ms=3)
+            ax.plot(levels, result.inside[q].mean(0), ".-", lw=0.6, ms=3, label=q)
+    if len(names) <= 16:
+        ax.legend(fontsize=5, loc="lower right", frameon=False)
     ax.set_xlabel("nominal", fontsize=8)
     ax.set_ylabel("empirical coverage", fontsize=8)
     ax.set_title("coverage (band: binomial 95%)", fontsize=8)

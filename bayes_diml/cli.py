@@ -31,12 +31,12 @@ from .inference import METHODS, FitError, Posterior, fit, load
 from .learners import FAMILIES, LogitQ, parameter_names, temperature_name
 from .learners import learner_family as learner_family_cls
 from .memory import MemoryLimitError
-from .models import INFER, INFER_PER_AGENT, REPORT_TABLE_LIMIT, Priors
+from .models import INFER, INFER_HIERARCHICAL, INFER_PER_AGENT, REPORT_TABLE_LIMIT, Priors
 
 __all__ = ["main"]
 
 #: Names of ``fit --mechanism``; all but tabular and neural need equal K_i.
-MECHANISM_NAMES = ("tabular", "neural", "congestion", "public-goods", "symmetric")
+MECHANISM_NAMES = ("tabular", "neural", "congestion", "public-goods", "symmetric", "bandit")
 _TRAJECTORY_SUFFIXES = (".npz", ".csv", ".parquet", ".pq")
 _FIT_SUFFIXES = (".nc", ".zarr")
 _STATISTICS = ("action_frequencies", "mean_payoff", "welfare")
@@ -163,16 +163,16 @@ def _check_out(path: Path, suffixes: tuple[str, ...], option: str = "--out") -> 
 
 
 def _parse_learner_value(value: str, name: str) -> Any:
-    """'infer', 'infer_per_agent', a number, or comma-separated numbers (one per agent)."""
+    """'infer', 'infer_per_agent', 'infer_hierarchical', a number, or numbers (one per agent)."""
     v = value.strip().lower().replace("-", "_")
-    if v in (INFER, INFER_PER_AGENT):
+    if v in (INFER, INFER_PER_AGENT, INFER_HIERARCHICAL):
         return v
     try:
         numbers = [float(p) for p in value.split(",")]
     except ValueError:
         raise click.BadParameter(
-            f"expected a number, comma-separated numbers (one per agent), {INFER!r} or "
-            f"{INFER_PER_AGENT!r}; got {value!r}.",
+            f"expected a number, comma-separated numbers (one per agent), {INFER!r}, "
+            f"{INFER_PER_AGENT!r} or {INFER_HIERARCHICAL!r}; got {value!r}.",
             param_hint=f"--{name}",
         ) from None
     return numbers[0] if len(numbers) == 1 else np.asarray(numbers)
@@ -189,7 +189,7 @@ _SIMULATION_DEFAULTS = {
 }
 
 
-def _learner_options(help_text: str) -> Callable:
+def _learner_options(help_text: str, fit: bool = False) -> Callable:
     """The --learner-family flag and one flag per learner parameter (other than alpha, beta, eps)."""
     extra = {
         "eta": "Hedge's learning rate",
@@ -203,8 +203,11 @@ def _learner_options(help_text: str) -> Callable:
 
     def wrap(f: Callable) -> Callable:
         for name in reversed(list(extra)):
+            default = ""
+            if fit:
+                default = " (default: 1, fixed)" if name in _FIXED_BY_DEFAULT else " (default: infer)"
             f = click.option(
-                "--" + name.replace("_", "-"), name, default=None, help=f"{extra[name]}: {help_text}"
+                "--" + name.replace("_", "-"), name, default=None, help=f"{extra[name]}: {help_text}{default}"
             )(f)
         return click.option(
             "--learner-family",
@@ -263,6 +266,15 @@ def _parse_n_actions(value: str | None) -> tuple[int, ...] | None:
 
 def _build_mechanism(name: str, data: Trajectories) -> Any:
     k = tuple(data.n_actions)
+    if name == "bandit":  # one agent, one payoff per arm, level included (docs/bandit.md)
+        if len(k) != 1:
+            raise click.BadParameter(
+                f"'bandit' is for single-agent data; these data have {len(k)} agents.",
+                param_hint="--mechanism",
+            )
+        from .bandit import bandit_mechanism
+
+        return bandit_mechanism(k[0])
     if name == "tabular":
         cells = math.prod(k) * len(k)
         if cells > _TABULAR_LIMIT:
@@ -448,7 +460,7 @@ def main() -> None:
 @click.option("--alpha", default=None, help="Learning rate (logitq, bandit): number(s).")
 @click.option("--beta", default=None, help="Inverse temperature (logitq, bandit, fp): number(s).")
 @click.option("--eps", default=None, help="Exploration rate: number(s).")
-@_learner_options("number, or comma-separated numbers (one per agent).")
+@_learner_options("number, or comma-separated numbers (one per agent)")
 @_user_errors
 def simulate(
     env_name: str,
@@ -519,6 +531,7 @@ _METHOD_OPTIONS = {
     "num_steps": {"map": "num_steps", "svi": "num_steps"},
     "learning_rate": {"map": "learning_rate", "svi": "learning_rate", "laplace": "learning_rate"},
     "guide": {"svi": "guide"},
+    "batch_size": {"svi": "batch_size"},
 }
 
 
@@ -557,9 +570,7 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option("--alpha", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
 @click.option("--beta", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
 @click.option("--eps", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
-@_learner_options(
-    "number(s), 'infer' or 'infer_per_agent' (default: infer; n0 and prior-weight: 1, fixed)."
-)
+@_learner_options("number(s), 'infer' or 'infer_per_agent'", fit=True)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -587,6 +598,13 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     "--learning-rate", type=click.FloatRange(min=0.0, min_open=True), default=None, help="MAP/SVI/Laplace."
 )
 @click.option("--guide", type=click.Choice(["normal", "lowrank", "mvn"]), default=None, help="SVI guide.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="SVI: episodes per step (minibatches; default all). See docs/scale.md.",
+)
+@click.option("--shard-episodes", is_flag=True, help="Split episodes over all JAX devices (docs/scale.md).")
 @click.option("--n-actions", default=None, metavar="K1,K2,...", help="Action counts (CSV data).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option(
@@ -624,6 +642,7 @@ def fit_command(
     no_progress: bool,
     checkpoint: Path | None,
     checkpoint_every: int | None,
+    shard_episodes: bool,
     **method_flags: Any,
 ) -> None:
     """Fit a mechanism (and the learner) to the trajectories in DATA (.npz, .csv or .parquet).
@@ -669,6 +688,8 @@ def fit_command(
     with _visible_warnings(err):
         if checkpoint is not None or checkpoint_every is not None:
             options.update(checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        if shard_episodes:
+            options["shard_episodes"] = True
         post = fit(data, mechanism, learner, method, seed, priors=priors, progress=not no_progress, **options)
         post.save(out)
         console = _stdout()
@@ -1187,6 +1208,56 @@ def ppc_command(fit_path: Path, out: Path, draws: int, prob: float, seed: int, a
     console.print(table)
     verdict = "[yellow]misfit flagged[/]" if check.misfit else "no misfit flagged"
     console.print(f"{verdict}; figure written to {out}.", soft_wrap=True)
+
+
+@main.command("bandit")
+@click.argument("csv_path", metavar="CSV", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Trajectories (.npz, .csv)."
+)
+@click.option("--subject", default="subject", show_default=True, help="Column of subject / session labels.")
+@click.option("--trial", default="trial", show_default=True, help="Column of trial numbers.")
+@click.option("--choice", default="choice", show_default=True, help="Column of chosen arms.")
+@click.option("--reward", default="reward", show_default=True, help="Column of rewards ('' for none).")
+@click.option("--one-based", is_flag=True, help="Arms are numbered 1..K (hBayesDM).")
+@click.option("--arms", "n_arms", type=click.IntRange(min=2), default=None, help="K (default: highest arm).")
+@_user_errors
+def bandit_command(
+    csv_path: Path,
+    out: Path,
+    subject: str,
+    trial: str,
+    choice: str,
+    reward: str,
+    one_based: bool,
+    n_arms: int | None,
+) -> None:
+    """Convert single-agent bandit data (long CSV: subject, trial, choice, reward) to trajectories.
+
+    Each subject becomes an episode of one agent; rewards become its observed payoffs. Fit
+    the result with `bayes-diml fit OUT --mechanism tabular` (see docs/bandit.md).
+    """
+    from .bandit import load_bandit_csv
+
+    out = _check_out(out, _TRAJECTORY_SUFFIXES)
+    data = load_bandit_csv(
+        csv_path,
+        subject=subject,
+        trial=trial,
+        choice=choice,
+        reward=reward or None,
+        one_based=one_based,
+        n_arms=n_arms,
+    )
+    data.save(out)
+    counts = np.bincount(data.actions[:, :, 0][data.step_mask], minlength=data.n_actions[0])
+    _stdout().print(
+        f"{data.n_episodes} subjects, {int(data.lengths.sum())} trials (up to {data.n_steps} each), "
+        f"{data.n_actions[0]} arms chosen {counts.tolist()} times"
+        + (", rewards observed" if data.has_payoffs else "")
+        + f"; saved to {out}.",
+        soft_wrap=True,
+    )
 
 
 @main.command()

@@ -4,7 +4,9 @@ One row of results is one (experiment, setting, method, seed): the method is fit
 training episodes of ``environments.make(experiment, seed)`` and scored with the reference's
 metrics (:func:`bayes_diml.metrics.diff_mse` on the test episodes with 20,000 samples and
 :func:`bayes_diml.metrics.cfkl_params` with E = 300 episodes of T = min(50, T_data) steps under
-the shifted learner alpha x 0.6, beta x 1.4, eps x 1.5 capped at 0.5).
+the shifted learner alpha x 0.6, beta x 1.4, eps x 1.5 capped at 0.5; for E7's 40+ agents the
+histogram bins are action-count vectors hashed into ``Settings.cfkl_buckets`` = 1,024 buckets,
+as in the reference, see ``docs/results.md``).
 
 Public API
 ----------

@@ -36,6 +36,7 @@ __all__ = [
     "parameter_names",
     "temperature_name",
     "check_parameters",
+    "uses_payoff_levels",
     "masked_log_softmax",
     "epsilon_mixture",
     "epsilon_mixture_at",
@@ -104,7 +105,10 @@ def epsilon_mixture_at(
     (K times fewer transcendental functions than mixing the whole policy).
     """
     dtype = log_greedy.dtype
-    sel = jnp.take_along_axis(log_greedy, actions[..., None], axis=-1)  # [..., n, 1]
+    # a select, not a gather: its gradient is a select too (no scatter-add, which is slow on
+    # CPU and which XLA tries to constant-fold when the actions are constants)
+    hit = jnp.arange(log_greedy.shape[-1]) == actions[..., None]  # [..., n, K]
+    sel = jnp.where(hit, log_greedy, 0.0).sum(-1, keepdims=True)  # [..., n, 1]
     counts = action_mask.sum(-1, keepdims=True)  # [n, 1]
     log_k = jnp.log(counts.astype(dtype))
     valid = actions[..., None] < counts  # padded actions have probability 0
@@ -276,6 +280,23 @@ def parameter_names(learner: Any) -> tuple[str, ...]:
 def temperature_name(learner: Any) -> str:
     """The parameter that multiplies the scores in the softmax (confounded with the payoff scale)."""
     return str(learner.TEMPERATURE)
+
+
+def uses_payoff_levels(learner: Any) -> bool:
+    """Whether payoff *levels* (not only differences between own actions) enter the policy.
+
+    True for learners that reinforce the played action more than the others (``BanditQ``,
+    ``EWA`` unless ``delta`` is fixed at 1): adding ``c_i(a_-i)`` to agent i's payoffs then
+    changes the likelihood, so centred (gauge-fixed) payoffs are a restriction, not a gauge.
+    """
+    if isinstance(learner, BanditQ):
+        return True
+    if isinstance(learner, EWA):
+        delta = learner.delta
+        if isinstance(delta, str | jax.core.Tracer):
+            return True
+        return not np.all(np.asarray(delta) == 1.0)
+    return False
 
 
 def check_parameters(learner: Any, n_agents: int) -> Any:

@@ -1,7 +1,9 @@
 """The SBC and misspecification study of docs/calibration.md.
 
-Usage: ``python benchmarks/calibration.py QUEUE [N_MAX]`` with QUEUE ``nuts`` or ``other``; every run
-writes ``docs/calibration/<name>.json`` (+ ``.partial.jsonl`` while running) and ``<name>.png``.
+Usage: ``python benchmarks/calibration.py QUEUE [N_MAX]`` with QUEUE ``nuts``, ``nuts3x3``,
+``svi`` or ``misspec`` (N_MAX caps the data sets per run; a later, larger run resumes), or
+``report`` (markdown tables of every run found). Every run writes ``docs/calibration/<name>.json``
+(+ ``.partial.jsonl`` while running) and ``<name>.png``.
 """
 
 from __future__ import annotations
@@ -17,21 +19,26 @@ from bayes_diml import calibration, mechanisms
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "calibration"
 NUTS = {"num_warmup": 200, "num_samples": 300, "num_chains": 1, "max_tree_depth": 7}
+NUTS_LIGHT = {"num_warmup": 150, "num_samples": 200, "num_chains": 1, "max_tree_depth": 6}
 SVI = {"num_steps": 2000, "num_draws": 1000}
 
 RUNS = {
     "nuts": [
         ("nuts_2x2_inferred", (2, 2), "nuts", None, False, "logit_q", 100, NUTS),
         ("nuts_2x2_payoffs", (2, 2), "nuts", None, True, "logit_q", 100, NUTS),
+    ],
+    "nuts3x3": [
         ("nuts_3x3_inferred", (3, 3), "nuts", None, False, "logit_q", 100, NUTS),
         ("nuts_3x3_payoffs", (3, 3), "nuts", None, True, "logit_q", 100, NUTS),
     ],
-    "other": [
+    "svi": [
         ("svi_2x2_inferred", (2, 2), "svi", None, False, "logit_q", 100, SVI),
         ("svi_lowrank_2x2_inferred", (2, 2), "svi_lowrank", None, False, "logit_q", 100, {**SVI, "rank": 2}),
-        ("misspec_logitq_2x2_beta3", (2, 2), "nuts", {"beta": 3.0}, False, "logit_q", 50, NUTS),
-        ("misspec_banditq_2x2_beta3", (2, 2), "nuts", {"beta": 3.0}, False, "bandit_q", 50, NUTS),
-        ("misspec_hedge_2x2_beta3", (2, 2), "nuts", {"beta": 3.0}, False, "hedge", 50, NUTS),
+    ],
+    "misspec": [
+        ("misspec_banditq_2x2_beta3", (2, 2), "nuts", {"beta": 3.0}, False, "bandit_q", 50, NUTS_LIGHT),
+        ("misspec_hedge_2x2_beta3", (2, 2), "nuts", {"beta": 3.0}, False, "hedge", 50, NUTS_LIGHT),
+        ("misspec_logitq_2x2_beta3", (2, 2), "nuts", {"beta": 3.0}, False, "logit_q", 50, NUTS_LIGHT),
     ],
 }
 
@@ -76,15 +83,15 @@ def report() -> None:
     names = [r[0] for q in RUNS.values() for r in q]
     for name in names:
         final, partial = OUT / f"{name}.json", OUT / f"{name}.json.partial.jsonl"
-        if final.exists():
-            res = calibration.load_sbc(final)
-        elif partial.exists():
+        if partial.exists():  # holds every finished chunk, also of a run still going
             try:
                 res = calibration.load_sbc(partial)
             except ValueError:
                 continue
             res.plot(OUT / f"{name}.png")
-            res.save(OUT / f"{name}.json")
+            res.save(final)
+        elif final.exists():
+            res = calibration.load_sbc(final)
         else:
             continue
         s = res.setup
@@ -93,7 +100,7 @@ def report() -> None:
         print(
             f"\n### {name}: N = {res.n_datasets} data sets, {s['method']}, {s['simulator']}, "
             f"{'payoffs observed' if s['observe_payoffs'] else 'actions only'}, learner {s['learner']}, "
-            f"{s['seconds']:.0f} s CPU-bound wall time in fits; diagnostics (mean) {diag}\n"
+            f"{s['seconds']:.0f} s wall in fits (shared machine); mean diagnostics {diag}\n"
         )
         print("| quantity | 50% | 80% | 90% | 95% | p chi2 | p PIT-ECDF |")
         print("|---|---|---|---|---|---|---|")

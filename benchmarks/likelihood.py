@@ -1,19 +1,27 @@
-"""Benchmark: the exact likelihood (value + gradient, jitted) against the literal loop of eq. (5).
+"""Benchmark: the exact likelihood's value + gradient against three other implementations.
 
-Games (M = 8 episodes of T = 200 steps, simulated with the DIML learner alpha = 0.25,
-beta = 3, eps = 0.06):
+For each game, number of episodes M, steps T and precision, side by side in one run:
 
-- ``E2``: congestion, 4 agents x 5 routes (``Congestion(4, 5)``, the reference's truth);
-- ``tabular-3x4``: a free payoff table, 2 agents with 3 and 4 actions (``Tabular((3, 4))``).
+- ``ours``: ``jax.jit(jax.value_and_grad(bayes_diml.log_likelihood))`` with respect to the
+  mechanism params and the learner (alpha, beta, eps); compile time (trace, plan, lowering,
+  XLA compile) reported separately from the steady-state time;
+- ``hand``: a hand-specialised JAX implementation for that one mechanism
+  (``benchmarks/handwritten.py``), jitted the same way; both of its variants are timed and
+  the faster is reported (the goal: ours within 1.2x of it);
+- ``pymc``: the same model written in PyMC/PyTensor (``benchmarks/pymc_model.py``; value and
+  gradient from ``model.logp_dlogp_function()``, the function PyMC's NUTS calls; float64
+  only, PyTensor's default), skipped with a message when PyMC is not installed;
+- ``loop``: the literal per-step loop of Algorithm 1 (``tests/reference.py``: one Python
+  iteration per episode, step, agent and own action, float64 NumPy), value only (no
+  gradient), run only where it takes seconds, not minutes.
 
-For ``bayes_diml.log_likelihood`` we time ``jax.jit(jax.value_and_grad(...))`` with respect to
-the mechanism params and the learner (alpha, beta, eps): the compile time (trace, plan,
-lowering and XLA compile, once) separately from the steady-state time (median of repeats).
-The literal loop (``tests/reference.py``: one Python iteration per episode, step, agent and own
-action, float64 NumPy, payoffs read from a precomputed float64 table) has no gradient: only its
-value is timed. float64 runs inside ``jax.enable_x64(True)``.
+Games: ``E2`` congestion 4 x 5 (the reference's truth), ``tabular`` 2 agents with 3 and 4
+actions, ``E7`` ``SymmetricCount(40, 10)`` (the smallest reference setting; by default only
+M = 8, its network costs seconds per call). Timings are medians over interleaved rounds
+(each contender called in turn in every round), so that the machine's load affects all
+alike; the load average is recorded.
 
-Usage: ``python benchmarks/likelihood.py [--out benchmarks/results/likelihood.json]``.
+Usage: ``python benchmarks/likelihood.py [--quick] [--out benchmarks/results/likelihood.json]``.
 """
 
 from __future__ import annotations
@@ -33,149 +41,288 @@ import numpy as np
 
 import bayes_diml as bd
 from bayes_diml import mechanisms as mm
+from bayes_diml.mechanisms import flatten_params
 from bayes_diml.mechanisms.base import joint_profiles
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from reference import reference_log_likelihood, table_payoff_fn  # noqa: E402
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+import handwritten  # noqa: E402
+import pymc_model  # noqa: E402
+from reference import numpy_payoff_fn, reference_log_likelihood, table_payoff_fn  # noqa: E402
 
+DEFAULT_OUT = HERE / "results" / "likelihood.json"
 LEARNER = {"alpha": 0.25, "beta": 3.0, "eps": 0.06}
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "likelihood.json"
+E7_LEARNER = {"alpha": 0.2, "beta": 6.0, "eps": 0.02}
 
 
-def _games() -> dict[str, tuple[object, dict]]:
-    """Game name -> (mechanism, float32 params)."""
+def _games() -> dict[str, dict]:
+    """Game name -> mechanism, float32 params, learner, hand-written builder, grid limits."""
     e2 = mm.Congestion(4, 5)
     tab = mm.Tabular((3, 4))
+    e7 = mm.SymmetricCount(40, 10)
     return {
-        "E2 congestion 4x5": (e2, e2.init(jax.random.key(0))),
-        "tabular 2 agents (3, 4)": (tab, tab.init(jax.random.key(1))),
+        "E2 congestion 4x5": {
+            "mech": e2,
+            "params": e2.init(jax.random.key(0)),
+            "learner": LEARNER,
+            "hand": lambda a: handwritten.congestion(a, 5),
+        },
+        "tabular (3, 4)": {
+            "mech": tab,
+            "params": tab.init(jax.random.key(1)),
+            "learner": LEARNER,
+            "hand": handwritten.tabular_2p,
+        },
+        "E7 symmetric 40x10": {
+            "mech": e7,
+            "params": e7.init(jax.random.key(0)),
+            "learner": E7_LEARNER,
+            "hand": lambda a: handwritten.symmetric_count(a, 40, 10),
+            "max_episodes": 8,
+        },
     }
 
 
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
+def load_average() -> float:
+    """1-minute load average (nan where unknown)."""
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:  # pragma: no cover
+        return float("nan")
+
+
+def interleaved_medians(fns: dict, rounds: int, budget_s: float = 1.0) -> dict[str, float]:
+    """Median seconds per call of each function, timed in interleaved rounds.
+
+    Each round calls every function ``inner`` times in turn (``inner`` chosen so that one
+    round of the slowest takes about ``budget_s / rounds``); returns seconds per call.
+    """
+    first = {}
+    for name, fn in fns.items():
         start = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        first[name] = time.perf_counter() - start
+    inner = {k: max(1, int(budget_s / rounds / max(v, 1e-6))) for k, v in first.items()}
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(inner[name]):
+                fn()
+            times[name].append((time.perf_counter() - start) / inner[name])
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _bench_fast(mech, params, actions, n_actions, dtype, repeats: int) -> dict:
-    """Compile and steady-state times of the jitted value and gradient, and the value."""
-    params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=dtype), params)
-    learner = bd.LogitQ(*(jnp.asarray(LEARNER[k], dtype=dtype) for k in ("alpha", "beta", "eps")))
-    data = bd.Trajectories(actions, n_actions)  # fresh: the plan is built during tracing
+def _cast(tree, dtype):
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x), dtype=dtype), tree)
 
-    def loss(p, lrn):
-        return bd.log_likelihood(mech, p, lrn, data)
 
-    value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+def _compile(fn, *args):
+    """Compile a jitted value-and-gradient: (callable, compile seconds, value)."""
     start = time.perf_counter()
-    compiled = value_and_grad.lower(params, learner).compile()
+    compiled = jax.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - start
-    value, _ = jax.block_until_ready(compiled(params, learner))  # warm-up run
-    steady_s = _median_time(lambda: jax.block_until_ready(compiled(params, learner)), repeats)
-    return {"compile_s": compile_s, "steady_s": steady_s, "value": float(value)}
+    value = float(jax.block_until_ready(compiled(*args))[0])
+    return (lambda: jax.block_until_ready(compiled(*args))), compile_s, value
 
 
-def _bench_loop(mech, params, actions, n_actions, repeats: int) -> dict:
-    """Value-only time of the literal float64 loop (payoffs from a precomputed table)."""
+def _ours(game: dict, data: bd.Trajectories, dtype):
+    mech = game["mech"]
+    params = _cast(game["params"], dtype)
+    lrn = bd.LogitQ(*(jnp.asarray(game["learner"][k], dtype=dtype) for k in ("alpha", "beta", "eps")))
+    fresh = bd.Trajectories(data.actions, data.n_actions)  # the plan is built (and timed) at tracing
+
+    def loss(p, learner):
+        return bd.log_likelihood(mech, p, learner, fresh)
+
+    return _compile(jax.value_and_grad(loss, argnums=(0, 1)), params, lrn)
+
+
+def _hand(game: dict, data: bd.Trajectories, dtype) -> dict:
+    params = _cast(game["params"], dtype)
+    lv = [jnp.asarray(game["learner"][k], dtype=dtype) for k in ("alpha", "beta", "eps")]
+    out = {}
+    for variant, fn in game["hand"](np.asarray(data.actions)).items():
+        out[variant] = _compile(jax.value_and_grad(fn, argnums=(0, 1, 2, 3)), params, *lv)
+    return out
+
+
+def _pymc(game: dict, data: bd.Trajectories):
+    """PyMC's value-and-gradient function in float64: (callable, compile seconds, value)."""
+    start = time.perf_counter()
+    model = pymc_model.flat_loglik_model(game["mech"], game["params"], data)
+    f = model.logp_dlogp_function(ravel_inputs=True)
+    f.set_extra_values({})
+    compile_s = time.perf_counter() - start
+    values = {f"mech.{k}": np.asarray(v, dtype=float) for k, v in flatten_params(game["params"]).items()}
+    values.update({k: np.asarray(v, dtype=float) for k, v in game["learner"].items()})
+    x = np.concatenate([np.ravel(values[v.name]) for v in model.value_vars])
+    value = float(f(x)[0])
+    return (lambda: f(x)), compile_s, value
+
+
+def _loop(game: dict, data: bd.Trajectories, repeats: int) -> dict:
+    """Value-only time of the literal float64 loop."""
+    mech, n_actions = game["mech"], data.n_actions
     with jax.enable_x64(True):
-        params64 = jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x, np.float64)), params)
-        profiles = jnp.asarray(joint_profiles(n_actions))
-        table = np.asarray(mech.payoffs(params64, profiles), dtype=np.float64).reshape(
-            *n_actions, len(n_actions)
-        )
-    payoff = table_payoff_fn(table)
-    args = (payoff, actions, n_actions, LEARNER["alpha"], LEARNER["beta"], LEARNER["eps"])
-    value = reference_log_likelihood(*args)
-    return {"steady_s": _median_time(lambda: reference_log_likelihood(*args), repeats), "value": value}
+        p64 = _cast(game["params"], jnp.float64)
+        if np.prod(n_actions) <= 4096:
+            table = np.asarray(mech.payoffs(p64, jnp.asarray(joint_profiles(n_actions))), dtype=np.float64)
+            payoff = table_payoff_fn(table.reshape(*n_actions, len(n_actions)))
+        else:
+            payoff = numpy_payoff_fn(mech, p64)  # one jitted call per distinct joint action, cached
+        lv = game["learner"]
+        args = (payoff, data.actions, n_actions, lv["alpha"], lv["beta"], lv["eps"])
+        times, value = [], None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            value = reference_log_likelihood(*args)
+            times.append(time.perf_counter() - start)
+    return {"s": statistics.median(times), "value": value}
 
 
-def run(n_episodes: int, n_steps: int, repeats: int, loop_repeats: int) -> dict:
-    """Run every game in float32 and float64; returns the JSON-ready results."""
+def run_case(game_name: str, game: dict, M: int, T: int, rounds: int, with_pymc: bool, loop_max: int) -> list:
+    """All contenders for one (game, M, T), in float32 and float64."""
+    lrn = bd.LogitQ(**game["learner"])
+    data = bd.simulate(game["mech"], game["params"], lrn, M, T, jax.random.key(2))
     rows = []
-    learner = bd.LogitQ(**LEARNER)
-    for game, (mech, params) in _games().items():
-        data = bd.simulate(mech, params, learner, n_episodes, n_steps, jax.random.key(2))
-        actions, n_actions = data.actions, data.n_actions
-        loop = _bench_loop(mech, params, actions, n_actions, loop_repeats)
-        for dtype_name in ("float32", "float64"):
-            if dtype_name == "float64":
-                with jax.enable_x64(True):
-                    fast = _bench_fast(mech, params, actions, n_actions, jnp.float64, repeats)
-            else:
-                fast = _bench_fast(mech, params, actions, n_actions, jnp.float32, repeats)
-            rows.append(
-                {
-                    "game": game,
-                    "dtype": dtype_name,
-                    "compile_s": fast["compile_s"],
-                    "value_and_grad_ms": 1e3 * fast["steady_s"],
-                    "literal_loop_value_only_ms": 1e3 * loop["steady_s"],
-                    "speedup": loop["steady_s"] / fast["steady_s"],
-                    "log_likelihood": fast["value"],
-                    "literal_loop_log_likelihood": loop["value"],
-                    "relative_difference": abs(fast["value"] - loop["value"]) / abs(loop["value"]),
-                }
+    loop = None
+    n_terms = M * (T - 1) * data.n_agents * max(data.n_actions)
+    if n_terms <= loop_max:
+        loop = _loop(game, data, repeats=1 if n_terms > loop_max // 4 else 3)
+    for dtype_name, dtype in (("float32", jnp.float32), ("float64", jnp.float64)):
+        with jax.enable_x64(dtype_name == "float64"):
+            load_before = load_average()
+            ours_fn, ours_compile, ours_value = _ours(game, data, dtype)
+            hand = _hand(game, data, dtype)
+            fns = {"ours": ours_fn, **{f"hand {k}": v[0] for k, v in hand.items()}}
+            pymc = None
+            if with_pymc and dtype_name == "float64":
+                pymc = _pymc(game, data)
+                fns["pymc"] = pymc[0]
+            med = interleaved_medians(fns, rounds)
+        best = min((k for k in fns if k.startswith("hand")), key=med.get)
+        row = {
+            "game": game_name,
+            "M": M,
+            "T": T,
+            "dtype": dtype_name,
+            "load_average": [load_before, load_average()],
+            "ours_compile_s": ours_compile,
+            "ours_ms": 1e3 * med["ours"],
+            "hand_variant": best.removeprefix("hand "),
+            "hand_ms": 1e3 * med[best],
+            "hand_compile_s": hand[best.removeprefix("hand ")][1],
+            "hand_variants_ms": {k.removeprefix("hand "): 1e3 * med[k] for k in fns if k.startswith("hand")},
+            "ours_over_hand": med["ours"] / med[best],
+            "log_likelihood": ours_value,
+            "hand_log_likelihood": hand[best.removeprefix("hand ")][2],
+        }
+        if pymc is not None:
+            row.update(
+                pymc_compile_s=pymc[1],
+                pymc_ms=1e3 * med["pymc"],
+                pymc_over_ours=med["pymc"] / med["ours"],
+                pymc_log_likelihood=pymc[2],
             )
-    return {
-        "benchmark": "log_likelihood value+grad (jit) vs literal loop (value only)",
-        "settings": {
-            "n_episodes": n_episodes,
-            "n_steps": n_steps,
-            "learner": LEARNER,
-            "repeats": repeats,
-            "loop_repeats": loop_repeats,
-            "gradient_wrt": "mechanism params and learner (alpha, beta, eps)",
-            "literal_loop": (
-                "tests/reference.py, float64 NumPy, payoffs from a precomputed table, no gradient"
-            ),
-        },
-        "environment": {
-            "jax": jax.__version__,
-            "numpy": np.__version__,
-            "backend": jax.default_backend(),
-            "devices": [str(d) for d in jax.devices()],
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "results": rows,
-    }
+        if loop is not None:
+            row.update(
+                loop_value_only_ms=1e3 * loop["s"],
+                loop_over_ours=loop["s"] / med["ours"],
+                loop_log_likelihood=loop["value"],
+            )
+        rows.append(row)
+        print(format_row(row), flush=True)
+    return rows
+
+
+def format_row(r: dict) -> str:
+    """One line of the results table."""
+
+    def opt(key, fmt):
+        return format(r[key], fmt) if key in r else "-"
+
+    return (
+        f"{r['game']:<20} {r['M']:>3} {r['T']:>4} {r['dtype']:<8} {r['ours_compile_s']:>7.2f} "
+        f"{r['ours_ms']:>10.3f} {r['hand_ms']:>10.3f} {r['ours_over_hand']:>6.2f} "
+        f"{opt('pymc_ms', '>10.2f')} {opt('pymc_over_ours', '>7.1f')} "
+        f"{opt('loop_value_only_ms', '>10.0f')} {opt('loop_over_ours', '>7.0f')}"
+    )
+
+
+HEADER = (
+    f"{'game':<20} {'M':>3} {'T':>4} {'dtype':<8} {'comp s':>7} {'ours ms':>10} {'hand ms':>10} "
+    f"{'o/h':>6} {'pymc ms':>10} {'pm/o':>7} {'loop ms':>10} {'lp/o':>7}"
+)
 
 
 def format_table(results: dict) -> str:
     """A plain-text table of the results."""
-    head = (
-        f"{'game':<25} {'dtype':<8} {'compile s':>9} {'value+grad ms':>14} "
-        f"{'loop (value only) ms':>21} {'speedup':>8} {'rel. diff':>9}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in results["results"]:
-        lines.append(
-            f"{r['game']:<25} {r['dtype']:<8} {r['compile_s']:>9.2f} {r['value_and_grad_ms']:>14.3f} "
-            f"{r['literal_loop_value_only_ms']:>21.1f} {r['speedup']:>7.0f}x {r['relative_difference']:>9.1e}"
-        )
-    s = results["settings"]
+    lines = [HEADER, "-" * len(HEADER)] + [format_row(r) for r in results["results"]]
     lines.append(
-        f"M = {s['n_episodes']} episodes, T = {s['n_steps']} steps; median of {s['repeats']} (jit) / "
-        f"{s['loop_repeats']} (loop) runs. The literal loop has no gradient: its time is the value only."
+        "ours/hand/pymc: value+grad, median of interleaved rounds; comp s: our compile time; "
+        "o/h = ours / hand; pm/o = pymc / ours (float64 only); loop: literal loop, value only."
     )
     return "\n".join(lines)
+
+
+def environment() -> dict:
+    """Versions and machine."""
+    env = {
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "backend": jax.default_backend(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    if pymc_model.available():
+        import pymc
+        import pytensor
+
+        env.update(pymc=pymc.__version__, pytensor=pytensor.__version__)
+    return env
 
 
 def main(argv=None) -> None:
     """Parse arguments, run, print the table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
-    parser.add_argument("--n-episodes", type=int, default=8)
-    parser.add_argument("--n-steps", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=20, help="steady-state repeats of the jitted call")
-    parser.add_argument("--loop-repeats", type=int, default=3, help="repeats of the literal loop")
+    parser.add_argument("--episodes", type=int, nargs="+", default=[8, 60])
+    parser.add_argument("--steps", type=int, nargs="+", default=[60, 200])
+    parser.add_argument("--games", nargs="+", default=None, help="subset of game names (prefix match)")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds")
+    parser.add_argument("--loop-max", type=int, default=400_000, help="largest M*T*n*K for the literal loop")
+    parser.add_argument("--no-pymc", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="M = 8, T = 60, 3 rounds")
     args = parser.parse_args(argv)
-    results = run(args.n_episodes, args.n_steps, args.repeats, args.loop_repeats)
+    if args.quick:
+        args.episodes, args.steps, args.rounds = [8], [60], 3
+    with_pymc = not args.no_pymc and pymc_model.available()
+    if not args.no_pymc and not with_pymc:
+        print(f"PyMC not available ({pymc_model.import_error()}); skipping it. Install the bench extra.")
+    rows = []
+    print(HEADER)
+    for name, game in _games().items():
+        if args.games and not any(name.lower().startswith(g.lower()) for g in args.games):
+            continue
+        for M in args.episodes:
+            if M > game.get("max_episodes", M):
+                continue
+            for T in args.steps:
+                rows += run_case(name, game, M, T, args.rounds, with_pymc, args.loop_max)
+    results = {
+        "benchmark": "log_likelihood value+grad: ours vs hand-specialised JAX vs PyMC vs literal loop",
+        "settings": {
+            "rounds": args.rounds,
+            "loop_max": args.loop_max,
+            "learner": LEARNER,
+            "e7_learner": E7_LEARNER,
+        },
+        "environment": environment(),
+        "results": rows,
+    }
     print(format_table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -67,10 +67,15 @@ def _counterfactuals(mechanism: Any, params: dict, data) -> Any:
         profiles = np.asarray(plan.points)  # [P, n]
         onehot = np.eye(mechanism.n_choices)[profiles]
         load = np.take_along_axis(onehot.sum(-2), profiles, axis=-1)  # agents on my route, incl. me
-        pay = -(params["c1"][profiles] * load + params["c2"][profiles] * load**2) + params["toll"][profiles] * load
+        pay = (
+            -(params["c1"][profiles] * load + params["c2"][profiles] * load**2)
+            + params["toll"][profiles] * load
+        )
         cf = pay.reshape((-1,))[plan.index]
     else:
-        raise NotImplementedError(f"no PyTensor version of {type(mechanism).__name__} with a {plan.kind} plan")
+        raise NotImplementedError(
+            f"no PyTensor version of {type(mechanism).__name__} with a {plan.kind} plan"
+        )
     return pt.where(mask, cf, 0.0), plan
 
 

@@ -202,13 +202,14 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if a.section == "agents":
         M, T, steps = a.M or 4, a.T or 20, a.steps or 200
-        rows = [
-            _run_child("agents", {"n": int(n), "K": a.K, "M": M, "T": T, "steps": steps, "seed": a.seed})
-            for n in a.sizes.split(",")
-        ]
+        settings = {"K": a.K, "M": M, "T": T, "adam_steps": steps}
+        rows = []
+        for n in a.sizes.split(","):  # saved after each size: the largest may take long
+            kw = {"n": int(n), "K": a.K, "M": M, "T": T, "steps": steps, "seed": a.seed}
+            rows.append(_run_child("agents", kw))
+            _save(a.section, rows, settings)
         cols = ["n", "K", "distinct_count_vectors", "distinct_pairs", "mechanism_evaluations"]
         cols += ["naive_evaluations", "simulate_seconds", "plan_seconds", "fit_seconds", "peak_rss_mib"]
-        settings = {"K": a.K, "M": M, "T": T, "adam_steps": steps}
     elif a.section == "horizon":
         T, M = a.T or 10_000, a.M or 2
         rows = [
@@ -217,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
         ]
         cols = ["T", "M", "segment_length", "value", "first_call_seconds", "value_and_grad_seconds"]
         cols += ["peak_rss_mib"]
-        settings = {"T": T, "M": M, "note": "segment_length 0 = one plain scan; None = automatic (ceil sqrt(T-1))"}
+        note = "segment_length 0 = one plain scan; None = automatic (ceil sqrt(T-1))"
+        settings = {"T": T, "M": M, "note": note}
     else:
         M, T, steps = a.M or 10_000, a.T or 20, a.steps or 500
         rows = [
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         cols += ["peak_rss_mib"]
         settings = {"M": M, "T": T, "svi_steps": steps}
     print(_table(rows, cols))
-    _save(a.section, rows, settings)
+    _save(f"horizon_M{settings['M']}" if a.section == "horizon" else a.section, rows, settings)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Inference: MAP, Laplace, SVI and NUTS behind one ``fit`` (installed as ``bayes_diml.inference``)."""
 
-from ._common import ConfoundingWarning, ConvergenceWarning, FitError, ModelSpec
+from ._common import ConfoundingWarning, ConvergenceWarning, FitError, ModelSpec, SpecificationWarning
 from .compare import ParetoKWarning, compare
 from .fit import METHODS, fit
 from .identification import identification_table, support_categories
@@ -29,6 +29,7 @@ __all__ = [
     "LaplaceConfig",
     "ConvergenceWarning",
     "ConfoundingWarning",
+    "SpecificationWarning",
     "FitError",
     "identification_table",
     "support_categories",

@@ -31,7 +31,7 @@ from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
 from bayes_diml.data import Trajectories
 from bayes_diml.mechanisms import Tabular
 
-__all__ = ["ModelSpec", "ConvergenceWarning", "ConfoundingWarning", "FitError"]
+__all__ = ["ModelSpec", "ConvergenceWarning", "ConfoundingWarning", "SpecificationWarning", "FitError"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -40,6 +40,10 @@ class ConvergenceWarning(UserWarning):
 
 class ConfoundingWarning(UserWarning):
     """A reported quantity is not identified by the data (e.g. beta vs payoff scale)."""
+
+
+class SpecificationWarning(UserWarning):
+    """The model restricts something the data could inform (e.g. centred payoffs for BanditQ / EWA)."""
 
 
 class FitError(RuntimeError):

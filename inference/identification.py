@@ -73,10 +73,10 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
     ``contraction``, ``contraction_se``, ``label`` (and ``note`` with the beta-scale
     confound where it applies). When beta and the payoff scale are confounded, the
     ``scaled_payoffs`` rows (beta x centred payoffs, the identified product) get their own
-    contraction labels while ``beta`` and ``centred_payoffs`` are labelled confounded. The Monte Carlo standard error of the contraction uses the
-    delta method for a ratio of variances, ``(1 - c) sqrt(2 / D + 2 / S)`` with D posterior
-    and S prior draws (draws treated as independent: conservative only for NUTS draws with
-    ESS close to D).
+    contraction labels while ``beta`` and ``centred_payoffs`` are labelled confounded.
+    The Monte Carlo standard error of the contraction uses the delta method for a ratio
+    of variances, ``(1 - c) sqrt(2 / D + 2 / S)`` with D posterior and S prior draws
+    (draws treated as independent: conservative only for NUTS draws with ESS close to D).
     """
     import pandas as pd
 

@@ -218,10 +218,9 @@ class Posterior:
         out = {}
         pd_draws = self.payoff_differences(joint)
         out["centred_payoffs"] = (np.quantile(pd_draws, lo, axis=0), np.quantile(pd_draws, hi, axis=0))
-        for name in self.spec.latent_names:
-            if name in inferred_learner_fields(self.learner) or name == "payoff_noise":
-                d = self.draws(name)
-                out[name] = (np.quantile(d, lo, axis=0), np.quantile(d, hi, axis=0))
+        for name in self._scalar_names():  # learner fields (per-agent, hierarchical), payoff noise
+            d = self.draws(name)
+            out[name] = (np.quantile(d, lo, axis=0), np.quantile(d, hi, axis=0))
         if self.confounded and "scaled_payoffs" in self.idata["posterior"].data_vars:
             d = self.draws("scaled_payoffs")
             out["scaled_payoffs"] = (np.quantile(d, lo, axis=0), np.quantile(d, hi, axis=0))

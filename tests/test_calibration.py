@@ -153,8 +153,8 @@ def test_cli_errors_are_one_line():
         assert match in " ".join(result.output.split()), result.output
 
 
-TINY = ["--game", "2x2", "--n-datasets", "4", "--episodes", "2", "--steps", "4", "--method", "nuts"]
-TINY += ["--warmup", "20", "--samples", "10", "--chains", "1", "--n-ranks", "9", "--chunk-size", "2"]
+TINY = ["--game", "2x2", "--n-datasets", "4", "--episodes", "2", "--steps", "4", "--method", "svi"]
+TINY += ["--svi-steps", "20", "--draws", "10", "--n-ranks", "9", "--chunk-size", "2"]
 
 
 @pytest.mark.slow
@@ -171,8 +171,8 @@ def test_cli_smoke_and_resume(tmp_path, monkeypatch):
     # every chunk is in the partial file: a rerun with the same settings fits nothing
     monkeypatch.setattr(cal, "_chunk_records", lambda *a, **k: pytest.fail("refitted a finished chunk"))
     again = cal.sbc(
-        mechanisms.Tabular((2, 2)), None, None, 4, 2, 4, "nuts", 0, n_ranks=9, chunk_size=2,
-        num_warmup=20, num_samples=10, num_chains=1, out=out, progress=False,
+        mechanisms.Tabular((2, 2)), None, None, 4, 2, 4, "svi", 0, n_ranks=9, chunk_size=2,
+        num_steps=20, num_draws=10, out=out, progress=False,
     )  # fmt: skip
     np.testing.assert_array_equal(again.ranks["alpha"], res.ranks["alpha"])
 
@@ -192,3 +192,17 @@ def test_small_nuts_sbc_coverage_stays_in_binomial_band():
     assert res.n_datasets == 40
     assert all(res.identified.values()) and "beta" in res.quantities
     assert res.flagged(alpha=0.01) == [], res.coverage()
+
+
+def test_chunks_run_on_a_dask_client_or_serially():
+    chunks = [np.arange(i, i + 3) for i in range(0, 9, 3)]
+    seen = []
+    cal._run_chunks(lambda c: {"idx": [int(i) for i in c]}, chunks, None, 1, False, seen.append)
+    assert sorted(i for r in seen for i in r["idx"]) == list(range(9))
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as client:
+        seen.clear()
+        cal._run_chunks(lambda c: {"idx": [int(i) for i in c]}, chunks, client, 1, False, seen.append)
+    assert sorted(i for r in seen for i in r["idx"]) == list(range(9))

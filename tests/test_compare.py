@@ -52,7 +52,10 @@ def draws_posterior(mech, params, data, learner, n_draws=200, scale=0.05, seed=0
 @pytest.fixture(scope="module")
 def posts(game):
     mech, params, data = game
-    return {"logit_q": draws_posterior(mech, params, data, TRUE), "slow_alpha": draws_posterior(mech, params, data, WRONG)}
+    return {
+        "logit_q": draws_posterior(mech, params, data, TRUE),
+        "slow_alpha": draws_posterior(mech, params, data, WRONG),
+    }
 
 
 def test_episode_and_step_log_likelihood_sum_to_total(posts):
@@ -128,6 +131,58 @@ def test_true_learner_wins_with_laplace_fits_loo_and_lfo(game):
     table = compare(fits)
     assert table.index[0] == "logit_q"
     assert abs(table.loc["slow_alpha", "elpd_diff"]) > Z * table.loc["slow_alpha", "dse"]
-    lfo_table = compare(fits, ic="lfo", min_steps=11, refit_method="laplace", num_draws=400)
+    # LFO with a single forecast origin (the last step): one exact refit per model
+    lfo_table = compare(fits, ic="lfo", min_steps=data.n_steps - 2, num_draws=400)
+    assert list(lfo_table["n_refits"]) == [0, 0]  # the first origin's fit is not counted as a refit
     assert lfo_table.index[0] == "logit_q"
     assert lfo_table.loc["slow_alpha", "elpd_diff"] < 0
+
+
+# each family's data-generating values, and its spec with every parameter inferred
+FAMILY_CASES = {
+    "bandit": (bd.BanditQ(0.3, 3.0, 0.05), bd.BanditQ("infer", "infer", "infer")),
+    "hedge": (bd.Hedge(0.4, 0.05), bd.Hedge("infer", "infer")),
+    "fp": (bd.FictitiousPlay(3.0, 0.05, 1.0), bd.FictitiousPlay("infer", "infer", "infer")),
+    "ewa": (
+        bd.EWA(0.9, 0.1, 0.5, 3.0, 0.05, 1.0),
+        bd.EWA("infer", "infer", "infer", "infer", "infer", "infer"),
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", list(FAMILY_CASES))
+def test_true_family_beats_logit_q_on_its_own_data(family):
+    truth, spec = FAMILY_CASES[family]
+    mech = mechanisms.Tabular((2, 3))
+    params = {"table": jax.random.normal(jax.random.key(4), (2, 3, 2)) * 1.5}
+    data = bd.simulate(mech, params, truth, 40, 20, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = {
+            name: bd.fit(data, mech, s, method="laplace", seed=0, progress=False, num_draws=400)
+            for name, s in ((family, spec), ("logit_q", bd.LogitQ("infer", "infer", "infer")))
+        }
+    table = compare(fits)
+    assert table.index[0] == family, table
+    if family != "ewa":  # EWA nests logit-Q: require only the ranking
+        assert abs(table.loc["logit_q", "elpd_diff"]) > 2 * table.loc["logit_q", "dse"], table
+
+
+@pytest.mark.slow
+def test_logit_q_beats_other_families_on_logit_q_data():
+    mech = mechanisms.Tabular((2, 3))
+    params = {"table": jax.random.normal(jax.random.key(4), (2, 3, 2)) * 1.5}
+    data = bd.simulate(mech, params, TRUE, 40, 20, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = {
+            name: bd.fit(data, mech, s, method="laplace", seed=0, progress=False, num_draws=400)
+            for name, s in (
+                ("logit_q", bd.LogitQ("infer", "infer", "infer")),
+                ("bandit", FAMILY_CASES["bandit"][1]),
+                ("hedge", FAMILY_CASES["hedge"][1]),
+            )
+        }
+    table = compare(fits)
+    assert table.index[0] == "logit_q", table

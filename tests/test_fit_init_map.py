@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import jax
@@ -39,7 +40,7 @@ class _Stop(Exception):
 @pytest.mark.parametrize("method", ["laplace", "svi", "nuts"])
 def test_init_map_reaches_the_runner(game, method, monkeypatch):
     """fit hands init_map to the method's runner as its map_config (no sampling: the runner is stubbed)."""
-    import bayes_diml.inference.fit as fit_module
+    fit_module = importlib.import_module("bayes_diml.inference.fit")
 
     seen = {}
 
@@ -80,3 +81,17 @@ def test_init_map_errors(game):
         _fit(game, "map", init_map=MAPConfig(num_steps=5))
     with pytest.raises(ValueError, match="init_map needs init='map'"):
         _fit(game, "nuts", init_map=MAPConfig(num_steps=5), init="prior")
+
+
+def test_experiments_start_bayesian_rows_at_the_diml_map():
+    """The paper suite's SVI / NUTS rows start at a MAP with the diml settings (E7: its own step count)."""
+    from types import SimpleNamespace
+
+    from bayes_diml import experiments as X
+
+    s = X.Settings()
+    cfg = X._init_map(SimpleNamespace(name="e2"), s)
+    assert isinstance(cfg, MAPConfig)
+    assert (cfg.num_steps, cfg.learning_rate, cfg.num_restarts) == (s.map_steps, s.map_learning_rate, 1)
+    assert X._init_map(SimpleNamespace(name="e7"), s).num_steps == s.map_steps_e7
+    assert X._init_map(SimpleNamespace(name="e2"), s.replace(bayes_init="prior")) is None

@@ -408,23 +408,43 @@ def test_cli_fit_with_learner_family(tmp_path):
 
 
 @pytest.mark.slow
-def test_laplace_recovers_ewa_delta():
-    """EWA's forgone-payoff weight delta is recovered with the mechanism inferred jointly.
+def test_map_recovers_ewa_delta():
+    """EWA's forgone-payoff weight delta is recovered by MAP with the mechanism inferred jointly.
 
-    Truth delta = 0.3 (the Beta(1, 1) prior is flat in delta). The Laplace posterior's mean must
-    lie within 3.29 posterior sd of the truth (two-sided false-failure rate 0.1% if the
-    approximation is calibrated); power: sd < 0.1 and delta = 1 (the LogitQ / FP / Hedge nestings,
-    which use counterfactual payoffs fully) lies outside the same band.
+    Truth delta = 0.3 on a centred 3 x 3 table (inside the Tabular model: see docs/learners.md on
+    payoff levels); Beta(1, 1) prior, so MAP = MLE in delta. The tolerance is 3.29 marginal
+    posterior sd of delta, from the inverse Hessian of the negative log posterior over all
+    13 parameters at the MAP (Laplace; two-sided false-failure rate 0.1% if calibrated).
+    Power: sd < 0.1, and delta = 1 (the LogitQ / FP / Hedge nestings) is outside the band.
     """
+    from bayes_diml.inference import SpecificationWarning
+    from bayes_diml.models import learner_from_sites, params_from_sites
+    from jax.flatten_util import ravel_pytree
+
     mech, params = _small_game(5)
-    truth = bd.EWA(0.9, 0.3, 0.9, 3.0, 0.05)
-    data = bd.simulate(mech, params, truth, n_episodes=60, T=30, key=11)
+    t = params["table"]
+    centred = jnp.stack([t[..., 0] - t[..., 0].mean(0), t[..., 1] - t[..., 1].mean(1, keepdims=True)], -1)
+    params = {"table": centred}
+    data = bd.simulate(mech, params, bd.EWA(0.9, 0.3, 0.9, 3.0, 0.05), n_episodes=40, T=30, key=11)
     spec = bd.EWA(0.9, "infer", 0.9, 3.0, 0.05)
-    post = bd.fit(
-        data, mech, spec, "laplace", 0, priors=Priors(mechanism_scale=3.0), progress=False, num_draws=400
-    )
-    d = post.draws("delta")
-    mean, sd = float(d.mean()), float(d.std())
+    priors = Priors(mechanism_scale=3.0)
+    with pytest.warns(SpecificationWarning, match="payoff levels"):
+        post = bd.fit(
+            data, mech, spec, "map", 0, priors=priors, progress=False, log_likelihood=False,
+            num_restarts=1, learning_rate=0.05,
+        )  # fmt: skip
+    assert post.info["converged"]
+    sites = {k: jnp.asarray(v[0]) for k, v in post.site_draws().items()}
+    flat, unravel = ravel_pytree(sites)
+
+    def neg_log_post(z):
+        s = unravel(z)
+        ll = bd.log_likelihood(mech, params_from_sites(mech, s), learner_from_sites(spec, s), data)
+        return -ll + sum(jnp.sum(s[k] ** 2) for k in s if k != "delta") / (2 * 3.0**2)
+
+    cov = np.linalg.inv(np.asarray(jax.hessian(neg_log_post)(flat), dtype=np.float64))
+    at = sum(int(np.size(sites[k])) for k in sorted(sites) if k < "delta")  # ravel_pytree: sorted keys
+    mean, sd = float(sites["delta"]), float(np.sqrt(cov[at, at]))
     assert sd < 0.1, sd
     assert abs(mean - 0.3) < 3.29 * sd, (mean, sd)
     assert abs(1.0 - mean) > 3.29 * sd, (mean, sd)

@@ -129,8 +129,8 @@ class StructuredCongestion(_Anonymous):
     isotropic prior on ``(b, w1, w2)`` restricted to ``sum(b) = 0``: the posterior of payoff
     differences equals the raw parametrisation's. ``identified=False`` keeps the raw
     ``(b, w1, w2)`` (for comparison). On E2 (30 x 40 training data, one chain of 400 draws,
-    diagonal mass) NUTS took 70 leapfrog steps per draw here against 270 with only ``b``
-    sum-to-zero and 311 raw.
+    diagonal mass) NUTS took 73 leapfrog steps per draw here against 270 with only ``b``
+    sum-to-zero and 326 raw (see docs/identification.md).
     """
 
     init_scale: float = 0.1

@@ -1,0 +1,212 @@
+"""Benchmark: NUTS effective samples per second, ours (NumPyro) against PyMC, same model and data.
+
+The model is the gauge-free tabular model (``bayes_diml.models.logit_q_model`` with a
+``Tabular`` mechanism; in PyMC: ``benchmarks/pymc_model.tabular_model``): centred payoffs with
+an isotropic N(0, 1) prior in the sum-to-zero subspace, alpha ~ Beta(2, 4), eps ~ Beta(1, 15),
+beta fixed at its true value (so that every reported quantity is identified). Data: a 3 x 4
+two-player game (``Tabular((3, 4)).init(key(1))``), learner alpha = 0.25, beta = 3,
+eps = 0.06, simulated episodes.
+
+For each sampler: wall time of the whole call (compilation, ours' MAP start, warm-up and
+sampling), the bulk ESS of every identified quantity (the 12 x 2 centred payoffs, alpha,
+eps), ESS/s of the slowest one, and the agreement of the two posteriors: for each quantity
+``z = (mean_ours - mean_pymc) / sqrt(mcse_ours^2 + mcse_pymc^2)`` with ``mcse = sd / sqrt(ess)``.
+
+Usage: ``python benchmarks/nuts.py [--episodes 20 --steps 40 --warmup 500 --draws 500]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import bayes_diml as bd
+from bayes_diml import mechanisms as mm
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import pymc_model  # noqa: E402
+from likelihood import environment, load_average  # noqa: E402
+
+DEFAULT_OUT = HERE / "results" / "nuts.json"
+TRUE_LEARNER = {"alpha": 0.25, "beta": 3.0, "eps": 0.06}
+QUANTITIES = ("centred_payoffs", "alpha", "eps")
+
+
+def _draws(posterior) -> dict[str, np.ndarray]:
+    """{name: float[chain, draw, -1]} of the identified quantities."""
+    out = {}
+    for name in QUANTITIES:
+        x = np.asarray(posterior[name], dtype=float)
+        out[name] = x.reshape(x.shape[0], x.shape[1], -1)
+    return out
+
+
+def _ess_mean_sd(draws: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    import arviz as az
+    import xarray as xr
+
+    out = {}
+    for name, x in draws.items():
+        da = xr.DataArray(x, dims=("chain", "draw", "cell"))
+        out[name] = {
+            "ess": np.asarray(az.ess(da, method="bulk")),
+            "mean": x.mean(axis=(0, 1)),
+            "sd": x.std(axis=(0, 1)),
+        }
+    return out
+
+
+def run_ours(data, mech, warmup: int, draws: int, chains: int, seed: int) -> dict:
+    """Our NUTS through ``bd.fit``; returns timings and draws."""
+    learner = bd.LogitQ("infer", TRUE_LEARNER["beta"], "infer")
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = bd.fit(
+            data,
+            mech,
+            learner=learner,
+            method="nuts",
+            seed=seed,
+            progress=False,
+            log_likelihood=False,
+            num_warmup=warmup,
+            num_samples=draws,
+            num_chains=chains,
+        )
+    wall = time.perf_counter() - start
+    return {
+        "wall_s": wall,
+        "sampling_s": float(post.info.get("sampling_seconds", float("nan"))),
+        "map_s": float(post.info.get("map_seconds", 0.0)),
+        "divergences": int(post.info.get("divergences", 0)),
+        "mean_leapfrog_steps": float(post.info.get("mean_leapfrog_steps", float("nan"))),
+        "draws": _draws(post.idata["posterior"]),
+    }
+
+
+def run_pymc(data, mech, warmup: int, draws: int, chains: int, seed: int) -> dict:
+    """PyMC's NUTS on the same model (chains one after another on one core, like ours)."""
+    import pymc as pm
+
+    start = time.perf_counter()
+    model = pymc_model.tabular_model(mech, data, beta=TRUE_LEARNER["beta"])
+    with model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = pm.sample(
+            draws=draws,
+            tune=warmup,
+            chains=chains,
+            cores=1,
+            random_seed=seed,
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
+    wall = time.perf_counter() - start
+    stats = idata["sample_stats"]
+    return {
+        "wall_s": wall,
+        "sampling_s": float(idata["posterior"].attrs.get("sampling_time", float("nan"))),
+        "divergences": int(np.asarray(stats["diverging"]).sum()),
+        "mean_leapfrog_steps": float(np.asarray(stats["n_steps"]).mean()),
+        "draws": _draws(idata["posterior"]),
+    }
+
+
+def summarise(name: str, res: dict) -> dict:
+    """ESS of every quantity, the slowest, and ESS per second."""
+    stats = _ess_mean_sd(res["draws"])
+    slowest = min((float(s["ess"].min()), q) for q, s in stats.items())
+    return {
+        "sampler": name,
+        "wall_s": res["wall_s"],
+        "sampling_s": res["sampling_s"],
+        "divergences": res["divergences"],
+        "mean_leapfrog_steps": res["mean_leapfrog_steps"],
+        "min_bulk_ess": slowest[0],
+        "slowest_quantity": slowest[1],
+        "ess_per_s_wall": slowest[0] / res["wall_s"],
+        "ess_per_s_sampling": slowest[0] / res["sampling_s"],
+        "stats": {q: {k: v.tolist() for k, v in s.items()} for q, s in stats.items()},
+    }
+
+
+def agreement(a: dict, b: dict) -> dict:
+    """Largest |z| of the difference of posterior means, in units of its Monte Carlo error."""
+    zs = {}
+    for q in QUANTITIES:
+        sa, sb = a["stats"][q], b["stats"][q]
+        mcse = np.sqrt(
+            (np.asarray(sa["sd"]) ** 2 / np.asarray(sa["ess"]))
+            + (np.asarray(sb["sd"]) ** 2 / np.asarray(sb["ess"]))
+        )
+        zs[q] = float(np.max(np.abs(np.asarray(sa["mean"]) - np.asarray(sb["mean"])) / mcse))
+    return {"max_abs_z": zs, "n_compared": int(sum(np.size(a["stats"][q]["mean"]) for q in QUANTITIES))}
+
+
+def main(argv=None) -> None:
+    """Run both samplers, print the comparison and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not pymc_model.available():
+        print(f"PyMC not available ({pymc_model.import_error()}); install the bench extra. Skipping.")
+        return
+    mech = mm.Tabular((3, 4))
+    truth = mech.init(jax.random.key(1))
+    data = bd.simulate(mech, truth, bd.LogitQ(**TRUE_LEARNER), args.episodes, args.steps, jax.random.key(2))
+    loads = [load_average()]
+    ours = summarise(
+        "ours (NumPyro NUTS)", run_ours(data, mech, args.warmup, args.draws, args.chains, args.seed)
+    )
+    loads.append(load_average())
+    pymc = summarise("PyMC NUTS", run_pymc(data, mech, args.warmup, args.draws, args.chains, args.seed))
+    loads.append(load_average())
+    agree = agreement(ours, pymc)
+    head = (
+        f"{'sampler':<22} {'wall s':>8} {'sampl. s':>8} {'min ESS':>8} {'slowest':>16} "
+        f"{'ESS/s':>8} {'ESS/s smp':>9} {'leapfrog':>8} {'div':>4}"
+    )
+    print(head)
+    for r in (ours, pymc):
+        print(
+            f"{r['sampler']:<22} {r['wall_s']:>8.1f} {r['sampling_s']:>8.1f} {r['min_bulk_ess']:>8.0f} "
+            f"{r['slowest_quantity']:>16} {r['ess_per_s_wall']:>8.1f} {r['ess_per_s_sampling']:>9.1f} "
+            f"{r['mean_leapfrog_steps']:>8.1f} {r['divergences']:>4}"
+        )
+    ratio = ours["ess_per_s_wall"] / pymc["ess_per_s_wall"]
+    ratio_s = ours["ess_per_s_sampling"] / pymc["ess_per_s_sampling"]
+    print(f"ours / PyMC ESS/s: {ratio:.2f} (whole call), {ratio_s:.2f} (sampling only)")
+    print(f"posterior agreement, max |z| of mean differences per quantity: {agree['max_abs_z']}")
+    results = {
+        "benchmark": "NUTS bulk ESS/s of the slowest identified quantity, ours vs PyMC",
+        "settings": {**vars(args), "out": str(args.out), "game": "Tabular((3, 4))", "learner": TRUE_LEARNER},
+        "load_average": loads,
+        "environment": environment(),
+        "ours": ours,
+        "pymc": pymc,
+        "ours_over_pymc_ess_per_s": ratio,
+        "ours_over_pymc_ess_per_s_sampling": ratio_s,
+        "agreement": agree,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -67,6 +67,7 @@ def _game(value: str) -> tuple[int, ...]:
     "--samples", type=click.IntRange(min=1), default=300, show_default=True, help="NUTS draws/chain."
 )
 @click.option("--chains", type=click.IntRange(min=1), default=2, show_default=True, help="NUTS chains.")
+@click.option("--max-tree-depth", type=click.IntRange(min=1), default=8, show_default=True, help="NUTS.")
 @click.option("--svi-steps", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option(
     "--draws", type=click.IntRange(min=1), default=1000, show_default=True, help="SVI/Laplace draws."
@@ -97,6 +98,7 @@ def sbc_command(
     warmup: int,
     samples: int,
     chains: int,
+    max_tree_depth: int,
     svi_steps: int,
     draws: int,
     rank: int | None,
@@ -127,7 +129,12 @@ def sbc_command(
             raise click.ClickException(f"--fix takes alpha=..., beta=... or eps=...; got {item!r}.")
         learner[name] = float(value)
     if method == "nuts":
-        options = {"num_warmup": warmup, "num_samples": samples, "num_chains": chains}
+        options = {
+            "num_warmup": warmup,
+            "num_samples": samples,
+            "num_chains": chains,
+            "max_tree_depth": max_tree_depth,
+        }
     elif method == "laplace":
         options = {"num_draws": draws}
     else:

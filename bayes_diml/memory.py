@@ -179,8 +179,8 @@ def _advice(kind: str, has_count: bool) -> str:
             else "this mechanism has count_payoffs: with equal K_i its 'count' plan applies"
         )
     parts.append(
-        "fit fewer episodes per batch (data.subset(...) or episode-minibatch SVI) or shorter "
-        "episodes, since memory grows with M x (T-1)"
+        "fit fewer episodes at a time (data.subset(...), or method='svi' with batch_size=B, which "
+        "evaluates B episodes per step) or shorter episodes, since memory grows with M x (T-1)"
     )
     parts.append(f"or raise the limit with bayes_diml.memory.set_memory_limit(...) / ${ENV_VAR}")
     return "; ".join(parts) + "."

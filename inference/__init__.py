@@ -1,16 +1,21 @@
 """Inference: MAP, Laplace, SVI and NUTS behind one ``fit`` (installed as ``bayes_diml.inference``)."""
 
 from ._common import ConfoundingWarning, ConvergenceWarning, FitError, ModelSpec, SpecificationWarning
+from .checkpoint import CheckpointError
 from .compare import ParetoKWarning, compare
 from .fit import METHODS, fit
 from .identification import identification_table, support_categories
 from .map import MAPConfig, MAPResult, fit_map_spec
+from .nonfinite import NonFiniteError, diagnose_nonfinite
 from .posterior import EditedMechanism, Posterior, load, support_mask
 from .ppc import BehaviourCheck, ppc_behaviour
 from .samplers import LaplaceConfig, NUTSConfig, SVIConfig
 
 __all__ = [
     "fit",
+    "NonFiniteError",
+    "CheckpointError",
+    "diagnose_nonfinite",
     "compare",
     "ParetoKWarning",
     "ppc_behaviour",

@@ -97,7 +97,7 @@ from a MAP fit whose settings `init_map` controls.""",
         """\
 post = bd.fit(
     data, mech, learner=learner, method="nuts", seed=0,
-    priors=Priors(mechanism_scale=1.0), init_map=INIT_MAP, progress=False, **NUTS,
+    priors=Priors(mechanism_scale=1.0), init_map=INIT_MAP, progress=False, log_likelihood=False, **NUTS,
 )
 post""",
     ),
@@ -264,7 +264,7 @@ for name, data in [("actions only", actions_only), ("payoffs observed", with_pay
         warnings.simplefilter("always")
         fits[name] = bd.fit(
             data, mech, learner, "nuts", 0, priors=Priors(mechanism_scale=1.0),
-            init_map=INIT_MAP, progress=False, **NUTS,
+            init_map=INIT_MAP, progress=False, log_likelihood=False, **NUTS,
         )
     confound = [str(w.message)[:90] for w in caught if issubclass(w.category, ConfoundingWarning)]
     note = confound[0] + "..." if confound else None
@@ -353,6 +353,7 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 from IPython.display import Image, Markdown, display
 
 from bayes_diml import experiments as X
@@ -394,7 +395,8 @@ diml = summary[summary["method"] == "diml"][
 ].copy()
 diml["diff_mse ratio"] = diml["diff_mse_mean"] / diml["published_diff_mse"]
 diml["cfkl ratio"] = diml["cfkl_params_mean"] / diml["published_cfkl_params"]
-diml.round(4)""",
+with pd.option_context("display.float_format", "{:.3g}".format):
+    display(diml)""",
     ),
     (
         "md",

@@ -179,7 +179,7 @@ def test_cli_smoke_and_resume(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_small_nuts_sbc_coverage_stays_in_binomial_band():
-    """40 prior draws on a 2 x 2 game with observed payoffs, NUTS (1 chain, 150 + 150).
+    """40 prior draws on a 2 x 2 game with observed payoffs, NUTS (1 chain, 100 + 150, depth <= 6).
 
     False-failure budget 1%: ``flagged(alpha=0.01)`` checks every identified quantity's
     coverage at 50/80/90/95% against the central binomial band Binomial(40, p) and its
@@ -187,7 +187,8 @@ def test_small_nuts_sbc_coverage_stays_in_binomial_band():
     """
     res = cal.sbc(
         mechanisms.Tabular((2, 2)), Priors(), None, 40, 5, 10, "nuts", 3, observe_payoffs=True,
-        n_ranks=49, chunk_size=40, num_warmup=150, num_samples=150, num_chains=1, progress=False,
+        n_ranks=49, chunk_size=40, num_warmup=100, num_samples=150, num_chains=1, max_tree_depth=6,
+        progress=False,
     )  # fmt: skip
     assert res.n_datasets == 40
     assert all(res.identified.values()) and "beta" in res.quantities

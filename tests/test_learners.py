@@ -42,10 +42,8 @@ def _learner(family: str, params: dict, dtype=jnp.float64, q0=Q0):
 
 
 def _game(seed: int = 0):
-    mech = mm.Tabular(N_ACTIONS)
-    params = mech.init(jax.random.key(seed))
+    """A Tabular game with unequal K_i and a float64 N(0, 1) payoff table (call inside x64)."""
     params = {"table": jax.random.normal(jax.random.key(seed + 1), (*N_ACTIONS, 3), dtype=jnp.float64)}
-    del mech  # table from a float64 normal draw: payoffs of order 1
     return mm.Tabular(N_ACTIONS), params
 
 

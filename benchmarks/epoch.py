@@ -1,0 +1,106 @@
+"""Benchmark: seconds per epoch-equivalent of the paper's experiments, against the reference script.
+
+An epoch-equivalent is one value + gradient of the exact log-likelihood over the training
+episodes (80% of the data: 48 x 60 steps for E1 and E2; E7 uses the reference's episodes x
+steps for each setting) with respect to the DIML network's parameters (``NeuralJoint`` for
+E1 and E2, ``SymmetricCount`` for E7), the learner known. The reference's published seconds
+per epoch (its PyTorch script, truncated windows, no GPU): 0.42 (E1), 0.57 (E2), 0.18 (E7
+40 x 10) to 0.81 (E7 300 x 40). Ours: median of repeated jitted calls; compile time apart.
+
+Usage: ``python benchmarks/epoch.py [--e7 40x10 300x40] [--out benchmarks/results/epoch.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+import bayes_diml as bd
+from bayes_diml import environments
+from bayes_diml.mechanisms import NeuralJoint, SymmetricCount
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from likelihood import environment, load_average  # noqa: E402
+
+DEFAULT_OUT = HERE / "results" / "epoch.json"
+PUBLISHED = {"e1": 0.42, "e2": 0.57, "e7 40x10": 0.18, "e7 300x40": 0.81}
+
+
+def epoch_time(env, repeats: int) -> dict:
+    """Compile and median steady-state seconds of one value+grad over ``env.train``."""
+    family = (
+        SymmetricCount(env.mechanism.n_agents, env.mechanism.n_choices)
+        if env.name == "e7"
+        else NeuralJoint(env.data.n_actions)
+    )
+    params = family.init(jax.random.key(7))
+    train = bd.Trajectories(env.train.actions, env.train.n_actions)
+
+    def loss(p):
+        return -bd.log_likelihood(family, p, env.learner, train)
+
+    start = time.perf_counter()
+    compiled = jax.jit(jax.value_and_grad(loss)).lower(params).compile()
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(params))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(params))
+        times.append(time.perf_counter() - start)
+    return {"compile_s": compile_s, "epoch_s": statistics.median(times), "times_s": times}
+
+
+def main(argv=None) -> None:
+    """Run, print the table and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--e7", nargs="*", default=["40x10", "300x40"])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    cases = [("e1", environments.make("e1", 0)), ("e2", environments.make("e2", 0))]
+    for s in args.e7:
+        n, k = (int(v) for v in s.split("x"))
+        cases.append((f"e7 {s}", environments.make("e7", 0, n=n, K=k)))
+    rows = []
+    print(
+        f"{'experiment':<11} {'train M x T':>12} {'compile s':>9} {'ours s/epoch':>12} "
+        f"{'reference':>9} {'speed-up':>8}"
+    )
+    for name, env in cases:
+        load = load_average()
+        r = epoch_time(env, args.repeats)
+        ref = PUBLISHED.get(name)
+        row = {
+            "experiment": name,
+            "train_episodes": env.train.n_episodes,
+            "steps": env.train.n_steps,
+            "n_agents": env.train.n_agents,
+            "load_average": load,
+            **r,
+            "reference_s": ref,
+            "speedup": None if ref is None else ref / r["epoch_s"],
+        }
+        rows.append(row)
+        speed = "-" if ref is None else f"{ref / r['epoch_s']:.1f}x"
+        print(
+            f"{name:<11} {env.train.n_episodes:>5} x {env.train.n_steps:<4} {r['compile_s']:>9.2f} "
+            f"{r['epoch_s']:>12.4f} {ref if ref is not None else '-':>9} {speed:>8}",
+            flush=True,
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = {"benchmark": "seconds per epoch-equivalent (value+grad over the training episodes)"}
+    out.update(published=PUBLISHED, environment=environment(), results=rows)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -167,7 +168,7 @@ def _loop(game: dict, data: bd.Trajectories, repeats: int) -> dict:
     mech, n_actions = game["mech"], data.n_actions
     with jax.enable_x64(True):
         p64 = _cast(game["params"], jnp.float64)
-        if np.prod(n_actions) <= 4096:
+        if math.prod(n_actions) <= 4096:
             table = np.asarray(mech.payoffs(p64, jnp.asarray(joint_profiles(n_actions))), dtype=np.float64)
             payoff = table_payoff_fn(table.reshape(*n_actions, len(n_actions)))
         else:

@@ -282,17 +282,19 @@ SPECS = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", list(SPECS))
+@pytest.mark.parametrize("family", ["bandit", "hedge", "fp", "ewa"])
 def test_every_family_runs_end_to_end(family):
-    """Short NUTS (EWA, LogitQ) or SVI (the others) runs: sites, shapes, supports, labels."""
+    """Short NUTS (EWA) or SVI (the others) runs: sites, shapes, supports, labels (LogitQ: test_inference)."""
     truth = RIVALS[family][0] if family in RIVALS else bd.LogitQ(0.3, 3.0, 0.05)
     mech, params = _small_game(1)
     data = bd.simulate(mech, params, truth, n_episodes=8, T=12, key=2)
     spec = SPECS[family]
-    if family in ("ewa", "logitq"):
-        options = dict(method="nuts", num_warmup=30, num_samples=30, num_chains=1)
+    if family == "ewa":  # every EWA parameter but eps inferred; NUTS from the prior, shallow trees
+        options = dict(
+            method="nuts", num_warmup=30, num_samples=30, num_chains=1, init="prior", max_tree_depth=5
+        )
     else:
-        options = dict(method="svi", num_steps=100, num_draws=40)
+        options = dict(method="svi", num_steps=100, num_draws=40, init="prior", log_likelihood=False)
     with pytest.warns(UserWarning):  # confounding (and short-run diagnostics)
         post = bd.fit(data, mech, spec, seed=0, progress=False, **options)
     inferred = inferred_learner_fields(spec)
@@ -311,7 +313,8 @@ def test_every_family_runs_end_to_end(family):
         if str(row).startswith(temp):
             assert summary.loc[row, "label"] == "confounded with payoff scale"
     assert post.counterfactual(n_draws=2, n_episodes=2).shape == (2, 2, 3)
-    assert np.isfinite(post.idata["log_likelihood"]["actions"].values).all()
+    if family == "ewa":
+        assert np.isfinite(post.idata["log_likelihood"]["actions"].values).all()
 
 
 def test_save_load_round_trip_of_a_non_logitq_fit(tmp_path):

@@ -26,11 +26,11 @@ LEARNER = (0.25, 3.0, 0.06)
 def _cases():
     tab = mm.Tabular((3, 4))
     e2 = mm.Congestion(4, 5)
-    e7 = mm.SymmetricCount(6, 4, width=8)
+    e7 = mm.SymmetricCount(7, 4, width=8)  # 4**7 > 4096 profiles: the count plan
     return [
         (tab, tab.init(jax.random.key(1)), handwritten.tabular_2p, ()),
         (e2, e2.init(jax.random.key(0)), handwritten.congestion, (5,)),
-        (e7, e7.init(jax.random.key(0)), handwritten.symmetric_count, (6, 4)),
+        (e7, e7.init(jax.random.key(0)), handwritten.symmetric_count, (7, 4)),
     ]
 
 

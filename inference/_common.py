@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from typing import Any, NamedTuple
@@ -84,6 +85,10 @@ class ModelSpec(NamedTuple):
         priors = priors if priors is not None else Priors()
         if not isinstance(priors, Priors):
             raise TypeError(f"priors must be bayes_diml.models.Priors; got {type(priors).__name__}.")
+        if isinstance(mechanism, Tabular) and not mechanism.levels and _sees_levels(data, learner):
+            # observed payoffs and played-action reinforcement see each agent's mean payoff over
+            # its own actions: there it is a parameter, not a gauge
+            mechanism = dataclasses.replace(mechanism, levels=True)
         return cls(data, mechanism, learner, priors)
 
     def model(self, observe: bool = True):
@@ -171,6 +176,13 @@ def pointwise_log_likelihood(spec: ModelSpec, samples: dict[str, Any]) -> dict[s
         obs = np.isfinite(spec.data.payoffs)[None]
         res["payoffs"] = np.where(obs, np.asarray(out["payoffs"]), 0.0)
     return res
+
+
+def _sees_levels(data: Trajectories, learner: Any) -> bool:
+    """Whether payoff levels (not only differences between own actions) enter the model."""
+    from bayes_diml.learners import uses_payoff_levels
+
+    return bool(data.has_payoffs) or uses_payoff_levels(learner)
 
 
 def pointwise_log_prior(spec: ModelSpec, samples: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -13,14 +13,12 @@ import numpy as np
 from bayes_diml.models import Priors, inferred_learner_fields, is_confounded
 from numpyro.infer import Predictive
 
-from bayes_diml.learners import temperature_name, uses_payoff_levels
-from bayes_diml.mechanisms import Tabular
+from bayes_diml.learners import temperature_name
 
 from ._common import (
     ConfoundingWarning,
     ConvergenceWarning,
     ModelSpec,
-    SpecificationWarning,
     build_idata,
     deterministic_sites,
 )
@@ -206,16 +204,6 @@ def fit(
             f"reported as 'scaled_payoffs'; {t} itself and payoffs in absolute units follow the prior. "
             f"Observe payoffs, fix {t}, or use a mechanism with known units to identify {t}.",
             ConfoundingWarning,
-            stacklevel=2,
-        )
-    if isinstance(spec.mechanism, Tabular) and uses_payoff_levels(spec.learner):
-        warnings.warn(
-            f"{type(spec.learner).__name__} reinforces the played action, so payoff levels (not only "
-            "differences between own actions) enter its likelihood; the Tabular mechanism is fitted in "
-            "centred coordinates (each agent's mean payoff over its own actions is 0 for every opponent "
-            "profile), which here is a restriction, not a gauge. Fix delta = 1 (EWA), or use a mechanism "
-            "whose payoff levels are modelled. See docs/learners.md.",
-            SpecificationWarning,
             stacklevel=2,
         )
     key = jax.random.key(int(seed))

@@ -189,6 +189,21 @@ def _free_shape(mechanism: Tabular, i: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _level_shape(mechanism: Tabular, i: int) -> tuple[int, ...]:
+    """Shape of agent i's level site: one mean payoff per opponent profile (axis i dropped)."""
+    return tuple(k for j, k in enumerate(mechanism.n_actions) if j != i)
+
+
+def _add_levels(mechanism: Tabular, table: jax.Array, sites: dict[str, Any]) -> jax.Array:
+    """``table[..., i] + level_i`` broadcast over agent i's own actions (batch dims allowed)."""
+    n = mechanism.n_agents
+    cols = []
+    for i in range(n):
+        level = jnp.asarray(sites[f"u{i}_level"], dtype=table.dtype)
+        cols.append(table[..., i] + jnp.expand_dims(level, level.ndim - (n - 1) + i))
+    return jnp.stack(cols, axis=-1)
+
+
 def _identified_sites(mechanism: Any) -> dict[str, tuple[int, ...]] | None:
     fn = getattr(mechanism, "identified_sites", None)
     return fn() if callable(fn) else None
@@ -202,7 +217,10 @@ def mechanism_sites(mechanism: Any) -> dict[str, tuple[int, ...]]:
     ``mech.<name>``; otherwise every leaf of the params pytree as ``mech.<path>``.
     """
     if isinstance(mechanism, Tabular):
-        return {f"u{i}_free": _free_shape(mechanism, i) for i in range(mechanism.n_agents)}
+        sites = {f"u{i}_free": _free_shape(mechanism, i) for i in range(mechanism.n_agents)}
+        if mechanism.levels:
+            sites.update({f"u{i}_level": _level_shape(mechanism, i) for i in range(mechanism.n_agents)})
+        return sites
     ident = _identified_sites(mechanism)
     if ident is not None:
         return {f"mech.{k}": tuple(v) for k, v in ident.items()}
@@ -214,7 +232,10 @@ def params_from_sites(mechanism: Any, sites: dict[str, Any]) -> Any:
     """Mechanism params from site values (works with extra leading batch dims on Tabular)."""
     if isinstance(mechanism, Tabular):
         free = [jnp.asarray(sites[f"u{i}_free"]) for i in range(mechanism.n_agents)]
-        return {"table": _tabular_from_free(mechanism, free)}
+        table = _tabular_from_free(mechanism, free)
+        if mechanism.levels:
+            table = _add_levels(mechanism, table, sites)
+        return {"table": table}
     ident = _identified_sites(mechanism)
     if ident is not None:
         return mechanism.params_from_identified({k: sites[f"mech.{k}"] for k in ident})
@@ -241,7 +262,22 @@ def free_from_table(mechanism: Tabular, table: Any) -> dict[str, np.ndarray]:
         c = table[..., i] - table[..., i].mean(axis=i, keepdims=True)
         H = sum_to_zero_basis(mechanism.n_actions[i])
         out[f"u{i}_free"] = np.moveaxis(np.tensordot(c, H, axes=([i], [0])), -1, i)
+        if mechanism.levels:
+            out[f"u{i}_level"] = table[..., i].mean(axis=i)
     return out
+
+
+def _site_scale(mechanism: Any, name: str, scale: float) -> float:
+    """Prior sd of a mechanism site: ``scale``, or ``scale / sqrt(K_i)`` for a Tabular level.
+
+    With that choice the full table of a ``Tabular(levels=True)`` has i.i.d. N(0, scale^2)
+    entries: the centred part (isotropic in the sum-to-zero subspace) plus the mean over
+    agent i's K_i own actions.
+    """
+    if isinstance(mechanism, Tabular) and name.endswith("_level"):
+        i = int(name[1 : -len("_level")])
+        return scale / math.sqrt(mechanism.n_actions[i])
+    return scale
 
 
 def _sample_mechanism(mechanism: Any, priors: Priors) -> Any:
@@ -251,7 +287,8 @@ def _sample_mechanism(mechanism: Any, priors: Priors) -> Any:
         if scale is None:
             d = dist.ImproperUniform(dist.constraints.real, (), shape)
         else:
-            d = dist.Normal(0.0, float(scale)).expand(shape).to_event(len(shape))
+            sd = _site_scale(mechanism, name, float(scale))
+            d = dist.Normal(0.0, sd).expand(shape).to_event(len(shape))
         sites[name] = numpyro.sample(name, d)
     params = params_from_sites(mechanism, sites)
     if _identified_sites(mechanism) is not None and param_count(params) <= 200:

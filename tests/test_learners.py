@@ -5,6 +5,8 @@ Float64 runs inside the ``x64`` fixture (a context). Every test uses fixed keys 
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -412,24 +414,24 @@ def test_cli_fit_with_learner_family(tmp_path):
 def test_map_recovers_ewa_delta():
     """EWA's forgone-payoff weight delta is recovered by MAP with the mechanism inferred jointly.
 
-    Truth delta = 0.3 on a centred 3 x 3 table (inside the Tabular model: see docs/learners.md on
-    payoff levels); Beta(1, 1) prior, so MAP = MLE in delta. The tolerance is 3.29 marginal
-    posterior sd of delta, from the inverse Hessian of the negative log posterior over all
-    13 parameters at the MAP (Laplace; two-sided false-failure rate 0.1% if calibrated).
+    Truth delta = 0.3 on a 3 x 3 table with non-zero payoff levels (EWA with delta < 1 sees
+    levels, so fit infers them: Tabular(levels=True), see docs/learners.md); Beta(1, 1) prior,
+    so MAP = MLE in delta. The tolerance is 3.29 marginal posterior sd of delta, from the
+    inverse Hessian of the negative log posterior over all 19 parameters at the MAP (Laplace;
+    two-sided false-failure rate 0.1% if calibrated).
     Power: sd < 0.1, and delta = 1 (the LogitQ / FP / Hedge nestings) is outside the band.
     """
     from bayes_diml.inference import SpecificationWarning
     from bayes_diml.models import learner_from_sites, params_from_sites
+    from bayes_diml.models.logit_q import _site_scale
     from jax.flatten_util import ravel_pytree
 
     mech, params = _small_game(5)
-    t = params["table"]
-    centred = jnp.stack([t[..., 0] - t[..., 0].mean(0), t[..., 1] - t[..., 1].mean(1, keepdims=True)], -1)
-    params = {"table": centred}
     data = bd.simulate(mech, params, bd.EWA(0.9, 0.3, 0.9, 3.0, 0.05), n_episodes=40, T=30, key=11)
     spec = bd.EWA(0.9, "infer", 0.9, 3.0, 0.05)
     priors = Priors(mechanism_scale=3.0)
-    with pytest.warns(SpecificationWarning, match="payoff levels"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpecificationWarning)  # levels are now inferred, no warning
         post = bd.fit(
             data, mech, spec, "map", 0, priors=priors, progress=False, log_likelihood=False,
             num_restarts=1, learning_rate=0.05,
@@ -438,10 +440,14 @@ def test_map_recovers_ewa_delta():
     sites = {k: jnp.asarray(v[0]) for k, v in post.site_draws().items()}
     flat, unravel = ravel_pytree(sites)
 
+    fitted = post.mechanism
+    assert fitted.levels
+
     def neg_log_post(z):
         s = unravel(z)
-        ll = bd.log_likelihood(mech, params_from_sites(mech, s), learner_from_sites(spec, s), data)
-        return -ll + sum(jnp.sum(s[k] ** 2) for k in s if k != "delta") / (2 * 3.0**2)
+        ll = bd.log_likelihood(fitted, params_from_sites(fitted, s), learner_from_sites(spec, s), data)
+        prior = sum(jnp.sum(s[k] ** 2) / (2 * _site_scale(fitted, k, 3.0) ** 2) for k in s if k != "delta")
+        return -ll + prior
 
     cov = np.linalg.inv(np.asarray(jax.hessian(neg_log_post)(flat), dtype=np.float64))
     at = sum(int(np.size(sites[k])) for k in sorted(sites) if k < "delta")  # ravel_pytree: sorted keys

@@ -28,10 +28,18 @@ class Tabular:
     """``payoff_i(a) = table[a_1, ..., a_n, i]``.
 
     Params: ``{"table": float[K_1, ..., K_n, n]}``. ``init`` draws ``N(0, init_scale^2)``.
+
+    ``levels``: whether the Bayesian model also infers payoff *levels*, each agent's mean
+    payoff over its own actions for every opponent profile. Under full-feedback learners
+    (LogitQ, Hedge, FictitiousPlay) that mean is a gauge and the table is sampled in centred
+    coordinates only (``levels=False``); observed payoffs and learners that reinforce the
+    played action (BanditQ, EWA with delta < 1) see levels, and ``fit`` switches
+    ``levels=True`` on for them.
     """
 
     n_actions: tuple[int, ...]
     init_scale: float = 1.0
+    levels: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))

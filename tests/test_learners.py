@@ -297,7 +297,16 @@ def test_every_family_runs_end_to_end(family):
         )
     else:
         options = dict(method="svi", num_steps=100, num_draws=40, init="prior", log_likelihood=False)
-    with pytest.warns(UserWarning):  # confounding (and short-run diagnostics)
+    from bayes_diml.inference import ConfoundingWarning
+
+    temp = temperature_name(spec)
+    confounded = isinstance(getattr(spec, temp), str)
+    # a free temperature is confounded with the payoff scale, and fit says so; a fixed one is not
+    ctx = pytest.warns(ConfoundingWarning) if confounded else warnings.catch_warnings()
+    with ctx:
+        if not confounded:
+            warnings.simplefilter("error", ConfoundingWarning)
+            warnings.filterwarnings("ignore", message=".*(R-hat|ESS|converge|diverg).*")
         post = bd.fit(data, mech, spec, seed=0, progress=False, **options)
     inferred = inferred_learner_fields(spec)
     assert set(inferred) <= set(post.idata["posterior"].data_vars)
@@ -308,8 +317,7 @@ def test_every_family_runs_end_to_end(family):
         per_agent = getattr(spec, p.name) == "infer_per_agent"
         assert d.shape == ((post.n_draws, 2) if per_agent else (post.n_draws,))
         assert np.all(np.isfinite(d)) and np.all(d >= p.low) and np.all(d <= p.high)
-    temp = temperature_name(spec)
-    assert post.confounded == isinstance(getattr(spec, temp), str)
+    assert post.confounded == confounded
     summary = post.summary()
     for row in summary.index:
         if str(row).startswith(temp):
@@ -331,17 +339,21 @@ def test_save_load_round_trip_of_a_non_logitq_fit(tmp_path):
     spec = bd.EWA("infer", "infer_per_agent", np.array([0.8, 0.7]), 3.0, 0.05, n0=2.0, q0=q0)
     priors = Priors(phi=(5.0, 1.0), delta=(2.0, 2.0))
     model = ModelSpec.build(data, mech, spec, priors)
-    assert model.latent_names == ["u0_free", "u1_free", "phi", "delta"] and not is_confounded_fit(model)
+    # delta < 1 sees payoff levels: the Tabular mechanism infers them (sites u{i}_level)
+    assert model.mechanism.levels
+    assert model.latent_names == ["u0_free", "u1_free", "u0_level", "u1_level", "phi", "delta"]
+    assert not is_confounded_fit(model)
     rng = np.random.default_rng(0)
     draws = {
         k: np.repeat(np.asarray(v)[None, None], 4, axis=1)
-        for k, v in free_from_table(mech, params["table"]).items()
+        for k, v in free_from_table(model.mechanism, params["table"]).items()
     }
     draws["phi"] = rng.uniform(0.5, 1.0, (1, 4))
     draws["delta"] = rng.uniform(0.0, 1.0, (1, 4, 2))
     post = Posterior(build_idata(model, draws, log_likelihood=False), model, "nuts")
     back = bd.load(post.save(tmp_path / "ewa.nc"))
-    assert isinstance(back.learner, bd.EWA) and back.priors == priors
+    assert isinstance(back.learner, bd.EWA) and back.priors == priors and back.mechanism.levels
+    np.testing.assert_allclose(np.asarray(back.mechanism_params()["table"]), params["table"], atol=1e-5)
     assert back.learner.phi == "infer" and back.learner.delta == "infer_per_agent"
     np.testing.assert_array_equal(back.learner.rho, [0.8, 0.7])
     np.testing.assert_array_equal(back.learner.q0, q0)

@@ -32,7 +32,7 @@ from numpyro.optim import optax_to_numpyro
 
 from .counterfactual import CounterfactualPlan, action_mask, evaluate_plan, make_plan
 from .learners import LogitQ
-from .likelihood import scan_log_policies
+from .likelihood import scan_states
 from .mechanisms import joint_profiles
 
 __all__ = ["sbc_model", "table_index", "nuts_batch", "svi_batch"]
@@ -58,6 +58,7 @@ def sbc_model(
     actions: int[M, T, n]; index: int[M, T-1, n, K] (table plan); payoffs: float[M, T, n] or None.
     """
     from bayes_diml.models.logit_q import _sample_learner, _sample_mechanism
+    from bayes_diml.models.policy import LearnerPolicy
 
     M, T, n = actions.shape
     params = _sample_mechanism(mechanism, priors)
@@ -65,14 +66,13 @@ def sbc_model(
     mask = action_mask(n_actions)
     plan = CounterfactualPlan("table", joint_profiles(n_actions), index, mask)
     cf = evaluate_plan(mechanism, params, plan)
-    log_pi = scan_log_policies(lq, cf, actions[:, :-1], jnp.asarray(mask))
-    log_pi = jnp.where(jnp.isneginf(log_pi), jnp.finfo(log_pi.dtype).min, log_pi)
+    states = scan_states(lq, cf, actions[:, :-1], jnp.asarray(mask))
     with (
         numpyro.plate("episode", M, dim=-3),
         numpyro.plate("step", T - 1, dim=-2),
         numpyro.plate("agent", n, dim=-1),
     ):
-        numpyro.sample("actions", dist.Categorical(logits=log_pi), obs=actions[:, 1:])
+        numpyro.sample("actions", LearnerPolicy(lq, states, mask), obs=actions[:, 1:])
     if payoffs is not None:
         sigma = numpyro.sample("payoff_noise", dist.HalfNormal(priors.payoff_noise))
         realised = mechanism.payoffs(params, actions)

@@ -18,6 +18,7 @@ Three kinds of plan:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -242,10 +243,29 @@ def evaluate_plan(
         n = plan.action_mask.shape[0]
         pay = mechanism.payoffs(params, jnp.asarray(plan.points)[index // n])  # [..., n, K, n]
         cf = jnp.take_along_axis(pay, (index % n)[..., None], axis=-1)[..., 0]
+    elif plan.kind == "table":  # gather whole rows u_i(., a_-i): cheaper (and its gradient) than cells
+        n_actions = tuple(int(k) for k in plan.action_mask.sum(axis=1))
+        pay = mechanism.payoffs(params, jnp.asarray(plan.points))  # [P, n]
+        rows = pay.reshape(-1)[jnp.asarray(_table_rows(n_actions))]  # [P * n, K]
+        cf = rows[index[..., 0]]  # index[..., i, 0] = (profile with a_i = 0) * n + i
     else:
         pay = mechanism.payoffs(params, jnp.asarray(plan.points))  # [U, n]
         cf = pay.reshape(-1)[index]
     return jnp.where(mask, cf, 0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _table_rows(n_actions: tuple[int, ...]) -> np.ndarray:
+    """int[P * n, K]: row ``r = u * n + i`` holds the flat indices of ``u_i(k, a_-i(u))``, k = 0..K-1.
+
+    Only rows whose profile ``u`` has ``a_i = 0`` are used (those a table plan's
+    ``index[..., i, 0]`` points at); entries past ``K_i`` or the table are clipped (masked later).
+    """
+    n, K, P = len(n_actions), max(n_actions), math.prod(n_actions)
+    r = np.arange(P * n, dtype=np.int64)[:, None]
+    step = (_strides(n_actions) * n)[r % n]  # moving a_i by one moves the flat index this far
+    idx = np.minimum(r + np.arange(K)[None, :] * step, P * n - 1)
+    return idx.astype(np.int32 if P * n < 2**31 else np.int64)
 
 
 def counterfactual_payoffs(

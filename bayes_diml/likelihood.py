@@ -22,6 +22,8 @@ __all__ = [
     "log_likelihood",
     "log_policies",
     "scan_log_policies",
+    "scan_states",
+    "action_log_prob",
     "auto_segment_length",
     "AUTO_SEGMENT_ELEMENTS",
 ]
@@ -95,13 +97,47 @@ def scan_log_policies(
         state, states = jax.lax.scan(step, state, inputs[:2])
         if next_actions is None:
             return state, learner.log_policy(states, action_mask)
-        return state, _log_prob(learner, states, action_mask, inputs[2])
+        return state, action_log_prob(learner, states, action_mask, inputs[2])
 
     n_steps = counterfactual.shape[1]
     if segment_length is None:
         segment_length = auto_segment_length(n_steps, M * math.prod(counterfactual.shape[2:]))
     out = _segmented_scan(run, state0, xs, n_steps, int(segment_length))
     return jnp.swapaxes(out, 0, 1)
+
+
+def scan_states(
+    learner: Any,
+    counterfactual: jax.Array,
+    actions: jax.Array,
+    action_mask: jax.Array,
+    segment_length: int | None = None,
+) -> Any:
+    """The learner's state after each step: leaves with leading axes ``[M, S]``.
+
+    Same recursion as :func:`scan_log_policies` (``counterfactual: float[M, S, n, K]``,
+    ``actions: int[M, S, n]``), returning the states themselves (float[M, S, n, K] for
+    LogitQ), so that a caller can score only the actions it needs
+    (:class:`bayes_diml.models.LearnerPolicy`).
+    """
+    dtype = counterfactual.dtype
+    M = counterfactual.shape[0]
+    q0 = learner.init_state(action_mask, dtype)
+    state0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (M, *x.shape)), q0)
+    xs = (jnp.swapaxes(counterfactual, 0, 1), jnp.swapaxes(actions, 0, 1))
+
+    def run(state, inputs):
+        def step(s, x):
+            s = learner.update(s, x[0], x[1])
+            return s, s
+
+        return jax.lax.scan(step, state, inputs)
+
+    n_steps = counterfactual.shape[1]
+    if segment_length is None:
+        segment_length = auto_segment_length(n_steps, M * math.prod(counterfactual.shape[2:]))
+    out = _segmented_scan(run, state0, xs, n_steps, int(segment_length))
+    return jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), out)
 
 
 #: Automatic checkpointing starts when steps x state elements reach this (16 MiB of float32).
@@ -120,7 +156,7 @@ def auto_segment_length(n_steps: int, state_size: int) -> int:
     return math.isqrt(n_steps - 1) + 1
 
 
-def _log_prob(learner: Any, states: Any, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
+def action_log_prob(learner: Any, states: Any, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
     """Log-probabilities of ``actions: int[..., n]`` under the states' policies: float[..., n].
 
     Uses the learner's ``log_prob`` when it has one (computing only the needed entries),

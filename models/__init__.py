@@ -25,8 +25,10 @@ from .logit_q import (
     sites_from_params,
     sum_to_zero_basis,
 )
+from .policy import LearnerPolicy
 
 __all__ = [
+    "LearnerPolicy",
     "INFER",
     "INFER_PER_AGENT",
     "INFER_HIERARCHICAL",

@@ -8,7 +8,8 @@ Sites (names are the ArviZ variable names):
   plate) unless fixed; other learner families (``Hedge``, ``EWA``, ...) have one site per
   inferred parameter, named after it (``eta``, ``phi``, ``delta``, ``rho``, ``lam``, ...);
 - ``payoff_noise`` when payoffs are observed;
-- observations: ``actions`` (Categorical over the next action, plates
+- observations: ``actions`` (:class:`LearnerPolicy`, the learner's categorical policy over the
+  next action, scoring only the observed action; plates
   ``episode x step x agent``, masked on padding) and ``payoffs`` (Normal, plates
   ``episode x time x agent``, masked where unobserved);
 - deterministic: ``centred_payoffs`` float[K_1, ..., K_n, n] for small games, and
@@ -31,12 +32,13 @@ import numpyro.distributions as dist
 from bayes_diml.counterfactual import evaluate_plan, plan_for
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import FAMILIES, LogitQ, learner_parameters, parameter_names, temperature_name
-from bayes_diml.likelihood import scan_log_policies
+from bayes_diml.likelihood import scan_states
 from bayes_diml.mechanisms import Tabular, flatten_params, joint_profiles, param_count
 from bayes_diml.mechanisms.base import sum_to_zero_basis
 from bayes_diml.metrics import payoff_differences
 
 from .hierarchical import hierarchical_site_names, sample_hierarchical
+from .policy import LearnerPolicy
 
 __all__ = [
     "INFER",
@@ -484,14 +486,12 @@ def _observe(data, mechanism, params, lq, priors, observe, batch_size, mesh) -> 
         all_actions = rows(data.actions)  # [B, T, n]
         cf = evaluate_plan(mechanism, params, plan, sel)  # [B, T-1, n, K]
         cf, all_actions = shard_episodes((cf, all_actions), mesh)
-        log_pi = scan_log_policies(lq, cf, all_actions[:, :-1], jnp.asarray(plan.action_mask))
-        # padded actions (k >= K_i) get the smallest finite logit: probability 0, valid parameter
-        log_pi = jnp.where(jnp.isneginf(log_pi), jnp.finfo(log_pi.dtype).min, log_pi)
+        states = scan_states(lq, cf, all_actions[:, :-1], jnp.asarray(plan.action_mask))
         scored = rows(data.scored_mask)[:, :, None]
         with numpyro.plate("step", T - 1, dim=-2), numpyro.plate("agent", n, dim=-1):
             numpyro.sample(
                 "actions",
-                dist.Categorical(logits=log_pi).mask(scored),
+                LearnerPolicy(lq, states, plan.action_mask).mask(scored),
                 obs=all_actions[:, 1:] if observe else None,
             )
 

@@ -661,7 +661,15 @@ def fit_command(
             )
     family = learner_family.lower()
     given = dict(
-        alpha=alpha, beta=beta, eps=eps, eta=eta, lam=lam, phi=phi, delta=delta, rho=rho, n0=n0,
+        alpha=alpha,
+        beta=beta,
+        eps=eps,
+        eta=eta,
+        lam=lam,
+        phi=phi,
+        delta=delta,
+        rho=rho,
+        n0=n0,
         prior_weight=prior_weight,
     )
     base = {n: INFER for n in parameter_names(learner_family_cls(family)) if n not in _FIXED_BY_DEFAULT}
@@ -1174,7 +1182,10 @@ def compare_command(fit_paths: tuple[Path, ...], ic: str, min_steps: int | None,
 @main.command("ppc")
 @click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("ppc.png"), show_default=True,
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("ppc.png"),
+    show_default=True,
     help="Figure file (.png, .pdf or .svg).",
 )
 @click.option("--draws", type=click.IntRange(min=10), default=200, show_default=True, help="Posterior draws.")

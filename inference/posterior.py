@@ -551,9 +551,7 @@ def _learner_from_json(lj: dict) -> Any:
     """Inverse of :func:`_learner_to_json` (fits saved before learner families are LogitQ)."""
     cls = learner_family(lj.get("family", "logitq"))
     values = {
-        f: (v if isinstance(v, str) else np.asarray(v, dtype=float))
-        for f, v in lj.items()
-        if f != "family"
+        f: (v if isinstance(v, str) else np.asarray(v, dtype=float)) for f, v in lj.items() if f != "family"
     }
     return cls(**values)
 

@@ -135,6 +135,7 @@ def run_nuts(
         target_accept_prob=config.target_accept,
         max_tree_depth=config.max_tree_depth,
     )
+
     def make_mcmc(num_samples: int) -> MCMC:
         return MCMC(
             kernel,

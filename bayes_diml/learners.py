@@ -40,6 +40,7 @@ __all__ = [
     "masked_log_softmax",
     "epsilon_mixture",
     "epsilon_mixture_at",
+    "logit_policy_log_prob",
     "per_agent",
 ]
 
@@ -113,6 +114,43 @@ def epsilon_mixture_at(
     log_k = jnp.log(counts.astype(dtype))
     valid = actions[..., None] < counts  # padded actions have probability 0
     return jnp.where(valid, _mixture(sel, jnp.asarray(eps, dtype), log_k), -jnp.inf)[..., 0]
+
+
+#: Up to this many actions, :func:`logit_policy_log_prob` works on one action column at a time.
+UNROLL_ACTIONS = 16
+
+
+def logit_policy_log_prob(
+    logits: jax.Array, eps: jax.Array, action_mask: jax.Array, actions: jax.Array
+) -> jax.Array:
+    """``epsilon_mixture(masked_log_softmax(logits, action_mask), eps, action_mask)`` at ``actions``.
+
+    logits: float[..., n, K]; eps: scalar or float[n, 1] (:func:`per_agent`); actions:
+    int[..., n]; returns float[..., n]. Only the
+    normaliser is formed over the actions, then the mixture at the selected entries. For
+    ``K <= UNROLL_ACTIONS`` the reductions over the (short, innermost) action axis are
+    written column by column, so XLA fuses them into one elementwise loop over ``[..., n]``
+    (2x faster, value and gradient, than reducing a length-4 axis on CPU).
+    """
+    mask = jnp.asarray(action_mask)
+    dtype = logits.dtype
+    x = jnp.where(mask, logits, -jnp.inf)
+    top = jax.lax.stop_gradient(jnp.max(x, axis=-1))  # [..., n]
+    K = logits.shape[-1]
+    if K <= UNROLL_ACTIONS:
+        total = sum(jnp.where(mask[:, k], jnp.exp(logits[..., k] - top), 0.0) for k in range(K))
+        sel = sum(jnp.where(actions == k, logits[..., k], 0.0) for k in range(K))
+    else:
+        total = jnp.sum(jnp.exp(x - top[..., None]), axis=-1)
+        hit = jnp.arange(K) == actions[..., None]  # a select, not a gather
+        sel = jnp.where(hit, logits, 0.0).sum(-1)
+    counts = mask.sum(-1)  # [n]
+    valid = actions < counts  # padded actions have probability 0
+    log_greedy = jnp.where(valid, sel - top - jnp.log(total), 0.0)
+    log_k = jnp.log(counts.astype(dtype))
+    eps = jnp.asarray(eps, dtype)
+    eps = eps[..., 0] if eps.ndim >= 1 else eps  # per_agent shape float[n, 1] -> float[n]
+    return jnp.where(valid, _mixture(log_greedy, eps, log_k), -jnp.inf)
 
 
 def _mixture(log_greedy: jax.Array, eps: jax.Array, log_k: jax.Array) -> jax.Array:
@@ -203,7 +241,7 @@ class LogitQ(NamedTuple):
         """``log_policy(state, action_mask)`` at ``actions: int[..., n]``: float[..., n] (cheaper)."""
         beta = per_agent(self.beta, state.dtype)
         eps = per_agent(self.eps, state.dtype)
-        return epsilon_mixture_at(masked_log_softmax(beta * state, action_mask), eps, action_mask, actions)
+        return logit_policy_log_prob(beta * state, eps, action_mask, actions)
 
     def check(self, n_agents: int) -> LogitQ:
         """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
@@ -394,6 +432,11 @@ class BanditQ(NamedTuple):
         eps = per_agent(self.eps, state.dtype)
         return epsilon_mixture(masked_log_softmax(beta * state, action_mask), eps, action_mask)
 
+    def log_prob(self, state: jax.Array, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
+        """``log_policy`` at ``actions: int[..., n]``: float[..., n] (cheaper)."""
+        beta, eps = per_agent(self.beta, state.dtype), per_agent(self.eps, state.dtype)
+        return logit_policy_log_prob(beta * state, eps, action_mask, actions)
+
     def check(self, n_agents: int) -> BanditQ:
         """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
         return check_parameters(self, n_agents)
@@ -445,6 +488,11 @@ class Hedge(NamedTuple):
         eta = per_agent(self.eta, state.dtype)
         eps = per_agent(self.eps, state.dtype)
         return epsilon_mixture(masked_log_softmax(eta * state, action_mask), eps, action_mask)
+
+    def log_prob(self, state: jax.Array, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
+        """``log_policy`` at ``actions: int[..., n]``: float[..., n] (cheaper)."""
+        eta, eps = per_agent(self.eta, state.dtype), per_agent(self.eps, state.dtype)
+        return logit_policy_log_prob(eta * state, eps, action_mask, actions)
 
     def check(self, n_agents: int) -> Hedge:
         """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
@@ -510,6 +558,12 @@ class FictitiousPlay(NamedTuple):
         beta = per_agent(self.beta, values.dtype)
         eps = per_agent(self.eps, values.dtype)
         return epsilon_mixture(masked_log_softmax(beta * values, action_mask), eps, action_mask)
+
+    def log_prob(self, state: tuple, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
+        """``log_policy`` at ``actions: int[..., n]``: float[..., n] (cheaper)."""
+        values = state[0]
+        beta, eps = per_agent(self.beta, values.dtype), per_agent(self.eps, values.dtype)
+        return logit_policy_log_prob(beta * values, eps, action_mask, actions)
 
     def check(self, n_agents: int) -> FictitiousPlay:
         """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""
@@ -595,6 +649,12 @@ class EWA(NamedTuple):
         lam = per_agent(self.lam, attractions.dtype)
         eps = per_agent(self.eps, attractions.dtype)
         return epsilon_mixture(masked_log_softmax(lam * attractions, action_mask), eps, action_mask)
+
+    def log_prob(self, state: tuple, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
+        """``log_policy`` at ``actions: int[..., n]``: float[..., n] (cheaper)."""
+        attractions = state[0]
+        lam, eps = per_agent(self.lam, attractions.dtype), per_agent(self.eps, attractions.dtype)
+        return logit_policy_log_prob(lam * attractions, eps, action_mask, actions)
 
     def check(self, n_agents: int) -> EWA:
         """Validate shapes and ranges of concrete parameters (no-op on traced ones)."""

@@ -64,7 +64,9 @@ def _ess_mean_sd(draws: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray
     return out
 
 
-def run_ours(data, mech, warmup: int, draws: int, chains: int, seed: int) -> dict:
+def run_ours(
+    data, mech, warmup: int, draws: int, chains: int, seed: int, chain_method: str = "sequential"
+) -> dict:
     """Our NUTS through ``bd.fit``; returns timings and draws."""
     learner = bd.LogitQ("infer", TRUE_LEARNER["beta"], "infer")
     start = time.perf_counter()
@@ -81,6 +83,7 @@ def run_ours(data, mech, warmup: int, draws: int, chains: int, seed: int) -> dic
             num_warmup=warmup,
             num_samples=draws,
             num_chains=chains,
+            chain_method=chain_method,
         )
     wall = time.perf_counter() - start
     return {
@@ -93,8 +96,8 @@ def run_ours(data, mech, warmup: int, draws: int, chains: int, seed: int) -> dic
     }
 
 
-def run_pymc(data, mech, warmup: int, draws: int, chains: int, seed: int) -> dict:
-    """PyMC's NUTS on the same model (chains one after another on one core, like ours)."""
+def run_pymc(data, mech, warmup: int, draws: int, chains: int, seed: int, cores: int = 1) -> dict:
+    """PyMC's NUTS on the same model (``cores=1``: chains one after another on one core)."""
     import pymc as pm
 
     start = time.perf_counter()
@@ -105,7 +108,7 @@ def run_pymc(data, mech, warmup: int, draws: int, chains: int, seed: int) -> dic
             draws=draws,
             tune=warmup,
             chains=chains,
-            cores=1,
+            cores=cores,
             random_seed=seed,
             progressbar=False,
             compute_convergence_checks=False,
@@ -162,6 +165,14 @@ def main(argv=None) -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--chain-method",
+        default="sequential",
+        choices=["sequential", "vectorized"],
+        help="ours: chains one after another, or vectorised in lockstep in one call",
+    )
+    parser.add_argument("--pymc-chains", type=int, default=None, help="PyMC's chains (default: --chains)")
+    parser.add_argument("--pymc-cores", type=int, default=1, help="PyMC's worker processes")
     args = parser.parse_args(argv)
     if not pymc_model.available():
         print(f"PyMC not available ({pymc_model.import_error()}); install the bench extra. Skipping.")
@@ -171,10 +182,16 @@ def main(argv=None) -> None:
     data = bd.simulate(mech, truth, bd.LogitQ(**TRUE_LEARNER), args.episodes, args.steps, jax.random.key(2))
     loads = [load_average()]
     ours = summarise(
-        "ours (NumPyro NUTS)", run_ours(data, mech, args.warmup, args.draws, args.chains, args.seed)
+        "ours (NumPyro NUTS)",
+        run_ours(data, mech, args.warmup, args.draws, args.chains, args.seed, args.chain_method),
     )
     loads.append(load_average())
-    pymc = summarise("PyMC NUTS", run_pymc(data, mech, args.warmup, args.draws, args.chains, args.seed))
+    pymc = summarise(
+        "PyMC NUTS",
+        run_pymc(
+            data, mech, args.warmup, args.draws, args.pymc_chains or args.chains, args.seed, args.pymc_cores
+        ),
+    )
     loads.append(load_average())
     agree = agreement(ours, pymc)
     head = (

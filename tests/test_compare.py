@@ -138,61 +138,68 @@ def test_true_learner_wins_with_laplace_fits_loo_and_lfo(game):
     assert lfo_table.loc["slow_alpha", "elpd_diff"] < 0
 
 
-# each family's data-generating values, and its spec with every parameter inferred
-FAMILY_CASES = {
-    "bandit": (bd.BanditQ(0.3, 3.0, 0.05), bd.BanditQ("infer", "infer", "infer")),
-    "hedge": (bd.Hedge(0.4, 0.05), bd.Hedge("infer", "infer")),
-    "fp": (bd.FictitiousPlay(3.0, 0.05, 1.0), bd.FictitiousPlay("infer", "infer", "infer")),
-    "ewa": (
-        bd.EWA(0.9, 0.1, 0.5, 3.0, 0.05, 1.0),
-        bd.EWA("infer", "infer", "infer", "infer", "infer", "infer"),
-    ),
+# Family comparison on simulated data (slow: NUTS fits). Each case: the data-generating
+# learner, the rivals fitted to its data, and the rivals that nest it.
+FAMILY_SPECS = {
+    "logit_q": bd.LogitQ("infer", "infer", "infer"),
+    "bandit": bd.BanditQ("infer", "infer", "infer"),
+    "hedge": bd.Hedge("infer", "infer"),
+    "fp": bd.FictitiousPlay("infer", "infer", "infer"),
+    "ewa": bd.EWA("infer", "infer", "infer", "infer", "infer", "infer"),
 }
-
-
-_LAPLACE_FAMILIES = pytest.mark.skip(
-    reason="unresolved (skipped to spare the slow budget): with every learner parameter inferred "
-    "and no observed payoffs, Laplace fits put "
-    "Pareto k >> 0.7 on every episode (beta x payoff-scale ridge), so LOO is unreliable; measured on "
-    "hedge data: logit-Q ranked first. Needs NUTS fits or observed payoffs (see issue notes).",
-)
+FAMILY_CASES = {
+    "bandit": (bd.BanditQ(0.3, 3.0, 0.05), ("logit_q",), ()),
+    "fp": (bd.FictitiousPlay(3.0, 0.05, 1.0), ("logit_q",), ()),
+    "ewa": (bd.EWA(0.9, 0.1, 0.5, 3.0, 0.05, 1.0), ("logit_q",), ()),
+    # Hedge is a limit of logit-Q (alpha -> 0, alpha beta = eta) and of fictitious play with
+    # q0 = 0 (prior_weight w -> inf, beta / w = eta); a small eta keeps its scores sharpening
+    "hedge": (bd.Hedge(0.1, 0.05), ("bandit",), ("logit_q", "fp")),
+    "logit_q": (TRUE, ("bandit", "hedge"), ()),
+}
+#: elpd differences below 4 are small whatever their SE (Sivula, Magnusson, Vehtari 2020);
+#: above it, the SE is trusted and a win needs |elpd_diff| > 2 dse.
+SMALL_ELPD = 4.0
 
 
 @pytest.mark.slow
-@_LAPLACE_FAMILIES
 @pytest.mark.parametrize("family", list(FAMILY_CASES))
-def test_true_family_beats_logit_q_on_its_own_data(family):
-    truth, spec = FAMILY_CASES[family]
+def test_true_family_wins_on_its_own_data(family):
+    """NUTS fits with every learner parameter inferred; PSIS-LOO by episode.
+
+    The true family ranks first among the families that do not nest it and beats each of
+    them by more than SMALL_ELPD and 2 dse. A family that nests the truth fits its data as
+    well up to a small complexity term, so for those the test checks that they do not win
+    clearly, and that logit-Q's posterior moves to the nesting limit (alpha well below the
+    0.3 it has on logit-Q data). Laplace fits are not used: with beta and the payoff scale
+    confounded they put Pareto k >> 0.7 on every episode.
+    """
+    truth, rivals, nesting = FAMILY_CASES[family]
     mech = mechanisms.Tabular((2, 3))
     params = {"table": jax.random.normal(jax.random.key(4), (2, 3, 2)) * 1.5}
-    data = bd.simulate(mech, params, truth, 40, 20, 5)
+    data = bd.simulate(mech, params, truth, 60, 20, 5)
+    names = (family, *rivals, *nesting)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fits = {
-            name: bd.fit(data, mech, s, method="laplace", seed=0, progress=False, num_draws=400)
-            for name, s in ((family, spec), ("logit_q", bd.LogitQ("infer", "infer", "infer")))
-        }
-    table = compare(fits)
-    assert table.index[0] == family, table
-    if family != "ewa":  # EWA nests logit-Q: require only the ranking
-        assert abs(table.loc["logit_q", "elpd_diff"]) > 2 * table.loc["logit_q", "dse"], table
-
-
-@pytest.mark.slow
-@_LAPLACE_FAMILIES
-def test_logit_q_beats_other_families_on_logit_q_data():
-    mech = mechanisms.Tabular((2, 3))
-    params = {"table": jax.random.normal(jax.random.key(4), (2, 3, 2)) * 1.5}
-    data = bd.simulate(mech, params, TRUE, 40, 20, 5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fits = {
-            name: bd.fit(data, mech, s, method="laplace", seed=0, progress=False, num_draws=400)
-            for name, s in (
-                ("logit_q", bd.LogitQ("infer", "infer", "infer")),
-                ("bandit", FAMILY_CASES["bandit"][1]),
-                ("hedge", FAMILY_CASES["hedge"][1]),
+            name: bd.fit(
+                data, mech, FAMILY_SPECS[name], method="nuts", seed=0, progress=False,
+                num_warmup=300, num_samples=300, num_chains=1,
             )
-        }
-    table = compare(fits)
-    assert table.index[0] == "logit_q", table
+            for name in names
+        }  # fmt: skip
+        table = compare(fits)
+    ranked = [name for name in table.index if name not in nesting]
+    assert ranked[0] == family, table
+    for rival in (*rivals, *nesting):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pair = compare({family: fits[family], rival: fits[rival]})  # dse of this pair
+        if rival in rivals:
+            diff = pair.loc[rival, "elpd"] - pair.loc[family, "elpd"]
+            assert diff < -SMALL_ELPD and abs(diff) > 2 * pair["dse"].max(), pair
+            continue
+        gain = pair.loc[rival, "elpd"] - pair.loc[family, "elpd"]  # > 0: the nesting family is ahead
+        assert gain < max(SMALL_ELPD, 2 * pair["dse"].max()), pair  # but not clearly
+    if "logit_q" in nesting:
+        alpha = fits["logit_q"].draws("alpha").reshape(-1)
+        assert np.quantile(alpha, 0.95) < 0.15, np.quantile(alpha, [0.05, 0.5, 0.95])

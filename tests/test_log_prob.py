@@ -57,3 +57,45 @@ def test_padded_action_has_probability_zero():
     out = epsilon_mixture_at(lg, 0.1, MASK, jnp.asarray([3, 3]))  # agent 0 has only 3 actions
     assert out[0] == -jnp.inf and np.isfinite(out[1])
     np.testing.assert_allclose(out[1], epsilon_mixture(lg, 0.1, MASK)[1, 3], rtol=1e-6)
+
+
+FAMILY_LEARNERS = {
+    "logit_q": bd.LogitQ(0.3, jnp.asarray([2.0, 3.5]), jnp.asarray([0.05, 0.2])),
+    "bandit": bd.BanditQ(0.3, 2.5, 0.1),
+    "hedge": bd.Hedge(0.7, jnp.asarray([0.0, 0.3])),
+    "fp": bd.FictitiousPlay(4.0, 0.05, 2.0),
+    "ewa": bd.EWA(0.9, 0.4, 0.5, jnp.asarray([3.0, 1.5]), 0.05, 1.0),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILY_LEARNERS))
+def test_every_family_log_prob_and_learner_policy_match_categorical(x64, family):
+    """``log_prob`` (per family) and ``LearnerPolicy`` equal ``Categorical(log_policy)``, with gradients."""
+    import numpyro.distributions as dist
+    from bayes_diml.models import LearnerPolicy
+
+    from bayes_diml.likelihood import scan_states
+
+    learner = FAMILY_LEARNERS[family]
+    rng = np.random.default_rng(1)
+    actions = jnp.asarray(np.stack([rng.integers(0, 3, (3, 7)), rng.integers(0, 4, (3, 7))], axis=-1))
+    cf0 = jnp.where(MASK, jax.random.normal(jax.random.key(2), (3, 6, 2, 4), jnp.float64), 0.0)
+
+    def scores(cf, policy):
+        states = scan_states(learner, cf, actions[:, :-1], MASK)
+        if policy == "learner":
+            return LearnerPolicy(learner, states, MASK).log_prob(actions[:, 1:])
+        lp = learner.log_policy(states, MASK)
+        lp = jnp.where(jnp.isneginf(lp), jnp.finfo(lp.dtype).min, lp)
+        return dist.Categorical(logits=lp).log_prob(actions[:, 1:])
+
+    np.testing.assert_allclose(scores(cf0, "learner"), scores(cf0, "categorical"), rtol=1e-12, atol=1e-13)
+    g_new = jax.grad(lambda c: scores(c, "learner").sum())(cf0)
+    g_ref = jax.grad(lambda c: scores(c, "categorical").sum())(cf0)
+    np.testing.assert_allclose(g_new, g_ref, rtol=1e-10, atol=1e-12)
+    assert np.abs(np.asarray(g_new)).max() > 0
+    # sampling forms the whole policy: draws stay within each agent's actions
+    draws = LearnerPolicy(learner, scan_states(learner, cf0, actions[:, :-1], MASK), MASK).sample(
+        jax.random.key(0), (50,)
+    )
+    assert draws.shape == (50, 3, 6, 2) and int(draws[..., 0].max()) <= 2 and int(draws[..., 1].max()) <= 3

@@ -20,7 +20,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -31,7 +30,7 @@ from bayes_diml import mechanisms as mm
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from likelihood import environment, load_average  # noqa: E402
+from likelihood import compile_and_time, environment, load_average  # noqa: E402
 
 DEFAULT_OUT = HERE / "results" / "cost.json"
 DEFAULT_PNG = HERE.parent / "docs" / "cost.png"
@@ -69,15 +68,7 @@ def time_point(game: str, n: int, K: int, M: int, T: int, repeats: int) -> dict:
     def loss(p):
         return bd.log_likelihood(mech, p, LEARNER, data)
 
-    start = time.perf_counter()
-    compiled = jax.jit(jax.value_and_grad(loss)).lower(params).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(params))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(params))
-        times.append(time.perf_counter() - start)
+    compile_s, times = compile_and_time(loss, params, repeats)
     plan = bd.counterfactual.plan_for(mech, data)
     return {
         "compile_s": compile_s,

@@ -16,7 +16,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -27,7 +26,7 @@ from bayes_diml.mechanisms import NeuralJoint, SymmetricCount
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from likelihood import environment, load_average  # noqa: E402
+from likelihood import compile_and_time, environment, load_average  # noqa: E402
 
 DEFAULT_OUT = HERE / "results" / "epoch.json"
 PUBLISHED = {"e1": 0.42, "e2": 0.57, "e7 40x10": 0.18, "e7 300x40": 0.81}
@@ -46,15 +45,7 @@ def epoch_time(env, repeats: int) -> dict:
     def loss(p):
         return -bd.log_likelihood(family, p, env.learner, train)
 
-    start = time.perf_counter()
-    compiled = jax.jit(jax.value_and_grad(loss)).lower(params).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(params))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(params))
-        times.append(time.perf_counter() - start)
+    compile_s, times = compile_and_time(loss, params, repeats)
     return {"compile_s": compile_s, "epoch_s": statistics.median(times), "times_s": times}
 
 

@@ -128,6 +128,17 @@ def _compile(fn, *args):
     return (lambda: jax.block_until_ready(compiled(*args))), compile_s, value
 
 
+def compile_and_time(loss, params, repeats: int) -> tuple[float, list[float]]:
+    """Compile ``value_and_grad(loss)`` at ``params``; (compile seconds, seconds of each repeat)."""
+    call, compile_s, _ = _compile(jax.value_and_grad(loss), params)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return compile_s, times
+
+
 def _ours(game: dict, data: bd.Trajectories, dtype):
     mech = game["mech"]
     params = _cast(game["params"], dtype)

@@ -79,31 +79,20 @@ def scan_log_policies(
         beyond the last whole segment run as a final shorter segment, so any length is exact.
         ``None`` (default): :func:`auto_segment_length`.
     """
-    dtype = counterfactual.dtype
-    M = counterfactual.shape[0]
-    q0 = learner.init_state(action_mask, dtype)
-    state0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (M, *x.shape)), q0)
-    xs = (jnp.swapaxes(counterfactual, 0, 1), jnp.swapaxes(actions, 0, 1))
-    if next_actions is not None:
-        xs = xs + (jnp.swapaxes(next_actions, 0, 1),)
+    if next_actions is None:
+        return _scan(
+            learner,
+            counterfactual,
+            actions,
+            action_mask,
+            segment_length,
+            lambda st, _: learner.log_policy(st, action_mask),
+        )
 
-    def run(state, inputs):
-        # only the state recursion is sequential: scan it, then evaluate the policy on all of
-        # the segment's states at once (vectorised; much cheaper than inside the scan body)
-        def step(s, x):
-            s = learner.update(s, x[0], x[1])
-            return s, s
+    def score(states, nxt):
+        return action_log_prob(learner, states, action_mask, nxt)
 
-        state, states = jax.lax.scan(step, state, inputs[:2])
-        if next_actions is None:
-            return state, learner.log_policy(states, action_mask)
-        return state, action_log_prob(learner, states, action_mask, inputs[2])
-
-    n_steps = counterfactual.shape[1]
-    if segment_length is None:
-        segment_length = auto_segment_length(n_steps, M * math.prod(counterfactual.shape[2:]))
-    out = _segmented_scan(run, state0, xs, n_steps, int(segment_length))
-    return jnp.swapaxes(out, 0, 1)
+    return _scan(learner, counterfactual, actions, action_mask, segment_length, score, next_actions)
 
 
 def scan_states(
@@ -120,20 +109,30 @@ def scan_states(
     LogitQ), so that a caller can score only the actions it needs
     (:class:`bayes_diml.models.LearnerPolicy`).
     """
-    dtype = counterfactual.dtype
-    M = counterfactual.shape[0]
-    q0 = learner.init_state(action_mask, dtype)
+    return _scan(learner, counterfactual, actions, action_mask, segment_length, lambda st, _: st)
+
+
+def _scan(learner, counterfactual, actions, action_mask, segment_length, finish, extra=None):
+    """The learner's state recursion over time, ``finish(states, extra)`` applied per segment.
+
+    Only the recursion is sequential: it is scanned, then ``finish`` evaluates all of the
+    segment's states at once (vectorised; much cheaper than inside the scan body). Outputs
+    (pytrees) come back with leading axes ``[M, S]``; ``extra: [M, S, ...]`` is split with them.
+    """
+    M, n_steps = counterfactual.shape[:2]
+    q0 = learner.init_state(action_mask, counterfactual.dtype)
     state0 = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (M, *x.shape)), q0)
     xs = (jnp.swapaxes(counterfactual, 0, 1), jnp.swapaxes(actions, 0, 1))
+    xs = xs + ((jnp.swapaxes(extra, 0, 1),) if extra is not None else ())
 
     def run(state, inputs):
         def step(s, x):
             s = learner.update(s, x[0], x[1])
             return s, s
 
-        return jax.lax.scan(step, state, inputs)
+        state, states = jax.lax.scan(step, state, inputs[:2])
+        return state, finish(states, inputs[2] if extra is not None else None)
 
-    n_steps = counterfactual.shape[1]
     if segment_length is None:
         segment_length = auto_segment_length(n_steps, M * math.prod(counterfactual.shape[2:]))
     out = _segmented_scan(run, state0, xs, n_steps, int(segment_length))

@@ -35,6 +35,8 @@ Methods (see ``docs/results.md`` for the choices and their reasons)
 ``svi``           mean-field SVI posterior of the ``diml`` model; point = posterior mean.
 ``nuts``          NUTS posterior (E1: gauge-fixed ``Tabular``; E2/E3: ``env.family``; not E7).
 ``diml_joint``    ``diml`` with alpha, beta, eps inferred jointly by MAP under their priors.
+``diml_val``      ``diml`` with its prior sd chosen from {flat, 1, 0.3, 0.1} by the held-out
+                  log-likelihood of a validation split of the training episodes, then refitted.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ METHODS = (
     "svi",
     "nuts",
     "diml_joint",
+    "diml_val",
 )
 #: What ``run_paper(methods=None)`` runs.
 DEFAULT_METHODS = ("diml", "diml_wrong", "tabular_mle", "struct_mle", "joint_bc", "equilibrium", "svi")
@@ -146,6 +149,10 @@ class Settings:
     prior_scale : float
         Sd of the N(0, s^2) prior on every mechanism weight of ``diml``, ``diml_wrong``,
         ``diml_joint``, ``svi`` and ``nuts`` (E1 table cells / E2 family weights).
+    prior_scale_grid : tuple of float or None
+        Candidate prior sds of ``diml_val`` (``None``: flat prior, the plain MLE).
+    validation_fraction : float
+        Share of the *training* episodes ``diml_val`` holds out to choose its prior sd.
     nuts_family_prior_scale : float
         Prior sd for NUTS on E3's structured family (its true ``rate = 2`` needs a wide prior).
     wrong_beta : float
@@ -178,6 +185,8 @@ class Settings:
     map_steps_e7: int = 500
     map_learning_rate: float = 0.01
     prior_scale: float = 0.3
+    prior_scale_grid: tuple[float | None, ...] = (None, 1.0, 0.3, 0.1)
+    validation_fraction: float = 0.25
     nuts_family_prior_scale: float = 3.0
     wrong_beta: float = 0.6
     svi_steps: int = 2000
@@ -414,6 +423,54 @@ def fit_diml_joint(env: Environment, settings: Settings, seed: int) -> MethodFit
     )
 
 
+def validation_scores(env: Environment, settings: Settings, seed: int) -> dict[str, float]:
+    """Held-out log-likelihood per nat of every candidate prior sd of ``diml`` (no test data used).
+
+    The training episodes are split again (``validation_fraction``, seeded by ``seed``); ``diml`` is
+    fitted on the rest at each sd of ``prior_scale_grid`` and scored by the exact log-likelihood of
+    the validation episodes under the true learner, divided by their number of scored actions.
+
+    Returns
+    -------
+    dict
+        ``{label: mean log-likelihood per scored action}``, labels ``"flat"`` or the sd as ``"0.3"``.
+    """
+    from .likelihood import log_likelihood
+
+    fit_part, val_part = env.train.split(settings.validation_fraction, seed=int(seed))
+    sub = env._replace(train=fit_part)
+    scores = {}
+    for scale in settings.prior_scale_grid:
+        fit = _map_fit(sub, settings, seed, _network(env), env.learner, scale)
+        ll = log_likelihood(fit.mechanism, fit.params, env.learner, val_part)
+        scores[_scale_label(scale)] = float(ll) / val_part.n_scored
+    return scores
+
+
+def _scale_label(scale: float | None) -> str:
+    return "flat" if scale is None else f"{float(scale):g}"
+
+
+def fit_diml_val(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """``diml`` with its prior sd chosen on a validation split of the training episodes.
+
+    :func:`validation_scores` picks the sd of ``prior_scale_grid`` with the best held-out
+    log-likelihood; ``diml`` is then refitted on all training episodes with it. The fit's info
+    holds the choice (``prior_scale``, ``inf`` for flat) and every score (``val_ll_<label>``).
+    """
+    scores = validation_scores(env, settings, seed)
+    by_label = {_scale_label(s): s for s in settings.prior_scale_grid}
+    best = max(scores, key=scores.get)
+    fit = _map_fit(env, settings, seed, _network(env), env.learner, by_label[best])
+    scale = by_label[best]
+    info = {
+        **fit.info,
+        "prior_scale": np.inf if scale is None else float(scale),
+        **{f"val_ll_{k}": v for k, v in scores.items()},
+    }
+    return fit._replace(info=info)
+
+
 def _posterior_fit(post, info: dict) -> MethodFit:
     def draws(joint: np.ndarray, n_draws: int) -> np.ndarray:
         return np.asarray(post.payoff_differences(np.asarray(joint), n_draws=int(n_draws)))
@@ -543,6 +600,7 @@ METHOD_FUNCTIONS: dict[str, Callable[[Environment, Settings, int], MethodFit]] =
     "svi": fit_svi,
     "nuts": fit_nuts,
     "diml_joint": fit_diml_joint,
+    "diml_val": fit_diml_val,
 }
 
 

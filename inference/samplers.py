@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import time
 import warnings
 from dataclasses import dataclass
@@ -105,6 +107,28 @@ def _map_init(spec: ModelSpec, key, progress: bool, map_config: MAPConfig | None
     return fit_map_spec(spec, key, cfg, progress=progress)
 
 
+@contextlib.contextmanager
+def _discard_progress_output(active: bool):
+    """Send what NumPyro's progress bar writes to stderr nowhere; warnings are re-issued after.
+
+    Why: with ``progress_bar=False`` NumPyro 0.22's ``fori_collect`` builds a new jit wrapper on
+    every call, so each sequential chain, each ``MCMC.run`` and each checkpoint chunk compiles
+    the whole sampling loop again (pyro-ppl/numpyro#2171, fixed after 0.22). Its progress-bar
+    path jits one iteration once per kernel and reuses it; we take that path and drop its output.
+    """
+    if not active:
+        yield
+        return
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with contextlib.redirect_stderr(io.StringIO()):
+                yield
+    finally:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+
+
 def run_nuts(
     spec: ModelSpec,
     key: jax.Array,
@@ -136,6 +160,9 @@ def run_nuts(
         max_tree_depth=config.max_tree_depth,
     )
 
+    # sequential chains without a progress bar: NumPyro's bar path, output discarded (one compile)
+    quiet_bar = not progress and config.chain_method == "sequential"
+
     def make_mcmc(num_samples: int) -> MCMC:
         return MCMC(
             kernel,
@@ -143,12 +170,12 @@ def run_nuts(
             num_samples=num_samples,
             num_chains=config.num_chains,
             chain_method=config.chain_method,
-            progress_bar=progress,
+            progress_bar=progress or quiet_bar,
         )
 
     fields = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy")
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with _discard_progress_output(quiet_bar), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="There are not enough devices")
         if checkpoint is not None:
             posterior, extra = run_nuts_chunks(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,3 +138,19 @@ def test_unknown_names_raise():
         X.expand_experiments(["e7:forty"])
     assert X.expand_experiments("e7") == [("e7", f"{n}x{k}") for n, k in X.E7_SETTINGS]
     assert not X.applicable("e7", "tabular_mle") and not X.applicable("e1", "struct_mle")
+
+
+def test_diml_val_chooses_the_prior_on_training_episodes_only(env_e2):
+    """The choice maximises the recorded validation scores, ignores the test split, and the
+    returned fit is ``diml`` refitted on all training episodes with the chosen sd."""
+    s = X.QUICK_SETTINGS.replace(prior_scale_grid=(None, 0.3))
+    fit = X.fit_diml_val(env_e2, s, 0)
+    scores = {k[len("val_ll_") :]: v for k, v in fit.info.items() if k.startswith("val_ll_")}
+    assert set(scores) == {"flat", "0.3"} and all(np.isfinite(v) and v < 0 for v in scores.values())
+    best = max(scores, key=scores.get)
+    assert fit.info["prior_scale"] == (np.inf if best == "flat" else 0.3)
+    refit = X._map_fit(env_e2, s, 0, X._network(env_e2), env_e2.learner, None if best == "flat" else 0.3)
+    for a, b in zip(jax.tree.leaves(fit.params), jax.tree.leaves(refit.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # the test episodes play no part: scores are unchanged when they are replaced
+    assert X.validation_scores(env_e2._replace(test=env_e2.train), s, 0) == scores

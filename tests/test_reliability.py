@@ -398,3 +398,23 @@ def test_memory_guard_from_the_environment_and_cli(small, tmp_path, monkeypatch)
     assert res.exit_code == 1
     assert "Error:" in res.output and f"of ${ENV_VAR}" in res.output and "Traceback" not in res.output
     assert not Path(tmp_path / "f.nc").exists()
+
+
+def test_sequential_chains_without_progress_compile_the_sampler_once(small, capfd, caplog):
+    """NumPyro 0.22 recompiles its whole sampling loop for every chain (and every checkpoint
+    chunk) when its progress bar is off (pyro-ppl/numpyro#2171). ``fit(progress=False)`` avoids
+    that: the sampler is compiled once for three sequential chains, and nothing is printed."""
+    mech, data = small
+    with caplog.at_level("WARNING", logger="jax"), jax.log_compiles(True):
+        post = bd.fit(data, mech, LEARNER, method="nuts", seed=0, progress=False, log_likelihood=False,
+                      num_warmup=30, num_samples=20, num_chains=3)  # fmt: skip
+    sampler_compiles = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("Finished XLA compilation")
+        and ("_fori_collect_loop" in r.getMessage() or "_body_fn" in r.getMessage())
+    ]
+    assert len(sampler_compiles) == 1, sampler_compiles
+    assert post.idata["posterior"].sizes["chain"] == 3
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""

@@ -268,6 +268,12 @@ _SHARDING_SCRIPT = textwrap.dedent(
     lj = jax.jit(jax.value_and_grad(lambda v, s: log_density(s.model(), (), {}, v)[0]), static_argnums=1)
     (l0, d0), (l1, d1) = lj(values, spec), lj(values, spec._replace(mesh=mesh))
     out["model"] = [float(l0), float(l1), float(max(np.max(np.abs(d0[k] - d1[k])) for k in values))]
+    maps = [bd.fit(data, mech, learner=lq, method="map", seed=0, progress=False, log_likelihood=False,
+                   num_steps=300, num_restarts=1, shard_episodes=shard) for shard in (False, True)]
+    out["map_err"] = float(max(np.max(np.abs(np.asarray(a) - np.asarray(b))) for a, b in
+                               zip(*(jax.tree.leaves(m.mechanism_params()) for m in maps))))
+    out["map_moved"] = float(max(np.max(np.abs(np.asarray(a))) for a in
+                                 jax.tree.leaves(maps[0].mechanism_params())))
     try:
         bd.fit(data, mech, method="nuts", shard_episodes=True, chain_method="parallel")
     except ValueError as e:
@@ -279,7 +285,8 @@ _SHARDING_SCRIPT = textwrap.dedent(
 
 def test_episodes_sharded_over_two_host_devices():
     """Two forced host devices: sharded likelihood and model log density (value, gradient) equal
-    the unsharded ones; NUTS runs one chain per device; fit refuses sharding + parallel chains."""
+    the unsharded ones; a sharded MAP fit equals the unsharded one; NUTS runs one chain per
+    device; fit refuses sharding + parallel chains."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     res = subprocess.run(
         [sys.executable, "-c", _SHARDING_SCRIPT],
@@ -296,6 +303,8 @@ def test_episodes_sharded_over_two_host_devices():
     assert out["chains"] == 2
     assert out["model"][0] == pytest.approx(out["model"][1], rel=1e-12) and out["model"][2] < 1e-10
     assert "chain_method='parallel'" in out["conflict"]
+    # a whole MAP fit with episodes sharded lands where the unsharded one does
+    assert out["map_moved"] > 0.1 and out["map_err"] < 1e-8
 
 
 def test_cli_batch_size_reaches_svi_config_and_is_refused_elsewhere(tmp_path):

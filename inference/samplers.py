@@ -160,18 +160,25 @@ def run_nuts(
         max_tree_depth=config.max_tree_depth,
     )
 
-    # sequential chains without a progress bar: NumPyro's bar path, output discarded (one compile)
-    quiet_bar = not progress and config.chain_method == "sequential"
+    # Sequential chains always take NumPyro's progress-bar path (compiled once, see
+    # _discard_progress_output); its output is dropped unless a bar was asked for and NumPyro
+    # shows one (it hides bars when CI or PYTEST_XDIST_WORKER is set).
+    bar_path = config.chain_method == "sequential"
+    bar_shown = MCMC(kernel, num_warmup=1, num_samples=1, progress_bar=progress).progress_bar
+    quiet_bar = bar_path and not bar_shown
 
     def make_mcmc(num_samples: int) -> MCMC:
-        return MCMC(
+        mcmc = MCMC(
             kernel,
             num_warmup=config.num_warmup,
             num_samples=num_samples,
             num_chains=config.num_chains,
             chain_method=config.chain_method,
-            progress_bar=progress or quiet_bar,
+            progress_bar=progress,
         )
+        if bar_path:
+            mcmc.progress_bar = True  # read by MCMC.run (NumPyro 0.22); not a constructor option
+        return mcmc
 
     fields = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy")
     t0 = time.perf_counter()

@@ -269,18 +269,23 @@ def run_nuts_chunks(
     extra_fields: tuple[str, ...],
     ckpt: Checkpoint,
     info: dict[str, Any],
+    *,
+    init_params: Any = None,
+    postprocess: Callable[[dict], dict] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """NUTS warm-up, then sampling in chunks of ``ckpt.every`` draws, saving after each.
 
-    ``make_mcmc(num_samples)`` builds the ``MCMC`` object. Returns (samples, extra fields),
-    each [C, S, ...].
+    ``make_mcmc(num_samples)`` builds the ``MCMC`` object; ``init_params`` start the warm-up
+    and ``postprocess`` maps each chunk's raw draws {site: [C, S, ...]} to the saved ones (a
+    kernel built on a potential function draws unconstrained values). Returns (samples, extra
+    fields), each [C, S, ...].
     """
     from .nonfinite import check_nuts_draws
 
     mcmc = make_mcmc(min(ckpt.every, num_samples))
     if not ckpt.has_state:
         try:
-            mcmc.warmup(key, extra_fields=extra_fields)
+            mcmc.warmup(key, init_params=init_params, extra_fields=extra_fields)
         except (RuntimeError, ValueError) as exc:
             init_failure(spec, "NUTS", key, exc)
         ckpt.save(mcmc.post_warmup_state, None, info)
@@ -290,8 +295,11 @@ def run_nuts_chunks(
     while done < num_samples:
         mcmc.num_samples = min(ckpt.every, num_samples - done)
         mcmc.post_warmup_state = state
-        mcmc.run(state.rng_key, extra_fields=extra_fields)
-        samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+        # init_params: a resumed kernel must be initialised again (a potential-function kernel
+        # needs a start); the post-warm-up state then overrides it
+        mcmc.run(state.rng_key, init_params=state.z, extra_fields=extra_fields)
+        samples = mcmc.get_samples(group_by_chain=True)
+        samples = {k: np.asarray(v) for k, v in (postprocess or dict)(samples).items()}
         extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
         check_nuts_draws(spec, samples, extra, offset=done)
         state = mcmc.last_state

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_median, init_to_value
@@ -20,6 +21,7 @@ from numpyro.infer.autoguide import (
     AutoMultivariateNormal,
     AutoNormal,
 )
+from numpyro.infer.util import ParamInfo, constrain_fn, potential_energy, unconstrain_fn
 from numpyro.optim import optax_to_numpyro
 
 from ._common import FitError, ModelSpec, deterministic_sites, group_by_chain
@@ -129,6 +131,39 @@ def _discard_progress_output(active: bool):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
+def _nuts_options(config: NUTSConfig) -> dict[str, Any]:
+    return {
+        "dense_mass": config.dense_mass,
+        "target_accept_prob": config.target_accept,
+        "max_tree_depth": config.max_tree_depth,
+    }
+
+
+def _constrain_draws(model) -> Any:
+    """Unconstrained draws {site: [C, S, ...]} -> constrained latent and deterministic sites."""
+    one = functools.partial(constrain_fn, model, (), {}, return_deterministic=True)
+    return jax.jit(jax.vmap(jax.vmap(one)))
+
+
+def _map_start(spec: ModelSpec, model, potential, values: dict, num_chains: int) -> ParamInfo:
+    """The MAP in unconstrained space with its potential and gradient (one copy per chain).
+
+    Handing NUTS the potential and gradient too spares its eager (op-by-op) evaluation at the
+    start; a start where either is not finite is diagnosed here.
+    """
+    from .nonfinite import raise_nonfinite
+
+    z0 = jax.jit(functools.partial(unconstrain_fn, model, (), {}))(values)
+    energy, grad = jax.jit(jax.value_and_grad(potential))(z0)
+    finite = np.isfinite(float(energy)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grad))
+    if not finite:
+        raise_nonfinite(spec, "NUTS", "at the initial point (the MAP)", values)
+    start = ParamInfo(z0, energy, grad)
+    if num_chains == 1:
+        return start
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains, *jnp.shape(x))), start)
+
+
 def run_nuts(
     spec: ModelSpec,
     key: jax.Array,
@@ -144,21 +179,23 @@ def run_nuts(
     """
     k_map, k_run = jax.random.split(key)
     info: dict[str, Any] = {}
-    if config.init == "map" and not (checkpoint is not None and checkpoint.has_state):
-        t0 = time.perf_counter()
-        m = _map_init(spec, k_map, progress, map_config)
-        info["map_seconds"] = time.perf_counter() - t0
-        info["map_log_joint"] = m.log_joint
-        strategy = init_to_value(values=m.values)
+    model = spec.model()
+    start = postprocess = None
+    if config.init == "map":
+        # Started at the MAP, NUTS runs on a jitted potential function of the unconstrained
+        # values: NumPyro's model initialisation (the model and its gradient evaluated eagerly,
+        # op by op: ~10 s of one-off compilations for a small game) is not needed.
+        potential = functools.partial(potential_energy, model, (), {})
+        postprocess = _constrain_draws(model)
+        if not (checkpoint is not None and checkpoint.has_state):
+            t0 = time.perf_counter()
+            m = _map_init(spec, k_map, progress, map_config)
+            info["map_seconds"] = time.perf_counter() - t0
+            info["map_log_joint"] = m.log_joint
+            start = _map_start(spec, model, potential, m.values, config.num_chains)
+        kernel = NUTS(potential_fn=potential, **_nuts_options(config))
     else:
-        strategy = init_to_median(num_samples=15)
-    kernel = NUTS(
-        spec.model(),
-        init_strategy=strategy,
-        dense_mass=config.dense_mass,
-        target_accept_prob=config.target_accept,
-        max_tree_depth=config.max_tree_depth,
-    )
+        kernel = NUTS(model, init_strategy=init_to_median(num_samples=15), **_nuts_options(config))
 
     # Sequential chains always take NumPyro's progress-bar path (compiled once, see
     # _discard_progress_output); its output is dropped unless a bar was asked for and NumPyro
@@ -186,16 +223,20 @@ def run_nuts(
         warnings.filterwarnings("ignore", message="There are not enough devices")
         if checkpoint is not None:
             posterior, extra = run_nuts_chunks(
-                spec, make_mcmc, k_run, config.num_samples, fields, checkpoint, info
-            )
+                spec, make_mcmc, k_run, config.num_samples, fields, checkpoint, info,
+                init_params=start, postprocess=postprocess,
+            )  # fmt: skip
             info = {**checkpoint.info, **info}
         else:
             mcmc = make_mcmc(config.num_samples)
             try:
-                mcmc.run(k_run, extra_fields=fields)
+                mcmc.run(k_run, init_params=start, extra_fields=fields)
             except (RuntimeError, ValueError) as exc:
                 init_failure(spec, "NUTS", k_run, exc)
-            posterior = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+            posterior = mcmc.get_samples(group_by_chain=True)
+            if postprocess is not None:
+                posterior = postprocess(posterior)
+            posterior = {k: np.asarray(v) for k, v in posterior.items()}
             extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
             check_nuts_draws(spec, posterior, extra)
     info["sampling_seconds"] = time.perf_counter() - t0

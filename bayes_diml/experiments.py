@@ -845,7 +845,15 @@ def summarize(results):
     if out.empty:
         return out
     out["_o"] = out["method"].map(order)
-    return out.sort_values(["experiment", "setting", "_o"]).drop(columns="_o").reset_index(drop=True)
+    out["_n"] = [_setting_size(s) for s in out["setting"]]  # E7 40x10 before 120x25
+    keys = ["experiment", "_n", "setting", "_o"]
+    return out.sort_values(keys).drop(columns=["_o", "_n"]).reset_index(drop=True)
+
+
+def _setting_size(setting: str) -> int:
+    """The first number of a setting ``'NxK'`` (agents), for ordering; 0 if there is none."""
+    head = str(setting).split("x")[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _pm(mean: float, sd: float, fmt: str) -> str:

@@ -240,7 +240,8 @@ class MethodFit(NamedTuple):
         The fitted learner when the method infers it (``diml_joint``), else None.
     draws : callable or None
         Bayesian rows: ``draws(joint int[S, n], n_draws) -> float[D, S, n]``, posterior draws of
-        the centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)`` (gauge-free).
+        the centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)`` (gauge-free); with
+        ``agent=int[S]``, only that agent's: float[D, S].
     info : dict
         Diagnostics of the fit (stored in the ``.npz`` as ``info.<name>``).
     """
@@ -472,8 +473,8 @@ def fit_diml_val(env: Environment, settings: Settings, seed: int) -> MethodFit:
 
 
 def _posterior_fit(post, info: dict) -> MethodFit:
-    def draws(joint: np.ndarray, n_draws: int) -> np.ndarray:
-        return np.asarray(post.payoff_differences(np.asarray(joint), n_draws=int(n_draws)))
+    def draws(joint: np.ndarray, n_draws: int, agent: np.ndarray | None = None) -> np.ndarray:
+        return np.asarray(post.payoff_differences(np.asarray(joint), n_draws=int(n_draws), agent=agent))
 
     return MethodFit(post.mechanism, post.mechanism_params(), None, draws, info)
 
@@ -628,9 +629,8 @@ def interval_coverage(
     if fit.draws is None:
         raise ValueError("this method has no posterior draws; interval coverage needs a Bayesian row.")
     joint, agent = coverage_contexts(env.test, n_samples, seed)
-    rows = np.arange(n_samples)
-    draws = np.asarray(fit.draws(joint, n_draws))[:, rows, agent]  # [D, S]
-    truth = np.asarray(metrics.payoff_differences(env.mechanism, env.params, jnp.asarray(joint)))[rows, agent]
+    draws = np.asarray(fit.draws(joint, n_draws, agent=agent))  # [D, S]: agent i's only (E7: 40+ agents)
+    truth = np.asarray(metrics.agent_payoff_differences(env.mechanism, env.params, joint, agent))
     lo, hi = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     return float(np.mean((truth >= lo) & (truth <= hi)))
 

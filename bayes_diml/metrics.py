@@ -62,6 +62,37 @@ def payoff_differences(mechanism: Any, params: Any, joint: Any = None, *, n_acti
     return realised - mean
 
 
+def agent_payoff_differences(
+    mechanism: Any, params: Any, joint: Any, agent: Any, *, n_actions=None
+) -> jax.Array:
+    """Centred payoff of one chosen agent per joint action: ``u_i(a) - mean_k u_i(k, a_-i)``.
+
+    ``joint: int[S, n]``, ``agent: int[S]`` -> float[S]. Evaluates only agent i's payoffs
+    (S x (K + 1) of them, via :func:`agent_payoffs`), where :func:`payoff_differences` forms
+    every agent's counterfactuals (S x n x K joint actions, each scored for all n agents):
+    with many agents only this one fits in memory.
+    """
+    k = np.asarray(_n_actions(mechanism, n_actions))
+    joint, agent = jnp.asarray(joint), jnp.asarray(agent)
+    if joint.ndim != 2 or joint.shape[-1] != k.size or agent.shape != joint.shape[:1]:
+        raise ValueError(
+            f"joint must be int[S, n] with n = {k.size} and agent int[S]; got {joint.shape}, {agent.shape}."
+        )
+    S, K = joint.shape[0], int(k.max())
+    k_i = jnp.asarray(k)[agent]  # [S]
+    alts = jnp.minimum(jnp.arange(K)[None, :], k_i[:, None] - 1)  # [S, K]; padded repeat the last
+    rows = jnp.arange(S)
+    variants = (
+        jnp.repeat(joint[:, None, :], K, axis=1)
+        .at[rows[:, None], jnp.arange(K)[None, :], agent[:, None]]
+        .set(alts)
+    )
+    pay = agent_payoffs(mechanism, params, variants.reshape(S * K, -1), jnp.repeat(agent, K)).reshape(S, K)
+    valid = jnp.arange(K)[None, :] < k_i[:, None]
+    mean = jnp.where(valid, pay, 0.0).sum(-1) / k_i.astype(pay.dtype)
+    return agent_payoffs(mechanism, params, joint, agent) - mean
+
+
 def diff_mse(
     true_mechanism: Any,
     true_params: Any,

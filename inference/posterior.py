@@ -30,7 +30,7 @@ from bayes_diml.models import (
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import LogitQ, family_name, learner_family, temperature_name
 from bayes_diml.mechanisms import joint_profiles
-from bayes_diml.metrics import payoff_differences
+from bayes_diml.metrics import agent_payoff_differences, payoff_differences
 from bayes_diml.simulation import simulate_arrays
 
 from ._common import ConfoundingWarning, ModelSpec
@@ -186,11 +186,29 @@ class Posterior:
             self.spec.data._cache["support"] = support_mask(self.data)
         return self.spec.data._cache["support"]
 
-    def payoff_differences(self, joint: Any = None, n_draws: int | None = None) -> np.ndarray:
+    def payoff_differences(
+        self, joint: Any = None, n_draws: int | None = None, agent: Any = None
+    ) -> np.ndarray:
         """Draws of the centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)``.
 
-        ``joint``: int[..., n] (default: every profile). Returns float[D, ..., n].
+        ``joint``: int[..., n] (default: every profile). Returns float[D, ..., n]. With
+        ``agent: int[S]`` (and ``joint: int[S, n]``), only that agent's centred payoff per joint
+        action: float[D, S], evaluating that agent's payoffs only (what many agents need).
         """
+        if agent is not None:
+            if joint is None:
+                raise ValueError("agent= needs joint=int[S, n].")
+            idx = self._draw_index(n_draws)
+            sites = {k: jnp.asarray(v[idx]) for k, v in self.site_draws().items()}
+            joint, agent = jnp.asarray(joint), jnp.asarray(agent)
+
+            def one_agent(s):
+                params = params_from_sites(self.mechanism, s)
+                return agent_payoff_differences(
+                    self.mechanism, params, joint, agent, n_actions=self.data.n_actions
+                )
+
+            return np.asarray(jax.lax.map(one_agent, sites))
         if joint is None and "centred_payoffs" in self.idata["posterior"].data_vars and n_draws is None:
             return self.draws("centred_payoffs")
         idx = self._draw_index(n_draws)

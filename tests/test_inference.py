@@ -161,6 +161,21 @@ def test_nuts_recovers_payoff_differences(game, nuts_fit):
     assert np.any(np.abs(draws.mean(0) - 0.5 * truth) / draws.std(0) > Z)
 
 
+def test_payoff_differences_of_one_agent_per_joint_action(game, nuts_fit):
+    """``agent=`` returns each joint action's chosen agent's entry of the full draws."""
+    mech = game[0]
+    rng = np.random.default_rng(1)
+    k = np.asarray(mech.n_actions)
+    joint = (rng.random((30, k.size)) * k).astype(np.int32)
+    agent = rng.integers(0, k.size, 30)
+    full = nuts_fit.payoff_differences(joint, n_draws=40)[:, np.arange(30), agent]
+    one = nuts_fit.payoff_differences(joint, n_draws=40, agent=agent)
+    assert one.shape == (40, 30)
+    np.testing.assert_allclose(one, full, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="agent= needs joint"):
+        nuts_fit.payoff_differences(agent=agent)
+
+
 def test_summary_labels_and_intervals(nuts_fit):
     s = nuts_fit.summary(prob=0.9)
     assert {"mean", "sd", "lower", "upper", "r_hat", "ess_bulk", "support", "label"} <= set(s.columns)

@@ -29,7 +29,7 @@ from reference import random_trajectories
 
 from bayes_diml import Trajectories, metrics
 from bayes_diml.learners import LogitQ
-from bayes_diml.mechanisms import Function, SymmetricCount, Tabular
+from bayes_diml.mechanisms import Congestion, Function, SymmetricCount, Tabular
 from bayes_diml.simulation import simulate_arrays
 
 # Suite-wide false-failure budget of this file's statistical checks (fixed seeds make them
@@ -530,3 +530,23 @@ def test_cfkl_needs_n_actions():
     assert (
         metrics.cfkl_params(mech, params, mech, params, LEARNER, n_episodes=2, T=3, n_actions=(3, 3)) == 0.0
     )
+
+
+@pytest.mark.parametrize(
+    "mech",
+    [Tabular((3, 2, 4)), SymmetricCount(6, 3), Congestion(5, 3)],
+    ids=["tabular_unequal_k", "symmetric_count", "congestion"],
+)
+def test_agent_payoff_differences_pick_the_full_centred_payoffs(mech):
+    """One agent's centred payoff per joint action equals that agent's entry of the full
+    ``payoff_differences`` (which forms every agent's counterfactuals)."""
+    params = mech.init(jax.random.key(3))
+    rng = np.random.default_rng(0)
+    k = np.asarray(mech.n_actions)
+    joint = (rng.random((50, k.size)) * k).astype(np.int32)
+    agent = rng.integers(0, k.size, 50)
+    full = np.asarray(metrics.payoff_differences(mech, params, joint))[np.arange(50), agent]
+    one = np.asarray(metrics.agent_payoff_differences(mech, params, joint, agent))
+    np.testing.assert_allclose(one, full, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="joint must be int"):
+        metrics.agent_payoff_differences(mech, params, joint[:, :-1], agent)

@@ -461,9 +461,8 @@ def fit_diml_val(env: Environment, settings: Settings, seed: int) -> MethodFit:
     """
     scores = validation_scores(env, settings, seed)
     by_label = {_scale_label(s): s for s in settings.prior_scale_grid}
-    best = max(scores, key=scores.get)
-    fit = _map_fit(env, settings, seed, _network(env), env.learner, by_label[best])
-    scale = by_label[best]
+    scale = by_label[max(scores, key=scores.get)]
+    fit = _map_fit(env, settings, seed, _network(env), env.learner, scale)
     info = {
         **fit.info,
         "prior_scale": np.inf if scale is None else float(scale),

@@ -68,7 +68,7 @@ def agent_payoff_differences(
     """Centred payoff of one chosen agent per joint action: ``u_i(a) - mean_k u_i(k, a_-i)``.
 
     ``joint: int[S, n]``, ``agent: int[S]`` -> float[S]. Evaluates only agent i's payoffs
-    (S x (K + 1) of them, via :func:`agent_payoffs`), where :func:`payoff_differences` forms
+    (S x K of them, via :func:`agent_payoffs`), where :func:`payoff_differences` forms
     every agent's counterfactuals (S x n x K joint actions, each scored for all n agents):
     with many agents only this one fits in memory.
     """
@@ -90,7 +90,8 @@ def agent_payoff_differences(
     pay = agent_payoffs(mechanism, params, variants.reshape(S * K, -1), jnp.repeat(agent, K)).reshape(S, K)
     valid = jnp.arange(K)[None, :] < k_i[:, None]
     mean = jnp.where(valid, pay, 0.0).sum(-1) / k_i.astype(pay.dtype)
-    return agent_payoffs(mechanism, params, joint, agent) - mean
+    realised = pay[rows, joint[rows, agent]]  # the variant with agent i's own action
+    return realised - mean
 
 
 def diff_mse(

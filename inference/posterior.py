@@ -195,20 +195,8 @@ class Posterior:
         ``agent: int[S]`` (and ``joint: int[S, n]``), only that agent's centred payoff per joint
         action: float[D, S], evaluating that agent's payoffs only (what many agents need).
         """
-        if agent is not None:
-            if joint is None:
-                raise ValueError("agent= needs joint=int[S, n].")
-            idx = self._draw_index(n_draws)
-            sites = {k: jnp.asarray(v[idx]) for k, v in self.site_draws().items()}
-            joint, agent = jnp.asarray(joint), jnp.asarray(agent)
-
-            def one_agent(s):
-                params = params_from_sites(self.mechanism, s)
-                return agent_payoff_differences(
-                    self.mechanism, params, joint, agent, n_actions=self.data.n_actions
-                )
-
-            return np.asarray(jax.lax.map(one_agent, sites))
+        if agent is not None and joint is None:
+            raise ValueError("agent= needs joint=int[S, n].")
         if joint is None and "centred_payoffs" in self.idata["posterior"].data_vars and n_draws is None:
             return self.draws("centred_payoffs")
         idx = self._draw_index(n_draws)
@@ -221,9 +209,10 @@ class Posterior:
         joint = jnp.asarray(joint)
 
         def one(s):
-            return payoff_differences(
-                self.mechanism, params_from_sites(self.mechanism, s), joint, n_actions=k
-            )
+            params = params_from_sites(self.mechanism, s)
+            if agent is None:
+                return payoff_differences(self.mechanism, params, joint, n_actions=k)
+            return agent_payoff_differences(self.mechanism, params, joint, jnp.asarray(agent), n_actions=k)
 
         return np.asarray(jax.lax.map(one, sites))
 

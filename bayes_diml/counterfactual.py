@@ -8,10 +8,11 @@ handle well.
 
 Three kinds of plan:
 
-- ``"table"``: small games (``prod K_i <= table_limit``): the mechanism is evaluated on
-  the whole joint-action table, float[P, n].
 - ``"count"``: anonymous mechanisms (with ``count_payoffs``): evaluated once per distinct
-  vector of opponent counts, for every own action, float[U, K].
+  vector of opponent counts, for every own action, float[U, K] (never more rows than the
+  table, so used whatever the game's size).
+- ``"table"``: other small games (``prod K_i <= table_limit``): the mechanism is evaluated
+  on the whole joint-action table, float[P, n].
 - ``"joint"``: anything else: evaluated once per distinct counterfactual joint action
   that occurs in the data, float[U, n].
 """
@@ -169,11 +170,14 @@ def _check_mechanism(mechanism: Any, n_actions: tuple[int, ...]) -> None:
 
 
 def _choose_kind(mechanism: Any, n_actions: tuple[int, ...], table_limit: int) -> str:
-    if math.prod(n_actions) <= table_limit:
-        return "table"
+    """Count plan for count mechanisms, else the table for small games, else the joint plan.
+
+    A count mechanism's plan has at most ``K * C(n - 2 + K, K - 1)`` rows (own action,
+    opponent counts), never more than the table plan's ``P * n``.
+    """
     if callable(getattr(mechanism, "count_payoffs", None)) and len(set(n_actions)) == 1:
         return "count"
-    return "joint"
+    return "table" if math.prod(n_actions) <= table_limit else "joint"
 
 
 def make_plan(
@@ -186,8 +190,8 @@ def make_plan(
 ) -> CounterfactualPlan:
     """Plan the counterfactual evaluations for ``actions: int[..., n]`` (every leading index).
 
-    ``kind=None`` picks ``"table"`` when ``prod K_i <= table_limit``, else ``"count"`` when
-    the mechanism has ``count_payoffs``, else ``"joint"``.
+    ``kind=None`` picks ``"count"`` when the mechanism has ``count_payoffs`` (and equal action
+    counts), else ``"table"`` when ``prod K_i <= table_limit``, else ``"joint"``.
     """
     _check_mechanism(mechanism, n_actions)
     actions = np.asarray(actions, dtype=np.int64)
@@ -247,6 +251,9 @@ def evaluate_plan(
         n_actions = tuple(int(k) for k in plan.action_mask.sum(axis=1))
         pay = mechanism.payoffs(params, jnp.asarray(plan.points))  # [P, n]
         rows = pay.reshape(-1)[jnp.asarray(_table_rows(n_actions))]  # [P * n, K]
+        # the barrier keeps XLA from fusing the row gather into the per-step gather (which
+        # would redo it for every step: 2.5x slower value+grad, benchmarks/likelihood.py)
+        rows = jax.lax.optimization_barrier(rows)
         cf = rows[index[..., 0]]  # index[..., i, 0] = (profile with a_i = 0) * n + i
     else:
         pay = mechanism.payoffs(params, jnp.asarray(plan.points))  # [U, n]

@@ -122,24 +122,46 @@ def logit_policy_log_prob(
     """``epsilon_mixture(masked_log_softmax(logits, action_mask), eps, action_mask)`` at ``actions``.
 
     logits: float[..., n, K]; eps: scalar or float[n, 1] (:func:`per_agent`); actions:
-    int[..., n]; returns float[..., n]. Only the normaliser is formed over the actions (no
-    log-softmax array), then the mixture at the selected entries; the selection is a
-    select, so its gradient is not a scatter.
+    int[..., n]; returns float[..., n]. Computed without a log-softmax array as
+    ``log((1 - eps) e_a + eps Z / K_i) - log Z`` with ``e_k = exp(logit_k - max)`` and
+    ``Z = sum_k e_k``: one exponential per action and two logarithms per agent, exact (value
+    and gradient) at ``eps = 0`` and ``eps = 1``; where ``(1 - eps) e_a + eps Z / K_i``
+    underflows (``eps = 0`` and a probability below the dtype's smallest normal) it is
+    ``log p_a`` itself. The selections are selects, so their gradients are not scatters.
     """
     mask = jnp.asarray(action_mask)
-    dtype = logits.dtype
-    x = jnp.where(mask, logits, -jnp.inf)
-    top = jax.lax.stop_gradient(jnp.max(x, axis=-1))  # [..., n]
-    total = jnp.sum(jnp.exp(x - top[..., None]), axis=-1)
-    hit = jnp.arange(logits.shape[-1]) == actions[..., None]  # a select, not a gather
-    sel = jnp.where(hit, logits, 0.0).sum(-1)
+    dtype, K = logits.dtype, logits.shape[-1]
+    # action-major layout: the reductions over the (few) actions become elementwise
+    # operations between contiguous slices, which XLA vectorises; the trailing-axis
+    # reductions of [..., n, K] with K ~ 2-10 do not vectorise (benchmarks/likelihood.py)
+    x = jnp.moveaxis(logits, -1, 0)  # [K, ..., n]
+    mask_k = jnp.moveaxis(mask, -1, 0).reshape(K, *(1,) * (x.ndim - 2), mask.shape[0])
+    if not _all_true(action_mask):
+        x = jnp.where(mask_k, x, -jnp.inf)
+    top = jax.lax.stop_gradient(jnp.max(x, axis=0))  # [..., n]
+    shifted = x - top
+    e = jnp.exp(shifted)  # [K, ..., n]; 0 on padded actions
+    total = jnp.sum(e, axis=0)
+    log_total = jnp.log(total)
+    hit = jnp.arange(K).reshape(K, *(1,) * actions.ndim) == actions  # a select, not a gather
+    e_sel = jnp.where(hit, e, 0.0).sum(0)
     counts = mask.sum(-1)  # [n]
     valid = actions < counts  # padded actions have probability 0
-    log_greedy = jnp.where(valid, sel - top - jnp.log(total), 0.0)
-    log_k = jnp.log(counts.astype(dtype))
     eps = jnp.asarray(eps, dtype)
     eps = eps[..., 0] if eps.ndim >= 1 else eps  # per_agent shape float[n, 1] -> float[n]
-    return jnp.where(valid, _mixture(log_greedy, eps, log_k), -jnp.inf)
+    mixed = (1.0 - eps) * e_sel + (eps / counts.astype(dtype)) * total
+    ok = mixed > 0.0
+    log_pi = jnp.log(jnp.where(ok, mixed, 1.0)) - log_total
+    # the underflow case (eps = 0): log p_a from the logits themselves
+    log_greedy = jnp.where(hit, shifted, 0.0).sum(0) - log_total
+    return jnp.where(valid, jnp.where(ok, log_pi, log_greedy), -jnp.inf)
+
+
+def _all_true(mask: Any) -> bool:
+    """Whether a concrete mask is all True (False when it is traced: unknown)."""
+    if isinstance(mask, jax.core.Tracer):
+        return False
+    return bool(np.all(np.asarray(mask)))
 
 
 def _mixture(log_greedy: jax.Array, eps: jax.Array, log_k: jax.Array) -> jax.Array:
@@ -147,9 +169,10 @@ def _mixture(log_greedy: jax.Array, eps: jax.Array, log_k: jax.Array) -> jax.Arr
     ok = log_greedy > -30.0
     lg_a = jnp.where(ok, log_greedy, 0.0)
     direct = lg_a + jnp.log1p(eps * (jnp.exp(-lg_a - log_k) - 1.0))
-    eps_b = jnp.where(ok, 0.5, eps)  # keep the unused branch's gradient finite
+    # tiny p: a logaddexp of the two branches, whose eps terms are per agent (not per entry);
+    # _safe_log keeps the unused branch's gradient finite at eps = 0 and eps = 1
     lg_b = jnp.where(ok, -1.0, log_greedy)
-    split = jnp.logaddexp(jnp.log1p(-eps_b) + lg_b, _safe_log(eps_b) - log_k)
+    split = jnp.logaddexp(_safe_log(1.0 - eps) + lg_b, _safe_log(eps) - log_k)
     return jnp.where(ok, direct, split)
 
 

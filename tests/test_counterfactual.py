@@ -40,8 +40,8 @@ def test_three_plan_kinds_agree(congestion_game, x64):
     for kind, cf in out.items():
         assert cf.shape == (5, 7, 3, 4), kind
         np.testing.assert_allclose(cf, ref, rtol=1e-13, atol=1e-14, err_msg=kind)
-    # the default for a 64-profile game is the table; its cost is P evaluations
-    assert plan_for(mech, data).kind == "table"
+    # a count mechanism gets the count plan by default (fewer rows than its table, P = 64)
+    assert plan_for(mech, data).kind == "count"
     assert plan_for(mech, data, kind="table").n_evaluations == 64
     assert plan_for(mech, data, kind="count").n_evaluations % 4 == 0
     assert plan_for(mech, data, kind="joint").n_evaluations <= 64
@@ -75,10 +75,11 @@ def test_plans_are_cached_per_kind(congestion_game):
 def test_default_kind_follows_table_limit():
     mech = mm.Congestion(3, 4)
     actions = random_trajectories(mech.n_actions, 2, 4, seed=1).actions
-    assert make_plan(mech, actions, mech.n_actions).kind == "table"
+    assert make_plan(mech, actions, mech.n_actions).kind == "count"
     assert make_plan(mech, actions, mech.n_actions, table_limit=10).kind == "count"
     tab = mm.Tabular((3, 4))
     actions = random_trajectories(tab.n_actions, 2, 4, seed=1).actions
+    assert make_plan(tab, actions, tab.n_actions).kind == "table"
     assert make_plan(tab, actions, tab.n_actions, table_limit=10).kind == "joint"
 
 

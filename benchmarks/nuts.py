@@ -1,4 +1,4 @@
-"""Benchmark: NUTS effective samples per second, ours (NumPyro) against PyMC, same model and data.
+"""Benchmark: NUTS effective samples per second, ours (NumPyro and BlackJAX NUTS) against PyMC, same model.
 
 The model is the gauge-free tabular model (``bayes_diml.models.logit_q_model`` with a
 ``Tabular`` mechanism; in PyMC: ``benchmarks/pymc_model.tabular_model``): centred payoffs with
@@ -65,9 +65,16 @@ def _ess_mean_sd(draws: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray
 
 
 def run_ours(
-    data, mech, warmup: int, draws: int, chains: int, seed: int, chain_method: str = "sequential"
+    data,
+    mech,
+    warmup: int,
+    draws: int,
+    chains: int,
+    seed: int,
+    chain_method: str = "sequential",
+    backend: str = "numpyro",
 ) -> dict:
-    """Our NUTS through ``bd.fit``; returns timings and draws."""
+    """Our NUTS through ``bd.fit`` (``backend``: NumPyro's or BlackJAX's NUTS); timings and draws."""
     learner = bd.LogitQ("infer", TRUE_LEARNER["beta"], "infer")
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -84,6 +91,7 @@ def run_ours(
             num_samples=draws,
             num_chains=chains,
             chain_method=chain_method,
+            backend=backend,
         )
     wall = time.perf_counter() - start
     return {
@@ -171,6 +179,13 @@ def main(argv=None) -> None:
         choices=["sequential", "vectorized"],
         help="ours: chains one after another, or vectorised in lockstep in one call",
     )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=["numpyro", "blackjax"],
+        choices=["numpyro", "blackjax"],
+        help="our NUTS implementations to run (NUTSConfig.backend)",
+    )
     parser.add_argument("--pymc-chains", type=int, default=None, help="PyMC's chains (default: --chains)")
     parser.add_argument("--pymc-cores", type=int, default=1, help="PyMC's worker processes")
     args = parser.parse_args(argv)
@@ -181,11 +196,13 @@ def main(argv=None) -> None:
     truth = mech.init(jax.random.key(1))
     data = bd.simulate(mech, truth, bd.LogitQ(**TRUE_LEARNER), args.episodes, args.steps, jax.random.key(2))
     loads = [load_average()]
-    ours = summarise(
-        "ours (NumPyro NUTS)",
-        run_ours(data, mech, args.warmup, args.draws, args.chains, args.seed, args.chain_method),
-    )
-    loads.append(load_average())
+    ours_all = {}
+    for backend in args.backends:
+        ours_all[backend] = summarise(
+            f"ours ({'NumPyro' if backend == 'numpyro' else 'BlackJAX'} NUTS)",
+            run_ours(data, mech, args.warmup, args.draws, args.chains, args.seed, args.chain_method, backend),
+        )
+        loads.append(load_average())
     pymc = summarise(
         "PyMC NUTS",
         run_pymc(
@@ -193,22 +210,32 @@ def main(argv=None) -> None:
         ),
     )
     loads.append(load_average())
-    agree = agreement(ours, pymc)
     head = (
         f"{'sampler':<22} {'wall s':>8} {'sampl. s':>8} {'min ESS':>8} {'slowest':>16} "
         f"{'ESS/s':>8} {'ESS/s smp':>9} {'leapfrog':>8} {'div':>4}"
     )
     print(head)
-    for r in (ours, pymc):
+    for r in (*ours_all.values(), pymc):
         print(
             f"{r['sampler']:<22} {r['wall_s']:>8.1f} {r['sampling_s']:>8.1f} {r['min_bulk_ess']:>8.0f} "
             f"{r['slowest_quantity']:>16} {r['ess_per_s_wall']:>8.1f} {r['ess_per_s_sampling']:>9.1f} "
             f"{r['mean_leapfrog_steps']:>8.1f} {r['divergences']:>4}"
         )
-    ratio = ours["ess_per_s_wall"] / pymc["ess_per_s_wall"]
-    ratio_s = ours["ess_per_s_sampling"] / pymc["ess_per_s_sampling"]
-    print(f"ours / PyMC ESS/s: {ratio:.2f} (whole call), {ratio_s:.2f} (sampling only)")
-    print(f"posterior agreement, max |z| of mean differences per quantity: {agree['max_abs_z']}")
+    ratios = {}
+    for backend, ours in ours_all.items():
+        ratio = ours["ess_per_s_wall"] / pymc["ess_per_s_wall"]
+        ratio_s = ours["ess_per_s_sampling"] / pymc["ess_per_s_sampling"]
+        agree = agreement(ours, pymc)
+        ratios[backend] = {"wall": ratio, "sampling": ratio_s, "agreement": agree}
+        print(f"{backend}: ours / PyMC ESS/s {ratio:.2f} (whole call), {ratio_s:.2f} (sampling only)")
+        print(f"  posterior agreement, max |z| of mean differences per quantity: {agree['max_abs_z']}")
+    first = next(iter(ours_all))
+    ours, ratio, ratio_s, agree = (
+        ours_all[first],
+        ratios[first]["wall"],
+        ratios[first]["sampling"],
+        ratios[first]["agreement"],
+    )
     results = {
         "benchmark": "NUTS bulk ESS/s of the slowest identified quantity, ours vs PyMC",
         "settings": {**vars(args), "out": str(args.out), "game": "Tabular((3, 4))", "learner": TRUE_LEARNER},
@@ -219,6 +246,7 @@ def main(argv=None) -> None:
         "ours_over_pymc_ess_per_s": ratio,
         "ours_over_pymc_ess_per_s_sampling": ratio_s,
         "agreement": agree,
+        "by_backend": {b: {"ours": ours_all[b], **ratios[b]} for b in ours_all},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

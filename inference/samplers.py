@@ -38,6 +38,10 @@ class NUTSConfig:
 
     ``chain_method``: ``"sequential"``, ``"vectorized"`` or ``"parallel"`` (one device per
     chain). ``init``: ``"map"`` (start every chain at the MAP, the default) or ``"prior"``.
+    ``backend``: ``"numpyro"`` (default) or ``"blackjax"``: the same NUTS with Stan's window
+    adaptation on the same potential, compiled as one loop per phase, which costs far less
+    per leapfrog step on a CPU (``benchmarks/nuts.py``); it needs ``init="map"``, a
+    sequential or vectorised chain method and no checkpoint.
     """
 
     num_warmup: int = 500
@@ -48,8 +52,16 @@ class NUTSConfig:
     target_accept: float = 0.85
     max_tree_depth: int = 10
     init: str = "map"
+    backend: str = "numpyro"
 
     def __post_init__(self) -> None:
+        if self.backend not in ("numpyro", "blackjax"):
+            raise ValueError(f"NUTSConfig.backend must be 'numpyro' or 'blackjax'; got {self.backend!r}.")
+        if self.backend == "blackjax" and (self.init != "map" or self.chain_method == "parallel"):
+            raise ValueError(
+                "NUTSConfig(backend='blackjax') starts at the MAP (init='map') and runs chains "
+                f"'sequential' or 'vectorized'; got init={self.init!r}, chain_method={self.chain_method!r}."
+            )
         if self.chain_method not in ("sequential", "vectorized", "parallel"):
             raise ValueError(
                 f"chain_method must be sequential, vectorized or parallel; got {self.chain_method!r}."
@@ -177,8 +189,10 @@ def run_nuts(
 
     With ``checkpoint``, warm-up and then chunks of draws are saved and a saved run resumes.
     """
+    if config.backend == "blackjax" and checkpoint is not None:
+        raise ValueError("checkpointing is available with NUTSConfig(backend='numpyro') only.")
     k_map, k_run = jax.random.split(key)
-    info: dict[str, Any] = {}
+    info: dict[str, Any] = {"nuts_backend": config.backend}
     model = spec.model()
     start = postprocess = None
     if config.init == "map":
@@ -192,7 +206,8 @@ def run_nuts(
             m = _map_init(spec, k_map, progress, map_config)
             info["map_seconds"] = time.perf_counter() - t0
             info["map_log_joint"] = m.log_joint
-            start = _map_start(spec, model, potential, m.values, config.num_chains)
+            chains = 1 if config.backend == "blackjax" else config.num_chains  # one start, copied there
+            start = _map_start(spec, model, potential, m.values, chains)
         kernel = NUTS(potential_fn=potential, **_nuts_options(config))
     else:
         kernel = NUTS(model, init_strategy=init_to_median(num_samples=15), **_nuts_options(config))
@@ -200,7 +215,7 @@ def run_nuts(
     # Sequential chains always take NumPyro's progress-bar path (compiled once, see
     # _discard_progress_output); its output is dropped unless a bar was asked for and NumPyro
     # shows one (it hides bars when CI or PYTEST_XDIST_WORKER is set).
-    bar_path = config.chain_method == "sequential"
+    bar_path = config.chain_method == "sequential" and config.backend == "numpyro"
     bar_shown = MCMC(kernel, num_warmup=1, num_samples=1, progress_bar=progress).progress_bar
     quiet_bar = bar_path and not bar_shown
 
@@ -221,7 +236,13 @@ def run_nuts(
     t0 = time.perf_counter()
     with _discard_progress_output(quiet_bar), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="There are not enough devices")
-        if checkpoint is not None:
+        if config.backend == "blackjax":
+            from .blackjax_nuts import run_blackjax_nuts
+
+            z, extra = run_blackjax_nuts(potential, start.z, k_run, config, progress=progress)
+            posterior = {k: np.asarray(v) for k, v in postprocess(z).items()}
+            check_nuts_draws(spec, posterior, extra)
+        elif checkpoint is not None:
             posterior, extra = run_nuts_chunks(
                 spec, make_mcmc, k_run, config.num_samples, fields, checkpoint, info,
                 init_params=start, postprocess=postprocess,

@@ -273,6 +273,21 @@ def test_python_dash_m_entry_point(tmp_path):
         assert command in result.stdout
 
 
+def test_nuts_blackjax_backend_with_dense_mass(work, data_path):
+    path = work / "nuts_bj.nc"
+    result = invoke(
+        "fit", data_path, "--mechanism", "congestion", "--method", "nuts", "--beta", 3,
+        "--backend", "blackjax", "--num-warmup", 40, "--num-samples", 20, "--num-chains", 1,
+        "--dense-mass", "--out", path, "--no-progress",
+    )  # fmt: skip
+    assert "NUTS diagnostics" in result.stdout
+    post = bd.load(path)
+    assert post.info["nuts_backend"] == "blackjax" and post.info["divergences"] >= 0
+    assert np.asarray(post.idata["posterior"]["alpha"]).shape == (1, 20)
+    fails("fit", data_path, "--backend", "blackjax", "--out", work / "m.nc",
+          match="--backend applies to --method nuts")  # fmt: skip
+
+
 # ---------------------------------------------------------------------------- slow
 @pytest.mark.slow
 def test_nuts_round_trip(work, data_path):

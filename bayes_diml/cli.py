@@ -598,7 +598,7 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     "--backend",
     type=click.Choice(["numpyro", "blackjax"]),
     default=None,
-    help="NUTS implementation (default numpyro; blackjax: same sampler, far less time per step on CPU).",
+    help="NUTS implementation: numpyro (default) or blackjax (the same sampler, compiled up front).",
 )
 @click.option("--num-steps", type=click.IntRange(min=1), default=None, help="MAP/SVI optimiser steps.")
 @click.option(

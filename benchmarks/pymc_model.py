@@ -61,6 +61,10 @@ def _counterfactuals(mechanism: Any, params: dict, data) -> Any:
         rows = (pt.dot(h, layers[-1]["w"]) + layers[-1]["b"])[..., 0]  # [U, K]
         cf = rows[plan.index]  # [M, S, n, K]
         assert cf.type.ndim == 4 and K == mask.shape[1]
+    elif plan.kind == "count" and isinstance(mechanism, mm.Congestion):
+        load = np.asarray(plan.points, dtype=float) + 1.0  # [U, K]: agents on route k if I take it
+        rows = -(params["c1"] * load + params["c2"] * load**2) + params["toll"] * load  # [U, K]
+        cf = rows[plan.index]  # [M, S, n, K]
     elif plan.kind == "table" and isinstance(mechanism, mm.Tabular):
         cf = params["table"].reshape((-1,))[plan.index]
     elif plan.kind == "table" and isinstance(mechanism, mm.Congestion):

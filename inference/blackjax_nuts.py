@@ -3,10 +3,11 @@
 ``NUTSConfig(backend="blackjax")``. The sampler is the same algorithm as NumPyro's (multinomial
 NUTS, diagonal or dense mass matrix, step size adapted to ``target_accept`` in Stan's
 windows), run on the same unconstrained potential (``numpyro.infer.util.potential_energy``)
-from the same start (the MAP). What differs is the cost per leapfrog step on a CPU:
-warm-up and sampling are each one compiled ``lax.scan`` over draws, so a small model pays
-for its gradient and little else (``benchmarks/nuts.py``: 55 us per leapfrog step against
-NumPyro's 0.4-0.8 ms on a 3 x 4 game).
+from the same start (the MAP). Warm-up and sampling are each one compiled ``lax.scan`` over
+draws, compiled together on two threads before any draw is taken, so the time spent
+compiling is known (``info["compile_seconds"]``) and the sampling time is sampling alone.
+Per leapfrog step both backends cost about the same once compiled (41 and 57 us on a 3 x 4
+game, against ~280 us for PyMC; ``docs/performance.md``).
 
 Chains run one after another (``"sequential"``: the compiled program is reused) or in
 lockstep under ``vmap`` (``"vectorized"``). Progress is reported per chain: warm-up, then
@@ -15,6 +16,7 @@ sampling in ``PROGRESS_CHUNKS`` compiled chunks.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,9 +36,10 @@ PROGRESS_CHUNKS = 10
 def _import_blackjax():
     try:
         import blackjax
-    except ImportError as exc:  # pragma: no cover - blackjax is a dependency
+    except ImportError as exc:  # pragma: no cover - blackjax is a dependency of bayes-diml
         raise ImportError(
-            "NUTSConfig(backend='blackjax') needs the blackjax package: pip install blackjax"
+            "NUTSConfig(backend='blackjax') needs the blackjax package (a bayes-diml dependency): "
+            "pip install 'blackjax>=1.7.1'"
         ) from exc
     return blackjax
 
@@ -104,14 +107,20 @@ def _compile_both(warmup_fn, sample_fn, key, z, keys):
         return warming, sampling.result()
 
 
+def _timed(fn, *args):
+    start = time.perf_counter()
+    return fn(*args), time.perf_counter() - start
+
+
 def run_blackjax_nuts(
     potential: Any, start_z: Any, key: jax.Array, config: Any, *, progress: bool = True
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
     """Warm up and sample ``config.num_chains`` chains from ``start_z`` (one position pytree).
 
-    Returns unconstrained draws ``{site: [C, S, ...]}`` and per-draw statistics ``[C, S]``
-    (``diverging``, ``num_steps``, ``accept_prob``, ``energy``, ``potential_energy``), the
-    names :func:`~bayes_diml.inference.samplers.run_nuts` reads from NumPyro.
+    Returns unconstrained draws ``{site: [C, S, ...]}``, per-draw statistics ``[C, S]``
+    (``diverging``, ``num_steps``, ``accept_prob``, ``energy``, ``potential_energy``, the
+    names :func:`~bayes_diml.inference.samplers.run_nuts` reads from NumPyro) and the
+    seconds spent tracing and compiling.
     """
 
     def logdensity(z):
@@ -128,13 +137,14 @@ def run_blackjax_nuts(
     if vectorized:  # one group of C chains in lockstep
         z_in = jax.tree.map(lambda x: jnp.broadcast_to(x, (C, *jnp.shape(x))), start_z)
         groups = [(warm_keys, draw_keys)]
-        warmup_fn, sample_fn = _compile_both(jax.jit(jax.vmap(warmup)), jax.jit(jax.vmap(sample)),
-                                             warm_keys, z_in, draw_keys[:, 0])  # fmt: skip
+        (warmup_fn, sample_fn), compile_s = _timed(_compile_both, jax.jit(jax.vmap(warmup)),
+                                                   jax.jit(jax.vmap(sample)), warm_keys, z_in,
+                                                   draw_keys[:, 0])  # fmt: skip
     else:  # C groups of one chain, one compiled program
         z_in = start_z
         groups = [(warm_keys[c], draw_keys[c]) for c in range(C)]
-        warmup_fn, sample_fn = _compile_both(jax.jit(warmup), jax.jit(sample),
-                                             warm_keys[0], z_in, draw_keys[0, 0])  # fmt: skip
+        (warmup_fn, sample_fn), compile_s = _timed(_compile_both, jax.jit(warmup), jax.jit(sample),
+                                                   warm_keys[0], z_in, draw_keys[0, 0])  # fmt: skip
     width = C if vectorized else 1
     draws, stats = [], []
     with tqdm(total=C * (1 + n_chunks), desc="NUTS (BlackJAX)", unit="step", disable=not progress) as bar:
@@ -155,4 +165,4 @@ def run_blackjax_nuts(
             stats.append(st)
     z = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0)[:, :S], *draws)
     st = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0)[:, :S], *stats)
-    return z, st
+    return z, st, compile_s

@@ -39,9 +39,9 @@ class NUTSConfig:
     ``chain_method``: ``"sequential"``, ``"vectorized"`` or ``"parallel"`` (one device per
     chain). ``init``: ``"map"`` (start every chain at the MAP, the default) or ``"prior"``.
     ``backend``: ``"numpyro"`` (default) or ``"blackjax"``: the same NUTS with Stan's window
-    adaptation on the same potential, compiled as one loop per phase, which costs far less
-    per leapfrog step on a CPU (``benchmarks/nuts.py``); it needs ``init="map"``, a
-    sequential or vectorised chain method and no checkpoint.
+    adaptation on the same potential, warm-up and sampling compiled (in parallel) before the
+    first draw, so that ``info["compile_seconds"]`` is known; it needs ``init="map"``, a
+    sequential or vectorised chain method and no checkpoint. See ``docs/performance.md``.
     """
 
     num_warmup: int = 500
@@ -239,7 +239,9 @@ def run_nuts(
         if config.backend == "blackjax":
             from .blackjax_nuts import run_blackjax_nuts
 
-            z, extra = run_blackjax_nuts(potential, start.z, k_run, config, progress=progress)
+            z, extra, info["compile_seconds"] = run_blackjax_nuts(
+                potential, start.z, k_run, config, progress=progress
+            )
             posterior = {k: np.asarray(v) for k, v in postprocess(z).items()}
             check_nuts_draws(spec, posterior, extra)
         elif checkpoint is not None:

@@ -19,8 +19,6 @@ from bayes_diml.inference import NUTSConfig
 import bayes_diml as bd
 from bayes_diml import mechanisms
 
-pytest.importorskip("blackjax")
-
 LEARNER = bd.LogitQ("infer", 2.0, "infer")
 QUANTITIES = ("centred_payoffs", "alpha", "eps")
 
@@ -53,6 +51,7 @@ def test_blackjax_and_numpyro_sample_the_same_posterior(data):
     ref = _fit(data, "numpyro", **opts)
     assert bj.info["nuts_backend"] == "blackjax" and ref.info["nuts_backend"] == "numpyro"
     assert bj.info["divergences"] == 0
+    assert 0.0 < bj.info["compile_seconds"] < bj.info["sampling_seconds"]
     assert bj.info["max_r_hat"] < 1.01 and bj.info["min_ess_bulk"] > 200
     stats = bj.idata["sample_stats"]
     for name in ("diverging", "n_steps", "acceptance_rate", "energy", "lp"):

@@ -73,6 +73,7 @@ def run_ours(
     seed: int,
     chain_method: str = "sequential",
     backend: str = "numpyro",
+    target_accept: float = 0.8,
 ) -> dict:
     """Our NUTS through ``bd.fit`` (``backend``: NumPyro's or BlackJAX's NUTS); timings and draws."""
     learner = bd.LogitQ("infer", TRUE_LEARNER["beta"], "infer")
@@ -92,6 +93,7 @@ def run_ours(
             num_chains=chains,
             chain_method=chain_method,
             backend=backend,
+            target_accept=target_accept,
         )
     wall = time.perf_counter() - start
     compile_s = float(post.info.get("compile_seconds", 0.0))  # BlackJAX: compiled before sampling
@@ -107,7 +109,9 @@ def run_ours(
     }
 
 
-def run_pymc(data, mech, warmup: int, draws: int, chains: int, seed: int, cores: int = 1) -> dict:
+def run_pymc(
+    data, mech, warmup: int, draws: int, chains: int, seed: int, cores: int = 1, target_accept: float = 0.8
+) -> dict:
     """PyMC's NUTS on the same model (``cores=1``: chains one after another on one core)."""
     import pymc as pm
 
@@ -116,6 +120,7 @@ def run_pymc(data, mech, warmup: int, draws: int, chains: int, seed: int, cores:
     with model, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = pm.sample(
+            target_accept=target_accept,
             draws=draws,
             tune=warmup,
             chains=chains,
@@ -193,6 +198,9 @@ def main(argv=None) -> None:
     parser.add_argument("--pymc-chains", type=int, default=None, help="PyMC's chains (default: --chains)")
     parser.add_argument("--pymc-cores", type=int, default=1, help="PyMC's worker processes")
     parser.add_argument(
+        "--target-accept", type=float, default=0.8, help="target acceptance of both samplers (PyMC's default)"
+    )
+    parser.add_argument(
         "--compilation-cache",
         type=Path,
         default=None,
@@ -214,14 +222,31 @@ def main(argv=None) -> None:
     for backend in args.backends:
         ours_all[backend] = summarise(
             f"ours ({'NumPyro' if backend == 'numpyro' else 'BlackJAX'} NUTS)",
-            run_ours(data, mech, args.warmup, args.draws, args.chains, args.seed, args.chain_method, backend),
+            run_ours(
+                data,
+                mech,
+                args.warmup,
+                args.draws,
+                args.chains,
+                args.seed,
+                args.chain_method,
+                backend,
+                args.target_accept,
+            ),  # fmt: skip
         )
         loads.append(load_average())
     pymc = summarise(
         "PyMC NUTS",
         run_pymc(
-            data, mech, args.warmup, args.draws, args.pymc_chains or args.chains, args.seed, args.pymc_cores
-        ),
+            data,
+            mech,
+            args.warmup,
+            args.draws,
+            args.pymc_chains or args.chains,
+            args.seed,
+            args.pymc_cores,
+            args.target_accept,
+        ),  # fmt: skip
     )
     loads.append(load_average())
     head = (
@@ -263,7 +288,7 @@ def main(argv=None) -> None:
         "by_backend": {b: {"ours": ours_all[b], **ratios[b]} for b in ours_all},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -104,3 +104,9 @@ def test_blackjax_refuses_checkpoints(data, tmp_path):
     with pytest.raises(ValueError, match="checkpointing"):
         bd.fit(d, mech, LEARNER, method="nuts", backend="blackjax", progress=False,
                checkpoint=tmp_path / "ck")  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
+def test_blackjax_vectorized_single_chain(data):
+    post = _fit(data, "blackjax", num_warmup=20, num_samples=7, num_chains=1, chain_method="vectorized")
+    assert np.asarray(post.idata["posterior"]["eps"]).shape == (1, 7)

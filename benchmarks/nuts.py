@@ -220,6 +220,7 @@ def main(argv=None) -> None:
     loads = [load_average()]
     ours_all = {}
     for backend in args.backends:
+        jax.clear_caches()  # no backend reuses programs (the MAP's) that another compiled in this process
         ours_all[backend] = summarise(
             f"ours ({'NumPyro' if backend == 'numpyro' else 'BlackJAX'} NUTS)",
             run_ours(

@@ -7,7 +7,7 @@ from the same start (the MAP). Warm-up and sampling are each one compiled ``lax.
 draws, compiled together on two threads before any draw is taken, so the time spent
 compiling is known (``info["compile_seconds"]``) and the sampling time is sampling alone.
 Per leapfrog step both backends cost about the same once compiled (41 and 57 us on a 3 x 4
-game, against ~280 us for PyMC; ``docs/performance.md``).
+game, against ~250 us for PyMC; ``docs/performance.md``).
 
 Chains run one after another (``"sequential"``: the compiled program is reused) or in
 lockstep under ``vmap`` (``"vectorized"``). Progress is reported per chain: warm-up, then

@@ -112,14 +112,16 @@ class SymmetricCount(GaugeFreeLeaves):
         counts = jnp.asarray(opponent_counts, dtype=params["embed"].dtype)
         shares = counts / max(self.n_agents - 1, 1)
         shape = jnp.broadcast_shapes(own.shape, counts.shape[:-1])
-        x = jnp.concatenate(
-            [
-                jnp.broadcast_to(params["embed"][own], (*shape, self.embed_dim)),
-                jnp.broadcast_to(shares, (*shape, self.n_choices)),
-            ],
-            axis=-1,
-        )
-        return mlp_apply(params["layers"], x, jax.nn.relu)[..., 0]
+        # the first layer applied to [embed(own), shares] as the sum of its two blocks, each on
+        # its own (un-broadcast) input: for the likelihood's [U, 1, K] counts x [1, K] own actions
+        # that is U + K rows through it instead of U x K (benchmarks/likelihood.py, E7)
+        first, rest = params["layers"][0], params["layers"][1:]
+        d = self.embed_dim
+        h = (params["embed"] @ first["w"][:d])[own] + shares @ first["w"][d:] + first["b"]
+        h = jnp.broadcast_to(h, (*shape, h.shape[-1]))
+        if not rest:
+            return h[..., 0]
+        return mlp_apply(rest, jax.nn.relu(h), jax.nn.relu)[..., 0]
 
     def payoffs(self, params: dict, joint: jax.Array) -> jax.Array:
         """Payoffs of joint actions: int[..., n] -> float[..., n]."""

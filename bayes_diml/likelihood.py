@@ -135,13 +135,13 @@ def _scan(learner, counterfactual, actions, action_mask, segment_length, finish,
         leaves = jax.tree_util.tree_leaves(tree)
         return treedef.unflatten([x.reshape(*lead, *shp) for x, shp in zip(leaves, shapes, strict=True)])
 
-    def flatten(tree, lead):
-        return jax.tree_util.tree_map(lambda x: x.reshape(*lead, M, -1), tree)
+    def flatten(tree):
+        return jax.tree_util.tree_map(lambda x: x.reshape(M, -1), tree)
 
     def run(state, inputs):
         def step(s, x):
             s = learner.update(unflatten(s, ()), x[0].reshape(cf_shape), x[1])
-            s = flatten(s, ())
+            s = flatten(s)
             return s, s
 
         state, states = jax.lax.scan(step, state, inputs[:2])

@@ -233,7 +233,7 @@ def main(argv=None) -> None:
                 args.chain_method,
                 backend,
                 args.target_accept,
-            ),  # fmt: skip
+            ),
         )
         loads.append(load_average())
     pymc = summarise(
@@ -247,7 +247,7 @@ def main(argv=None) -> None:
             args.seed,
             args.pymc_cores,
             args.target_accept,
-        ),  # fmt: skip
+        ),
     )
     loads.append(load_average())
     head = (

@@ -216,8 +216,7 @@ def run_nuts(
     # _discard_progress_output); its output is dropped unless a bar was asked for and NumPyro
     # shows one (it hides bars when CI or PYTEST_XDIST_WORKER is set).
     bar_path = config.chain_method == "sequential" and config.backend == "numpyro"
-    bar_shown = MCMC(kernel, num_warmup=1, num_samples=1, progress_bar=progress).progress_bar
-    quiet_bar = bar_path and not bar_shown
+    quiet_bar = bar_path and not MCMC(kernel, num_warmup=1, num_samples=1, progress_bar=progress).progress_bar
 
     def make_mcmc(num_samples: int) -> MCMC:
         mcmc = MCMC(

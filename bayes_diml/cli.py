@@ -539,11 +539,11 @@ _METHOD_OPTIONS = {
 def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     options = {}
     for name, value in given.items():
-        if value is None or value is False:
+        if value is None or (value is False and name != "dense_mass"):  # --diag-mass gives False
             continue
         field = _METHOD_OPTIONS[name].get(method)
         if field is None:
-            flag = "--" + name.replace("_", "-")
+            flag = "--dense-mass/--diag-mass" if name == "dense_mass" else "--" + name.replace("_", "-")
             allowed = ", ".join(sorted(_METHOD_OPTIONS[name]))
             raise click.UsageError(f"{flag} applies to --method {allowed}, not {method}.")
         options[field] = value
@@ -593,7 +593,11 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--chain-method", type=click.Choice(["sequential", "vectorized", "parallel"]), default=None, help="NUTS."
 )
-@click.option("--dense-mass", is_flag=True, help="NUTS: adapt a dense mass matrix.")
+@click.option(
+    "--dense-mass/--diag-mass",
+    default=None,
+    help="NUTS: adapt a dense or a diagonal mass matrix (default: dense up to 64 unconstrained parameters).",
+)
 @click.option(
     "--backend",
     type=click.Choice(["numpyro", "blackjax"]),

@@ -74,6 +74,7 @@ def run_ours(
     chain_method: str = "sequential",
     backend: str = "numpyro",
     target_accept: float = 0.8,
+    dense_mass: bool = False,
 ) -> dict:
     """Our NUTS through ``bd.fit`` (``backend``: NumPyro's or BlackJAX's NUTS); timings and draws."""
     learner = bd.LogitQ("infer", TRUE_LEARNER["beta"], "infer")
@@ -94,6 +95,7 @@ def run_ours(
             chain_method=chain_method,
             backend=backend,
             target_accept=target_accept,
+            dense_mass=dense_mass,
         )
     wall = time.perf_counter() - start
     compile_s = float(post.info.get("compile_seconds", 0.0))  # BlackJAX: compiled before sampling
@@ -110,9 +112,21 @@ def run_ours(
 
 
 def run_pymc(
-    data, mech, warmup: int, draws: int, chains: int, seed: int, cores: int = 1, target_accept: float = 0.8
+    data,
+    mech,
+    warmup: int,
+    draws: int,
+    chains: int,
+    seed: int,
+    cores: int = 1,
+    target_accept: float = 0.8,
+    init: str = "jitter+adapt_diag",
 ) -> dict:
-    """PyMC's NUTS on the same model (``cores=1``: chains one after another on one core)."""
+    """PyMC's NUTS on the same model (``cores=1``: chains one after another on one core).
+
+    ``init``: PyMC's initialisation and mass-matrix adaptation (``"jitter+adapt_diag"``, its
+    default, or ``"jitter+adapt_full"``: a dense mass matrix).
+    """
     import pymc as pm
 
     start = time.perf_counter()
@@ -120,6 +134,7 @@ def run_pymc(
     with model, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = pm.sample(
+            init=init,
             target_accept=target_accept,
             draws=draws,
             tune=warmup,
@@ -207,7 +222,19 @@ def main(argv=None) -> None:
         help="JAX persistent compilation cache directory (PyMC always reuses its compiled C "
         "code); run twice with the same directory to measure a warm cache",
     )
+    parser.add_argument(
+        "--dense-mass",
+        action="store_true",
+        help="dense mass matrix: ours dense_mass=True; PyMC init='jitter+adapt_full' (unless --pymc-init)",
+    )
+    parser.add_argument(
+        "--pymc-init",
+        default=None,
+        help="PyMC's init (default: jitter+adapt_diag, or jitter+adapt_full with --dense-mass)",
+    )
     args = parser.parse_args(argv)
+    if args.pymc_init is None:
+        args.pymc_init = "jitter+adapt_full" if args.dense_mass else "jitter+adapt_diag"
     if args.compilation_cache is not None:
         jax.config.update("jax_compilation_cache_dir", str(args.compilation_cache))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -233,6 +260,7 @@ def main(argv=None) -> None:
                 args.chain_method,
                 backend,
                 args.target_accept,
+                args.dense_mass,
             ),
         )
         loads.append(load_average())
@@ -247,6 +275,7 @@ def main(argv=None) -> None:
             args.seed,
             args.pymc_cores,
             args.target_accept,
+            args.pymc_init,
         ),
     )
     loads.append(load_average())

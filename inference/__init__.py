@@ -9,9 +9,11 @@ from .map import MAPConfig, MAPResult, fit_map_spec
 from .nonfinite import NonFiniteError, diagnose_nonfinite
 from .posterior import EditedMechanism, Posterior, load, support_mask
 from .ppc import BehaviourCheck, ppc_behaviour
-from .samplers import LaplaceConfig, NUTSConfig, SVIConfig
+from .samplers import DENSE_MASS_MAX_DIM, LaplaceConfig, NUTSConfig, SVIConfig, unconstrained_dimension
 
 __all__ = [
+    "DENSE_MASS_MAX_DIM",
+    "unconstrained_dimension",
     "fit",
     "NonFiniteError",
     "CheckpointError",

@@ -75,8 +75,11 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
     ``scaled_payoffs`` rows (beta x centred payoffs, the identified product) get their own
     contraction labels while ``beta`` and ``centred_payoffs`` are labelled confounded.
     The Monte Carlo standard error of the contraction uses the delta method for a ratio
-    of variances, ``(1 - c) sqrt(2 / D + 2 / S)`` with D posterior and S prior draws
-    (draws treated as independent: conservative only for NUTS draws with ESS close to D).
+    of variances, ``(1 - c) sqrt(2 / D_eff + 2 / S)`` with S independent prior draws and
+    ``D_eff`` the effective sample size of the posterior variance: for NUTS, the ESS of the
+    squared deviations ``(x - mean)^2`` (ArviZ ``method="mean"``, at most the number of draws
+    D), which is often far below the ESS of the mean (HMC's draws are anticorrelated in ``x``
+    but mix slowly in energy); for independent draws (SVI, Laplace), D.
     """
     import pandas as pd
 
@@ -98,10 +101,12 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
         prior_sd = qv.std(0)
         with np.errstate(divide="ignore", invalid="ignore"):
             contraction = 1.0 - post_sd**2 / prior_sd**2
+        n_eff = _variance_ess(post, name, pv.shape[0])
         for idx in np.ndindex(*pv.shape[1:]):
             label = name if not idx else f"{name}[{', '.join(map(str, idx))}]"
             c = float(contraction[idx]) if np.ndim(contraction) else float(contraction)
-            se = (1.0 - c) * np.sqrt(2.0 / pv.shape[0] + 2.0 / qv.shape[0]) if np.isfinite(c) else np.nan
+            d_eff = float(n_eff[idx]) if np.ndim(n_eff) else float(n_eff)
+            se = (1.0 - c) * np.sqrt(2.0 / d_eff + 2.0 / qv.shape[0]) if np.isfinite(c) else np.nan
             row = {
                 "support": SUPPORT_NAMES[int(cats[idx])] if name in _TABLE_SITES else "",
                 "prior_sd": float(prior_sd[idx]) if np.ndim(prior_sd) else float(prior_sd),
@@ -120,6 +125,26 @@ def identification_table(post: Any, num_prior_draws: int = 4000, seed: int = 0):
                 )
             rows[label] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _variance_ess(post: Any, name: str, n_draws: int) -> np.ndarray | float:
+    """Effective sample size of the posterior variance of each entry of ``name``: float[...].
+
+    MCMC (``post.method == "nuts"``): ArviZ's ESS of the mean of ``(x - mean)^2`` over chains
+    and draws, clipped to [1, D]; otherwise (independent draws) D.
+    """
+    if post.method != "nuts" or n_draws < 4:
+        return float(n_draws)
+    import arviz as az
+    import xarray as xr
+
+    x = np.asarray(post.idata["posterior"][name].values, dtype=float)  # [C, S, ...]
+    shape = x.shape[2:]
+    x = x.reshape(x.shape[0], x.shape[1], -1)
+    dev2 = (x - x.mean(axis=(0, 1))) ** 2
+    ess = np.asarray(az.ess(xr.DataArray(dev2, dims=("chain", "draw", "cell")), method="mean"), dtype=float)
+    ess = np.where(np.isfinite(ess), ess, n_draws)  # constant draws: no information either way
+    return np.clip(ess, 1.0, n_draws).reshape(shape)
 
 
 def flat_directions(post: Any, k: int = 3, max_params: int = 3000, top: int = 4) -> list[dict[str, Any]]:

@@ -232,6 +232,14 @@ def test_errors_bad_values(work, data_path):
     fails("fit", data_path, "--prior-scale", "wide", "--out", out, match="positive number or 'flat'")
     fails("fit", data_path, "--prior-scale", "flat", "--method", "nuts", "--out", out, match="flat")
     fails("fit", data_path, "--num-warmup", 10, "--out", out, match="--num-warmup applies to --method nuts")
+    fails(
+        "fit",
+        data_path,
+        "--diag-mass",
+        "--out",
+        out,
+        match="--dense-mass/--diag-mass applies to --method nuts",
+    )
     fails("fit", data_path, "--n-actions", "5,5", "--out", out, match="n_actions has length 2")
     fails("fit", data_path, "--n-actions", "a,b", "--out", out, match="comma-separated integers")
     fails("fit", data_path, "--method", "bogus", "--out", out, match="bogus")
@@ -273,16 +281,18 @@ def test_python_dash_m_entry_point(tmp_path):
         assert command in result.stdout
 
 
-def test_nuts_blackjax_backend_with_dense_mass(work, data_path):
-    path = work / "nuts_bj.nc"
+@pytest.mark.parametrize(("flag", "dense"), [("--dense-mass", True), ("--diag-mass", False)])
+def test_nuts_blackjax_backend_with_mass_matrix_flag(work, data_path, flag, dense):
+    path = work / f"nuts_bj{flag}.nc"
     result = invoke(
         "fit", data_path, "--mechanism", "congestion", "--method", "nuts", "--beta", 3,
         "--backend", "blackjax", "--num-warmup", 40, "--num-samples", 20, "--num-chains", 1,
-        "--dense-mass", "--out", path, "--no-progress",
+        flag, "--out", path, "--no-progress",
     )  # fmt: skip
     assert "NUTS diagnostics" in result.stdout
     post = bd.load(path)
     assert post.info["nuts_backend"] == "blackjax" and post.info["divergences"] >= 0
+    assert post.info["dense_mass"] is dense
     assert np.asarray(post.idata["posterior"]["alpha"]).shape == (1, 20)
     fails("fit", data_path, "--backend", "blackjax", "--out", work / "m.nc",
           match="--backend applies to --method nuts")  # fmt: skip

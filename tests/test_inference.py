@@ -462,7 +462,7 @@ def test_identification_labels_never_observed_cells_prior_driven():
         progress=False,
         num_warmup=400,
         num_samples=600,
-        num_chains=1,
+        num_chains=2,  # the variance's ESS (its SE in the label rule) is far below the draws'
     )
     table = post.identification(num_prior_draws=4000)
     never = [f"centred_payoffs[{a0}, 2, 0]" for a0 in range(2)]
@@ -509,6 +509,9 @@ def test_sum_to_zero_congestion_matches_raw_with_fewer_leapfrog_steps():
                 num_warmup=300,
                 num_samples=400,
                 num_chains=1,
+                # the parametrisations compared under a diagonal metric: a dense one (the
+                # default for small models) largely absorbs the raw one's linear ridge
+                dense_mass=False,
             )
     a, b = (fits[k].payoff_differences() for k in (True, False))
     ess = {k: fits[k].info["min_ess_bulk"] for k in (True, False)}
@@ -585,3 +588,27 @@ def test_observed_payoffs_fit_payoff_levels():
     # every cell is played here; each is seen >= ~20 times with noise 0.1: error well under 0.2
     # (a centred-only fit would be off by the levels, ~2.5)
     assert np.abs(fitted - np.asarray(table)).max() < 0.2, fitted
+
+
+def test_variance_ess_of_correlated_draws():
+    """The contraction's SE uses the ESS of the squared deviations: for a Gaussian AR(1) chain
+    with coefficient rho that is N (1 - rho^2) / (1 + rho^2), far below the N draws."""
+    from types import SimpleNamespace
+
+    from bayes_diml.inference.identification import _variance_ess
+
+    rho, C, S = 0.9, 4, 5000
+    rng = np.random.default_rng(0)
+    x = np.empty((C, S, 2))
+    x[:, 0] = rng.normal(size=(C, 2))
+    for t in range(1, S):
+        x[:, t] = rho * x[:, t - 1] + np.sqrt(1 - rho**2) * rng.normal(size=(C, 2))
+    x[..., 1] = rng.normal(size=(C, S))  # independent draws in the second entry
+    post = SimpleNamespace(method="nuts", idata={"posterior": {"x": SimpleNamespace(values=x)}})
+    ess = _variance_ess(post, "x", C * S)
+    expected = C * S * (1 - rho**2) / (1 + rho**2)  # 2099
+    # the ESS estimate's relative SD is ~sqrt(2 (2 m + 1) / N) ~ 0.1 (m ~ 50 lags): 3 SD
+    assert abs(ess[0] / expected - 1) < 0.3
+    assert abs(ess[1] / (C * S) - 1) < 0.3 and ess[1] <= C * S
+    # independent draws (SVI, Laplace): the number of draws
+    assert _variance_ess(SimpleNamespace(method="svi"), "x", 123) == 123.0

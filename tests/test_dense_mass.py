@@ -1,0 +1,126 @@
+"""NUTSConfig(dense_mass="auto"): the unconstrained dimension, the choice it makes, and that
+the choice reaches the sampler (NumPyro's NUTS and BlackJAX's)."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from bayes_diml.inference import (
+    DENSE_MASS_MAX_DIM,
+    MAPConfig,
+    NUTSConfig,
+    fit_map_spec,
+    samplers,
+    unconstrained_dimension,
+)
+from bayes_diml.inference._common import ModelSpec
+from numpyro.infer.util import unconstrain_fn
+
+import bayes_diml as bd
+from bayes_diml import mechanisms
+
+LEARNER = bd.LogitQ("infer", 2.0, "infer")
+
+
+@pytest.fixture(scope="module")
+def data():
+    mech = mechanisms.Tabular((2, 3))
+    truth = {"table": jax.random.normal(jax.random.key(3), (2, 3, 2))}
+    return mech, bd.simulate(mech, truth, bd.LogitQ(0.3, 2.0, 0.05), 10, 20, 11)
+
+
+def test_unconstrained_dimension_counts_transformed_sizes():
+    def model(y):
+        numpyro.sample("w", dist.Dirichlet(jnp.ones(4)))  # simplex of 4: 3 free
+        with numpyro.plate("units", 5):
+            numpyro.sample("z", dist.Normal(0.0, 1.0))  # 5
+        scale = numpyro.sample("scale", dist.LogNormal(0.0, 1.0))  # 1
+        numpyro.sample("y", dist.Normal(0.0, scale), obs=y)  # observed: none
+        numpyro.factor("extra", -1.0)  # a factor is not a parameter
+        numpyro.deterministic("twice", 2.0 * scale)
+
+    assert unconstrained_dimension(functools.partial(model, jnp.zeros(7))) == 3 + 5 + 1
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short MAP
+def test_unconstrained_dimension_of_a_logit_q_model_is_the_size_of_its_unconstrained_values(data):
+    mech, d = data
+    spec = ModelSpec.build(d, mech, LEARNER, None)
+    model = spec.model()
+    values = fit_map_spec(spec, jax.random.key(0), MAPConfig(num_steps=50), progress=False).values
+    values = {k: v for k, v in values.items() if k in spec.latent_names}
+    z = unconstrain_fn(model, (), {}, values)
+    expected = sum(np.size(v) for v in z.values())
+    # gauge-free payoffs: (K_i - 1) differences per opponent action, agent by agent; alpha, eps
+    assert expected == (2 - 1) * 3 + (3 - 1) * 2 + 2
+    assert unconstrained_dimension(model) == expected
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_bad_dense_mass_is_named(value):
+    with pytest.raises(ValueError, match="dense_mass must be True, False or 'auto'"):
+        NUTSConfig(dense_mass=value)
+
+
+def _spy(monkeypatch, backend: str) -> list:
+    """Record the dense_mass setting each NUTS run receives."""
+    seen = []
+    if backend == "numpyro":
+        real = samplers.NUTS
+
+        def nuts(*args, **kwargs):
+            seen.append(kwargs["dense_mass"])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(samplers, "NUTS", nuts)
+    else:
+        from bayes_diml.inference import blackjax_nuts
+
+        real_run = blackjax_nuts.run_blackjax_nuts
+
+        def run(potential, z, key, config, **kwargs):
+            seen.append(config.dense_mass)
+            return real_run(potential, z, key, config, **kwargs)
+
+        monkeypatch.setattr(blackjax_nuts, "run_blackjax_nuts", run)
+    return seen
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
+@pytest.mark.parametrize(
+    ("backend", "dense_mass", "limit", "expected"),
+    [
+        ("numpyro", "auto", DENSE_MASS_MAX_DIM, True),
+        ("numpyro", "auto", 8, False),
+        ("blackjax", "auto", 8, False),
+        ("blackjax", True, 8, True),
+    ],
+)
+def test_auto_dense_mass_follows_the_dimension(data, monkeypatch, backend, dense_mass, limit, expected):
+    mech, d = data  # 9 unconstrained parameters
+    monkeypatch.setattr(samplers, "DENSE_MASS_MAX_DIM", limit)
+    seen = _spy(monkeypatch, backend)
+    post = bd.fit(
+        d, mech, LEARNER, method="nuts", seed=0, progress=False, backend=backend,
+        num_warmup=20, num_samples=10, num_chains=1, dense_mass=dense_mass,
+    )  # fmt: skip
+    assert post.info["dense_mass"] is expected
+    assert seen and all(s is expected for s in seen)
+    assert np.asarray(post.idata["posterior"]["alpha"]).shape == (1, 10)
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
+def test_auto_dense_mass_with_a_prior_start(data, monkeypatch):
+    mech, d = data
+    seen = _spy(monkeypatch, "numpyro")
+    post = bd.fit(
+        d, mech, LEARNER, method="nuts", seed=0, progress=False, init="prior",
+        num_warmup=20, num_samples=10, num_chains=1,
+    )  # fmt: skip
+    assert post.info["dense_mass"] is True and seen == [True]

@@ -596,7 +596,8 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--dense-mass/--diag-mass",
     default=None,
-    help="NUTS: adapt a dense or a diagonal mass matrix (default: dense up to 64 unconstrained parameters).",
+    help="NUTS: adapt a dense or a diagonal mass matrix (default: dense up to 64 unconstrained parameters "
+    "and num_warmup / 10).",
 )
 @click.option(
     "--backend",

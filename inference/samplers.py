@@ -58,11 +58,12 @@ class NUTSConfig:
     sequential or vectorised chain method and no checkpoint. See ``docs/performance.md``.
     ``dense_mass``: ``True`` (adapt a dense mass matrix), ``False`` (diagonal) or ``"auto"``
     (default): dense when the unconstrained parameter vector has at most
-    :data:`DENSE_MASS_MAX_DIM` entries. The posteriors of learning models are strongly
-    correlated (the learning rate and exploration against the payoff scale); on the 3 x 4
-    table game a dense mass matrix cuts the leapfrog steps per draw from ~34 to ~7 and
-    raises the bulk ESS 2-4 fold (``benchmarks/nuts.py``). The choice made is in
-    ``info["dense_mass"]``.
+    :data:`DENSE_MASS_MAX_DIM` entries and at most ``num_warmup / 10`` (Stan's last adaptation
+    window, ~0.4 of the warm-up, then holds >= 4 draws per dimension for the covariance).
+    The posteriors of learning models are strongly correlated (the learning rate and
+    exploration against the payoff scale); on the 3 x 4 table game a dense mass matrix cuts
+    the leapfrog steps per draw from ~34 to ~7 and raises the bulk ESS 2-4 fold
+    (``benchmarks/nuts.py``). The choice made is in ``info["dense_mass"]``.
     """
 
     num_warmup: int = 500
@@ -160,10 +161,15 @@ def unconstrained_dimension(model) -> int:
     return sum(math.prod(x.shape) for x in jax.eval_shape(unconstrained, jax.random.key(0)))
 
 
+#: ... and when the warm-up has at least this many draws per unconstrained parameter.
+DENSE_MASS_WARMUP_PER_DIM = 10
+
+
 def _resolve_dense_mass(config: NUTSConfig, dimension: Callable[[], int]) -> NUTSConfig:
     if config.dense_mass != "auto":
         return config
-    return dataclasses.replace(config, dense_mass=dimension() <= DENSE_MASS_MAX_DIM)
+    limit = min(DENSE_MASS_MAX_DIM, config.num_warmup // DENSE_MASS_WARMUP_PER_DIM)
+    return dataclasses.replace(config, dense_mass=dimension() <= limit)
 
 
 def _map_init(spec: ModelSpec, key, progress: bool, map_config: MAPConfig | None):

@@ -94,21 +94,25 @@ def _spy(monkeypatch, backend: str) -> list:
 
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
 @pytest.mark.parametrize(
-    ("backend", "dense_mass", "limit", "expected"),
+    ("backend", "dense_mass", "limit", "num_warmup", "expected"),
     [
-        ("numpyro", "auto", DENSE_MASS_MAX_DIM, True),
-        ("numpyro", "auto", 8, False),
-        ("blackjax", "auto", 8, False),
-        ("blackjax", True, 8, True),
+        ("numpyro", "auto", DENSE_MASS_MAX_DIM, 90, True),  # 9 <= min(64, 90 // 10)
+        ("numpyro", "auto", DENSE_MASS_MAX_DIM, 89, False),  # too short a warm-up for 9 x 9
+        ("numpyro", "auto", 8, 100, False),  # more parameters than the limit
+        ("blackjax", "auto", 8, 100, False),
+        ("blackjax", True, 8, 20, True),  # explicit settings are kept
+        ("numpyro", False, DENSE_MASS_MAX_DIM, 100, False),
     ],
 )
-def test_auto_dense_mass_follows_the_dimension(data, monkeypatch, backend, dense_mass, limit, expected):
+def test_auto_dense_mass_follows_the_dimension(
+    data, monkeypatch, backend, dense_mass, limit, num_warmup, expected
+):
     mech, d = data  # 9 unconstrained parameters
     monkeypatch.setattr(samplers, "DENSE_MASS_MAX_DIM", limit)
     seen = _spy(monkeypatch, backend)
     post = bd.fit(
         d, mech, LEARNER, method="nuts", seed=0, progress=False, backend=backend,
-        num_warmup=20, num_samples=10, num_chains=1, dense_mass=dense_mass,
+        num_warmup=num_warmup, num_samples=10, num_chains=1, dense_mass=dense_mass,
     )  # fmt: skip
     assert post.info["dense_mass"] is expected
     assert seen and all(s is expected for s in seen)
@@ -121,6 +125,6 @@ def test_auto_dense_mass_with_a_prior_start(data, monkeypatch):
     seen = _spy(monkeypatch, "numpyro")
     post = bd.fit(
         d, mech, LEARNER, method="nuts", seed=0, progress=False, init="prior",
-        num_warmup=20, num_samples=10, num_chains=1,
+        num_warmup=90, num_samples=10, num_chains=1,
     )  # fmt: skip
     assert post.info["dense_mass"] is True and seen == [True]

@@ -539,7 +539,7 @@ _METHOD_OPTIONS = {
 def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     options = {}
     for name, value in given.items():
-        if value is None or (value is False and name != "dense_mass"):  # --diag-mass gives False
+        if value is None:  # not given (every option here defaults to None; --diag-mass is False)
             continue
         field = _METHOD_OPTIONS[name].get(method)
         if field is None:

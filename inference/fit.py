@@ -264,7 +264,5 @@ def fit(
     )
     post = Posterior(idata, spec, method, info)
     if method == "nuts":
-        post.info.update(
-            _diagnose(post, num_chains, dense=bool(post.info.get("dense_mass", config.dense_mass)))
-        )
+        post.info.update(_diagnose(post, num_chains, dense=post.info["dense_mass"]))
     return post

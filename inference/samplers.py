@@ -9,7 +9,6 @@ import io
 import math
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +144,8 @@ class LaplaceConfig:
 #: and Stan's last adaptation window (200 draws of the default 500) still estimates a d x d
 #: covariance. Larger models (neural mechanisms) get a diagonal one.
 DENSE_MASS_MAX_DIM = 64
+#: ... and when the warm-up has at least this many draws per unconstrained parameter.
+DENSE_MASS_WARMUP_PER_DIM = 10
 
 
 def unconstrained_dimension(model) -> int:
@@ -161,15 +162,12 @@ def unconstrained_dimension(model) -> int:
     return sum(math.prod(x.shape) for x in jax.eval_shape(unconstrained, jax.random.key(0)))
 
 
-#: ... and when the warm-up has at least this many draws per unconstrained parameter.
-DENSE_MASS_WARMUP_PER_DIM = 10
-
-
-def _resolve_dense_mass(config: NUTSConfig, dimension: Callable[[], int]) -> NUTSConfig:
+def _resolve_dense_mass(config: NUTSConfig, model) -> NUTSConfig:
+    """``config`` with ``dense_mass="auto"`` decided (True or False) for ``model``."""
     if config.dense_mass != "auto":
         return config
     limit = min(DENSE_MASS_MAX_DIM, config.num_warmup // DENSE_MASS_WARMUP_PER_DIM)
-    return dataclasses.replace(config, dense_mass=dimension() <= limit)
+    return dataclasses.replace(config, dense_mass=unconstrained_dimension(model) <= limit)
 
 
 def _map_init(spec: ModelSpec, key, progress: bool, map_config: MAPConfig | None):
@@ -250,6 +248,8 @@ def run_nuts(
     k_map, k_run = jax.random.split(key)
     info: dict[str, Any] = {"nuts_backend": config.backend}
     model = spec.model()
+    config = _resolve_dense_mass(config, model)
+    info["dense_mass"] = config.dense_mass
     start = postprocess = None
     if config.init == "map":
         # Started at the MAP, NUTS runs on a jitted potential function of the unconstrained
@@ -264,14 +264,9 @@ def run_nuts(
             info["map_log_joint"] = m.log_joint
             chains = 1 if config.backend == "blackjax" else config.num_chains  # one start, copied there
             start = _map_start(spec, model, potential, m.values, chains)
-            z_size = sum(np.size(x) for x in jax.tree.leaves(start.z)) // chains
-            config = _resolve_dense_mass(config, lambda: z_size)
-        config = _resolve_dense_mass(config, lambda: unconstrained_dimension(model))
         kernel = NUTS(potential_fn=potential, **_nuts_options(config))
     else:
-        config = _resolve_dense_mass(config, lambda: unconstrained_dimension(model))
         kernel = NUTS(model, init_strategy=init_to_median(num_samples=15), **_nuts_options(config))
-    info["dense_mass"] = bool(config.dense_mass)
 
     # Sequential chains always take NumPyro's progress-bar path (compiled once, see
     # _discard_progress_output); its output is dropped unless a bar was asked for and NumPyro

@@ -240,8 +240,17 @@ class LogitQ(NamedTuple):
 
     def update(self, state: jax.Array, counterfactual: jax.Array, actions: jax.Array) -> jax.Array:
         """``(1 - alpha) Q + alpha u``: float[..., n, K] (``actions`` unused: full feedback)."""
-        alpha = per_agent(self.alpha, state.dtype)
-        return (1.0 - alpha) * state + alpha * counterfactual
+        a, b = self.linear_update(state.dtype)
+        return a * state + b * counterfactual
+
+    def linear_update(self, dtype: Any = None) -> tuple[jax.Array, jax.Array]:
+        """``(a, b)`` with ``update(Q, u, actions) = a Q + b u`` for every ``actions``.
+
+        Both broadcast against float[n, K] (``1 - alpha`` and ``alpha`` per agent). The
+        likelihood runs such learners through :func:`bayes_diml.recurrence.linear_recurrence`.
+        """
+        alpha = per_agent(self.alpha, dtype)
+        return 1.0 - alpha, alpha
 
     def log_policy(self, state: jax.Array, action_mask: jax.Array) -> jax.Array:
         """``log((1 - eps) softmax(beta Q) + eps / K_i)``: float[..., n, K]."""

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from .counterfactual import evaluate_plan, plan_for
 from .data import Trajectories
+from .recurrence import linear_recurrence
 
 __all__ = [
     "log_likelihood",
@@ -138,13 +139,19 @@ def _scan(learner, counterfactual, actions, action_mask, segment_length, finish,
     def flatten(tree):
         return jax.tree_util.tree_map(lambda x: x.reshape(M, -1), tree)
 
+    linear = _linear_coefficients(learner, leaves0, counterfactual.dtype)
+
     def run(state, inputs):
         def step(s, x):
             s = learner.update(unflatten(s, ()), x[0].reshape(cf_shape), x[1])
             s = flatten(s)
             return s, s
 
-        state, states = jax.lax.scan(step, state, inputs[:2])
+        if linear is not None:  # Q <- a Q + b u: a recursion with a cheaper derivative
+            states = linear_recurrence(state, *linear, inputs[0])
+            state = states[-1]
+        else:
+            state, states = jax.lax.scan(step, state, inputs[:2])
         length = jax.tree_util.tree_leaves(states)[0].shape[0]
         return state, finish(unflatten(states, (length,)), inputs[2] if extra is not None else None)
 
@@ -152,6 +159,21 @@ def _scan(learner, counterfactual, actions, action_mask, segment_length, finish,
         segment_length = auto_segment_length(n_steps, M * math.prod(counterfactual.shape[2:]))
     out = _segmented_scan(run, state0, xs, n_steps, int(segment_length))
     return jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), out)
+
+
+def _linear_coefficients(learner: Any, leaves: list, dtype: Any) -> tuple[jax.Array, jax.Array] | None:
+    """``(a, b)`` flattened to float[n * K] when the learner's update is ``a Q + b u``, else None."""
+    linear_update = getattr(learner, "linear_update", None)
+    if not callable(linear_update) or len(leaves) != 1:
+        return None
+    shape = leaves[0].shape  # (n, K)
+    coefficients = linear_update(dtype)
+    try:
+        if any(jnp.broadcast_shapes(jnp.shape(c), shape) != shape for c in coefficients):
+            return None
+    except ValueError:
+        return None
+    return tuple(jnp.broadcast_to(jnp.asarray(c, dtype), shape).reshape(-1) for c in coefficients)
 
 
 #: Automatic checkpointing starts when steps x state elements reach this (16 MiB of float32).

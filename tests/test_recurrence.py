@@ -1,0 +1,126 @@
+"""The linear Q recursion with its custom JVP: equal to the generic scan in value and in every derivative."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from reference import random_trajectories
+
+import bayes_diml as bd
+from bayes_diml import mechanisms as mm
+from bayes_diml.recurrence import linear_recurrence
+
+
+def _literal(q0, a, b, u):
+    """Python loop over steps (float64 NumPy)."""
+    q, out = np.array(q0, dtype=float), []
+    for u_t in np.asarray(u):
+        q = np.asarray(a) * q + np.asarray(b) * u_t
+        out.append(q)
+    return np.stack(out)
+
+
+def _plain(q0, a, b, u):
+    def step(q, u_t):
+        q = a * q + b * u_t
+        return q, q
+
+    return jax.lax.scan(step, q0, u)[1]
+
+
+def _inputs(seed=0, S=9, M=3, D=5):
+    rng = np.random.default_rng(seed)
+    q0 = jnp.asarray(rng.normal(size=(M, D)))
+    a = jnp.asarray(rng.uniform(0.1, 0.9, size=D))
+    b = jnp.asarray(rng.uniform(0.1, 0.9, size=D))
+    u = jnp.asarray(rng.normal(size=(S, M, D)))
+    return q0, a, b, u
+
+
+def test_values_equal_the_literal_loop(x64):
+    args = _inputs()
+    np.testing.assert_allclose(np.asarray(linear_recurrence(*args)), _literal(*args), rtol=1e-13, atol=1e-13)
+
+
+def test_all_derivatives_equal_the_generic_scan(x64):
+    """Reverse mode, forward mode and the Hessian of a nonlinear loss, wrt q0, a, b and u."""
+    args = _inputs(seed=1)
+    w = jnp.asarray(np.random.default_rng(2).normal(size=args[3].shape))
+
+    def loss(f):
+        return lambda *xs: jnp.sum(jnp.sin(f(*xs)) * w) + jnp.sum(f(*xs) ** 2) / 7
+
+    ours, plain = loss(linear_recurrence), loss(_plain)
+    for g_ours, g_plain in zip(
+        jax.grad(ours, argnums=(0, 1, 2, 3))(*args), jax.grad(plain, argnums=(0, 1, 2, 3))(*args), strict=True
+    ):
+        assert np.any(np.abs(np.asarray(g_plain)) > 1e-3)
+        np.testing.assert_allclose(np.asarray(g_ours), np.asarray(g_plain), rtol=1e-11, atol=1e-12)
+    tangents = _inputs(seed=3)
+    _, t_ours = jax.jvp(linear_recurrence, args, tangents)
+    _, t_plain = jax.jvp(_plain, args, tangents)
+    np.testing.assert_allclose(np.asarray(t_ours), np.asarray(t_plain), rtol=1e-11, atol=1e-12)
+    for argnum in (1, 2):  # second derivatives in the coefficients (as flat_directions needs)
+        h_ours = jax.hessian(ours, argnums=argnum)(*args)
+        h_plain = jax.hessian(plain, argnums=argnum)(*args)
+        np.testing.assert_allclose(np.asarray(h_ours), np.asarray(h_plain), rtol=1e-10, atol=1e-11)
+
+
+def test_scalar_coefficients_and_vmap(x64):
+    q0, _, _, u = _inputs(seed=4)
+    alphas = jnp.asarray([0.2, 0.5, 1.0])
+    out = jax.vmap(lambda al: linear_recurrence(q0, 1.0 - al, al, u))(alphas)
+    for k, al in enumerate(np.asarray(alphas)):
+        np.testing.assert_allclose(np.asarray(out[k]), _literal(q0, 1.0 - al, al, u), rtol=1e-13, atol=1e-13)
+    # alpha = 1: Q is the last payoff, and the derivative in alpha stays finite
+    g = jax.grad(lambda al: linear_recurrence(q0, 1.0 - al, al, u).sum())(1.0)
+    assert np.isfinite(float(g))
+
+
+class _GenericLogitQ(NamedTuple):
+    """LogitQ without ``linear_update``: the likelihood takes its generic ``lax.scan`` path."""
+
+    inner: Any
+
+    def init_state(self, action_mask, dtype=None):
+        return self.inner.init_state(action_mask, dtype)
+
+    def update(self, state, counterfactual, actions):
+        return self.inner.update(state, counterfactual, actions)
+
+    def log_policy(self, state, action_mask):
+        return self.inner.log_policy(state, action_mask)
+
+    def log_prob(self, state, action_mask, actions):
+        return self.inner.log_prob(state, action_mask, actions)
+
+
+def test_likelihood_fast_path_equals_generic_path(x64):
+    """Ragged episodes, per-agent learner parameters, with and without checkpointed segments."""
+    mech, params = mm.Tabular.from_table(np.random.default_rng(5).normal(size=(2, 3, 4, 3)))
+    data = random_trajectories((2, 3, 4), 5, 13, seed=5, lengths=[13, 4, 1, 9, 12])
+    assert hasattr(bd.LogitQ(0.1, 1.0, 0.1), "linear_update")
+    assert not hasattr(_GenericLogitQ(None), "linear_update")
+
+    def f(wrap, segment):
+        def ll(p, alpha, beta, eps):
+            learner = bd.LogitQ(alpha, beta, eps)
+            return bd.log_likelihood(mech, p, wrap(learner), data, segment_length=segment)
+
+        return jax.jit(jax.value_and_grad(ll, argnums=(0, 1, 2, 3)))
+
+    args = (
+        params,
+        jnp.asarray([0.2, 0.55, 1.0]),
+        jnp.asarray([1.5, 3.0, 0.7]),
+        jnp.asarray([0.05, 0.2, 0.0]),
+    )
+    for segment in (0, 4):
+        v_fast, g_fast = f(lambda lq: lq, segment)(*args)
+        v_gen, g_gen = f(_GenericLogitQ, segment)(*args)
+        np.testing.assert_allclose(float(v_fast), float(v_gen), rtol=1e-13)
+        for x, y in zip(jax.tree_util.tree_leaves(g_fast), jax.tree_util.tree_leaves(g_gen), strict=True):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-10, atol=1e-11)

@@ -155,7 +155,8 @@ def fit(
     init_map : MAPConfig, optional
         Laplace, SVI and NUTS: settings of the MAP fit that gives their starting point (the
         Laplace mode, the SVI guide's initial location, every NUTS chain's start); default
-        ``MAPConfig(num_restarts=1)``. Not with ``init="prior"``.
+        ``MAPConfig(num_restarts=1)``, for NUTS ``MAPConfig(num_restarts=1, tol=1e-4)`` (a start
+        near the mode is enough there). Not with ``init="prior"``.
     **options
         Settings of the method's config: :class:`MAPConfig`, :class:`LaplaceConfig`,
         :class:`SVIConfig` or :class:`NUTSConfig` (e.g. ``num_samples=1000``).

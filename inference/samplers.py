@@ -178,9 +178,13 @@ def _resolve_dense_mass(config: NUTSConfig, model) -> NUTSConfig:
 NUTS_START_MAP = MAPConfig(num_restarts=1, tol=1e-4)
 
 
-def _map_init(spec: ModelSpec, key, progress: bool, map_config: MAPConfig | None, default=None):
-    cfg = map_config or default or MAPConfig(num_restarts=1)
-    return fit_map_spec(spec, key, cfg, progress=progress)
+#: The MAP that starts SVI and Laplace unless ``fit`` is given a ``map_config``.
+START_MAP = MAPConfig(num_restarts=1)
+
+
+def _map_init(spec: ModelSpec, key, progress: bool, map_config: MAPConfig | None, default=START_MAP):
+    """The MAP start: ``map_config`` (from ``fit(init_map=...)``) if given, else ``default``."""
+    return fit_map_spec(spec, key, map_config or default, progress=progress)
 
 
 @contextlib.contextmanager

@@ -31,7 +31,14 @@ def linear_recurrence(q0: jax.Array, a: jax.Array, b: jax.Array, u: jax.Array) -
     q0: float[*shape]; a, b: broadcastable to ``shape`` (constant over time);
     u: float[S, *shape].
     """
+    if jnp.ndim(u) < 1 or jnp.shape(u)[1:] != jnp.shape(q0):
+        raise ValueError(
+            f"linear_recurrence: u must be float[S, *q0.shape] = [S, {', '.join(map(str, jnp.shape(q0)))}]; "
+            f"got q0 {jnp.shape(q0)} and u {jnp.shape(u)}."
+        )
 
+    # the same recursion as _scan's, with b applied inside the loop: forming b * u for all
+    # steps first (to call _scan) measured 4-6% slower on the 60 x 200 table game's value+grad
     def step(q, u_t):
         q = a * q + b * u_t
         return q, q

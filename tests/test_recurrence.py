@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from reference import random_trajectories
 
 import bayes_diml as bd
@@ -78,6 +79,16 @@ def test_scalar_coefficients_and_vmap(x64):
     # alpha = 1: Q is the last payoff, and the derivative in alpha stays finite
     g = jax.grad(lambda al: linear_recurrence(q0, 1.0 - al, al, u).sum())(1.0)
     assert np.isfinite(float(g))
+
+
+def test_mismatched_shapes_raise_a_clear_error():
+    q0, a, b, u = _inputs()
+    with pytest.raises(
+        ValueError, match=r"u must be float\[S, \*q0.shape\] = \[S, 3, 5\]; got q0 \(3, 5\) and u \(9, 5, 3\)"
+    ):
+        linear_recurrence(q0, a, b, jnp.swapaxes(u, 1, 2))
+    with pytest.raises(ValueError, match="got q0 \\(3, 5\\) and u \\(\\)"):
+        linear_recurrence(q0, a, b, jnp.float32(1.0))
 
 
 class _GenericLogitQ(NamedTuple):

@@ -75,6 +75,9 @@ class MAPResult(NamedTuple):
         Objective trace of the best restart (negative log joint per chunk end).
     restart_log_joints : float[num_restarts]
         Final log joint of every restart (their spread tells whether optima agree).
+    unconstrained : dict of arrays
+        The optimum in the unconstrained space it was found in (NumPyro's transforms of the
+        latent sites): where NUTS starts without converting ``values`` back.
     """
 
     values: dict
@@ -82,6 +85,7 @@ class MAPResult(NamedTuple):
     converged: bool
     losses: np.ndarray
     restart_log_joints: np.ndarray
+    unconstrained: dict | None = None
 
 
 def _optimizer(config: MAPConfig) -> optax.GradientTransformation:
@@ -140,7 +144,10 @@ def fit_map_spec(
         if init is not None and r == 0:
             values = {**values, **{k: jnp.asarray(v) for k, v in init.items()}}
         z0 = unconstrain(values)
-        z, state = z0, opt.init(z0)
+        # Strongly typed from the start: weakly typed scalars (from Python floats) would make
+        # the first chunks' outputs differ in type from their inputs, and each new type
+        # signature traces and compiles the chunk program again (three times instead of once).
+        z, state = jax.tree.map(_strongly_typed, (z0, opt.init(z0)))
         trace, converged, prev, end = [], False, None, None
         for _ in range(max(1, config.num_steps // config.chunk)):
             z_new, state_new, losses, end_new = run_chunk(z, state)
@@ -184,7 +191,12 @@ def fit_map_spec(
             ConvergenceWarning,
             stacklevel=3,
         )
-    return MAPResult(values, -final, converged, losses, np.asarray(finals))
+    return MAPResult(values, -final, converged, losses, np.asarray(finals), z)
+
+
+def _strongly_typed(x: Any) -> Any:
+    """``x`` with the same dtype but not weakly typed (JAX's type of Python scalars)."""
+    return jax.lax.convert_element_type(x, jnp.result_type(x))
 
 
 def _replay(step, z, state, n: int) -> list:

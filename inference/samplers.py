@@ -25,12 +25,12 @@ from numpyro.infer.autoguide import (
     AutoMultivariateNormal,
     AutoNormal,
 )
-from numpyro.infer.util import ParamInfo, constrain_fn, potential_energy, unconstrain_fn
+from numpyro.infer.util import ParamInfo, constrain_fn, potential_energy
 from numpyro.optim import optax_to_numpyro
 
 from ._common import FitError, ModelSpec, deterministic_sites, group_by_chain
 from .checkpoint import Checkpoint, init_failure, run_nuts_chunks, run_svi_chunks
-from .map import MAPConfig, fit_map_spec
+from .map import MAPConfig, MAPResult, fit_map_spec
 from .nonfinite import check_nuts_draws
 
 __all__ = [
@@ -223,19 +223,27 @@ def _constrain_draws(model) -> Any:
     return jax.jit(jax.vmap(jax.vmap(one)))
 
 
-def _map_start(spec: ModelSpec, model, potential, values: dict, num_chains: int) -> ParamInfo:
-    """The MAP in unconstrained space with its potential and gradient (one copy per chain).
+def _map_start(spec: ModelSpec, potential, m: MAPResult, num_chains: int | None) -> Any:
+    """The MAP in unconstrained space, for NumPyro with its potential and gradient (a
+    ``ParamInfo``, one copy per chain), for BlackJAX (``num_chains=None``) the position alone.
 
-    Handing NUTS the potential and gradient too spares its eager (op-by-op) evaluation at the
-    start; a start where either is not finite is diagnosed here.
+    Handing NumPyro the potential and gradient spares its eager (op-by-op) evaluation at the
+    start; a start where either is not finite is diagnosed here. BlackJAX evaluates them in
+    its compiled warm-up; there the MAP's finite objective vouches for the start, and a
+    gradient that is not finite there shows as non-finite or all-divergent draws, which
+    ``check_nuts_draws`` reports.
     """
     from .nonfinite import raise_nonfinite
 
-    z0 = jax.jit(functools.partial(unconstrain_fn, model, (), {}))(values)
+    z0 = m.unconstrained
+    if num_chains is None:
+        if not all(np.all(np.isfinite(v)) for v in jax.tree.leaves(z0)):
+            raise_nonfinite(spec, "NUTS", "at the initial point (the MAP)", m.values)
+        return z0
     energy, grad = jax.jit(jax.value_and_grad(potential))(z0)
     finite = np.isfinite(float(energy)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grad))
     if not finite:
-        raise_nonfinite(spec, "NUTS", "at the initial point (the MAP)", values)
+        raise_nonfinite(spec, "NUTS", "at the initial point (the MAP)", m.values)
     start = ParamInfo(z0, energy, grad)
     if num_chains == 1:
         return start
@@ -274,8 +282,8 @@ def run_nuts(
             m = _map_init(spec, k_map, progress, map_config, NUTS_START_MAP)
             info["map_seconds"] = time.perf_counter() - t0
             info["map_log_joint"] = m.log_joint
-            chains = 1 if config.backend == "blackjax" else config.num_chains  # one start, copied there
-            start = _map_start(spec, model, potential, m.values, chains)
+            chains = None if config.backend == "blackjax" else config.num_chains
+            start = _map_start(spec, potential, m, chains)
         kernel = NUTS(potential_fn=potential, **_nuts_options(config))
     else:
         kernel = NUTS(model, init_strategy=init_to_median(num_samples=15), **_nuts_options(config))
@@ -307,7 +315,7 @@ def run_nuts(
             from .blackjax_nuts import run_blackjax_nuts
 
             z, extra, info["compile_seconds"] = run_blackjax_nuts(
-                potential, start.z, k_run, config, progress=progress
+                potential, start, k_run, config, progress=progress
             )
             posterior = {k: np.asarray(v) for k, v in postprocess(z).items()}
             check_nuts_draws(spec, posterior, extra)

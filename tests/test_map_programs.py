@@ -1,0 +1,65 @@
+"""The MAP's compiled program and the start it hands to NUTS."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import jax
+import numpy as np
+import pytest
+from bayes_diml.inference import MAPConfig
+from bayes_diml.inference._common import ModelSpec
+from bayes_diml.inference.map import fit_map_spec
+from bayes_diml.models import Priors
+from numpyro.infer.util import constrain_fn
+
+import bayes_diml as bd
+from bayes_diml import mechanisms
+
+LEARNER = bd.LogitQ(alpha=0.3, beta=2.0, eps=0.05)
+
+
+@pytest.fixture(scope="module")
+def spec():
+    mech = mechanisms.Tabular((2, 3))
+    data = bd.simulate(mech, mech.init(jax.random.key(0)), LEARNER, n_episodes=4, T=8, key=1)
+    # alpha and eps inferred: their starting values are scalars built from Python floats
+    # (weakly typed in JAX), the case that used to compile the chunk program three times
+    return ModelSpec.build(data, mech, bd.LogitQ("infer", 2.0, "infer"), Priors(mechanism_scale=1.0))
+
+
+def _compiled_programs(caplog, fn) -> list[str]:
+    """Names of the jitted programs compiled while ``fn()`` runs."""
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="jax"), jax.log_compiles(True):
+        fn()
+    names = []
+    for record in caplog.records:
+        msg = record.getMessage()
+        if msg.startswith("Compiling jit("):
+            names.append(msg[len("Compiling jit(") : msg.index(")")])
+    return names
+
+
+def test_map_compiles_its_chunk_program_once(spec, caplog):
+    """Five chunks of Adam steps run one compiled program: the first chunk's outputs have the
+    types of its inputs (no retrace for weakly typed starting values)."""
+    config = MAPConfig(num_steps=500, chunk=100, num_restarts=2, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tol=0: "did not converge" is expected
+        names = _compiled_programs(
+            caplog, lambda: fit_map_spec(spec, jax.random.key(0), config, progress=False)
+        )
+    assert names.count("run_chunk") == 1, names
+
+
+def test_map_result_carries_the_unconstrained_optimum(spec):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence is not the point here
+        m = fit_map_spec(spec, jax.random.key(0), MAPConfig(num_restarts=2, num_steps=300), progress=False)
+    assert set(m.unconstrained) == set(m.values)
+    back = constrain_fn(spec.model(), (), {}, m.unconstrained)
+    for name, value in m.values.items():
+        np.testing.assert_allclose(np.asarray(back[name]), value, rtol=0, atol=0)
+    assert m.unconstrained["alpha"].dtype == m.unconstrained["eps"].dtype == np.float32

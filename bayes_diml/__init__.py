@@ -2,6 +2,7 @@
 
 # the Bayesian layer (models/ and inference/ are installed as bayes_diml.models / .inference)
 from . import environments, inference, mechanisms, metrics, models  # noqa: E402,I001
+from .compilation_cache import enable_compilation_cache
 from .counterfactual import counterfactual_payoffs
 from .data import DataError, Trajectories, load_trajectories
 from .inference import Posterior, fit, load  # noqa: E402
@@ -28,6 +29,7 @@ __all__ = [
     "simulate",
     "fit",
     "load",
+    "enable_compilation_cache",
     "Posterior",
     "Priors",
     "models",

@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import environments, mechanisms
+from .compilation_cache import cache_from_environment
 from .data import Trajectories, load_trajectories
 from .inference import METHODS, FitError, Posterior, fit, load
 from .learners import FAMILIES, LogitQ, parameter_names, temperature_name
@@ -414,7 +415,15 @@ _prob_option = click.option(
 # --------------------------------------------------------------------------- group
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="bayes-diml", prog_name="bayes-diml")
-def main() -> None:
+@click.option(
+    "--compilation-cache/--no-compilation-cache",
+    default=True,
+    show_default=True,
+    help="Keep compiled programs on disk (~/.cache/bayes-diml/jax, or the directory in "
+    "$BAYES_DIML_COMPILATION_CACHE; 'off' there turns it off) so that later runs of the same "
+    "model skip XLA's compilation.",
+)
+def main(compilation_cache: bool) -> None:
     """Bayesian inverse mechanism learning from the action trajectories of learning agents.
 
     \b
@@ -426,6 +435,7 @@ def main() -> None:
       bayes-diml counterfactual fit.nc --beta-scale 1.4
       bayes-diml demo
     """
+    cache_from_environment(compilation_cache)
 
 
 # --------------------------------------------------------------------------- simulate

@@ -10,6 +10,7 @@ Tests that take more than ~5 s are marked ``@pytest.mark.slow`` (deselect with `
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,11 @@ import pytest
 from reference import MECHANISM_BUILDERS, random_trajectories
 
 import bayes_diml as bd
+
+# The command line keeps compiled programs in ~/.cache/bayes-diml/jax; the tests (CliRunner and
+# subprocesses alike) leave the home directory alone. tests/test_compilation_cache.py turns the
+# cache on where it tests it.
+os.environ["BAYES_DIML_COMPILATION_CACHE"] = "off"
 
 # ---------------------------------------------------------------- precision
 

@@ -74,7 +74,7 @@ def run_ours(
     chain_method: str = "sequential",
     backend: str = "numpyro",
     target_accept: float = 0.8,
-    dense_mass: bool = False,
+    dense_mass: bool | str = "auto",
 ) -> dict:
     """Our NUTS through ``bd.fit`` (``backend``: NumPyro's or BlackJAX's NUTS); timings and draws."""
     learner = bd.LogitQ("infer", TRUE_LEARNER["beta"], "infer")
@@ -107,6 +107,8 @@ def run_ours(
         "map_s": float(post.info.get("map_seconds", 0.0)),
         "divergences": int(post.info.get("divergences", 0)),
         "mean_leapfrog_steps": float(post.info.get("mean_leapfrog_steps", float("nan"))),
+        "dense_mass": bool(post.info["dense_mass"]),
+        "mean_acceptance": float(np.asarray(post.idata["sample_stats"]["acceptance_rate"]).mean()),
         "draws": _draws(post.idata["posterior"]),
     }
 
@@ -151,6 +153,8 @@ def run_pymc(
         "sampling_s": float(idata["posterior"].attrs.get("sampling_time", float("nan"))),
         "divergences": int(np.asarray(stats["diverging"]).sum()),
         "mean_leapfrog_steps": float(np.asarray(stats["n_steps"]).mean()),
+        "mean_acceptance": float(np.asarray(stats["acceptance_rate"]).mean()),
+        "step_size": np.asarray(stats["step_size"]).mean(axis=1).tolist(),
         "draws": _draws(idata["posterior"]),
     }
 
@@ -166,6 +170,9 @@ def summarise(name: str, res: dict) -> dict:
         "compile_s": res.get("compile_s"),
         "divergences": res["divergences"],
         "mean_leapfrog_steps": res["mean_leapfrog_steps"],
+        "dense_mass": res.get("dense_mass"),
+        "mean_acceptance": res.get("mean_acceptance"),
+        "step_size": res.get("step_size"),
         "min_bulk_ess": slowest[0],
         "slowest_quantity": slowest[1],
         "ess_per_s_wall": slowest[0] / res["wall_s"],
@@ -223,21 +230,25 @@ def main(argv=None) -> None:
         "code); run twice with the same directory to measure a warm cache",
     )
     parser.add_argument(
-        "--dense-mass",
-        action="store_true",
-        help="dense mass matrix: ours dense_mass=True; PyMC init='jitter+adapt_full' (unless --pymc-init)",
+        "--mass",
+        choices=["auto", "dense", "diag"],
+        default="auto",
+        help="our mass matrix: NUTSConfig.dense_mass 'auto' (the package default: dense for "
+        "this game's 19 parameters when warm-up >= 190), True or False; PyMC adapts the same "
+        "kind (jitter+adapt_full or jitter+adapt_diag) unless --pymc-init",
     )
+    parser.add_argument("--dense-mass", action="store_true", help="same as --mass dense")
     parser.add_argument(
         "--pymc-init",
         default=None,
-        help="PyMC's init (default: jitter+adapt_diag, or jitter+adapt_full with --dense-mass)",
+        help="PyMC's init (default: the kind of mass matrix ours used, see --mass)",
     )
     args = parser.parse_args(argv)
-    if args.pymc_init is None:
-        args.pymc_init = "jitter+adapt_full" if args.dense_mass else "jitter+adapt_diag"
+    if args.dense_mass:
+        args.mass = "dense"
+    dense_mass = {"auto": "auto", "dense": True, "diag": False}[args.mass]
     if args.compilation_cache is not None:
-        jax.config.update("jax_compilation_cache_dir", str(args.compilation_cache))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        bd.enable_compilation_cache(args.compilation_cache)  # every program, however small
     if not pymc_model.available():
         print(f"PyMC not available ({pymc_model.import_error()}); install the bench extra. Skipping.")
         return
@@ -260,10 +271,13 @@ def main(argv=None) -> None:
                 args.chain_method,
                 backend,
                 args.target_accept,
-                args.dense_mass,
+                dense_mass,
             ),
         )
         loads.append(load_average())
+    if args.pymc_init is None:  # the kind of mass matrix ours resolved to
+        dense = any(r["dense_mass"] for r in ours_all.values())
+        args.pymc_init = "jitter+adapt_full" if dense else "jitter+adapt_diag"
     pymc = summarise(
         "PyMC NUTS",
         run_pymc(
@@ -299,6 +313,13 @@ def main(argv=None) -> None:
         print(f"{backend}: ours / PyMC ESS/s {ratio:.2f} (whole call), {ratio_s:.2f} (sampling only)")
         print(f"  posterior agreement, max |z| of mean differences per quantity: {agree['max_abs_z']}")
     first = next(iter(ours_all))
+    print(
+        "mean acceptance: "
+        + ", ".join(f"{r['sampler']} {r['mean_acceptance']:.3f}" for r in (*ours_all.values(), pymc))
+    )
+    print(
+        f"mass matrix: ours dense={[r['dense_mass'] for r in ours_all.values()]}, PyMC init={args.pymc_init}"
+    )
     ours, ratio, ratio_s, agree = (
         ours_all[first],
         ratios[first]["wall"],

@@ -90,6 +90,7 @@ def plot(results: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
 
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
     for ax, factor in zip(axes, ("n", "K", "M", "T"), strict=True):
@@ -98,6 +99,12 @@ def plot(results: dict, path: Path) -> None:
             xs = [r[factor] for r in rows]
             ys = [1e3 * r["seconds"] for r in rows]
             ax.loglog(xs, ys, "o-", label=f"{game} (slope {res['slopes'][factor]:.2f})")
+        # ticks at the measured values, plain numbers (log axes' default minor labels collide)
+        values = sorted({r[factor] for res in results.values() for r in res["curves"][factor]})
+        ax.xaxis.set_major_locator(FixedLocator(values))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(factor)
         ax.set_title(f"value+grad vs {factor}")
         ax.legend(fontsize=7)

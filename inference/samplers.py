@@ -284,7 +284,10 @@ def run_nuts(
             info["map_log_joint"] = m.log_joint
             chains = None if config.backend == "blackjax" else config.num_chains
             start = _map_start(spec, potential, m, chains)
-        kernel = NUTS(potential_fn=potential, **_nuts_options(config))
+        # BlackJAX builds its own kernel from the same potential
+        kernel = (
+            NUTS(potential_fn=potential, **_nuts_options(config)) if config.backend == "numpyro" else None
+        )
     else:
         kernel = NUTS(model, init_strategy=init_to_median(num_samples=15), **_nuts_options(config))
 

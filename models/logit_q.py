@@ -452,12 +452,30 @@ def logit_q_model(
     if _reports_table(data.n_actions):
         profiles = jnp.asarray(joint_profiles(data.n_actions).reshape(*data.n_actions, n))
         centred = numpyro.deterministic(
-            "centred_payoffs", payoff_differences(mechanism, params, profiles, n_actions=data.n_actions)
+            "centred_payoffs", _payoff_differences(mechanism, params, profiles, data.n_actions)
         )
         if is_confounded(mechanism, learner, data):
             numpyro.deterministic("scaled_payoffs", centred * getattr(lq, temperature_name(lq)))
 
     _observe(data, mechanism, params, lq, priors, observe, batch_size, mesh)
+
+
+#: The likelihood's heavy steps as compiled programs of stable identity. Run eagerly (NumPyro
+#: evaluates the model op by op while it sets up SVI and Laplace guides and checks a start),
+#: each is one dispatch instead of hundreds of separately compiled operations; traced inside a
+#: jitted program (MAP, NUTS), JAX reuses their traced form across programs.
+_scan_states = jax.jit(scan_states)
+_payoff_differences_jit = jax.jit(payoff_differences, static_argnums=(0,), static_argnames=("n_actions",))
+
+
+def _payoff_differences(mechanism: Any, params: Any, profiles: Any, n_actions: tuple[int, ...]) -> jax.Array:
+    """``payoff_differences`` compiled per mechanism (a static argument), or as it is for a
+    mechanism that cannot be hashed."""
+    try:
+        hash(mechanism)
+    except TypeError:
+        return payoff_differences(mechanism, params, profiles, n_actions=n_actions)
+    return _payoff_differences_jit(mechanism, params, profiles, n_actions=tuple(n_actions))
 
 
 def _episode_plate(M: int, batch_size: int | None) -> tuple[Any, bool]:
@@ -486,7 +504,7 @@ def _observe(data, mechanism, params, lq, priors, observe, batch_size, mesh) -> 
         all_actions = rows(data.actions)  # [B, T, n]
         cf = evaluate_plan(mechanism, params, plan, sel)  # [B, T-1, n, K]
         cf, all_actions = shard_episodes((cf, all_actions), mesh)
-        states = scan_states(lq, cf, all_actions[:, :-1], jnp.asarray(plan.action_mask))
+        states = _scan_states(lq, cf, all_actions[:, :-1], jnp.asarray(plan.action_mask))
         scored = rows(data.scored_mask)[:, :, None]
         with numpyro.plate("step", T - 1, dim=-2), numpyro.plate("agent", n, dim=-1):
             numpyro.sample(

@@ -21,6 +21,9 @@ from bayes_diml.likelihood import action_log_prob
 
 __all__ = ["LearnerPolicy"]
 
+#: One compiled program (of stable identity) for scoring actions; see ``logit_q._scan_states``.
+_action_log_prob = jax.jit(action_log_prob)
+
 
 class LearnerPolicy(dist.Distribution):
     """Next action of every agent given the learner's states.
@@ -52,7 +55,7 @@ class LearnerPolicy(dist.Distribution):
 
     def log_prob(self, value: jax.Array) -> jax.Array:
         """Log-probability of ``value: int[..., n]``: float[..., n]."""
-        return action_log_prob(self.learner, self.states, self.action_mask, jnp.asarray(value))
+        return _action_log_prob(self.learner, self.states, self.action_mask, jnp.asarray(value))
 
     def log_policy(self) -> jax.Array:
         """The whole log-policy: float[..., n, K] (``-inf`` on padded actions)."""

@@ -340,7 +340,10 @@ def test_nuts_resumes_after_an_interruption_with_identical_results(small, tmp_pa
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "method, options",
-    [("map", {"num_restarts": 2, "num_steps": 200}), ("laplace", {"num_draws": 20, "refine_steps": 20})],
+    # MAP: one chunk of 100 steps, so the restarts are still on their way (the jittered start
+    # is what the seed changes; 200 steps take both seeds' second restart to the same optimum,
+    # equal to the last float32 bit: -65.30016)
+    [("map", {"num_restarts": 2, "num_steps": 100}), ("laplace", {"num_draws": 20, "refine_steps": 20})],
 )
 def test_same_seed_same_result_and_seeds_differ(small, method, options):
     """SVI and NUTS: see the resume tests (a run without checkpoint equals a checkpointed one)."""

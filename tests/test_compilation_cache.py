@@ -86,8 +86,10 @@ def _simulate(tmp_path: Path, *options: str) -> Path:
     env = {k: v for k, v in os.environ.items() if k not in (cc.ENV_VAR, "JAX_COMPILATION_CACHE_DIR")}
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
     cmd = [sys.executable, "-c", "from bayes_diml.cli import main; main()", *options]
-    cmd += ["simulate", "--env", "e2", "--episodes", "2", "--steps", "4", "--out", str(tmp_path / "d.npz")]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    cmd += ["simulate", "--env", "e2", "--episodes", "2", "--steps", "4", "--out", "d.npz"]
+    # run outside the repository: `python -c` puts the working directory first on sys.path,
+    # where the source folder would shadow the installed package
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return tmp_path / "xdg" / "bayes-diml" / "jax"
 

@@ -91,6 +91,8 @@ def _simulate(tmp_path: Path, *options: str) -> Path:
     # where the source folder would shadow the installed package
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    # e.g. "Error reading persistent compilation cache entry ... install the `filelock` package"
+    assert "compilation cache" not in result.stderr, result.stderr
     return tmp_path / "xdg" / "bayes-diml" / "jax"
 
 

@@ -19,6 +19,7 @@ The cache is trusted code: keep it in a directory only you can write to (JAX's a
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import jax
@@ -89,7 +90,5 @@ def cache_from_environment(enabled: bool = True) -> Path | None:
     try:
         return enable_compilation_cache(value or None)
     except OSError as exc:
-        import warnings
-
         warnings.warn(f"compilation cache off: {exc}", RuntimeWarning, stacklevel=2)
         return None

@@ -39,6 +39,9 @@ def test_default_directory_follows_xdg(jax_settings, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cc.cache_from_environment() == tmp_path / "bayes-diml" / "jax"
     assert jax_settings["jax_compilation_cache_dir"] == str(tmp_path / "bayes-diml" / "jax")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cc.default_cache_dir() == tmp_path / "home" / ".cache" / "bayes-diml" / "jax"
 
 
 @pytest.mark.parametrize("value", ["off", "0", "False", "no"])

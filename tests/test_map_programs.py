@@ -1,4 +1,4 @@
-"""The MAP's compiled program and the start it hands to NUTS."""
+"""The MAP's compiled program, the start it hands to NUTS, and the model's compiled steps."""
 
 from __future__ import annotations
 
@@ -85,3 +85,26 @@ def test_lbfgs_and_adam_reach_the_same_map():
     # (eps 0.020, alpha 0.039 by NUTS on these data)
     for name in ("alpha", "eps"):
         np.testing.assert_allclose(fits["adam"].values[name], fits["lbfgs"].values[name], atol=0.005)
+
+
+def test_unhashable_mechanism_takes_the_uncompiled_centred_payoffs(spec):
+    """The model compiles ``payoff_differences`` with the mechanism as a static (hashed)
+    argument; a mechanism that cannot be hashed gets the plain call and the same answer."""
+
+    class Unhashable(mechanisms.Tabular):
+        __hash__ = None
+
+    mech, data = spec.mechanism, spec.data
+    other = Unhashable(mech.n_actions)
+    with pytest.raises(TypeError):
+        hash(other)
+    fits = {}
+    for m in (mech, other):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MAP convergence of a short run
+            fits[m is other] = bd.fit(
+                data, m, LEARNER, "map", 0, priors=Priors(mechanism_scale=1.0), progress=False,
+                log_likelihood=False, num_steps=200,
+            )  # fmt: skip
+    a, b = (np.asarray(f.idata["posterior"]["centred_payoffs"]) for f in fits.values())
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)

@@ -111,6 +111,7 @@ def fit_map_spec(
     model = spec.model()
     opt = _optimizer(config)
 
+    @jax.jit  # one trace of the model, reused where the chunk program evaluates it (3 places)
     def objective(z):
         return -log_density(model, (), {}, constrain_fn(model, (), {}, z))[0]
 
@@ -160,7 +161,7 @@ def fit_map_spec(
             if not np.all(np.isfinite(losses)):
                 j = int(np.argmax(~np.isfinite(losses)))  # losses[j] is the objective at z_j
                 zs = _replay(step, z, state, j)
-                at = zs[-1] if all(np.all(np.isfinite(np.asarray(v))) for v in zs[-1].values()) else zs[-2]
+                at = zs[-1] if _finite(zs[-1]) else zs[-2]
                 raise_nonfinite(
                     spec,
                     "MAP",
@@ -168,6 +169,7 @@ def fit_map_spec(
                     constrain(at),
                     hint=" Lower learning_rate or use optimizer='lbfgs' if the model is fine there.",
                 )
+            z_prev, state_prev = z, state
             z, state, end = z_new, state_new, end_new
             trace.append(losses)
             bar.update(config.chunk)
@@ -178,6 +180,15 @@ def fit_map_spec(
             prev = cur
         bar.update(config.num_steps - len(trace) * config.chunk)
         final = float(end)
+        if not np.isfinite(final):  # the chunk's last step (whose objective no loss records)
+            steps = len(trace) * config.chunk
+            raise_nonfinite(
+                spec,
+                "MAP",
+                f"at step {steps} of restart {r} (objective {final}; its last step)",
+                constrain(z if _finite(z) else _replay(step, z_prev, state_prev, config.chunk - 1)[-1]),
+                hint=" Lower learning_rate or use optimizer='lbfgs' if the model is fine there.",
+            )
         finals.append(-final)
         if best is None or final < best[0]:
             best = (final, z, converged, np.concatenate(trace))
@@ -192,6 +203,11 @@ def fit_map_spec(
             stacklevel=3,
         )
     return MAPResult(values, -final, converged, losses, np.asarray(finals), z)
+
+
+def _finite(z: dict) -> bool:
+    """Whether every value of a parameter dict is finite."""
+    return all(np.all(np.isfinite(np.asarray(v))) for v in z.values())
 
 
 def _strongly_typed(x: Any) -> Any:

@@ -275,7 +275,8 @@ def run_nuts(
         # Started at the MAP, NUTS runs on a jitted potential function of the unconstrained
         # values: NumPyro's model initialisation (the model and its gradient evaluated eagerly,
         # op by op: ~10 s of one-off compilations for a small game) is not needed.
-        potential = functools.partial(potential_energy, model, (), {})
+        # jitted: the warm-up, the sampler and the start then share one trace of the model
+        potential = jax.jit(functools.partial(potential_energy, model, (), {}))
         postprocess = _constrain_draws(model)
         if not (checkpoint is not None and checkpoint.has_state):
             t0 = time.perf_counter()

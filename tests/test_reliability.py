@@ -110,6 +110,22 @@ def test_map_names_the_mechanism_output_and_step_that_became_nan(small):
     assert "mech.w = " in msg
 
 
+def test_map_checks_the_objective_after_its_last_step(small):
+    """The chunk program records the objective before each step; the one after the last step
+    of the last chunk (the returned optimum) is checked too, not returned as a NaN log joint."""
+    _, data = small
+    mech = _function(_nan_beyond(0.05, centre=0.4), init_value=0.4)
+    run = {"method": "map", "priors": bd.Priors(mechanism_scale=None), "num_restarts": 1, "progress": False}
+    with pytest.raises(NonFiniteError) as info:
+        bd.fit(data, mech, LEARNER, **run)
+    step = int(__import__("re").search(r"at step (\d+) of restart 0", str(info.value)).group(1))
+    # the same optimisation stopped right at that step: every recorded loss is finite
+    last = rf"at step {step} of restart 0 \(objective nan; its last step\)"
+    with pytest.raises(NonFiniteError, match=last):
+        bd.fit(data, mech, LEARNER, num_steps=step, chunk=step, **run)
+    assert "mech.w" in info.value.sites
+
+
 def test_infinite_payoffs_stop_at_the_starting_point(small):
     _, data = small
     mech = _function(lambda p, j: jnp.where(j[0] == 1, jnp.inf, p["w"][j[0], j[1]]))

@@ -180,7 +180,9 @@ def _tabular_from_free(mechanism: Tabular, free: list[jax.Array]) -> jax.Array:
     cols = []
     for i, z in enumerate(free):
         H = jnp.asarray(sum_to_zero_basis(mechanism.n_actions[i]), dtype=z.dtype)
-        c = jnp.tensordot(z, H, axes=([z.ndim - mechanism.n_agents + i], [1]))  # axis i -> last
+        # axis i -> last; full float32 precision on GPUs too (their default is TF32, docs/gpu.md)
+        axes = ([z.ndim - mechanism.n_agents + i], [1])
+        c = jnp.tensordot(z, H, axes=axes, precision=jax.lax.Precision.HIGHEST)
         cols.append(jnp.moveaxis(c, -1, z.ndim - mechanism.n_agents + i))
     return jnp.stack(cols, axis=-1)
 

@@ -14,11 +14,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import jax
-import pytest
-from reference import MECHANISM_BUILDERS, random_trajectories
+# On GPUs, XLA's reductions and scatters may add in a different order from run to run; the
+# tests that compare two runs bit for bit need its deterministic kernels (the flag is ignored
+# on the CPU, which is deterministic anyway). Set before JAX starts its backend.
+if "--xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
 
-import bayes_diml as bd
+import jax  # noqa: E402
+import pytest  # noqa: E402
+from reference import MECHANISM_BUILDERS, random_trajectories  # noqa: E402
+
+import bayes_diml as bd  # noqa: E402
 
 # The command line keeps compiled programs in ~/.cache/bayes-diml/jax; the tests (CliRunner and
 # subprocesses alike) leave the home directory alone. tests/test_compilation_cache.py turns the

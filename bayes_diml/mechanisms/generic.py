@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._util import check_n_actions
+from ._util import check_n_actions, matmul
 from .base import vmap_joint
 
 __all__ = ["Linear", "Function"]
@@ -82,7 +82,7 @@ class Linear:
             feats = vmap_joint(lambda _, a: self.features(a), None, joint)
         else:
             feats = self.features[tuple(joint[..., i] for i in range(joint.shape[-1]))]
-        return feats @ params["weights"]
+        return matmul(feats, params["weights"])
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from ._util import check_n_actions, check_positive_int, mlp_apply, mlp_init
+from ._util import check_n_actions, check_positive_int, matmul, mlp_apply, mlp_init
 from .base import GaugeFreeLeaves
 
 __all__ = ["NeuralJoint", "SymmetricCount"]
@@ -117,7 +117,7 @@ class SymmetricCount(GaugeFreeLeaves):
         # that is U + K rows through it instead of U x K (benchmarks/likelihood.py, E7)
         first, rest = params["layers"][0], params["layers"][1:]
         d = self.embed_dim
-        h = (params["embed"] @ first["w"][:d])[own] + shares @ first["w"][d:] + first["b"]
+        h = matmul(params["embed"], first["w"][:d])[own] + matmul(shares, first["w"][d:]) + first["b"]
         h = jnp.broadcast_to(h, (*shape, h.shape[-1]))
         if not rest:
             return h[..., 0]

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._util import check_positive_int, mlp_apply, mlp_init
+from ._util import FULL_PRECISION, check_positive_int, matmul, mlp_apply, mlp_init
 from .base import GaugeFreeLeaves, sum_to_zero_basis
 
 __all__ = ["Congestion", "StructuredCongestion", "PublicGoods", "StructuredPublicGoods"]
@@ -148,9 +148,10 @@ class StructuredCongestion(_Anonymous):
         dtype = contrasts.dtype
         U, C = _load_frames(self.n_agents)
         H = jnp.asarray(sum_to_zero_basis(self.n_choices), dtype)
-        mean = jnp.asarray(sites["common"], dtype) @ jnp.asarray(C, dtype).T  # [..., 3]
-        phi = jnp.einsum("kr,...rj->...kj", H, contrasts) + mean[..., None, :] / np.sqrt(self.n_choices)
-        theta = phi @ jnp.asarray(U, dtype).T  # [..., K, 3]
+        mean = matmul(jnp.asarray(sites["common"], dtype), jnp.asarray(C, dtype).T)  # [..., 3]
+        phi = jnp.einsum("kr,...rj->...kj", H, contrasts, precision=FULL_PRECISION)
+        phi = phi + mean[..., None, :] / np.sqrt(self.n_choices)
+        theta = matmul(phi, jnp.asarray(U, dtype).T)  # [..., K, 3]
         return {"b": theta[..., 0], "w1": theta[..., 1], "w2": theta[..., 2]}
 
     def identified_from_params(self, params: dict) -> dict:
@@ -215,7 +216,7 @@ class PublicGoods(GaugeFreeLeaves, _Anonymous):
     def _total_level(self, own, opponent_counts, dtype):
         levels = self.levels.astype(dtype)
         own_level = levels[own]
-        return jnp.asarray(opponent_counts, dtype) @ levels + own_level, own_level
+        return matmul(jnp.asarray(opponent_counts, dtype), levels) + own_level, own_level
 
     def count_payoffs(self, params, own: jax.Array, opponent_counts: jax.Array) -> jax.Array:
         """own: int[...], opponent_counts: float[..., K] -> float[...]."""

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -82,8 +83,9 @@ def one_agents(n: int, K: int, M: int, T: int, steps: int, seed: int) -> dict:
     }
 
 
-def one_horizon(T: int, M: int, segment: int | None, seed: int) -> dict:
-    """Value and gradient of the E2 log-likelihood over T steps, with or without segments."""
+def one_horizon(T: int, M: int, segment: int | None, seed: int, repeats: int = 0) -> dict:
+    """Value and gradient of the E2 log-likelihood over T steps, with or without segments;
+    ``repeats`` further timed calls add their times and median (benchmarks/gpu_scale.py)."""
     import jax
 
     import bayes_diml as bd
@@ -103,7 +105,7 @@ def one_horizon(T: int, M: int, segment: int | None, seed: int) -> dict:
     t0 = time.perf_counter()
     jax.block_until_ready(f(env.params, 3.0))
     t_run = time.perf_counter() - t0
-    return {
+    out = {
         "T": T,
         "M": M,
         "segment_length": segment,
@@ -112,6 +114,15 @@ def one_horizon(T: int, M: int, segment: int | None, seed: int) -> dict:
         "value_and_grad_seconds": t_run,
         "peak_rss_mib": _peak_mib(),
     }
+    if repeats:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(env.params, 3.0))
+            times.append(time.perf_counter() - t0)
+        out["value_and_grad_repeat_seconds"] = times
+        out[f"value_and_grad_median{repeats}_seconds"] = float(statistics.median(times))
+    return out
 
 
 def one_episodes(M: int, T: int, batch: int | None, steps: int, seed: int) -> dict:

@@ -1,13 +1,15 @@
 """Scale benchmarks: many agents (E7), long horizons, many episodes.
 
 Each measurement runs in its own subprocess, so that its peak resident memory
-(``resource.getrusage(...).ru_maxrss``) belongs to it alone. Results are printed as a table
-and merged into ``benchmarks/results/scale.json`` (one key per section).
+(``resource.getrusage(...).ru_maxrss``) belongs to it alone; each row also records the device
+(platform, kind, JAX version), on a GPU its peak memory (``gpu_peak_mib``), and the
+subprocess's wall time. Results are printed as a table and merged into
+``benchmarks/results/scale.json`` (``--out``; one key per section).
 
 Usage::
 
     python benchmarks/scale.py agents   [--sizes 300,1000,3000] [--K 50] [--M 4] [--T 20] [--steps 200]
-    python benchmarks/scale.py horizon  [--T 10000] [--M 2] [--segment 0]
+    python benchmarks/scale.py horizon  [--T 10000] [--M 2] [--segment 0] [--repeats 0]
     python benchmarks/scale.py episodes [--M 10000] [--batch 100] [--steps 500]
 """
 
@@ -29,6 +31,18 @@ RESULTS = Path(__file__).parent / "results" / "scale.json"
 def _peak_mib() -> float:
     """Peak resident memory of this process in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _device_info() -> dict:
+    """The device measured on; its peak memory where JAX reports one (GPUs; None on the CPU)."""
+    import jax
+
+    d = jax.devices()[0]
+    info = {"platform": d.platform, "device_kind": d.device_kind, "jax_version": jax.__version__}
+    stats = d.memory_stats()
+    if stats:
+        info["gpu_peak_mib"] = stats.get("peak_bytes_in_use", 0) / 2**20
+    return info
 
 
 # ------------------------------------------------------------------ one measurement
@@ -85,7 +99,7 @@ def one_agents(n: int, K: int, M: int, T: int, steps: int, seed: int) -> dict:
 
 def one_horizon(T: int, M: int, segment: int | None, seed: int, repeats: int = 0) -> dict:
     """Value and gradient of the E2 log-likelihood over T steps, with or without segments;
-    ``repeats`` further timed calls add their times and median (benchmarks/gpu_scale.py)."""
+    ``repeats`` further timed calls add their times and median."""
     import jax
 
     import bayes_diml as bd
@@ -170,17 +184,20 @@ def one_episodes(M: int, T: int, batch: int | None, steps: int, seed: int) -> di
 # ------------------------------------------------------------------ driver
 def _run_child(kind: str, kwargs: dict) -> dict:
     cmd = [sys.executable, __file__, "_child", kind, json.dumps(kwargs)]
+    t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
     if out.returncode != 0:
-        return {**kwargs, "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        err = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"
+        return {**kwargs, "error": err, "subprocess_seconds": wall}
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "subprocess_seconds": wall}
 
 
-def _save(section: str, rows: list[dict], settings: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+def _save(path: Path, section: str, rows: list[dict], settings: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(path.read_text()) if path.exists() else {}
     old[section] = {"settings": settings, "rows": rows, "cpu_count": os.cpu_count()}
-    RESULTS.write_text(json.dumps(old, indent=2) + "\n")
+    path.write_text(json.dumps(old, indent=2) + "\n")
 
 
 def _table(rows: list[dict], cols: list[str]) -> str:
@@ -198,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv and argv[0] == "_child":
         kind, kwargs = argv[1], json.loads(argv[2])
         fn = {"agents": one_agents, "horizon": one_horizon, "episodes": one_episodes}[kind]
-        print(json.dumps(fn(**kwargs)))
+        print(json.dumps({**fn(**kwargs), **_device_info()}))
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("section", choices=["agents", "horizon", "episodes"])
@@ -209,7 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--segment", type=int, default=0, help="horizon: segment length (0 = automatic)")
+    p.add_argument("--repeats", type=int, default=0, help="horizon: further timed calls (their median)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=RESULTS, help="results JSON (merged by section)")
     a = p.parse_args(argv)
     if a.section == "agents":
         M, T, steps = a.M or 4, a.T or 20, a.steps or 200
@@ -218,16 +237,17 @@ def main(argv: list[str] | None = None) -> None:
         for n in a.sizes.split(","):  # saved after each size: the largest may take long
             kw = {"n": int(n), "K": a.K, "M": M, "T": T, "steps": steps, "seed": a.seed}
             rows.append(_run_child("agents", kw))
-            _save(a.section, rows, settings)
+            _save(a.out, a.section, rows, settings)
         cols = ["n", "K", "distinct_count_vectors", "distinct_pairs", "mechanism_evaluations"]
         cols += ["naive_evaluations", "simulate_seconds", "plan_seconds", "fit_seconds", "peak_rss_mib"]
     elif a.section == "horizon":
         T, M = a.T or 10_000, a.M or 2
         rows = [
-            _run_child("horizon", {"T": T, "M": M, "segment": seg, "seed": a.seed})
+            _run_child("horizon", {"T": T, "M": M, "segment": seg, "seed": a.seed, "repeats": a.repeats})
             for seg in (0, a.segment or None)
         ]
         cols = ["T", "M", "segment_length", "value", "first_call_seconds", "value_and_grad_seconds"]
+        cols += [f"value_and_grad_median{a.repeats}_seconds"] if a.repeats else []
         cols += ["peak_rss_mib"]
         note = "segment_length 0 = one plain scan; None = automatic (ceil sqrt(T-1))"
         settings = {"T": T, "M": M, "note": note}
@@ -241,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         cols += ["peak_rss_mib"]
         settings = {"M": M, "T": T, "svi_steps": steps}
     print(_table(rows, cols))
-    _save(f"horizon_M{settings['M']}" if a.section == "horizon" else a.section, rows, settings)
+    _save(a.out, f"horizon_M{settings['M']}" if a.section == "horizon" else a.section, rows, settings)
 
 
 if __name__ == "__main__":

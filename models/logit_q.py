@@ -34,6 +34,7 @@ from bayes_diml.data import Trajectories
 from bayes_diml.learners import FAMILIES, LogitQ, learner_parameters, parameter_names, temperature_name
 from bayes_diml.likelihood import scan_states
 from bayes_diml.mechanisms import Tabular, flatten_params, joint_profiles, param_count
+from bayes_diml.mechanisms._util import FULL_PRECISION
 from bayes_diml.mechanisms.base import sum_to_zero_basis
 from bayes_diml.metrics import payoff_differences
 
@@ -180,9 +181,9 @@ def _tabular_from_free(mechanism: Tabular, free: list[jax.Array]) -> jax.Array:
     cols = []
     for i, z in enumerate(free):
         H = jnp.asarray(sum_to_zero_basis(mechanism.n_actions[i]), dtype=z.dtype)
-        # axis i -> last; full float32 precision on GPUs too (their default is TF32, docs/gpu.md)
+        # axis i -> last; full float32 precision on GPUs too, as the mechanisms' products
         axes = ([z.ndim - mechanism.n_agents + i], [1])
-        c = jnp.tensordot(z, H, axes=axes, precision=jax.lax.Precision.HIGHEST)
+        c = jnp.tensordot(z, H, axes=axes, precision=FULL_PRECISION)
         cols.append(jnp.moveaxis(c, -1, z.ndim - mechanism.n_agents + i))
     return jnp.stack(cols, axis=-1)
 

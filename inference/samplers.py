@@ -31,7 +31,7 @@ from numpyro.optim import optax_to_numpyro
 from ._common import FitError, ModelSpec, deterministic_sites, group_by_chain
 from .checkpoint import Checkpoint, init_failure, run_nuts_chunks, run_svi_chunks
 from .map import MAPConfig, MAPResult, fit_map_spec
-from .nonfinite import check_nuts_draws
+from .nonfinite import check_nuts_draws, raise_nonfinite
 
 __all__ = [
     "NUTSConfig",
@@ -54,7 +54,10 @@ class NUTSConfig:
     ``backend``: ``"numpyro"`` (default) or ``"blackjax"``: the same NUTS with Stan's window
     adaptation on the same potential, warm-up and sampling compiled (in parallel) before the
     first draw, so that ``info["compile_seconds"]`` is known; it needs ``init="map"``, a
-    sequential or vectorised chain method and no checkpoint. See ``docs/performance.md``.
+    sequential or vectorised chain method and no checkpoint. With ``"numpyro"``, sequential
+    chains from the MAP without a checkpoint run NumPyro's kernel as one compiled program per
+    chain (``inference/numpyro_nuts.py``; the chains of ``MCMC.run``, without its per-draw
+    Python loop). See ``docs/performance.md``.
     ``dense_mass``: ``True`` (adapt a dense mass matrix), ``False`` (diagonal) or ``"auto"``
     (default): dense when the unconstrained parameter vector has at most
     :data:`DENSE_MASS_MAX_DIM` entries and at most ``num_warmup / 10`` (Stan's last adaptation
@@ -178,6 +181,11 @@ def _resolve_dense_mass(config: NUTSConfig, model) -> NUTSConfig:
 NUTS_START_MAP = MAPConfig(num_restarts=1, tol=1e-4)
 
 
+#: NumPyro's NUTS with sequential chains from the MAP (no checkpoint) runs each chain as one
+#: compiled program (``numpyro_nuts.run_numpyro_nuts``); False takes ``MCMC.run`` as before
+#: (the same chains up to rounding; tests compare the two).
+_COMPILED_CHAINS = True
+
 #: The MAP that starts SVI and Laplace unless ``fit`` is given a ``map_config``.
 START_MAP = MAPConfig(num_restarts=1)
 
@@ -271,6 +279,13 @@ def run_nuts(
     config = _resolve_dense_mass(config, model)
     info["dense_mass"] = config.dense_mass
     start = postprocess = None
+    compiled_chains = (
+        _COMPILED_CHAINS
+        and config.backend == "numpyro"
+        and config.init == "map"
+        and config.chain_method == "sequential"
+        and checkpoint is None
+    )
     if config.init == "map":
         # Started at the MAP, NUTS runs on a jitted potential function of the unconstrained
         # values: NumPyro's model initialisation (the model and its gradient evaluated eagerly,
@@ -283,7 +298,7 @@ def run_nuts(
             m = _map_init(spec, k_map, progress, map_config, NUTS_START_MAP)
             info["map_seconds"] = time.perf_counter() - t0
             info["map_log_joint"] = m.log_joint
-            chains = None if config.backend == "blackjax" else config.num_chains
+            chains = None if config.backend == "blackjax" or compiled_chains else config.num_chains
             start = _map_start(spec, potential, m, chains)
         # BlackJAX builds its own kernel from the same potential
         kernel = (
@@ -292,10 +307,11 @@ def run_nuts(
     else:
         kernel = NUTS(model, init_strategy=init_to_median(num_samples=15), **_nuts_options(config))
 
-    # Sequential chains always take NumPyro's progress-bar path (compiled once, see
+    # Sequential chains from the MAP run as compiled programs (numpyro_nuts); otherwise
+    # sequential chains always take NumPyro's progress-bar path (compiled once, see
     # _discard_progress_output); its output is dropped unless a bar was asked for and NumPyro
     # shows one (it hides bars when CI or PYTEST_XDIST_WORKER is set).
-    bar_path = config.chain_method == "sequential" and config.backend == "numpyro"
+    bar_path = config.chain_method == "sequential" and config.backend == "numpyro" and not compiled_chains
     quiet_bar = bar_path and not MCMC(kernel, num_warmup=1, num_samples=1, progress_bar=progress).progress_bar
 
     def make_mcmc(num_samples: int) -> MCMC:
@@ -321,6 +337,14 @@ def run_nuts(
             z, extra, info["compile_seconds"] = run_blackjax_nuts(
                 potential, start, k_run, config, progress=progress
             )
+            posterior = {k: np.asarray(v) for k, v in postprocess(z).items()}
+            check_nuts_draws(spec, posterior, extra)
+        elif compiled_chains:
+            from .numpyro_nuts import run_numpyro_nuts
+
+            finite, z, extra = run_numpyro_nuts(potential, start, k_run, config, progress=progress)
+            if not finite:
+                raise_nonfinite(spec, "NUTS", "at the initial point (the MAP)", m.values)
             posterior = {k: np.asarray(v) for k, v in postprocess(z).items()}
             check_nuts_draws(spec, posterior, extra)
         elif checkpoint is not None:

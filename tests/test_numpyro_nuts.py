@@ -1,0 +1,86 @@
+"""NUTSConfig(backend="numpyro") with sequential chains from the MAP: each chain is one compiled
+program (``inference/numpyro_nuts.py``) running NumPyro's own kernel, the chains of ``MCMC.run``."""
+
+from __future__ import annotations
+
+import logging
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from bayes_diml.inference import NUTSConfig, numpyro_nuts, samplers
+
+import bayes_diml as bd
+from bayes_diml import mechanisms
+
+LEARNER = bd.LogitQ("infer", 2.0, "infer")
+
+
+@pytest.fixture(scope="module")
+def data():
+    mech = mechanisms.Tabular((2, 3))
+    truth = {"table": jax.random.normal(jax.random.key(3), (2, 3, 2))}
+    return mech, bd.simulate(mech, truth, bd.LogitQ(0.3, 2.0, 0.05), 30, 30, 11)
+
+
+def _fit(data, **options):
+    mech, d = data
+    return bd.fit(d, mech, LEARNER, method="nuts", seed=0, progress=False, **options)
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
+def test_compiled_chains_are_the_chains_of_numpyro_mcmc(data, monkeypatch):
+    opts = {"num_warmup": 150, "num_samples": 60, "num_chains": 2}
+    compiled = _fit(data, **opts)
+    monkeypatch.setattr(samplers, "_COMPILED_CHAINS", False)  # NumPyro's MCMC.run
+    reference = _fit(data, **opts)
+    for site in ("alpha", "eps", "centred_payoffs"):
+        a, b = (np.asarray(p.idata["posterior"][site]) for p in (compiled, reference))
+        assert a.shape[:2] == (2, 60)
+        # the same keys and kernel: equal up to float32 rounding (one program vs one per draw)
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4, err_msg=site)
+    for name in ("n_steps", "diverging"):
+        np.testing.assert_array_equal(
+            compiled.idata["sample_stats"][name], reference.idata["sample_stats"][name]
+        )
+    assert not np.allclose(compiled.idata["posterior"]["alpha"][0], compiled.idata["posterior"]["alpha"][1])
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
+def test_sequential_chains_compile_one_program_and_bypass_mcmc(data, monkeypatch, caplog):
+    def no_mcmc(*args, **kwargs):
+        raise AssertionError("MCMC.run was called")
+
+    monkeypatch.setattr(samplers.MCMC, "run", no_mcmc)
+    with caplog.at_level(logging.WARNING, logger="jax._src.dispatch"), jax.log_compiles():
+        post = _fit(data, num_warmup=40, num_samples=20, num_chains=3)
+    compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling jit(chain)")]
+    assert len(compiled) == 1, compiled  # one program for the three chains
+    assert np.asarray(post.idata["posterior"]["alpha"]).shape == (3, 20)
+
+
+def test_run_numpyro_nuts_samples_a_standard_normal():
+    config = NUTSConfig(num_warmup=300, num_samples=400, num_chains=2, dense_mass=True)
+    potential = jax.jit(lambda z: 0.5 * jnp.sum(z["x"] ** 2))
+    start = {"x": jnp.full(3, 0.5)}
+    finite, draws, stats = numpyro_nuts.run_numpyro_nuts(
+        potential, start, jax.random.key(1), config, progress=False
+    )
+    assert finite
+    x = draws["x"]
+    assert x.shape == (2, 400, 3)
+    assert set(stats) == set(numpyro_nuts.STAT_FIELDS)
+    assert all(v.shape == (2, 400) for v in stats.values())
+    assert np.all(np.abs(x.mean(axis=(0, 1))) < 0.25)
+    assert np.all(np.abs(x.var(axis=(0, 1)) - 1.0) < 0.3)
+    assert stats["diverging"].sum() == 0
+
+
+def test_run_numpyro_nuts_reports_a_non_finite_start():
+    config = NUTSConfig(num_warmup=5, num_samples=5, num_chains=2)
+    potential = jax.jit(lambda z: jnp.sum(z["x"] ** 2) * jnp.nan)
+    finite, draws, stats = numpyro_nuts.run_numpyro_nuts(
+        potential, {"x": jnp.zeros(2)}, jax.random.key(0), config, progress=False
+    )
+    assert not finite and draws == {} and stats == {}

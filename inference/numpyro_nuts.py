@@ -1,4 +1,4 @@
-"""NumPyro's NUTS run as one compiled program per chain (warm-up and sampling together).
+"""NumPyro's NUTS run as compiled programs per chain (warm-up and sampling together).
 
 ``NUTSConfig(backend="numpyro")`` with sequential chains started at the MAP and no checkpoint.
 The kernel is NumPyro's own (``numpyro.infer.hmc.hmc(potential_fn=..., algo="NUTS")``, the
@@ -7,11 +7,15 @@ of the step size and mass matrix, the same random keys as ``MCMC.run`` with sequ
 (so the same chains up to floating-point rounding). What differs is the driver: ``MCMC.run``
 (on its progress-bar path, see ``samplers._discard_progress_output``) calls one compiled
 iteration from Python per draw, formats a progress string from three device scalars (a host
-round trip per iteration) and sets the kernel up op by op; here the kernel's initialisation, the
-``num_warmup`` adaptation iterations (``lax.fori_loop``) and the ``num_samples`` draws
-(``lax.scan``) are one program, compiled once and reused for every chain. On the 3 x 4 table
-game (20 x 40, 2 x (500 + 500)) that removes ~0.14 ms of overhead per iteration and the
-0.1 s set-up (``docs/performance.md``). Progress is reported per chain.
+round trip per iteration) and sets the kernel up op by op; here the kernel's initialisation is
+one compiled program and the ``num_warmup + num_samples`` iterations one ``lax.scan``, both
+compiled once and reused for every chain. On the 3 x 4 table game (20 x 40, 2 x (500 + 500))
+that removes ~0.14 ms of overhead per iteration and the 0.1 s set-up (``docs/performance.md``).
+With a progress bar the iterations run in about :data:`PROGRESS_CHUNKS` calls of one compiled
+chunk after a compiled initialisation (the bar moves between them; no host callback inside the
+program, which would keep it out of JAX's persistent cache on some versions); without one, each
+chain is a single program and call. Either way the
+kernel runs the same sequence of iterations.
 """
 
 from __future__ import annotations
@@ -24,25 +28,44 @@ import numpy as np
 from numpyro.infer.hmc import hmc
 from tqdm.auto import tqdm
 
-__all__ = ["STAT_FIELDS", "nuts_chain_program", "run_numpyro_nuts"]
+__all__ = ["STAT_FIELDS", "PROGRESS_CHUNKS", "chunk_length", "nuts_chain_programs", "run_numpyro_nuts"]
 
 #: Per-draw statistics returned (``numpyro.infer.hmc.HMCState`` fields, the names
 #: ``samplers.run_nuts`` reads as NumPyro's extra fields).
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy")
 
+#: About how many times per chain a progress bar is updated.
+PROGRESS_CHUNKS = 20
 
-def nuts_chain_program(potential: Any, config: Any) -> Any:
-    """``chain(key, z0) -> (start_finite, draws, stats)``: one NUTS chain from ``z0``, not jitted.
 
-    ``key`` is the chain's key as ``MCMC.run`` hands it to ``NUTS.init`` (which splits it
-    and keeps the first half for the kernel). ``start_finite`` tells whether the potential
-    and its gradient are finite at ``z0``; ``draws`` is the position pytree with a leading
-    axis of ``config.num_samples``, ``stats`` the :data:`STAT_FIELDS` of every draw.
+def chunk_length(num_iterations: int, progress: bool) -> int:
+    """Iterations per compiled call: all of them without a progress bar; with one, a divisor of
+    ``num_iterations`` giving 20-40 (else 5-19) calls when there is one, else ``ceil(n / 20)``
+    (then the last call is shorter and compiles a second program)."""
+    n = int(num_iterations)
+    if not progress or n <= PROGRESS_CHUNKS:
+        return max(n, 1)
+    for calls in (*range(PROGRESS_CHUNKS, 2 * PROGRESS_CHUNKS + 1), *range(PROGRESS_CHUNKS - 1, 4, -1)):
+        if n % calls == 0:
+            return n // calls
+    return -(-n // PROGRESS_CHUNKS)
+
+
+def nuts_chain_programs(potential: Any, config: Any) -> tuple[Any, Any]:
+    """``(init, advance)``, not jitted: one NUTS chain of NumPyro's kernel, in steps.
+
+    ``init(key, z0) -> (start_finite, state)``: ``key`` is the chain's key as ``MCMC.run`` hands
+    it to ``NUTS.init`` (which splits it and keeps the first half for the kernel);
+    ``start_finite`` tells whether the potential and its gradient are finite at ``z0``.
+    ``advance(state, length) -> (state, (positions, stats))``: ``length`` (static) iterations,
+    warm-up or sampling as the kernel's own counter says (it adapts while the counter is below
+    ``config.num_warmup``); ``positions`` is the position pytree and ``stats`` the
+    :data:`STAT_FIELDS`, each with a leading axis of ``length``.
     """
     init_kernel, sample_kernel = hmc(potential_fn=potential, algo="NUTS")
-    num_warmup, num_samples = int(config.num_warmup), int(config.num_samples)
+    num_warmup = int(config.num_warmup)
 
-    def chain(key: jax.Array, z0: Any) -> tuple[jax.Array, Any, dict[str, jax.Array]]:
+    def init(key: jax.Array, z0: Any) -> tuple[jax.Array, Any]:
         key, _ = jax.random.split(key)  # as NUTS.init: the second half would initialise a model
         state = init_kernel(
             z0,
@@ -58,20 +81,19 @@ def nuts_chain_program(potential: Any, config: Any) -> Any:
             rng_key=key,
         )
         leaves = [state.potential_energy, *jax.tree.leaves(state.z_grad)]
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])), state
 
+    def advance(state: Any, length: int) -> tuple[Any, tuple[Any, dict[str, jax.Array]]]:
         def step(s, _):
             s = sample_kernel(s)
             return s, (s.z, {f: getattr(s, f) for f in STAT_FIELDS})
 
-        # one loop over warm-up and sampling (the kernel adapts while its counter is below
-        # num_warmup): one copy of the NUTS kernel in the program, not two (a fori_loop for
-        # the warm-up and a scan for the draws took 0.25 s more to lower and load)
-        _, (draws, stats) = jax.lax.scan(step, state, None, length=num_warmup + num_samples)
-        draws, stats = jax.tree.map(lambda x: x[num_warmup:], (draws, stats))
-        return finite, draws, stats
+        # one loop over warm-up and sampling: one copy of the NUTS kernel in the program, not
+        # two (a fori_loop for the warm-up and a scan for the draws took 0.25 s more to lower
+        # and load on the small default benchmark)
+        return jax.lax.scan(step, state, None, length=length)
 
-    return chain
+    return init, advance
 
 
 def run_numpyro_nuts(
@@ -80,18 +102,51 @@ def run_numpyro_nuts(
     """``config.num_chains`` chains one after another from ``start_z`` (one position pytree).
 
     Returns whether the start was finite (if not, nothing else: the first chain stops there),
-    the unconstrained draws ``{site: [C, S, ...]}`` and
-    the per-draw statistics ``[C, S]`` (:data:`STAT_FIELDS`). The chains' keys are
-    ``jax.random.split(key, C)``, as ``MCMC.run`` derives them.
+    the unconstrained draws ``{site: [C, S, ...]}`` and the per-draw statistics ``[C, S]``
+    (:data:`STAT_FIELDS`). The chains' keys are ``jax.random.split(key, C)``, as ``MCMC.run``
+    derives them. ``progress``: a bar over all chains' iterations (see :func:`chunk_length`).
     """
-    program = jax.jit(nuts_chain_program(potential, config))
-    keys = jax.random.split(key, int(config.num_chains))
+    init, advance = nuts_chain_programs(potential, config)
+    num_chains, num_warmup = int(config.num_chains), int(config.num_warmup)
+    total = num_warmup + int(config.num_samples)
+    length = chunk_length(total, progress)
+    keys = jax.random.split(key, num_chains)
     draws, stats = [], []
-    for k in tqdm(keys, desc="NUTS", unit="chain", disable=not progress):
-        ok, z, st = jax.device_get(program(k, start_z))
-        if not ok:  # the same start for every chain: no need to run the others
-            return False, {}, {}
-        draws.append(z)
-        stats.append(st)
+    if length == total:  # no chunks: one program per chain (a second one cost ~0.1 s to prepare)
+
+        @jax.jit
+        def chain(k, z0):
+            ok, state = init(k, z0)
+            return ok, advance(state, total)[1]
+
+        for k in keys:
+            ok, part = jax.device_get(chain(k, start_z))
+            if not ok:  # the same start for every chain: no need to run the others
+                return False, {}, {}
+            z, st = jax.tree.map(lambda x: x[num_warmup:], part)
+            draws.append(z)
+            stats.append(st)
+        stack = lambda *xs: np.stack(xs)  # noqa: E731
+        return True, jax.tree.map(stack, *draws), jax.tree.map(stack, *stats)
+
+    init, advance = jax.jit(init), jax.jit(advance, static_argnums=1)
+    with tqdm(total=num_chains * total, desc="NUTS", unit="it", disable=not progress) as bar:
+        for c, k in enumerate(keys):
+            ok, state = init(k, start_z)
+            if not bool(ok):
+                return False, {}, {}
+            parts, done = [], 0
+            while done < total:
+                bar.set_postfix_str(
+                    f"chain {c + 1}/{num_chains}, {'warm-up' if done < num_warmup else 'sampling'}"
+                )
+                n = min(length, total - done)
+                state, part = advance(state, n)
+                parts.append(jax.device_get(part))
+                done += n
+                bar.update(n)
+            z, st = jax.tree.map(lambda *xs: np.concatenate(xs)[num_warmup:], *parts)
+            draws.append(z)
+            stats.append(st)
     stack = lambda *xs: np.stack(xs)  # noqa: E731
     return True, jax.tree.map(stack, *draws), jax.tree.map(stack, *stats)

@@ -1,5 +1,5 @@
-"""NUTSConfig(backend="numpyro") with sequential chains from the MAP: each chain is one compiled
-program (``inference/numpyro_nuts.py``) running NumPyro's own kernel, the chains of ``MCMC.run``."""
+"""NUTSConfig(backend="numpyro") with sequential chains from the MAP: each chain runs as compiled
+programs (``inference/numpyro_nuts.py``) of NumPyro's own kernel, the chains of ``MCMC.run``."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_sequential_chains_compile_one_program_and_bypass_mcmc(data, monkeypatch
     with caplog.at_level(logging.WARNING, logger="jax._src.dispatch"), jax.log_compiles():
         post = _fit(data, num_warmup=40, num_samples=20, num_chains=3)
     compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling jit(chain)")]
-    assert len(compiled) == 1, compiled  # one program for the three chains
+    assert len(compiled) == 1, compiled  # one program for the three chains (no progress bar: one call)
     assert np.asarray(post.idata["posterior"]["alpha"]).shape == (3, 20)
 
 
@@ -84,3 +84,34 @@ def test_run_numpyro_nuts_reports_a_non_finite_start():
         potential, {"x": jnp.zeros(2)}, jax.random.key(0), config, progress=False
     )
     assert not finite and draws == {} and stats == {}
+
+
+def test_chunk_length():
+    assert numpyro_nuts.chunk_length(1000, progress=False) == 1000
+    assert numpyro_nuts.chunk_length(1000, progress=True) == 50  # 20 calls
+    assert numpyro_nuts.chunk_length(660, progress=True) == 33  # 20 calls
+    assert numpyro_nuts.chunk_length(1050, progress=True) == 50  # 21 calls
+    assert numpyro_nuts.chunk_length(12, progress=True) == 12
+    assert numpyro_nuts.chunk_length(1009, progress=True) == 51  # a prime: 19 calls of 51, one of 40
+    for n in (1, 7, 60, 123, 500, 999, 1000, 1009, 4096):
+        length = numpyro_nuts.chunk_length(n, progress=True)
+        assert 1 <= length <= n and -(-n // length) <= 2 * numpyro_nuts.PROGRESS_CHUNKS
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
+def test_a_progress_bar_runs_the_same_iterations_in_chunks(data, capsys):
+    """With a bar, the iterations run in chunks (a bar that moves); the chains are the same."""
+    opts = {"num_warmup": 60, "num_samples": 40, "num_chains": 2}
+    quiet = _fit(data, **opts)
+    mech, d = data
+    shown = bd.fit(d, mech, LEARNER, method="nuts", seed=0, progress=True, **opts)
+    for site in ("alpha", "eps", "centred_payoffs"):
+        np.testing.assert_allclose(
+            np.asarray(shown.idata["posterior"][site]),
+            np.asarray(quiet.idata["posterior"][site]),
+            rtol=1e-3,  # one program against an initialisation and chunks: float32 rounding differs
+            atol=1e-4,
+        )
+    np.testing.assert_array_equal(
+        shown.idata["sample_stats"]["n_steps"], quiet.idata["sample_stats"]["n_steps"]
+    )

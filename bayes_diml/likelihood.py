@@ -84,18 +84,10 @@ def scan_log_policies(
         :func:`bayes_diml.recurrence.linear_recurrence` (``"auto"``: sequential on the CPU,
         associative on a GPU or TPU). Same value and gradient to float rounding.
     """
-    if next_actions is None:
-        return _scan(
-            learner,
-            counterfactual,
-            actions,
-            action_mask,
-            segment_length,
-            lambda st, _: learner.log_policy(st, action_mask),
-            recurrence=recurrence,
-        )
 
-    def score(states, nxt):
+    def finish(states, nxt):
+        if nxt is None:  # the whole log-policy
+            return learner.log_policy(states, action_mask)
         return action_log_prob(learner, states, action_mask, nxt)
 
     return _scan(
@@ -104,7 +96,7 @@ def scan_log_policies(
         actions,
         action_mask,
         segment_length,
-        score,
+        finish,
         next_actions,
         recurrence=recurrence,
     )

@@ -110,41 +110,41 @@ def run_numpyro_nuts(
     num_chains, num_warmup = int(config.num_chains), int(config.num_warmup)
     total = num_warmup + int(config.num_samples)
     length = chunk_length(total, progress)
-    keys = jax.random.split(key, num_chains)
-    draws, stats = [], []
-    if length == total:  # no chunks: one program per chain (a second one cost ~0.1 s to prepare)
+    if length == total:  # one program per chain (a second one cost ~0.1 s to prepare)
 
         @jax.jit
         def chain(k, z0):
             ok, state = init(k, z0)
             return ok, advance(state, total)[1]
 
-        for k in keys:
+        def run_chain(k, bar, name):
             ok, part = jax.device_get(chain(k, start_z))
-            if not ok:  # the same start for every chain: no need to run the others
-                return False, {}, {}
-            z, st = jax.tree.map(lambda x: x[num_warmup:], part)
-            draws.append(z)
-            stats.append(st)
-        stack = lambda *xs: np.stack(xs)  # noqa: E731
-        return True, jax.tree.map(stack, *draws), jax.tree.map(stack, *stats)
+            bar.update(total)
+            return ok, [part]
 
-    init, advance = jax.jit(init), jax.jit(advance, static_argnums=1)
-    with tqdm(total=num_chains * total, desc="NUTS", unit="it", disable=not progress) as bar:
-        for c, k in enumerate(keys):
+    else:  # a compiled initialisation, then chunks of iterations: the bar moves between them
+        init, advance = jax.jit(init), jax.jit(advance, static_argnums=1)
+
+        def run_chain(k, bar, name):
             ok, state = init(k, start_z)
-            if not bool(ok):
-                return False, {}, {}
+            if not ok:
+                return False, []
             parts, done = [], 0
             while done < total:
-                bar.set_postfix_str(
-                    f"chain {c + 1}/{num_chains}, {'warm-up' if done < num_warmup else 'sampling'}"
-                )
+                bar.set_postfix_str(f"{name}, {'warm-up' if done < num_warmup else 'sampling'}")
                 n = min(length, total - done)
                 state, part = advance(state, n)
                 parts.append(jax.device_get(part))
                 done += n
                 bar.update(n)
+            return True, parts
+
+    draws, stats = [], []
+    with tqdm(total=num_chains * total, desc="NUTS", unit="it", disable=not progress) as bar:
+        for c, k in enumerate(jax.random.split(key, num_chains)):
+            ok, parts = run_chain(k, bar, f"chain {c + 1}/{num_chains}")
+            if not ok:  # the same start for every chain: no need to run the others
+                return False, {}, {}
             z, st = jax.tree.map(lambda *xs: np.concatenate(xs)[num_warmup:], *parts)
             draws.append(z)
             stats.append(st)

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bayes_diml.models import Priors
 
-from bayes_diml import calibration, mechanisms
+from bayes_diml import mechanisms
+from bayes_diml.models import Priors
+from bayes_diml.studies import calibration
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "calibration"
 NUTS = {"num_warmup": 200, "num_samples": 300, "num_chains": 1, "max_tree_depth": 7}

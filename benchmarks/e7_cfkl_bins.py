@@ -21,9 +21,9 @@ import numpy as np
 from rescore_cfkl import saved_params
 
 from bayes_diml import environments, metrics
-from bayes_diml import experiments as X
 from bayes_diml.mechanisms import SymmetricCount
 from bayes_diml.simulation import simulate_arrays
+from bayes_diml.studies import experiments as X
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bayes_diml import experiments as X
+from bayes_diml.studies import experiments as X
 
 
 def main(argv: list[str] | None = None) -> None:

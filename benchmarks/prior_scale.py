@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bayes_diml import experiments as X
+from bayes_diml.studies import experiments as X
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from bayes_diml import experiments as X
 from bayes_diml import metrics
 from bayes_diml.mechanisms import SymmetricCount, flatten_params
+from bayes_diml.studies import experiments as X
 
 
 def saved_params(mechanism, arrays: dict):

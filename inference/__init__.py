@@ -1,8 +1,8 @@
 """Inference: MAP, Laplace, SVI and NUTS behind one ``fit`` (installed as ``bayes_diml.inference``)."""
 
-from ._common import ConfoundingWarning, ConvergenceWarning, FitError, ModelSpec, SpecificationWarning
 from .checkpoint import CheckpointError
 from .compare import ParetoKWarning, compare
+from .errors import ConfoundingWarning, ConvergenceWarning, FitError, SpecificationWarning
 from .fit import METHODS, fit
 from .identification import identification_table, support_categories
 from .map import MAPConfig, MAPResult, fit_map_spec
@@ -10,6 +10,7 @@ from .nonfinite import NonFiniteError, diagnose_nonfinite
 from .posterior import EditedMechanism, Posterior, load, support_mask
 from .ppc import BehaviourCheck, ppc_behaviour
 from .samplers import DENSE_MASS_MAX_DIM, LaplaceConfig, NUTSConfig, SVIConfig, unconstrained_dimension
+from .spec import ModelSpec
 
 __all__ = [
     "DENSE_MASS_MAX_DIM",

@@ -46,7 +46,8 @@ def _import_blackjax():
 
 def _programs(logdensity, z0, config):
     """Jitted (warmup, sample) for one chain: warmup(key, z) -> (state, params);
-    sample(state, params, keys[L]) -> (state, draws, stats)."""
+    sample(state, params, keys[L]) -> (state, draws, stats).
+    """
     blackjax = _import_blackjax()
     kernel_options = {"max_num_doublings": int(config.max_tree_depth)}
     dim = ravel_pytree(z0)[0].shape[0]

@@ -30,10 +30,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bayes_diml.models import mechanism_sites
 from tqdm.auto import tqdm
 
-from ._common import FitError, ModelSpec
+from bayes_diml.models import mechanism_sites
+
+from .errors import FitError
+from .spec import ModelSpec
 
 __all__ = ["Checkpoint", "CheckpointError", "fingerprint"]
 
@@ -252,8 +254,8 @@ _EXTRA = "__extra__."
 
 def init_failure(spec: ModelSpec, method: str, key: jax.Array, exc: Exception) -> None:
     """Turn NumPyro's "no valid initial parameters" (or its validation error) into a diagnosis."""
-    from ._common import initial_values
     from .nonfinite import raise_nonfinite
+    from .spec import initial_values
 
     if "valid initial parameters" not in str(exc) and "distribution got invalid" not in str(exc):
         raise exc

@@ -26,7 +26,7 @@ import xarray as xr
 
 from bayes_diml.data import Trajectories
 
-from ._common import pointwise_log_likelihood
+from .idata import pointwise_log_likelihood
 
 __all__ = ["ParetoKWarning", "episode_log_likelihood", "step_log_likelihood", "loo", "lfo", "compare"]
 

@@ -10,22 +10,18 @@ from typing import Any
 
 import jax
 import numpy as np
-from bayes_diml.models import Priors, inferred_learner_fields, is_confounded
 from numpyro.infer import Predictive
 
 from bayes_diml.learners import temperature_name
+from bayes_diml.models import Priors, inferred_learner_fields, is_confounded
 
-from ._common import (
-    ConfoundingWarning,
-    ConvergenceWarning,
-    ModelSpec,
-    build_idata,
-    deterministic_sites,
-)
 from .checkpoint import Checkpoint, fingerprint
+from .errors import ConfoundingWarning, ConvergenceWarning
+from .idata import build_idata, deterministic_sites
 from .map import MAPConfig, fit_map_spec
 from .posterior import Posterior, support_mask
 from .samplers import LaplaceConfig, NUTSConfig, SVIConfig, run_laplace, run_nuts, run_svi
+from .spec import ModelSpec
 
 __all__ = ["fit", "METHODS"]
 

@@ -156,10 +156,10 @@ def flat_directions(post: Any, k: int = 3, max_params: int = 3000, top: int = 4)
     (the ``top`` (parameter, weight) pairs of the unit eigenvector) and ``hint`` (what
     would identify it).
     """
-    from bayes_diml.models import learner_from_sites, params_from_sites
     from jax.flatten_util import ravel_pytree
 
     from bayes_diml.likelihood import log_likelihood
+    from bayes_diml.models import learner_from_sites, params_from_sites
 
     sites = {name: np.asarray(post.draws(name)).mean(0) for name in post.spec.latent_names}
     flat, unravel = ravel_pytree({k_: jax.numpy.asarray(v) for k_, v in sites.items()})

@@ -13,8 +13,9 @@ import optax
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 from tqdm.auto import tqdm
 
-from ._common import ConvergenceWarning, ModelSpec, initial_values
+from .errors import ConvergenceWarning
 from .nonfinite import raise_nonfinite
+from .spec import ModelSpec, initial_values
 
 __all__ = ["MAPConfig", "MAPResult", "fit_map_spec"]
 
@@ -130,7 +131,8 @@ def fit_map_spec(
     @jax.jit
     def run_chunk(z, state):
         """``chunk`` steps: losses[j] is the objective at the j-th iterate (losses[0]: at ``z``),
-        ``end`` the objective at the returned ``z`` (one program: no separate objective jit)."""
+        ``end`` the objective at the returned ``z`` (one program: no separate objective jit).
+        """
         (z, state), losses = jax.lax.scan(step, (z, state), None, length=config.chunk)
         return z, state, losses, objective(z)
 

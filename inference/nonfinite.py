@@ -15,14 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-from bayes_diml.models import params_from_sites
-from bayes_diml.models.logit_q import learner_from_sites
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
 from bayes_diml.counterfactual import evaluate_plan, plan_for
 from bayes_diml.likelihood import scan_log_policies
+from bayes_diml.models import params_from_sites
+from bayes_diml.models.logit_q import learner_from_sites
 
-from ._common import FitError, ModelSpec
+from .errors import FitError
+from .spec import ModelSpec
 
 __all__ = ["NonFiniteError", "diagnose_nonfinite"]
 

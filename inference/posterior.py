@@ -17,6 +17,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from bayes_diml.data import Trajectories
+from bayes_diml.learners import LogitQ, family_name, learner_family, temperature_name
+from bayes_diml.mechanisms import joint_profiles
+from bayes_diml.metrics import agent_payoff_differences, payoff_differences
 from bayes_diml.models import (
     Priors,
     hierarchical_learner_fields,
@@ -26,15 +31,11 @@ from bayes_diml.models import (
     learner_fields,
     params_from_sites,
 )
-
-from bayes_diml.data import Trajectories
-from bayes_diml.learners import LogitQ, family_name, learner_family, temperature_name
-from bayes_diml.mechanisms import joint_profiles
-from bayes_diml.metrics import agent_payoff_differences, payoff_differences
 from bayes_diml.simulation import simulate_arrays
 
-from ._common import ConfoundingWarning, ModelSpec
+from .errors import ConfoundingWarning
 from .identification import support_categories
+from .spec import ModelSpec
 
 __all__ = ["Posterior", "load", "support_mask", "EditedMechanism"]
 

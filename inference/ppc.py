@@ -115,12 +115,14 @@ class BehaviourCheck:
     @property
     def misfit(self) -> bool:
         """Whether some agent's switching rate is outside its band or fewer than ``prob - 0.1`` of
-        its frequency cells are inside theirs (a rough flag; read the plot)."""
+        its frequency cells are inside theirs (a rough flag; read the plot).
+        """
         return bool(self.switching_outside.any() or (self.frequency_coverage < self.prob - 0.1).any())
 
     def summary(self):
         """``pandas.DataFrame`` per agent: observed and simulated switching (mean, band), p-value,
-        frequency coverage."""
+        frequency coverage.
+        """
         import pandas as pd
 
         lo, hi = self.switching_bands

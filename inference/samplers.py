@@ -28,10 +28,12 @@ from numpyro.infer.autoguide import (
 from numpyro.infer.util import ParamInfo, constrain_fn, potential_energy
 from numpyro.optim import optax_to_numpyro
 
-from ._common import FitError, ModelSpec, deterministic_sites, group_by_chain
 from .checkpoint import Checkpoint, init_failure, run_nuts_chunks, run_svi_chunks
+from .errors import FitError
+from .idata import deterministic_sites, group_by_chain
 from .map import MAPConfig, MAPResult, fit_map_spec
 from .nonfinite import check_nuts_draws, raise_nonfinite
+from .spec import ModelSpec
 
 __all__ = [
     "NUTSConfig",

@@ -1,6 +1,6 @@
 """NumPyro models (installed as ``bayes_diml.models``)."""
 
-from .hierarchical import hierarchical_site_names, population_summary
+from .hierarchical import hierarchical_initial_values, hierarchical_site_names, population_summary
 from .logit_q import (
     INFER,
     INFER_HIERARCHICAL,
@@ -9,6 +9,7 @@ from .logit_q import (
     LEARNER_PRIOR_KINDS,
     REPORT_TABLE_LIMIT,
     Priors,
+    check_fixed_learner,
     deterministic_site_names,
     free_from_table,
     has_fixed_units,
@@ -29,6 +30,8 @@ from .policy import LearnerPolicy
 
 __all__ = [
     "LearnerPolicy",
+    "check_fixed_learner",
+    "hierarchical_initial_values",
     "INFER",
     "INFER_PER_AGENT",
     "INFER_HIERARCHICAL",

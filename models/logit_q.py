@@ -34,9 +34,9 @@ from bayes_diml.data import Trajectories
 from bayes_diml.learners import FAMILIES, LogitQ, learner_parameters, parameter_names, temperature_name
 from bayes_diml.likelihood import scan_states
 from bayes_diml.mechanisms import Tabular, flatten_params, joint_profiles, param_count
-from bayes_diml.mechanisms._util import FULL_PRECISION
 from bayes_diml.mechanisms.base import sum_to_zero_basis
 from bayes_diml.metrics import payoff_differences
+from bayes_diml.precision import FULL_PRECISION
 
 from .hierarchical import hierarchical_site_names, sample_hierarchical
 from .policy import LearnerPolicy
@@ -352,7 +352,7 @@ def learner_latent_sites(learner: Any) -> list[str]:
     return out
 
 
-def _fixed_learner_check(learner: Any, n_agents: int) -> None:
+def check_fixed_learner(learner: Any, n_agents: int) -> None:
     """Check the fixed parameters (inferred ones replaced by a valid placeholder)."""
     placeholder = {p.name: (0.5 if p.unit else 1.0) for p in learner_parameters(learner)}
     fixed = {n: placeholder[n] for n in inferred_learner_fields(learner)}
@@ -473,7 +473,8 @@ _payoff_differences_jit = jax.jit(payoff_differences, static_argnums=(0,), stati
 
 def _payoff_differences(mechanism: Any, params: Any, profiles: Any, n_actions: tuple[int, ...]) -> jax.Array:
     """``payoff_differences`` compiled per mechanism (a static argument), or as it is for a
-    mechanism that cannot be hashed."""
+    mechanism that cannot be hashed.
+    """
     try:
         hash(mechanism)
     except TypeError:

@@ -334,7 +334,7 @@ PAPER = [
         """\
 # The DIML paper's experiments: our numbers next to the published ones
 
-`bayes_diml.experiments` reruns the paper's experiments E1 (random two-layer-net game),
+`bayes_diml.studies.experiments` reruns the paper's experiments E1 (random two-layer-net game),
 E2 (tolled congestion game), E3 (public goods with a subsidy) and E7 (many-agent anonymous game)
 with every baseline. The full runs take hours on a CPU; their results are in
 `docs/results/results.csv` (one row per experiment, method and seed) and described in
@@ -356,7 +356,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from bayes_diml import experiments as X
+from bayes_diml.studies import experiments as X
 
 # docs/results/results.csv of the repository this notebook sits in
 ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "docs" / "results" / "results.csv").exists())

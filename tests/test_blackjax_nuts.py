@@ -14,10 +14,10 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
-from bayes_diml.inference import NUTSConfig
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
+from bayes_diml.inference import NUTSConfig
 
 LEARNER = bd.LogitQ("infer", 2.0, "infer")
 QUANTITIES = ("centred_payoffs", "alpha", "eps")

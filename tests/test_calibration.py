@@ -11,14 +11,14 @@ import json
 import jax
 import numpy as np
 import pytest
-from bayes_diml.models import Priors
 from click.testing import CliRunner
 from scipy import stats
 
-from bayes_diml import calibration as cal
 from bayes_diml import mechanisms
 from bayes_diml.cli import main
 from bayes_diml.learners import LogitQ
+from bayes_diml.models import Priors
+from bayes_diml.studies import calibration as cal
 
 
 def _conjugate_study(n: int, d: int, sd_factor: float, seed: int = 0) -> cal.SBCResult:
@@ -98,11 +98,11 @@ def test_json_round_trip(tmp_path):
 
 def test_vectorised_model_has_the_log_density_of_logit_q_model():
     """The vmap engine's model must be the package's model: equal log joint at random points."""
-    from bayes_diml.models import logit_q_model
     from numpyro.infer.util import log_density
 
     import bayes_diml as bd
-    from bayes_diml._sbc_batched import sbc_model, table_index
+    from bayes_diml.models import logit_q_model
+    from bayes_diml.studies.sbc_batched import sbc_model, table_index
 
     mech = mechanisms.Tabular((2, 3))
     truth = mech.init(jax.random.key(1))

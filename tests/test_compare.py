@@ -14,13 +14,14 @@ from statistics import NormalDist
 import jax
 import numpy as np
 import pytest
-from bayes_diml.inference import ParetoKWarning, Posterior, compare
-from bayes_diml.inference._common import ModelSpec, build_idata, deterministic_sites
-from bayes_diml.inference.compare import episode_log_likelihood, loo, step_log_likelihood
-from bayes_diml.models import Priors, free_from_table
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
+from bayes_diml.inference import ParetoKWarning, Posterior, compare
+from bayes_diml.inference.compare import episode_log_likelihood, loo, step_log_likelihood
+from bayes_diml.inference.idata import build_idata, deterministic_sites
+from bayes_diml.inference.spec import ModelSpec
+from bayes_diml.models import Priors, free_from_table
 
 Z = NormalDist().inv_cdf(1 - 1e-3 / (2 * 20))
 TRUE = bd.LogitQ(0.3, 3.0, 0.05)

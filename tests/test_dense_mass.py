@@ -11,6 +11,10 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
+from numpyro.infer.util import unconstrain_fn
+
+import bayes_diml as bd
+from bayes_diml import mechanisms
 from bayes_diml.inference import (
     DENSE_MASS_MAX_DIM,
     MAPConfig,
@@ -19,11 +23,7 @@ from bayes_diml.inference import (
     samplers,
     unconstrained_dimension,
 )
-from bayes_diml.inference._common import ModelSpec
-from numpyro.infer.util import unconstrain_fn
-
-import bayes_diml as bd
-from bayes_diml import mechanisms
+from bayes_diml.inference.spec import ModelSpec
 
 LEARNER = bd.LogitQ("infer", 2.0, "infer")
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_diml import experiments as X
 from bayes_diml import metrics
 from bayes_diml.mechanisms import Tabular
+from bayes_diml.studies import experiments as X
 
 
 @pytest.fixture(scope="module")

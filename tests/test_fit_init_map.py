@@ -7,11 +7,11 @@ import warnings
 
 import jax
 import pytest
-from bayes_diml.inference import MAPConfig
-from bayes_diml.models import Priors
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
+from bayes_diml.inference import MAPConfig
+from bayes_diml.models import Priors
 
 LEARNER = bd.LogitQ(alpha=0.3, beta=2.0, eps=0.05)
 PRIORS = Priors(mechanism_scale=1.0)
@@ -87,7 +87,7 @@ def test_experiments_start_bayesian_rows_at_the_diml_map():
     """The paper suite's SVI / NUTS rows start at a MAP with the diml settings (E7: its own step count)."""
     from types import SimpleNamespace
 
-    from bayes_diml import experiments as X
+    from bayes_diml.studies import experiments as X
 
     s = X.Settings()
     cfg = X._init_map(SimpleNamespace(name="e2"), s)

@@ -14,11 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import pytest
-from bayes_diml.inference._common import ModelSpec, initial_values
-from bayes_diml.models import INFER_HIERARCHICAL, Priors, population_summary
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
+from bayes_diml.inference.spec import ModelSpec, initial_values
+from bayes_diml.models import INFER_HIERARCHICAL, Priors, population_summary
 
 Z = NormalDist().inv_cdf(1 - 1e-3 / (2 * 20))
 N_AGENTS, K = 12, 3

@@ -14,12 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from bayes_diml.inference import ConfoundingWarning, FitError, Posterior
-from bayes_diml.inference._common import ModelSpec, build_idata, deterministic_sites
-from bayes_diml.models import Priors, free_from_table, params_from_sites, sum_to_zero_basis
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
+from bayes_diml.inference import ConfoundingWarning, FitError, Posterior
+from bayes_diml.inference.idata import build_idata, deterministic_sites
+from bayes_diml.inference.spec import ModelSpec
+from bayes_diml.models import Priors, free_from_table, params_from_sites, sum_to_zero_basis
 
 Z = NormalDist().inv_cdf(1 - 1e-3 / (2 * 20))
 LEARNER = bd.LogitQ(0.3, 2.0, 0.05)
@@ -81,8 +82,9 @@ def test_free_coordinates_round_trip_to_centred_table():
 
 
 def test_model_log_density_equals_core_likelihood(game):
-    from bayes_diml.models import logit_q_model
     from numpyro.infer.util import log_density
+
+    from bayes_diml.models import logit_q_model
 
     mech, params, data = game
     sites = free_from_table(mech, params["table"])
@@ -575,9 +577,10 @@ def test_flat_direction_names_the_beta_scale_confound():
 # ------------------------------------------------------------------ payoff levels
 def test_tabular_levels_prior_is_iid_and_round_trips():
     """With levels, (free, level) -> table is linear with table covariance scale^2 I (i.i.d. cells)."""
+    from jax.flatten_util import ravel_pytree
+
     from bayes_diml.models import mechanism_sites
     from bayes_diml.models.logit_q import _site_scale
-    from jax.flatten_util import ravel_pytree
 
     mech = mechanisms.Tabular((2, 3), levels=True)
     shapes = mechanism_sites(mech)

@@ -11,12 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from bayes_diml.models import LEARNER_PRIOR_KINDS, Priors, inferred_learner_fields
 from reference import reference_family_log_likelihood_per_step
 
 import bayes_diml as bd
 from bayes_diml import mechanisms as mm
 from bayes_diml.learners import learner_family, learner_parameters, temperature_name
+from bayes_diml.models import LEARNER_PRIOR_KINDS, Priors, inferred_learner_fields
 
 N_ACTIONS = (3, 2, 4)  # unequal K_i
 LENGTHS = [7, 4, 1, 6]  # ragged, one episode without a scored step
@@ -329,8 +329,9 @@ def test_every_family_runs_end_to_end(family):
 
 def test_save_load_round_trip_of_a_non_logitq_fit(tmp_path):
     """An EWA fit (per-agent fixed and inferred fields, q0, n0, custom priors) survives save/load."""
-    from bayes_diml.inference._common import ModelSpec, build_idata
+    from bayes_diml.inference.idata import build_idata
     from bayes_diml.inference.posterior import Posterior, _learner_from_json
+    from bayes_diml.inference.spec import ModelSpec
     from bayes_diml.models import free_from_table
 
     mech, params = _small_game(2)
@@ -433,10 +434,11 @@ def test_map_recovers_ewa_delta():
     two-sided false-failure rate 0.1% if calibrated).
     Power: sd < 0.1, and delta = 1 (the LogitQ / FP / Hedge nestings) is outside the band.
     """
+    from jax.flatten_util import ravel_pytree
+
     from bayes_diml.inference import SpecificationWarning
     from bayes_diml.models import learner_from_sites, params_from_sites
     from bayes_diml.models.logit_q import _site_scale
-    from jax.flatten_util import ravel_pytree
 
     mech, params = _small_game(5)
     data = bd.simulate(mech, params, bd.EWA(0.9, 0.3, 0.9, 3.0, 0.05), n_episodes=40, T=30, key=11)

@@ -77,9 +77,9 @@ FAMILY_LEARNERS = {
 def test_every_family_log_prob_and_learner_policy_match_categorical(x64, family):
     """``log_prob`` (per family) and ``LearnerPolicy`` equal ``Categorical(log_policy)``, with gradients."""
     import numpyro.distributions as dist
-    from bayes_diml.models import LearnerPolicy
 
     from bayes_diml.likelihood import scan_states
+    from bayes_diml.models import LearnerPolicy
 
     learner = FAMILY_LEARNERS[family]
     rng = np.random.default_rng(1)

@@ -8,14 +8,14 @@ import warnings
 import jax
 import numpy as np
 import pytest
-from bayes_diml.inference import MAPConfig
-from bayes_diml.inference._common import ModelSpec
-from bayes_diml.inference.map import fit_map_spec
-from bayes_diml.models import Priors
 from numpyro.infer.util import constrain_fn
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
+from bayes_diml.inference import MAPConfig
+from bayes_diml.inference.map import fit_map_spec
+from bayes_diml.inference.spec import ModelSpec
+from bayes_diml.models import Priors
 
 LEARNER = bd.LogitQ(alpha=0.3, beta=2.0, eps=0.05)
 

@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from bayes_diml.inference import NUTSConfig, numpyro_nuts, samplers
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
+from bayes_diml.inference import NUTSConfig, numpyro_nuts, samplers
 
 LEARNER = bd.LogitQ("infer", 2.0, "infer")
 

@@ -13,13 +13,14 @@ import jax
 import matplotlib
 import numpy as np
 import pytest
-from bayes_diml.inference import BehaviourCheck, Posterior, ppc_behaviour
-from bayes_diml.inference._common import ModelSpec, build_idata, deterministic_sites
-from bayes_diml.inference.ppc import behaviour_statistics
-from bayes_diml.models import Priors, free_from_table
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
+from bayes_diml.inference import BehaviourCheck, Posterior, ppc_behaviour
+from bayes_diml.inference.idata import build_idata, deterministic_sites
+from bayes_diml.inference.ppc import behaviour_statistics
+from bayes_diml.inference.spec import ModelSpec
+from bayes_diml.models import Priors, free_from_table
 
 matplotlib.use("Agg")
 Z = NormalDist().inv_cdf(1 - 1e-3 / (2 * 20))

@@ -14,12 +14,12 @@ import functools
 import jax
 import jax.numpy as jnp
 import pytest
-from bayes_diml.inference._common import ModelSpec, initial_values
 from numpyro.infer.util import potential_energy, unconstrain_fn
 from reference import MECHANISM_BUILDERS
 
 import bayes_diml as bd
 from bayes_diml import mechanisms as mm
+from bayes_diml.inference.spec import ModelSpec, initial_values
 
 FULL = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
 #: user code (``mechanisms.Function``): its products are the user's (docs/gpu.md says how)

@@ -14,15 +14,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from bayes_diml.inference import checkpoint as checkpoint_module
-from bayes_diml.inference._common import ModelSpec
-from bayes_diml.inference.checkpoint import CheckpointError
-from bayes_diml.inference.nonfinite import NonFiniteError, check_nuts_draws
 from click.testing import CliRunner
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
 from bayes_diml.cli import main
+from bayes_diml.inference import checkpoint as checkpoint_module
+from bayes_diml.inference.checkpoint import CheckpointError
+from bayes_diml.inference.nonfinite import NonFiniteError, check_nuts_draws
+from bayes_diml.inference.spec import ModelSpec
 from bayes_diml.memory import (
     ENV_VAR,
     MemoryLimitError,

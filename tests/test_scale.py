@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import pytest
-from bayes_diml.models import Priors, logit_q_model
 from numpyro.infer.util import log_density
 from reference import random_trajectories
 
@@ -26,6 +25,7 @@ import bayes_diml as bd
 from bayes_diml import mechanisms as mm
 from bayes_diml.counterfactual import evaluate_plan, make_plan, plan_for
 from bayes_diml.likelihood import auto_segment_length, scan_log_policies
+from bayes_diml.models import Priors, logit_q_model
 
 # ------------------------------------------------------------------ count plans
 
@@ -262,7 +262,7 @@ _SHARDING_SCRIPT = textwrap.dedent(
                   init="prior", num_warmup=20, num_samples=10, num_chains=2, chain_method="parallel")
     out["chains"] = int(post.idata["posterior"].sizes["chain"])
     from numpyro.infer.util import log_density
-    from bayes_diml.inference._common import ModelSpec
+    from bayes_diml.inference.spec import ModelSpec
     spec = ModelSpec.build(data, mech, lq, None)
     values = {"u0_free": jnp.ones((2, 2)) * 0.3, "u1_free": jnp.ones((3, 1)) * -0.2}
     lj = jax.jit(jax.value_and_grad(lambda v, s: log_density(s.model(), (), {}, v)[0]), static_argnums=1)
@@ -310,7 +310,8 @@ def test_episodes_sharded_over_two_host_devices():
 def test_cli_batch_size_reaches_svi_config_and_is_refused_elsewhere(tmp_path):
     from click.testing import CliRunner
 
-    from bayes_diml.cli import _method_options, main
+    from bayes_diml.cli import main
+    from bayes_diml.cli.app import _method_options
 
     assert _method_options("svi", {"batch_size": 64}) == {"batch_size": 64}
     data = random_trajectories((2, 2), 4, 5, seed=0)

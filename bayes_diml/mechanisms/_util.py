@@ -8,17 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-#: Matrix products of mechanisms and of the model run in full float32 precision on every
-#: backend. On the CPU that is the default anyway; on GPUs JAX's default for float32 products
-#: is TF32 (a 10-bit mantissa, ~1e-4 relative error): on an H100 it moved the batched payoffs of
-#: the neural and count mechanisms by up to 2.5e-4 and the E7 MAP log joint (n = 3000) by 6 nats
-#: against the CPU's (docs/gpu.md).
-FULL_PRECISION = jax.lax.Precision.HIGHEST
+from bayes_diml.precision import FULL_PRECISION, matmul
 
-
-def matmul(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a @ b`` in full float32 precision (:data:`FULL_PRECISION`) on every backend."""
-    return jnp.matmul(a, b, precision=FULL_PRECISION)
+__all__ = ["FULL_PRECISION", "matmul"]  # re-exported for the mechanism modules
 
 
 def check_n_actions(n_actions: Sequence[int] | int, n_agents: int | None = None) -> tuple[int, ...]:

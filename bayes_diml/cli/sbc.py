@@ -1,5 +1,6 @@
 """``bayes-diml sbc``: simulation-based calibration from the command line (a thin layer over
-:func:`bayes_diml.calibration.sbc`; registered on the ``bayes-diml`` group in :mod:`bayes_diml.cli`)."""
+:func:`bayes_diml.calibration.sbc`; registered on the ``bayes-diml`` group in :mod:`bayes_diml.cli`).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _guarded(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .cli import _user_errors
+        from bayes_diml.cli.app import _user_errors
 
         return _user_errors(fn)(*args, **kwargs)
 
@@ -116,9 +117,9 @@ def sbc_command(
     rank-uniformity p-values to --out (JSON; partial results go to OUT.partial.jsonl as they
     finish, and a rerun resumes from them) and ECDF-difference and coverage panels to --plot.
     """
-    from . import mechanisms
-    from .calibration import sbc
-    from .cli import _stderr, _visible_warnings
+    from bayes_diml import mechanisms
+    from bayes_diml.cli.app import _stderr, _visible_warnings
+    from bayes_diml.studies.calibration import sbc
 
     if out.suffix != ".json":
         raise click.ClickException(f"--out must end in .json; got {out}.")

@@ -25,14 +25,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import environments, mechanisms
-from .compilation_cache import cache_from_environment
-from .data import Trajectories, load_trajectories
-from .inference import METHODS, FitError, Posterior, fit, load
-from .learners import FAMILIES, LogitQ, parameter_names, temperature_name
-from .learners import learner_family as learner_family_cls
-from .memory import MemoryLimitError
-from .models import INFER, INFER_HIERARCHICAL, INFER_PER_AGENT, REPORT_TABLE_LIMIT, Priors
+from bayes_diml import environments, mechanisms
+from bayes_diml.compilation_cache import cache_from_environment
+from bayes_diml.data import Trajectories, load_trajectories
+from bayes_diml.inference import METHODS, FitError, Posterior, fit, load
+from bayes_diml.learners import FAMILIES, LogitQ, parameter_names, temperature_name
+from bayes_diml.learners import learner_family as learner_family_cls
+from bayes_diml.memory import MemoryLimitError
+from bayes_diml.models import INFER, INFER_HIERARCHICAL, INFER_PER_AGENT, REPORT_TABLE_LIMIT, Priors
 
 __all__ = ["main"]
 
@@ -273,7 +273,7 @@ def _build_mechanism(name: str, data: Trajectories) -> Any:
                 f"'bandit' is for single-agent data; these data have {len(k)} agents.",
                 param_hint="--mechanism",
             )
-        from .bandit import bandit_mechanism
+        from bayes_diml.bandit import bandit_mechanism
 
         return bandit_mechanism(k[0])
     if name == "tabular":
@@ -1031,7 +1031,7 @@ def paper(
 
     EXPERIMENTS: e1, e2, e3, e7 (all five reference settings), e7:40x10 (one setting), or all.
     """
-    from . import experiments as ex
+    from bayes_diml.studies import experiments as ex
 
     names = ["e1", "e2", "e3", "e7"] if list(experiments) == ["all"] else list(experiments)
     try:
@@ -1164,7 +1164,7 @@ def compare_command(fit_paths: tuple[Path, ...], ic: str, min_steps: int | None,
     Each FIT is named by its file stem. Columns: rank, elpd, elpd_diff (to the best) with its
     standard error dse, weight (stacking), p (effective parameters), max Pareto k.
     """
-    from .inference import compare
+    from bayes_diml.inference import compare
 
     if len(fit_paths) < 2:
         raise click.UsageError("compare needs at least two fits: bayes-diml compare FIT1 FIT2 ...")
@@ -1270,7 +1270,7 @@ def bandit_command(
     Each subject becomes an episode of one agent; rewards become its observed payoffs. Fit
     the result with `bayes-diml fit OUT --mechanism tabular` (see docs/bandit.md).
     """
-    from .bandit import load_bandit_csv
+    from bayes_diml.bandit import load_bandit_csv
 
     out = _check_out(out, _TRAJECTORY_SUFFIXES)
     data = load_bandit_csv(
@@ -1308,12 +1308,12 @@ def bandit_command(
 @_user_errors
 def demo(out_dir: Path, seed: int, quick: bool, no_progress: bool) -> None:
     """Simulate E2 (4 agents x 5 routes), fit the congestion family by NUTS, check it against the truth."""
-    from .demo import run_demo
+    from bayes_diml.studies.demo import run_demo
 
     run_demo(out_dir, seed=seed, quick=quick, progress=not no_progress)
 
 
-from ._cli_sbc import sbc_command  # noqa: E402  (simulation-based calibration, bayes_diml.calibration)
+from bayes_diml.cli.sbc import sbc_command  # noqa: E402  (simulation-based calibration, bayes_diml.calibration)
 
 main.add_command(sbc_command)
 

@@ -30,10 +30,10 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 from numpyro.optim import optax_to_numpyro
 
-from .counterfactual import CounterfactualPlan, action_mask, evaluate_plan, make_plan
-from .learners import LogitQ
-from .likelihood import scan_states
-from .mechanisms import joint_profiles
+from bayes_diml.counterfactual import CounterfactualPlan, action_mask, evaluate_plan, make_plan
+from bayes_diml.learners import LogitQ
+from bayes_diml.likelihood import scan_states
+from bayes_diml.mechanisms import joint_profiles
 
 __all__ = ["sbc_model", "table_index", "nuts_batch", "svi_batch"]
 

@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import environments, metrics
-from .inference import Posterior, fit
-from .models import Priors
+from bayes_diml import environments, metrics
+from bayes_diml.inference import Posterior, fit
+from bayes_diml.models import Priors
 
 __all__ = ["DemoResult", "run_demo", "DEMO_SETTINGS"]
 
@@ -212,7 +212,7 @@ def run_demo(
         "Prior: N(0, 1) on every weight.",
         soft_wrap=True,
     )
-    from .cli import _visible_warnings
+    from bayes_diml.cli.app import _visible_warnings
 
     with _visible_warnings(console):
         post = fit(

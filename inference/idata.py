@@ -1,0 +1,156 @@
+"""ArviZ DataTree assembly: deterministic sites, pointwise log-likelihood and log prior."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+from numpyro.infer import Predictive
+from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
+
+from bayes_diml.inference.spec import ModelSpec
+from bayes_diml.models import (
+    INFER_HIERARCHICAL,
+    INFER_PER_AGENT,
+    deterministic_site_names,
+    hierarchical_site_names,
+    inferred_learner_fields,
+)
+
+__all__ = [
+    "build_idata",
+    "deterministic_sites",
+    "group_by_chain",
+    "pointwise_log_likelihood",
+    "pointwise_log_prior",
+]
+
+
+def deterministic_sites(
+    spec: ModelSpec, samples: dict[str, Any], batch_ndims: int = 1
+) -> dict[str, np.ndarray]:
+    """Deterministic sites (centred payoffs, ...) recomputed for flat draws of the latents."""
+    model = spec.model()
+    names = deterministic_site_names(spec.data, spec.mechanism, spec.learner)
+    if not names:
+        return {}
+
+    @jax.jit
+    def run(samples):
+        pred = Predictive(model, posterior_samples=samples, return_sites=names, batch_ndims=batch_ndims)
+        return pred(jax.random.key(0))
+
+    out = run({k: jnp.asarray(v) for k, v in samples.items()})
+    return {k: np.asarray(v) for k, v in out.items() if k in names}
+
+
+def pointwise_log_likelihood(spec: ModelSpec, samples: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per-observation log-likelihood of flat draws: ``actions`` float[D, M, T-1, n] (and payoffs)."""
+    model = spec.model()
+    latent = {k: jnp.asarray(samples[k]) for k in spec.latent_names}
+    out = jax.jit(lambda s: numpyro_log_likelihood(model, s, batch_ndims=1))(latent)
+    mask = spec.data.scored_mask[None, :, :, None]
+    res = {"actions": np.where(mask, np.asarray(out["actions"]), 0.0)}
+    if "payoffs" in out:
+        obs = np.isfinite(spec.data.payoffs)[None]
+        res["payoffs"] = np.where(obs, np.asarray(out["payoffs"]), 0.0)
+    return res
+
+
+def pointwise_log_prior(spec: ModelSpec, samples: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Log prior density of each latent site at flat draws: dict name -> float[D] (no Jacobian)."""
+    model = spec.model()
+    names = spec.latent_names
+
+    def one(draw):
+        tr = numpyro.handlers.trace(
+            numpyro.handlers.substitute(numpyro.handlers.seed(model, 0), data=draw)
+        ).get_trace()
+        return {k: tr[k]["fn"].log_prob(tr[k]["value"]) for k in names}
+
+    latent = {k: jnp.asarray(samples[k]) for k in names}
+    return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one))(latent).items()}
+
+
+def _dims(spec: ModelSpec) -> dict[str, list[str]]:
+    n = spec.data.n_agents
+    profile_dims = [f"action_{i}" for i in range(n)] + ["agent"]
+    dims = {
+        "centred_payoffs": profile_dims,
+        "scaled_payoffs": profile_dims,
+        "support": profile_dims,
+        "actions": ["episode", "step", "agent"],
+        "payoffs": ["episode", "time", "agent"],
+        "all_actions": ["episode", "time", "agent"],
+        "lengths": ["episode"],
+        "n_actions": ["agent"],
+    }
+    for name in inferred_learner_fields(spec.learner):
+        if getattr(spec.learner, name) == INFER_PER_AGENT:
+            dims[name] = ["agent"]
+        elif getattr(spec.learner, name) == INFER_HIERARCHICAL:
+            dims[name] = dims[hierarchical_site_names(name)[2]] = ["agent"]
+    return dims
+
+
+def build_idata(
+    spec: ModelSpec,
+    posterior: dict[str, np.ndarray],
+    sample_stats: dict[str, np.ndarray] | None = None,
+    *,
+    log_likelihood: bool = True,
+    prior: dict[str, np.ndarray] | None = None,
+    prior_predictive: dict[str, np.ndarray] | None = None,
+    posterior_predictive: dict[str, np.ndarray] | None = None,
+    support: np.ndarray | None = None,
+    attrs: dict | None = None,
+):
+    """ArviZ DataTree from draws shaped [C, S, ...] (posterior, sample_stats, log_likelihood, ...)."""
+    data = spec.data
+    groups: dict[str, dict[str, np.ndarray]] = {"posterior": posterior}
+    if sample_stats:
+        groups["sample_stats"] = sample_stats
+    if log_likelihood:
+        C, S = next(iter(posterior.values())).shape[:2]
+        flat = {k: v.reshape(C * S, *v.shape[2:]) for k, v in posterior.items()}
+        ll = pointwise_log_likelihood(spec, flat)
+        groups["log_likelihood"] = {
+            k: v.reshape(C, S, *v.shape[1:]).astype(np.float32) for k, v in ll.items()
+        }
+        if not spec.flat_priors:
+            lp = pointwise_log_prior(spec, flat)
+            groups["log_prior"] = {k: v.reshape(C, S, *v.shape[1:]) for k, v in lp.items()}
+    observed = {"actions": data.actions[:, 1:]}
+    if data.payoffs is not None:
+        observed["payoffs"] = data.payoffs
+    groups["observed_data"] = observed
+    constant = {"all_actions": data.actions, "lengths": data.lengths, "n_actions": np.asarray(data.n_actions)}
+    if support is not None:
+        constant["support"] = support
+    groups["constant_data"] = constant
+    if prior is not None:
+        groups["prior"] = prior
+    if prior_predictive:
+        groups["prior_predictive"] = prior_predictive
+    if posterior_predictive is not None:
+        groups["posterior_predictive"] = posterior_predictive
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = az.from_dict(groups, dims=_dims(spec))
+    if attrs:
+        tree.attrs.update(attrs)
+    return tree
+
+
+def group_by_chain(samples: dict[str, Any], num_chains: int) -> dict[str, np.ndarray]:
+    """Flat draws [D, ...] -> [C, D/C, ...]."""
+    out = {}
+    for k, v in samples.items():
+        v = np.asarray(v)
+        out[k] = v.reshape(num_chains, v.shape[0] // num_chains, *v.shape[1:])
+    return out

@@ -1,0 +1,159 @@
+"""The model specification: data, mechanism, learner spec and priors, validated once.
+
+:class:`ModelSpec` is what every engine fits; :func:`initial_values` and
+:func:`check_finite_start` give and check a starting point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer.util import log_density
+
+from bayes_diml.data import Trajectories
+from bayes_diml.inference.errors import FitError
+from bayes_diml.learners import uses_payoff_levels
+from bayes_diml.mechanisms import Tabular
+from bayes_diml.models import (
+    INFER_HIERARCHICAL,
+    INFER_PER_AGENT,
+    Priors,
+    check_fixed_learner,
+    hierarchical_initial_values,
+    inferred_learner_fields,
+    learner_latent_sites,
+    logit_q_model,
+    mechanism_sites,
+    resolve_learner,
+    sites_from_params,
+)
+
+__all__ = ["ModelSpec", "initial_values", "check_finite_start"]
+
+
+class ModelSpec(NamedTuple):
+    """Everything that defines the model: data, mechanism, learner spec and priors.
+
+    ``mesh`` (optional ``jax.sharding.Mesh`` with an ``"episode"`` axis) splits the
+    likelihood's episodes over devices; it changes no value.
+    """
+
+    data: Trajectories
+    mechanism: Any
+    learner: Any
+    priors: Priors
+    mesh: Any = None
+
+    @classmethod
+    def build(cls, data: Any, mechanism: Any, learner: Any, priors: Priors | None) -> ModelSpec:
+        """Validate the pieces with clear errors and return the spec."""
+        if not isinstance(data, Trajectories):
+            raise TypeError(
+                f"data must be bayes_diml.Trajectories; got {type(data).__name__}. "
+                "Use Trajectories(actions, n_actions) or bayes_diml.load_trajectories(path)."
+            )
+        if not (callable(getattr(mechanism, "init", None)) and callable(getattr(mechanism, "payoffs", None))):
+            raise TypeError(f"{type(mechanism).__name__} is not a mechanism (needs init and payoffs).")
+        mk = getattr(mechanism, "n_actions", None)
+        if mk is not None and tuple(mk) != tuple(data.n_actions):
+            raise ValueError(
+                f"the mechanism has n_actions = {tuple(mk)} but the data have n_actions = "
+                f"{tuple(data.n_actions)}; they must agree agent by agent."
+            )
+        learner = resolve_learner(learner)
+        check_fixed_learner(learner, data.n_agents)
+        priors = priors if priors is not None else Priors()
+        if not isinstance(priors, Priors):
+            raise TypeError(f"priors must be bayes_diml.models.Priors; got {type(priors).__name__}.")
+        if isinstance(mechanism, Tabular) and not mechanism.levels and _sees_levels(data, learner):
+            # observed payoffs and played-action reinforcement see each agent's mean payoff over
+            # its own actions: there it is a parameter, not a gauge
+            mechanism = dataclasses.replace(mechanism, levels=True)
+        return cls(data, mechanism, learner, priors)
+
+    def model(self, observe: bool = True):
+        """The NumPyro model with data bound: a function of no arguments."""
+        extra = {} if self.mesh is None else {"mesh": self.mesh}
+        return functools.partial(
+            logit_q_model, self.data, self.mechanism, self.learner, self.priors, observe=observe, **extra
+        )
+
+    @property
+    def latent_names(self) -> list[str]:
+        """Names of the latent sample sites."""
+        names = list(mechanism_sites(self.mechanism))
+        names += learner_latent_sites(self.learner)
+        if self.data.has_payoffs:
+            names.append("payoff_noise")
+        return names
+
+    @property
+    def flat_priors(self) -> bool:
+        """Whether the mechanism prior is flat (improper)."""
+        return self.priors.mechanism_scale is None
+
+
+def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict[str, jax.Array]:
+    """Starting values of every latent site.
+
+    Mechanism sites: the mechanism's own ``init(key)`` (a zero table for ``Tabular``, plus
+    ``jitter`` noise); learner sites: their prior means; payoff noise: its prior median.
+    """
+    out: dict[str, jax.Array] = {}
+    if isinstance(spec.mechanism, Tabular):
+        for name, shape in mechanism_sites(spec.mechanism).items():
+            key, sub = jax.random.split(key)
+            out[name] = jitter * jax.random.normal(sub, shape)
+    else:
+        out.update(
+            {
+                k: jnp.asarray(v)
+                for k, v in sites_from_params(spec.mechanism, spec.mechanism.init(key)).items()
+            }
+        )
+    pr = spec.priors
+    for name in inferred_learner_fields(spec.learner):
+        v = getattr(spec.learner, name)
+        if v == INFER_PER_AGENT:
+            out[name] = jnp.full((spec.data.n_agents,), pr.learner_centre(name))
+        elif v == INFER_HIERARCHICAL:
+            out.update(hierarchical_initial_values(spec.learner, name, pr, spec.data.n_agents))
+        else:
+            out[name] = jnp.asarray(pr.learner_centre(name))
+    if spec.data.has_payoffs:
+        out["payoff_noise"] = jnp.asarray(0.6745 * pr.payoff_noise)
+    return out
+
+
+def _sees_levels(data: Trajectories, learner: Any) -> bool:
+    """Whether payoff levels (not only differences between own actions) enter the model."""
+    return bool(data.has_payoffs) or uses_payoff_levels(learner)
+
+
+def check_finite_start(spec: ModelSpec, values: dict[str, Any]) -> None:
+    """Stop with a diagnosis if the log density is not finite at ``values`` (constrained)."""
+    model = spec.model()
+    logp, trace = log_density(model, (), {}, values)
+    if np.isfinite(float(logp)):
+        return
+    bad = []
+    for name, site in trace.items():
+        if site["type"] != "sample":
+            continue
+        lp = site["fn"].log_prob(site["value"])
+        if "mask" in site and site["mask"] is not None:
+            lp = jnp.where(site["mask"], lp, 0.0)
+        lp = np.asarray(lp)
+        if not np.all(np.isfinite(lp)):
+            where = np.argwhere(~np.isfinite(lp))
+            bad.append(f"site '{name}' at index {tuple(int(i) for i in where[0])}" if where.size else name)
+    raise FitError(
+        "the log density is not finite at the starting point: "
+        + ("; ".join(bad) or "unknown site")
+        + ". Check fixed learner values (alpha in (0, 1], eps in [0, 1)) and the mechanism's outputs."
+    )

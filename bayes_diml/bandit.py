@@ -49,7 +49,7 @@ def bandit_mechanism(n_arms: int) -> Linear:
 
 
 def _plain(value: Any) -> Any:
-    """A NumPy scalar as a plain Python value (for messages)."""
+    """Return a NumPy scalar as a plain Python value (for messages)."""
     return value.item() if isinstance(value, np.generic) else value
 
 

@@ -70,13 +70,15 @@ def enable_compilation_cache(
 
 
 def _configured_dir() -> str | None:
-    """The cache directory JAX already has (its own ``JAX_COMPILATION_CACHE_DIR``, or a call)."""
+    """Return the cache directory JAX already has (its own ``JAX_COMPILATION_CACHE_DIR``, or a call)."""
     return jax.config.jax_compilation_cache_dir
 
 
 def cache_from_environment(enabled: bool = True) -> Path | None:
-    """The command line's cache: on unless ``enabled`` is False or ``BAYES_DIML_COMPILATION_CACHE``
-    says off; a directory JAX was already given (``JAX_COMPILATION_CACHE_DIR``) is left as it is.
+    """Turn on the command line's compilation cache unless told not to.
+
+    The cache is on unless ``enabled`` is False or ``BAYES_DIML_COMPILATION_CACHE`` says off; a
+    directory JAX was already given (``JAX_COMPILATION_CACHE_DIR``) is left as it is.
 
     Returns the directory in use, or None when the cache stays off. A directory that cannot
     be created turns the cache off with a warning rather than stopping the command.

@@ -67,7 +67,7 @@ class Environment(NamedTuple):
 
 
 def default_learner(name: str) -> LogitQ:
-    """The paper's learner of experiment ``name``: LogitQ(0.25, 3, 0.06); E7: LogitQ(0.2, 6, 0.02)."""
+    """Return the paper's learner of experiment ``name``: LogitQ(0.25, 3, 0.06); E7: LogitQ(0.2, 6, 0.02)."""
     return LogitQ(0.2, 6.0, 0.02) if str(name).lower() == "e7" else LogitQ(0.25, 3.0, 0.06)
 
 

@@ -14,5 +14,5 @@ FULL_PRECISION = jax.lax.Precision.HIGHEST
 
 
 def matmul(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a @ b`` in full float32 precision (:data:`FULL_PRECISION`) on every backend."""
+    """Compute ``a @ b`` in full float32 precision (:data:`FULL_PRECISION`) on every backend."""
     return jnp.matmul(a, b, precision=FULL_PRECISION)

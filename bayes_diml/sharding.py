@@ -26,7 +26,7 @@ EPISODE_AXIS = "episode"
 
 
 def episode_mesh(devices: Sequence[Any] | None = None) -> Mesh:
-    """A one-axis mesh ``("episode",)`` over ``devices`` (default: all of ``jax.devices()``)."""
+    """Build a one-axis mesh ``("episode",)`` over ``devices`` (default: all of ``jax.devices()``)."""
     devices = list(jax.devices() if devices is None else devices)
     if not devices:
         raise ValueError("episode_mesh needs at least one device.")
@@ -67,7 +67,7 @@ def shard_episodes(tree: Any, mesh: Mesh | None) -> Any:
 
 
 def mesh_for_fit(chain_method: str | None = None) -> Mesh | None:
-    """The episode mesh ``fit(..., shard_episodes=True)`` uses: all devices, ``None`` on one device.
+    """Return the episode mesh ``fit(..., shard_episodes=True)`` uses: all devices, ``None`` on one device.
 
     NUTS ``chain_method="parallel"`` already places one chain per device (``pmap``), which
     an episode mesh over the same devices cannot share: that combination is refused.

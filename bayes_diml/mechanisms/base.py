@@ -82,7 +82,7 @@ def vmap_joint(fn: Callable[[Any, jax.Array], jax.Array], params: Any, joint: ja
 
 
 def param_count(params: Any) -> int:
-    """Number of scalar parameters in a params pytree."""
+    """Count the scalar parameters in a params pytree."""
     return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
 
 
@@ -159,5 +159,5 @@ class GaugeFreeLeaves:
         return jax.tree_util.tree_unflatten(treedef, filled)
 
     def identified_from_params(self, params: Any) -> dict[str, Any]:
-        """Identified coordinates of ``params`` (gauge leaves dropped)."""
+        """Return the identified coordinates of ``params`` (gauge leaves dropped)."""
         return {k: v for k, v in flatten_params(params).items() if k not in self._gauge_leaves}

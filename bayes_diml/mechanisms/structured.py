@@ -22,7 +22,7 @@ __all__ = ["Congestion", "StructuredCongestion", "PublicGoods", "StructuredPubli
 
 
 def _own_count(own: jax.Array, counts: jax.Array) -> jax.Array:
-    """counts[..., own]: the number of others on the own action. own: int[...], counts: [..., K]."""
+    """Return counts[..., own]: the number of others on the own action. own: int[...], counts: [..., K]."""
     own = jnp.asarray(own)
     shape = jnp.broadcast_shapes(own.shape, counts.shape[:-1])
     counts = jnp.broadcast_to(counts, (*shape, counts.shape[-1]))
@@ -137,7 +137,7 @@ class StructuredCongestion(_Anonymous):
     identified: bool = True
 
     def identified_sites(self) -> dict[str, tuple[int, ...]] | None:
-        """Identified parameters ``contrasts: float[K-1, 3]``, ``common: float[2]`` (None if raw)."""
+        """Return identified parameters ``contrasts: float[K-1, 3]``, ``common: float[2]`` (None if raw)."""
         if not self.identified:
             return None
         return {"contrasts": (self.n_choices - 1, 3), "common": (2,)}
@@ -155,7 +155,7 @@ class StructuredCongestion(_Anonymous):
         return {"b": theta[..., 0], "w1": theta[..., 1], "w2": theta[..., 2]}
 
     def identified_from_params(self, params: dict) -> dict:
-        """Identified coordinates of ``params`` (of its gauge-fixed part: ``b`` centred)."""
+        """Return the identified coordinates of ``params`` (of its gauge-fixed part: ``b`` centred)."""
         theta = np.stack([np.asarray(params[k], dtype=float) for k in ("b", "w1", "w2")], axis=-1)
         theta[:, 0] -= theta[:, 0].mean()
         U, C = _load_frames(self.n_agents)
@@ -179,7 +179,7 @@ class StructuredCongestion(_Anonymous):
 
     @staticmethod
     def params_from_congestion(params: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """The member of this family equal to ``Congestion`` with ``params``."""
+        """Return the member of this family equal to ``Congestion`` with ``params``."""
         return {
             "b": jnp.zeros_like(params["c1"]),
             "w1": params["toll"] - params["c1"],
@@ -257,7 +257,7 @@ class StructuredPublicGoods(PublicGoods):
         return benefit - params["cost"] * level**2 + subsidy
 
     def params_from_public_goods(self, params: dict) -> dict:
-        """The member of this family equal to ``PublicGoods`` with ``params``."""
+        """Return the member of this family equal to ``PublicGoods`` with ``params``."""
         return {
             "scale": jnp.asarray(1.0),
             "rate": jnp.asarray(self.benefit_rate),

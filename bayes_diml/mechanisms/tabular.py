@@ -83,7 +83,7 @@ class Tabular:
 
     @_hybridmethod
     def table(self, params: dict[str, jax.Array]) -> jax.Array:
-        """The payoff table float[K_1, ..., K_n, n] held by ``params``."""
+        """Return the payoff table float[K_1, ..., K_n, n] held by ``params``."""
         return params["table"]
 
     @classmethod

@@ -1,0 +1,80 @@
+"""What every learner family shares: the interface, the initial scores and the policy methods.
+
+A family is a NamedTuple of parameters with ``PARAMETERS``, ``TEMPERATURE``, ``init_state``,
+``update`` and ``scores(state) -> float[..., n, K]`` (the scores its softmax weighs). The
+methods below are written once and assigned in each family's class body
+(``log_policy = base.log_policy``), since a ``typing.NamedTuple`` cannot inherit from a mixin:
+
+- :func:`log_policy` and :func:`log_prob`: ``pi_i = (1 - eps) softmax(temperature * scores_i)
+  + eps / K_i``, in full or at the realised actions,
+- :func:`replace`: a copy with some parameters changed,
+- :func:`bayes_diml.learners.parameters.check_parameters` and
+  :func:`~bayes_diml.learners.parameters.scaled` (``check`` and ``scaled``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+
+from bayes_diml.learners.parameters import temperature_name
+from bayes_diml.learners.policy import epsilon_mixture, logit_policy_log_prob, masked_log_softmax, per_agent
+
+__all__ = ["Learner", "initial_scores", "played", "log_policy", "log_prob", "replace"]
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """The interface the likelihood and the simulator use."""
+
+    def init_state(self, action_mask: jax.Array, dtype: Any) -> Any:
+        """Return the initial learner state for one episode."""
+        ...
+
+    def update(self, state: Any, counterfactual: jax.Array, actions: jax.Array) -> Any:
+        """Return the state after observing one step."""
+        ...
+
+    def log_policy(self, state: Any, action_mask: jax.Array) -> jax.Array:
+        """Return the log-probabilities of the next action: float[..., n, K]."""
+        ...
+
+
+def initial_scores(q0: Any, action_mask: jax.Array, dtype: Any) -> jax.Array:
+    """Return initial scores float[n, K] from a scalar, float[n] or float[n, K] (0 on padded actions)."""
+    q0 = jnp.asarray(q0, dtype=dtype)
+    if q0.ndim == 1:
+        q0 = q0[:, None]
+    return jnp.where(action_mask, jnp.broadcast_to(q0, action_mask.shape), 0.0).astype(dtype)
+
+
+def played(actions: jax.Array, K: int, dtype: Any) -> jax.Array:
+    """Return the one-hot of the realised actions: int[..., n] -> float[..., n, K]."""
+    return jax.nn.one_hot(actions, K, dtype=dtype)
+
+
+def log_policy(self: Any, state: Any, action_mask: jax.Array) -> jax.Array:
+    """Compute ``log((1 - eps) softmax(temperature * scores) + eps / K_i)``: float[..., n, K].
+
+    ``scores = self.scores(state)``; the temperature is the family's ``TEMPERATURE``
+    parameter (``beta``, ``eta`` or ``lam``); ``-inf`` on padded actions.
+    """
+    scores = self.scores(state)
+    temperature = per_agent(getattr(self, temperature_name(self)), scores.dtype)
+    eps = per_agent(self.eps, scores.dtype)
+    return epsilon_mixture(masked_log_softmax(temperature * scores, action_mask), eps, action_mask)
+
+
+def log_prob(self: Any, state: Any, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
+    """Compute ``log_policy(state, action_mask)`` at ``actions: int[..., n]``: float[..., n] (cheaper)."""
+    scores = self.scores(state)
+    temperature = per_agent(getattr(self, temperature_name(self)), scores.dtype)
+    eps = per_agent(self.eps, scores.dtype)
+    return logit_policy_log_prob(temperature * scores, eps, action_mask, actions)
+
+
+def replace[L](self: L, **changes: Any) -> L:
+    """Return a copy with some parameters changed (``learner.replace(beta=5.0)``)."""
+    return self._replace(**changes)

@@ -6,7 +6,9 @@ deterministic, and each can fail (a miscalibrated posterior must be flagged).
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 
 import jax
 import numpy as np
@@ -19,6 +21,7 @@ from bayes_diml.cli import main
 from bayes_diml.learners import LogitQ
 from bayes_diml.models import Priors
 from bayes_diml.studies import calibration as cal
+from bayes_diml.studies.calibration import runner as cal_runner
 
 
 def _conjugate_study(n: int, d: int, sd_factor: float, seed: int = 0) -> cal.SBCResult:
@@ -169,7 +172,9 @@ def test_cli_smoke_and_resume(tmp_path, monkeypatch):
     assert all(0 <= r <= 9 for r in res.ranks["alpha"])
     assert png.stat().st_size > 10_000
     # every chunk is in the partial file: a rerun with the same settings fits nothing
-    monkeypatch.setattr(cal, "_chunk_records", lambda *a, **k: pytest.fail("refitted a finished chunk"))
+    monkeypatch.setattr(
+        cal_runner, "_chunk_records", lambda *a, **k: pytest.fail("refitted a finished chunk")
+    )
     again = cal.sbc(
         mechanisms.Tabular((2, 2)), None, None, 4, 2, 4, "svi", 0, n_ranks=9, chunk_size=2,
         num_steps=20, num_draws=10, out=out, progress=False,
@@ -207,3 +212,12 @@ def test_chunks_run_on_a_dask_client_or_serially():
         seen.clear()
         cal._run_chunks(lambda c: {"idx": [int(i) for i in c]}, chunks, client, 1, False, seen.append)
     assert sorted(i for r in seen for i in r["idx"]) == list(range(9))
+
+
+def test_deprecated_alias_warns_and_gives_the_same_objects(monkeypatch):
+    """``bayes_diml.calibration`` (the old path) still works: a DeprecationWarning, the same objects."""
+    monkeypatch.delitem(sys.modules, "bayes_diml.calibration", raising=False)
+    with pytest.warns(DeprecationWarning, match="bayes_diml.studies.calibration"):
+        old = importlib.import_module("bayes_diml.calibration")
+    assert list(old.__all__) == list(cal.__all__)
+    assert all(getattr(old, name) is getattr(cal, name) for name in cal.__all__)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 import warnings
 
 import jax
@@ -154,3 +156,12 @@ def test_diml_val_chooses_the_prior_on_training_episodes_only(env_e2):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # the test episodes play no part: scores are unchanged when they are replaced
     assert X.validation_scores(env_e2._replace(test=env_e2.train), s, 0) == scores
+
+
+def test_deprecated_alias_warns_and_gives_the_same_objects(monkeypatch):
+    """``bayes_diml.experiments`` (the old path) still works: a DeprecationWarning, the same objects."""
+    monkeypatch.delitem(sys.modules, "bayes_diml.experiments", raising=False)
+    with pytest.warns(DeprecationWarning, match="bayes_diml.studies.experiments"):
+        old = importlib.import_module("bayes_diml.experiments")
+    assert list(old.__all__) == list(X.__all__)
+    assert all(getattr(old, name) is getattr(X, name) for name in X.__all__)

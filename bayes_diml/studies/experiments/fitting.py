@@ -1,0 +1,109 @@
+"""How a method of the suite fits: one :func:`bayes_diml.fit` call, and its result type.
+
+:class:`MethodFit` is what every method function returns; the helpers here build the DIML
+network of an environment, run a MAP fit with the suite's optimiser settings and wrap a
+posterior's payoff-difference draws.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from bayes_diml.environments import Environment
+from bayes_diml.inference import ConfoundingWarning, ConvergenceWarning, MAPConfig, fit
+from bayes_diml.learners import LogitQ, parameter_names
+from bayes_diml.mechanisms import NeuralJoint, SymmetricCount
+from bayes_diml.models import Priors
+from bayes_diml.studies.experiments.settings import Settings
+
+__all__ = ["MethodFit"]
+
+
+class MethodFit(NamedTuple):
+    """What a method function returns.
+
+    Attributes
+    ----------
+    mechanism, params : the fitted mechanism and its params (what the metrics score).
+    learner : LogitQ or None
+        The fitted learner when the method infers it (``diml_joint``), else None.
+    draws : callable or None
+        Bayesian rows: ``draws(joint int[S, n], n_draws) -> float[D, S, n]``, posterior draws of
+        the centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)`` (gauge-free); with
+        ``agent=int[S]``, only that agent's: float[D, S].
+    info : dict
+        Diagnostics of the fit (stored in the ``.npz`` as ``info.<name>``).
+    """
+
+    mechanism: Any
+    params: Any
+    learner: LogitQ | None = None
+    draws: Callable[[np.ndarray, int], np.ndarray] | None = None
+    info: dict = {}
+
+
+def _network(env: Environment) -> Any:
+    """Return the unstructured network family of DIML: NeuralJoint (E1-E3) or SymmetricCount (E7)."""
+    if env.name == "e7":
+        return SymmetricCount(env.mechanism.n_agents, env.mechanism.n_choices)
+    return NeuralJoint(env.data.n_actions)
+
+
+def _map_options(env: Environment, settings: Settings) -> dict[str, Any]:
+    steps = settings.map_steps_e7 if env.name == "e7" else settings.map_steps
+    return {
+        "num_steps": int(steps),
+        "learning_rate": float(settings.map_learning_rate),
+        "num_restarts": 1,
+        "chunk": int(min(100, steps)),
+    }
+
+
+def _init_map(env: Environment, settings: Settings) -> Any:
+    """Return the MAP start of SVI and NUTS: the ``diml`` optimiser settings (None for a prior start)."""
+    return MAPConfig(**_map_options(env, settings)) if settings.bayes_init == "map" else None
+
+
+def _fit(env: Environment, mechanism: Any, learner: Any, method: str, seed: int, priors: Any, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", ConfoundingWarning)
+        return fit(
+            env.train,
+            mechanism,
+            learner,
+            method=method,
+            seed=int(seed),
+            priors=priors,
+            progress=False,
+            log_likelihood=False,
+            **options,
+        )
+
+
+def _map_fit(env, settings, seed, mechanism, learner, prior_scale) -> MethodFit:
+    post = _fit(
+        env,
+        mechanism,
+        learner,
+        "map",
+        seed,
+        Priors(mechanism_scale=prior_scale),
+        **_map_options(env, settings),
+    )
+    fitted_learner = None
+    if any(isinstance(getattr(learner, f), str) for f in parameter_names(learner)):
+        fitted_learner = post.point_learner()
+    info = {"converged": bool(post.info.get("converged", False)), "log_joint": post.info["map_log_joint"]}
+    return MethodFit(post.mechanism, post.mechanism_params(), fitted_learner, None, info)
+
+
+def _posterior_fit(post, info: dict) -> MethodFit:
+    def draws(joint: np.ndarray, n_draws: int, agent: np.ndarray | None = None) -> np.ndarray:
+        return np.asarray(post.payoff_differences(np.asarray(joint), n_draws=int(n_draws), agent=agent))
+
+    return MethodFit(post.mechanism, post.mechanism_params(), None, draws, info)

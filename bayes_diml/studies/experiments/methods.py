@@ -1,0 +1,178 @@
+"""The methods of the suite, one function each: ``fn(env, settings, seed) -> MethodFit``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from bayes_diml.environments import Environment
+from bayes_diml.learners import LogitQ
+from bayes_diml.likelihood import log_likelihood
+from bayes_diml.mechanisms import Tabular
+from bayes_diml.models import Priors
+from bayes_diml.studies.experiments.baselines import fit_equilibrium, fit_joint_bc
+from bayes_diml.studies.experiments.fitting import (
+    MethodFit,
+    _fit,
+    _init_map,
+    _map_fit,
+    _network,
+    _posterior_fit,
+)
+from bayes_diml.studies.experiments.settings import Settings
+
+__all__ = [
+    "METHOD_FUNCTIONS",
+    "fit_diml",
+    "fit_diml_mle",
+    "fit_diml_wrong",
+    "fit_tabular_mle",
+    "fit_struct_mle",
+    "fit_diml_joint",
+    "validation_scores",
+    "fit_diml_val",
+    "fit_svi",
+    "fit_nuts",
+]
+
+
+def fit_diml(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """DIML: the network family, true learner fixed, weak N(0, prior_scale^2) weight prior, MAP."""
+    return _map_fit(env, settings, seed, _network(env), env.learner, settings.prior_scale)
+
+
+def fit_diml_mle(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """DIML's plain MLE: as :func:`fit_diml` with flat priors."""
+    return _map_fit(env, settings, seed, _network(env), env.learner, None)
+
+
+def fit_diml_wrong(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """DIML-Wrong: :func:`fit_diml` with the learner's beta multiplied by ``wrong_beta``."""
+    wrong = env.learner.replace(beta=float(np.asarray(env.learner.beta)) * settings.wrong_beta)
+    return _map_fit(env, settings, seed, _network(env), wrong, settings.prior_scale)
+
+
+def fit_tabular_mle(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """TabularMLE: a free payoff table, flat priors, true learner fixed."""
+    return _map_fit(env, settings, seed, Tabular(env.data.n_actions), env.learner, None)
+
+
+def fit_struct_mle(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """StructMLE: the true parametric family (``env.family``), flat priors, true learner fixed."""
+    if env.family is None:
+        raise ValueError(f"{env.name} has no structured family; struct_mle runs on e2 and e3.")
+    return _map_fit(env, settings, seed, env.family, env.learner, None)
+
+
+def fit_diml_joint(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """DIML with alpha, beta, eps inferred jointly (MAP under ``Priors``' learner priors).
+
+    beta and the payoff scale are confounded here (no observed payoffs, no fixed units): only
+    beta x payoff differences is identified, so the payoffs come out in units set by beta's prior.
+    """
+    return _map_fit(
+        env, settings, seed, _network(env), LogitQ("infer", "infer", "infer"), settings.prior_scale
+    )
+
+
+def validation_scores(env: Environment, settings: Settings, seed: int) -> dict[str, float]:
+    """Held-out log-likelihood per nat of every candidate prior sd of ``diml`` (no test data used).
+
+    The training episodes are split again (``validation_fraction``, seeded by ``seed``); ``diml`` is
+    fitted on the rest at each sd of ``prior_scale_grid`` and scored by the exact log-likelihood of
+    the validation episodes under the true learner, divided by their number of scored actions.
+
+    Returns
+    -------
+    dict
+        ``{label: mean log-likelihood per scored action}``, labels ``"flat"`` or the sd as ``"0.3"``.
+    """
+    fit_part, val_part = env.train.split(settings.validation_fraction, seed=int(seed))
+    sub = env._replace(train=fit_part)
+    scores = {}
+    for scale in settings.prior_scale_grid:
+        fit = _map_fit(sub, settings, seed, _network(env), env.learner, scale)
+        ll = log_likelihood(fit.mechanism, fit.params, env.learner, val_part)
+        scores[_scale_label(scale)] = float(ll) / val_part.n_scored
+    return scores
+
+
+def _scale_label(scale: float | None) -> str:
+    return "flat" if scale is None else f"{float(scale):g}"
+
+
+def fit_diml_val(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """``diml`` with its prior sd chosen on a validation split of the training episodes.
+
+    :func:`validation_scores` picks the sd of ``prior_scale_grid`` with the best held-out
+    log-likelihood; ``diml`` is then refitted on all training episodes with it. The fit's info
+    holds the choice (``prior_scale``, ``inf`` for flat) and every score (``val_ll_<label>``).
+    """
+    scores = validation_scores(env, settings, seed)
+    by_label = {_scale_label(s): s for s in settings.prior_scale_grid}
+    scale = by_label[max(scores, key=scores.get)]
+    fit = _map_fit(env, settings, seed, _network(env), env.learner, scale)
+    info = {
+        **fit.info,
+        "prior_scale": np.inf if scale is None else float(scale),
+        **{f"val_ll_{k}": v for k, v in scores.items()},
+    }
+    return fit._replace(info=info)
+
+
+def fit_svi(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """Mean-field SVI of the ``diml`` model (started at its MAP); point estimate = posterior mean."""
+    post = _fit(
+        env,
+        _network(env),
+        env.learner,
+        "svi",
+        seed,
+        Priors(mechanism_scale=settings.prior_scale),
+        num_steps=int(settings.svi_steps),
+        learning_rate=float(settings.svi_learning_rate),
+        num_draws=int(settings.svi_draws),
+        guide="normal",
+        init=settings.bayes_init,
+        init_map=_init_map(env, settings),
+    )
+    return _posterior_fit(post, {"final_elbo_loss": post.info.get("final_elbo_loss", np.nan)})
+
+
+def fit_nuts(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """NUTS on a small model: gauge-fixed ``Tabular`` (E1) or the structured family (E2, E3)."""
+    if env.name == "e7":
+        raise ValueError("nuts is not run on e7 (use svi for the network).")
+    mech = Tabular(env.data.n_actions) if env.family is None else env.family
+    scale = settings.nuts_family_prior_scale if env.name == "e3" else settings.prior_scale
+    post = _fit(
+        env,
+        mech,
+        env.learner,
+        "nuts",
+        seed,
+        Priors(mechanism_scale=scale),
+        num_warmup=int(settings.nuts_warmup),
+        num_samples=int(settings.nuts_samples),
+        num_chains=int(settings.nuts_chains),
+        init=settings.bayes_init,
+        init_map=_init_map(env, settings),
+    )
+    keep = ("divergences", "mean_leapfrog_steps", "max_r_hat", "min_ess_bulk")
+    return _posterior_fit(post, {k: post.info[k] for k in keep if k in post.info})
+
+
+METHOD_FUNCTIONS: dict[str, Callable[[Environment, Settings, int], MethodFit]] = {
+    "diml": fit_diml,
+    "diml_mle": fit_diml_mle,
+    "diml_wrong": fit_diml_wrong,
+    "tabular_mle": fit_tabular_mle,
+    "struct_mle": fit_struct_mle,
+    "joint_bc": fit_joint_bc,
+    "equilibrium": fit_equilibrium,
+    "svi": fit_svi,
+    "nuts": fit_nuts,
+    "diml_joint": fit_diml_joint,
+    "diml_val": fit_diml_val,
+}

@@ -1,0 +1,56 @@
+"""The suite's results on disk: one CSV row per fit, and the fitted params next to it (``.npz``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_diml.learners import parameter_names
+from bayes_diml.mechanisms import flatten_params
+from bayes_diml.studies.experiments.fitting import MethodFit
+from bayes_diml.studies.experiments.settings import CSV_COLUMNS
+
+__all__ = ["load_params", "load_results"]
+
+
+def _params_path(out_csv: Path, key: tuple) -> Path:
+    experiment, setting, method, seed = key
+    return out_csv.parent / f"{out_csv.stem}_params" / f"{experiment}_{setting}_{method}_seed{seed}.npz"
+
+
+def _save_params(path: Path, fit: MethodFit) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"params.{k}": np.asarray(v) for k, v in flatten_params(fit.params).items()}
+    arrays["mechanism"] = np.asarray(type(fit.mechanism).__name__)
+    if fit.learner is not None:
+        for name in parameter_names(fit.learner):
+            arrays[f"learner.{name}"] = np.asarray(getattr(fit.learner, name))
+    for name, value in fit.info.items():
+        arrays[f"info.{name}"] = np.asarray(value)
+    np.savez(path, **arrays)
+
+
+def load_params(path: str | Path) -> dict[str, np.ndarray]:
+    """Read the arrays of one saved fit: ``params.<path>`` (flattened params), ``learner.*``, ``info.*``."""
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """Read the results CSV as a DataFrame with :data:`CSV_COLUMNS` (empty if there is no file)."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=list(CSV_COLUMNS))
+    df = pd.read_csv(path, dtype={"setting": str})
+    missing = [c for c in CSV_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path} is not a results CSV: columns {missing} are missing.")
+    return df[list(CSV_COLUMNS)]
+
+
+def _append_row(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    pd.DataFrame([row], columns=list(CSV_COLUMNS)).to_csv(path, mode="a", header=new, index=False)

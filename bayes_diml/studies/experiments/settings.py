@@ -1,0 +1,160 @@
+"""Settings of the paper suite: its grid names, the reference's numbers and the fit settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = [
+    "CSV_COLUMNS",
+    "EXPERIMENTS",
+    "METHODS",
+    "DEFAULT_METHODS",
+    "BAYESIAN_METHODS",
+    "PUBLISHED",
+    "Settings",
+    "QUICK_SETTINGS",
+]
+
+CSV_COLUMNS = (
+    "experiment",
+    "setting",
+    "method",
+    "seed",
+    "diff_mse",
+    "cfkl_params",
+    "fit_seconds",
+    "n_params",
+    "interval_coverage_90",
+)
+EXPERIMENTS = ("e1", "e2", "e3", "e7")
+METHODS = (
+    "diml",
+    "diml_mle",
+    "diml_wrong",
+    "tabular_mle",
+    "struct_mle",
+    "joint_bc",
+    "equilibrium",
+    "svi",
+    "nuts",
+    "diml_joint",
+    "diml_val",
+)
+#: What ``run_paper(methods=None)`` runs.
+DEFAULT_METHODS = ("diml", "diml_wrong", "tabular_mle", "struct_mle", "joint_bc", "equilibrium", "svi")
+BAYESIAN_METHODS = ("svi", "nuts")
+_KEY = ("experiment", "setting", "method", "seed")
+_FIXED_SETTINGS = {"e1": "3x6", "e2": "4x5", "e3": "3x7"}
+
+#: The reference's single-run results (final epoch): (experiment, setting, method) -> (diff_mse, cfkl).
+PUBLISHED: dict[tuple[str, str, str], tuple[float, float]] = {
+    ("e1", "3x6", "diml"): (9.79e-3, 0.032),
+    ("e1", "3x6", "diml_wrong"): (4.02e-2, 0.086),
+    ("e1", "3x6", "tabular_mle"): (1.29e-2, 0.039),
+    ("e2", "4x5", "diml"): (9.07e-2, 0.222),
+    ("e2", "4x5", "diml_wrong"): (1.22e-1, 0.510),
+    ("e2", "4x5", "tabular_mle"): (1.33e-1, 0.125),
+    ("e2", "4x5", "struct_mle"): (3.35e-3, 0.137),
+    ("e3", "3x7", "diml"): (1.90e-2, 0.076),
+    ("e3", "3x7", "diml_wrong"): (5.88e-2, 0.168),
+    ("e3", "3x7", "struct_mle"): (4.17e-4, 0.072),
+    ("e7", "40x10", "diml"): (2.46e-4, 0.095),
+    ("e7", "80x20", "diml"): (6.91e-5, 0.251),
+    ("e7", "120x25", "diml"): (3.36e-5, 0.329),
+    ("e7", "200x30", "diml"): (4.64e-5, 0.679),
+    ("e7", "300x40", "diml"): (4.31e-5, 1.645),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Settings of the suite (defaults: the real runs; :data:`QUICK_SETTINGS` for tests).
+
+    Attributes
+    ----------
+    n_episodes, T : int or None
+        Data budget per seed; ``None`` keeps ``environments.make``'s (60 x 60; E7 per setting).
+    map_steps, map_steps_e7, map_learning_rate : Adam steps and step size of every MAP fit.
+    prior_scale : float
+        Sd of the N(0, s^2) prior on every mechanism weight of ``diml``, ``diml_wrong``,
+        ``diml_joint``, ``svi`` and ``nuts`` (E1 table cells / E2 family weights).
+    prior_scale_grid : tuple of float or None
+        Candidate prior sds of ``diml_val`` (``None``: flat prior, the plain MLE).
+    validation_fraction : float
+        Share of the *training* episodes ``diml_val`` holds out to choose its prior sd.
+    nuts_family_prior_scale : float
+        Prior sd for NUTS on E3's structured family (its true ``rate = 2`` needs a wide prior).
+    wrong_beta : float
+        Factor on beta for ``diml_wrong``.
+    svi_steps, svi_learning_rate, svi_draws : SVI settings (mean-field normal guide).
+    bayes_init : str
+        Start of SVI and NUTS: ``"map"`` (the real runs: a MAP fit with the ``diml`` settings,
+        ``map_steps`` Adam steps at ``map_learning_rate``, passed as ``fit(init_map=...)``) or
+        ``"prior"``.
+    nuts_warmup, nuts_samples, nuts_chains : NUTS settings.
+    diff_samples : int
+        Contexts sampled by ``diff_mse``.
+    coverage_samples, coverage_draws : int
+        Test contexts and posterior draws for ``interval_coverage_90``.
+    cfkl_episodes, cfkl_T : int
+        ``cfkl_params`` simulation size; T is ``min(cfkl_T, T_data)``.
+    cfkl_buckets : int or None
+        E7 only (n > 10 agents): ``cfkl_params`` histograms hash each step's action-count
+        vector into this many buckets, as the reference does; ``None`` keeps one bin per
+        distinct count vector (see ``docs/results.md``). E1-E3 always use the exact joint index.
+    bc_pseudocount, eq_pseudocount : float
+        Additive smoothing of the ``joint_bc`` and ``equilibrium`` counts.
+    metric_seed : int
+        Seed of the metrics' sampling (the same contexts for every method).
+    """
+
+    n_episodes: int | None = None
+    T: int | None = None
+    map_steps: int = 2000
+    map_steps_e7: int = 500
+    map_learning_rate: float = 0.01
+    prior_scale: float = 0.3
+    prior_scale_grid: tuple[float | None, ...] = (None, 1.0, 0.3, 0.1)
+    validation_fraction: float = 0.25
+    nuts_family_prior_scale: float = 3.0
+    wrong_beta: float = 0.6
+    svi_steps: int = 2000
+    svi_learning_rate: float = 0.01
+    svi_draws: int = 200
+    bayes_init: str = "map"
+    nuts_warmup: int = 300
+    nuts_samples: int = 300
+    nuts_chains: int = 1
+    diff_samples: int = 20_000
+    coverage_samples: int = 2_000
+    coverage_draws: int = 200
+    cfkl_episodes: int = 300
+    cfkl_T: int = 50
+    cfkl_buckets: int | None = 1024
+    bc_pseudocount: float = 1.0
+    eq_pseudocount: float = 0.5
+    metric_seed: int = 0
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+#: Tiny data and few steps: for tests and smoke runs only (numbers are meaningless).
+QUICK_SETTINGS = Settings(
+    n_episodes=6,
+    T=10,
+    map_steps=20,
+    map_steps_e7=10,
+    svi_steps=20,
+    svi_draws=20,
+    bayes_init="prior",
+    nuts_warmup=10,
+    nuts_samples=10,
+    diff_samples=500,
+    coverage_samples=100,
+    coverage_draws=20,
+    cfkl_episodes=10,
+    cfkl_T=8,
+)

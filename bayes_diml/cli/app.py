@@ -1310,7 +1310,15 @@ def demo(out_dir: Path, seed: int, quick: bool, no_progress: bool) -> None:
     """Simulate E2 (4 agents x 5 routes), fit the congestion family by NUTS, check it against the truth."""
     from bayes_diml.studies.demo import run_demo
 
-    run_demo(out_dir, seed=seed, quick=quick, progress=not no_progress)
+    console = _stdout()
+    run_demo(
+        out_dir,
+        seed=seed,
+        quick=quick,
+        progress=not no_progress,
+        console=console,
+        fit_warnings=_visible_warnings,
+    )
 
 
 from bayes_diml.cli.sbc import sbc_command  # noqa: E402  (simulation-based calibration, bayes_diml.calibration)

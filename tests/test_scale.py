@@ -311,7 +311,7 @@ def test_cli_batch_size_reaches_svi_config_and_is_refused_elsewhere(tmp_path):
     from click.testing import CliRunner
 
     from bayes_diml.cli import main
-    from bayes_diml.cli.app import _method_options
+    from bayes_diml.cli.fit import _method_options
 
     assert _method_options("svi", {"batch_size": 64}) == {"batch_size": 64}
     data = random_trajectories((2, 2), 4, 5, seed=0)

@@ -1,30 +1,18 @@
-"""``bayes-diml sbc``: simulation-based calibration from the command line (a thin layer over
-:func:`bayes_diml.calibration.sbc`; registered on the ``bayes-diml`` group in :mod:`bayes_diml.cli`).
-"""
+"""``bayes-diml sbc``: simulation-based calibration (:func:`bayes_diml.studies.calibration.sbc`)."""
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from bayes_diml import mechanisms
+from bayes_diml.cli.console import stderr, user_errors, visible_warnings
+from bayes_diml.studies.calibration import sbc
+
 __all__ = ["sbc_command"]
-
-
-def _guarded(fn: Callable) -> Callable:
-    """Apply the CLI's one-line error handling (imported at call time: no import cycle)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from bayes_diml.cli.app import _user_errors
-
-        return _user_errors(fn)(*args, **kwargs)
-
-    return wrapper
 
 
 def _game(value: str) -> tuple[int, ...]:
@@ -85,7 +73,7 @@ def _game(value: str) -> tuple[int, ...]:
     "--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Figure (.png/.pdf)."
 )
 @click.option("--no-progress", is_flag=True)
-@_guarded
+@user_errors
 def sbc_command(
     game: str,
     method: str,
@@ -117,10 +105,6 @@ def sbc_command(
     rank-uniformity p-values to --out (JSON; partial results go to OUT.partial.jsonl as they
     finish, and a rerun resumes from them) and ECDF-difference and coverage panels to --plot.
     """
-    from bayes_diml import mechanisms
-    from bayes_diml.cli.app import _stderr, _visible_warnings
-    from bayes_diml.studies.calibration import sbc
-
     if out.suffix != ".json":
         raise click.ClickException(f"--out must end in .json; got {out}.")
     learner: dict[str, Any] = {}
@@ -142,7 +126,7 @@ def sbc_command(
         options = {"num_steps": svi_steps, "num_draws": draws}
         if rank is not None:
             options["rank"] = rank
-    with _visible_warnings(_stderr()):
+    with visible_warnings(stderr()):
         res = sbc(
             mechanisms.Tabular(_game(game)),
             None,

@@ -11,6 +11,8 @@ sampler's diagnostics, and a plot of the intervals against the truth.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -91,7 +93,7 @@ class DemoResult(NamedTuple):
 def _top_opponent_profiles(
     actions: np.ndarray, scored: np.ndarray, agent: int, count: int, distinct_up_to_order: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``count`` most frequent profiles a_-agent at scored steps and their counts.
+    """Return the ``count`` most frequent profiles a_-agent at scored steps and their counts.
 
     Returns ``(int[count, n-1], int[count])``; ties are broken lexicographically. With
     ``distinct_up_to_order`` a profile is skipped when a more frequent one has the same
@@ -154,12 +156,17 @@ def _plot(path: Path, truth: np.ndarray, table: dict, agent: int, coverage: floa
     fig.savefig(path, dpi=120)
 
 
+def _no_context(console: Console) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
 def run_demo(
     out_dir: str | Path = "bayes-diml-demo",
     seed: int = 0,
     quick: bool = False,
     progress: bool = True,
     console: Console | None = None,
+    fit_warnings: Callable[[Console], AbstractContextManager[object]] | None = None,
 ) -> DemoResult:
     """Simulate E2, fit the congestion family by NUTS, compare with the truth; write plot, fit and data.
 
@@ -170,6 +177,9 @@ def run_demo(
     quick : tiny data and sampler settings (a smoke test of the pipeline, not a result).
     progress : show the NUTS progress bar.
     console : where to print (default: a new rich console on stdout).
+    fit_warnings : context manager, given ``console``, around the fit (``bayes-diml demo`` passes
+        :func:`bayes_diml.cli.console.visible_warnings`, which prints the sampler's warnings on
+        the console after the fit); default: warnings take Python's usual route.
 
     Returns
     -------
@@ -212,9 +222,7 @@ def run_demo(
         "Prior: N(0, 1) on every weight.",
         soft_wrap=True,
     )
-    from bayes_diml.cli.app import _visible_warnings
-
-    with _visible_warnings(console):
+    with (fit_warnings or _no_context)(console):
         post = fit(
             train,
             env.family,

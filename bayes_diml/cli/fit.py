@@ -1,0 +1,252 @@
+"""``bayes-diml fit``: fit a mechanism (and the learner) to trajectories and save the posterior."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from bayes_diml.cli.console import (
+    diagnostics_line,
+    post_header,
+    stats_table,
+    stderr,
+    stdout,
+    table_recorded,
+    user_errors,
+    visible_warnings,
+)
+from bayes_diml.cli.options import (
+    FIT_SUFFIXES,
+    FIXED_BY_DEFAULT,
+    TRAJECTORY_SUFFIXES,
+    build_learner,
+    check_out,
+    flag_errors,
+    learner_options,
+)
+from bayes_diml.data import load_trajectories
+from bayes_diml.inference import METHODS, fit
+from bayes_diml.learners import learner_family as learner_family_cls
+from bayes_diml.learners import parameter_names, temperature_name
+from bayes_diml.models import INFER, Priors
+from bayes_diml.registry import MECHANISM_NAMES, make_mechanism, parse_n_actions
+
+__all__ = ["fit_command"]
+
+#: CLI option -> {method: config field}; an option given for another method is an error.
+_METHOD_OPTIONS = {
+    "num_warmup": {"nuts": "num_warmup"},
+    "num_samples": {"nuts": "num_samples", "svi": "num_draws", "laplace": "num_draws"},
+    "num_chains": {"nuts": "num_chains"},
+    "chain_method": {"nuts": "chain_method"},
+    "dense_mass": {"nuts": "dense_mass"},
+    "backend": {"nuts": "backend"},
+    "num_steps": {"map": "num_steps", "svi": "num_steps"},
+    "learning_rate": {"map": "learning_rate", "svi": "learning_rate", "laplace": "learning_rate"},
+    "guide": {"svi": "guide"},
+    "batch_size": {"svi": "batch_size"},
+}
+
+
+def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
+    options = {}
+    for name, value in given.items():
+        if value is None:  # not given (every option here defaults to None; --diag-mass is False)
+            continue
+        field = _METHOD_OPTIONS[name].get(method)
+        if field is None:
+            flag = "--dense-mass/--diag-mass" if name == "dense_mass" else "--" + name.replace("_", "-")
+            allowed = ", ".join(sorted(_METHOD_OPTIONS[name]))
+            raise click.UsageError(f"{flag} applies to --method {allowed}, not {method}.")
+        options[field] = value
+    return options
+
+
+@click.command("fit")
+@click.argument("data_path", metavar="DATA", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--mechanism",
+    "mechanism_name",
+    type=click.Choice(MECHANISM_NAMES, case_sensitive=False),
+    default="tabular",
+    show_default=True,
+    help="Mechanism family: tabular (any game), neural (NeuralJoint), congestion "
+    "(StructuredCongestion), public-goods (StructuredPublicGoods), symmetric (SymmetricCount).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default="map",
+    show_default=True,
+    help="map (point estimate; with --prior-scale flat and a fixed learner: the MLE), laplace, svi or nuts.",
+)
+@click.option("--alpha", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
+@click.option("--beta", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
+@click.option("--eps", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
+@learner_options("number(s), 'infer' or 'infer_per_agent'", fit=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Where to write the fit: .nc (netCDF) or .zarr.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fit.")
+@click.option(
+    "--prior-scale",
+    default="1.0",
+    show_default=True,
+    help="Scale of the Normal prior on the mechanism weights, or 'flat' (MAP only: the MLE).",
+)
+@click.option("--num-warmup", type=click.IntRange(min=0), default=None, help="NUTS warm-up steps.")
+@click.option(
+    "--num-samples", type=click.IntRange(min=1), default=None, help="NUTS draws per chain; SVI/Laplace draws."
+)
+@click.option("--num-chains", type=click.IntRange(min=1), default=None, help="NUTS chains.")
+@click.option(
+    "--chain-method", type=click.Choice(["sequential", "vectorized", "parallel"]), default=None, help="NUTS."
+)
+@click.option(
+    "--dense-mass/--diag-mass",
+    default=None,
+    help="NUTS: adapt a dense or a diagonal mass matrix (default: dense up to 64 unconstrained parameters "
+    "and num_warmup / 10).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["numpyro", "blackjax"]),
+    default=None,
+    help="NUTS implementation: numpyro (default) or blackjax (the same sampler, compiled up front).",
+)
+@click.option("--num-steps", type=click.IntRange(min=1), default=None, help="MAP/SVI optimiser steps.")
+@click.option(
+    "--learning-rate", type=click.FloatRange(min=0.0, min_open=True), default=None, help="MAP/SVI/Laplace."
+)
+@click.option("--guide", type=click.Choice(["normal", "lowrank", "mvn"]), default=None, help="SVI guide.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="SVI: episodes per step (minibatches; default all). See docs/scale.md.",
+)
+@click.option("--shard-episodes", is_flag=True, help="Split episodes over all JAX devices (docs/scale.md).")
+@click.option("--n-actions", default=None, metavar="K1,K2,...", help="Action counts (CSV data).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="NUTS/SVI: save the run to this directory after every chunk; rerun to resume.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Draws per chain (NUTS, default 100) or steps (SVI, default 500) per checkpoint chunk.",
+)
+@user_errors
+def fit_command(
+    data_path: Path,
+    mechanism_name: str,
+    method: str,
+    alpha: str | None,
+    beta: str | None,
+    eps: str | None,
+    learner_family: str,
+    eta: str | None,
+    lam: str | None,
+    phi: str | None,
+    delta: str | None,
+    rho: str | None,
+    n0: str | None,
+    prior_weight: str | None,
+    out: Path,
+    seed: int,
+    prior_scale: str,
+    n_actions: str | None,
+    no_progress: bool,
+    checkpoint: Path | None,
+    checkpoint_every: int | None,
+    shard_episodes: bool,
+    **method_flags: Any,
+) -> None:
+    """Fit a mechanism (and the learner) to the trajectories in DATA (.npz, .csv or .parquet).
+
+    Learner parameters are inferred unless fixed: e.g. --beta 3 fixes beta (beta and the payoff
+    scale are confounded when beta is inferred and no payoffs are observed).
+    """
+    out = check_out(out, FIT_SUFFIXES)
+    if out.suffix == ".zarr":
+        if importlib.util.find_spec("zarr") is None:
+            raise click.BadParameter(
+                "writing .zarr needs the zarr package (pip install 'bayes-diml[zarr]'); use .nc.",
+                param_hint="--out",
+            )
+    family = learner_family.lower()
+    given = dict(
+        alpha=alpha,
+        beta=beta,
+        eps=eps,
+        eta=eta,
+        lam=lam,
+        phi=phi,
+        delta=delta,
+        rho=rho,
+        n0=n0,
+        prior_weight=prior_weight,
+    )
+    base = {n: INFER for n in parameter_names(learner_family_cls(family)) if n not in FIXED_BY_DEFAULT}
+    learner = build_learner(family, given, base, numbers_only=False)
+    if prior_scale.strip().lower() == "flat":
+        priors = Priors(mechanism_scale=None)
+    else:
+        try:
+            priors = Priors(mechanism_scale=float(prior_scale))
+        except ValueError:
+            raise click.BadParameter(
+                f"expected a positive number or 'flat'; got {prior_scale!r}.", param_hint="--prior-scale"
+            ) from None
+    options = _method_options(method, method_flags)
+    if data_path.suffix.lower() not in TRAJECTORY_SUFFIXES:
+        raise click.BadParameter(
+            f"{data_path}: unknown suffix {data_path.suffix!r}; use .npz, .csv or .parquet.",
+            param_hint="DATA",
+        )
+    with flag_errors():
+        data = load_trajectories(data_path, n_actions=parse_n_actions(n_actions))
+        mechanism = make_mechanism(mechanism_name.lower(), data)
+
+    err = stderr()
+    with visible_warnings(err):
+        if checkpoint is not None or checkpoint_every is not None:
+            options.update(checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        if shard_episodes:
+            options["shard_episodes"] = True
+        post = fit(data, mechanism, learner, method, seed, priors=priors, progress=not no_progress, **options)
+        post.save(out)
+        console = stdout()
+        console.print(escape(post_header(post)), soft_wrap=True)
+        console.print(f"Fitted in {post.info.get('seconds', float('nan')):.1f} s.")
+        stats = post.scalar_summary(0.9)
+        if stats:
+            console.print(stats_table(stats, "Learner parameters (90% intervals)"))
+        if table_recorded(post):
+            sup = post.support
+            what = (
+                f"{temperature_name(post.learner)} x centred payoffs ('scaled_payoffs')"
+                if post.confounded
+                else "centred payoffs"
+            )
+            console.print(
+                f"Payoff table: {sup.size:,} (profile, agent) cells, {int(sup.sum()):,} with an observed "
+                f"opponent profile; identified: {what}. See `bayes-diml summary {out}` and "
+                f"`bayes-diml payoffs {out} --out payoffs.npz`.",
+                soft_wrap=True,
+            )
+        line = diagnostics_line(post)
+        if line:
+            console.print(line)
+        console.print(f"Saved the fit to {out}.")

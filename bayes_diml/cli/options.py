@@ -1,0 +1,132 @@
+"""Flags and arguments several commands share: file suffixes, ``--prob``, the learner flags.
+
+:func:`build_learner` and :func:`flag_errors` turn the flags into the library's objects
+(:mod:`bayes_diml.registry`) and its :class:`~bayes_diml.registry.ParameterError` into a click
+error against the flag at fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bayes_diml.inference import Posterior, load
+from bayes_diml.learners import FAMILIES, learner_family, parameter_names
+from bayes_diml.registry import ParameterError, make_learner
+
+__all__ = [
+    "TRAJECTORY_SUFFIXES",
+    "FIT_SUFFIXES",
+    "FIXED_BY_DEFAULT",
+    "prob_option",
+    "learner_options",
+    "load_fit",
+    "check_out",
+    "flag_errors",
+    "build_learner",
+]
+
+TRAJECTORY_SUFFIXES = (".npz", ".csv", ".parquet", ".pq")
+FIT_SUFFIXES = (".nc", ".zarr")
+#: Parameters ``fit`` keeps at the family's default unless given (weakly identified).
+FIXED_BY_DEFAULT = ("n0", "prior_weight")
+
+prob_option = click.option(
+    "--prob",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.9,
+    show_default=True,
+    help="Probability of the equal-tailed credible intervals.",
+)
+
+_LEARNER_FLAGS = {
+    "eta": "Hedge's learning rate",
+    "lam": "EWA's inverse temperature",
+    "phi": "EWA's attraction decay",
+    "delta": "EWA's weight of forgone payoffs",
+    "rho": "EWA's experience decay",
+    "n0": "EWA's initial experience N(0)",
+    "prior_weight": "fictitious play's weight of the initial value",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def learner_options(help_text: str, fit: bool = False) -> Callable:
+    """Add the --learner-family flag and one flag per learner parameter (other than alpha, beta, eps)."""
+
+    def wrap(f: Callable) -> Callable:
+        for name in reversed(list(_LEARNER_FLAGS)):
+            default = ""
+            if fit:
+                default = " (default: 1, fixed)" if name in FIXED_BY_DEFAULT else " (default: infer)"
+            f = click.option(
+                _flag(name), name, default=None, help=f"{_LEARNER_FLAGS[name]}: {help_text}{default}"
+            )(f)
+        return click.option(
+            "--learner-family",
+            type=click.Choice(list(FAMILIES), case_sensitive=False),
+            default="logitq",
+            show_default=True,
+            help="Learner family: logitq (LogitQ), bandit (BanditQ: own payoff only), hedge "
+            "(exponential weights), fp (smoothed fictitious play), ewa (experience-weighted attraction). "
+            "See docs/learners.md.",
+        )(f)
+
+    return wrap
+
+
+def load_fit(path: Path) -> Posterior:
+    """Load a fit with :func:`bayes_diml.load`, the suffix checked first."""
+    if path.suffix not in FIT_SUFFIXES:  # Posterior.save/load read the suffix case-sensitively
+        raise click.BadParameter(
+            f"{path} does not look like a fit: expected a .nc or .zarr file written by `bayes-diml fit`.",
+            param_hint="FIT",
+        )
+    return load(path)
+
+
+def check_out(path: Path, suffixes: tuple[str, ...], option: str = "--out") -> Path:
+    """Validate an output path before any work is done (fits: exact suffix, as ``Posterior.save``)."""
+    suffix = path.suffix if suffixes == FIT_SUFFIXES else path.suffix.lower()
+    if suffix not in suffixes:
+        raise click.BadParameter(
+            f"{path}: unknown suffix {path.suffix!r}; use one of {', '.join(suffixes)}.", param_hint=option
+        )
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(f"{path}: the folder {parent} does not exist.", param_hint=option)
+    return path
+
+
+@contextlib.contextmanager
+def flag_errors() -> Iterator[None]:
+    """Turn a :class:`~bayes_diml.registry.ParameterError` raised inside into a bad value of its flag."""
+    try:
+        yield
+    except ParameterError as exc:
+        raise click.BadParameter(exc.message, param_hint=_flag(exc.parameter)) from None
+
+
+def build_learner(family: str, given: dict[str, str | None], base: dict[str, Any], numbers_only: bool) -> Any:
+    """Build a learner of ``family`` from the CLI flags ``given`` over the values ``base``.
+
+    A flag of a parameter the family does not have is a usage error.
+    """
+    names = parameter_names(learner_family(family))
+    bad = [n for n, v in given.items() if v is not None and n not in names]
+    if bad:
+        flags = ", ".join(_flag(n) for n in bad)
+        raise click.UsageError(
+            f"{flags} {'does' if len(bad) == 1 else 'do'} not apply to --learner-family {family} "
+            f"(its parameters: {', '.join(names)})."
+        )
+    values = {**base, **{n: v for n, v in given.items() if v is not None}}
+    with flag_errors():
+        return make_learner(family, numbers_only=numbers_only, **values)

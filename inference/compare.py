@@ -29,6 +29,7 @@ from bayes_diml.data import Trajectories
 from .errors import ConfoundingWarning
 from .idata import pointwise_log_likelihood
 from .pipeline import run_fit
+from .quiet import CHAINS_LONGER_THAN_DRAWS, COMPARE_WARNINGS, LFO_MANY_REFITS, PARETO_SHAPE, silenced
 
 __all__ = ["ParetoKWarning", "episode_log_likelihood", "step_log_likelihood", "loo", "lfo", "compare"]
 
@@ -131,8 +132,7 @@ def loo(post: Any, *, label: str = "model") -> Any:
     if post.data.n_episodes < 2:
         raise ValueError("LOO by episode needs at least 2 episodes; use lfo() for one long episode.")
     tree = _tree(post, "episode_ll", episode_log_likelihood(post))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(PARETO_SHAPE):  # _warn_pareto names the episodes
         res = az.loo(tree, var_name="episode_ll", pointwise=True)
     _warn_pareto(res, label, "episode")
     return res
@@ -254,8 +254,7 @@ def lfo(
         raise ValueError(f"min_steps must lie in 1..{n_scored - 1} (T - 1 = {n_scored}); got {min_steps}.")
     tree = _tree(post, "step_ll", step_log_likelihood(post))
     wrapper = _lfo_wrapper(post, seed, refit_method or post.method, dict(refit_options))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(PARETO_SHAPE, LFO_MANY_REFITS, CHAINS_LONGER_THAN_DRAWS):
         res = az.lfo_cv(
             tree,
             wrapper,
@@ -313,8 +312,7 @@ def compare(
         elpds = {name: loo(p, label=name) for name, p in posteriors.items()}
     else:
         elpds = {name: lfo(p, label=name, **dict(lfo_options)) for name, p in posteriors.items()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(*COMPARE_WARNINGS):
         table = az.compare(elpds, method=weighting, round_to="none")
     table = table.copy()
     table["max_pareto_k"] = [

@@ -15,6 +15,7 @@ from .errors import ConvergenceWarning
 from .map import MAPConfig
 from .pipeline import METHODS, run_fit
 from .posterior import Posterior
+from .quiet import SUMMARY_WARNINGS, silenced
 
 __all__ = ["fit", "METHODS"]
 
@@ -41,8 +42,7 @@ def _diagnose(post: Posterior, num_chains: int, dense: bool = False) -> dict[str
     names = _identified_vars(post)
     if not names or post.n_draws < 4:
         return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(*SUMMARY_WARNINGS):
         diag = az.summary(post.idata, var_names=names, kind="diagnostics", round_to="none")
     rows = np.ones(len(diag), dtype=bool)
     idx = [str(i) for i in diag.index]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from .identification import (
 from .interventions import EditedMechanism, counterfactual, evenly_spaced
 from .persistence import read_fit, save_fit
 from .ppc import ppc_behaviour
+from .quiet import SUMMARY_WARNINGS, silenced
 from .spec import ModelSpec
 
 __all__ = ["Posterior", "load", "support_mask", "EditedMechanism"]
@@ -235,8 +235,7 @@ class Posterior:
             var_names = self._scalar_names()
             if "centred_payoffs" in self.idata["posterior"].data_vars:
                 var_names.append("centred_payoffs")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with silenced(*SUMMARY_WARNINGS):
             return az.psense_summary(self.idata, var_names=var_names)
 
     # --------------------------------------------------------------- summaries
@@ -263,8 +262,7 @@ class Posterior:
             for col in ("sd", "lower", "upper", "r_hat", "ess_bulk"):
                 frame[col] = np.nan
             return frame
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with silenced(*SUMMARY_WARNINGS):
             s = az.summary(self.idata, var_names=var_names, ci_prob=prob, round_to="none")
         s = pd.DataFrame(s)
         lb = next(c for c in s.columns if str(c).endswith("_lb"))

@@ -4,10 +4,11 @@ from .checkpoint import CheckpointError
 from .compare import ParetoKWarning, compare
 from .errors import ConfoundingWarning, ConvergenceWarning, FitError, SpecificationWarning
 from .fit import METHODS, fit
-from .identification import identification_table, support_categories
+from .identification import identification_table, support_categories, support_mask
+from .interventions import EditedMechanism
 from .map import MAPConfig, MAPResult, fit_map_spec
 from .nonfinite import NonFiniteError, diagnose_nonfinite
-from .posterior import EditedMechanism, Posterior, load, support_mask
+from .posterior import Posterior, load
 from .ppc import BehaviourCheck, ppc_behaviour
 from .samplers import DENSE_MASS_MAX_DIM, LaplaceConfig, NUTSConfig, SVIConfig, unconstrained_dimension
 from .spec import ModelSpec

@@ -45,8 +45,9 @@ def _import_blackjax():
 
 
 def _programs(logdensity, z0, config):
-    """Jitted (warmup, sample) for one chain: warmup(key, z) -> (state, params);
-    sample(state, params, keys[L]) -> (state, draws, stats).
+    """Return jitted (warmup, sample) for one chain.
+
+    ``warmup(key, z) -> (state, params)``; ``sample(state, params, keys[L]) -> (state, draws, stats)``.
     """
     blackjax = _import_blackjax()
     kernel_options = {"max_num_doublings": int(config.max_tree_depth)}
@@ -91,7 +92,7 @@ def _programs(logdensity, z0, config):
 
 
 def _dtype_of(z: Any):
-    """The float dtype of a position pytree."""
+    """Return the float dtype of a position pytree."""
     return jnp.result_type(*jax.tree.leaves(z))
 
 

@@ -60,7 +60,7 @@ def _digest(*arrays: Any) -> str:
 
 
 def _describe(obj: Any) -> Any:
-    """A process-independent description of a mechanism or learner (no memory addresses)."""
+    """Return a process-independent description of a mechanism or learner (no memory addresses)."""
     if callable(obj) and not dataclasses.is_dataclass(obj):
         return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -82,7 +82,7 @@ def _describe(obj: Any) -> Any:
 
 
 def fingerprint(spec: ModelSpec, method: str, config: Any, seed: int, every: int) -> dict[str, str]:
-    """What a checkpoint must agree on, as short strings (hashes for the data)."""
+    """Return what a checkpoint must agree on, as short strings (hashes for the data)."""
     d = spec.data
     payoffs = np.nan_to_num(d.payoffs, nan=np.pi) if d.payoffs is not None else np.zeros(0)
     mech = {"description": _describe(spec.mechanism), "sites": mechanism_sites(spec.mechanism)}
@@ -204,12 +204,12 @@ class Checkpoint:
         return dict(self.manifest.get("info", {}))
 
     def load_state(self) -> Any:
-        """The saved state pytree (on device) and any extra objects saved with it."""
+        """Return the saved state pytree (on device) and any extra objects saved with it."""
         with open(self.directory / self.manifest["state"], "rb") as f:
             return _to_device(pickle.load(f))
 
     def load_chunks(self) -> list[dict[str, np.ndarray]]:
-        """The arrays of every complete chunk, in order."""
+        """Return the arrays of every complete chunk, in order."""
         out = []
         for name in self.manifest["chunks"]:
             with np.load(self.directory / name, allow_pickle=False) as z:

@@ -26,7 +26,10 @@ import xarray as xr
 
 from bayes_diml.data import Trajectories
 
+from .errors import ConfoundingWarning
 from .idata import pointwise_log_likelihood
+from .pipeline import run_fit
+from .quiet import CHAINS_LONGER_THAN_DRAWS, COMPARE_WARNINGS, LFO_MANY_REFITS, PARETO_SHAPE, silenced
 
 __all__ = ["ParetoKWarning", "episode_log_likelihood", "step_log_likelihood", "loo", "lfo", "compare"]
 
@@ -129,25 +132,27 @@ def loo(post: Any, *, label: str = "model") -> Any:
     if post.data.n_episodes < 2:
         raise ValueError("LOO by episode needs at least 2 episodes; use lfo() for one long episode.")
     tree = _tree(post, "episode_ll", episode_log_likelihood(post))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(PARETO_SHAPE):  # _warn_pareto names the episodes
         res = az.loo(tree, var_name="episode_ll", pointwise=True)
     _warn_pareto(res, label, "episode")
     return res
 
 
 def _truncate(data: Trajectories, n_time: int) -> Trajectories:
-    """The first ``n_time`` time points of every episode (ragged lengths clipped)."""
+    """Return the first ``n_time`` time points of every episode (ragged lengths clipped)."""
     pay = None if data.payoffs is None else data.payoffs[:, :n_time]
     return Trajectories(
         data.actions[:, :n_time], data.n_actions, lengths=np.minimum(data.lengths, n_time), payoffs=pay
     )
 
 
+def _flat_draws(v: np.ndarray, n: int) -> np.ndarray:
+    """float[C, S, ...] -> float[C * S, ...]."""
+    return np.asarray(v).reshape(n, *v.shape[2:])
+
+
 def _lfo_wrapper(post: Any, seed: int, method: str, options: dict[str, Any]):
     import arviz as az
-
-    from .fit import fit
 
     spec = post.spec
 
@@ -158,8 +163,11 @@ def _lfo_wrapper(post: Any, seed: int, method: str, options: dict[str, Any]):
 
         def sample(self, modified_observed_data):
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return fit(
+                # the original fit warned already
+                warnings.filterwarnings(
+                    "ignore", message=".*payoff scale are confounded", category=ConfoundingWarning
+                )
+                return run_fit(
                     modified_observed_data,
                     spec.mechanism,
                     spec.learner,
@@ -175,9 +183,9 @@ def _lfo_wrapper(post: Any, seed: int, method: str, options: dict[str, Any]):
             return fitted.idata
 
         def log_likelihood__i(self, excluded_obs, idata__i):
-            refit = self._last
-            flat = {k: refit.draws(k) for k in spec.latent_names}
-            C = refit.idata["posterior"].sizes["chain"]
+            posterior = self._last.idata["posterior"]
+            C, S = posterior.sizes["chain"], posterior.sizes["draw"]
+            flat = {k: _flat_draws(posterior[k].values, C * S) for k in spec.latent_names}
             ll = pointwise_log_likelihood(spec, flat)
             per_step = ll["actions"].sum(axis=(1, 3))  # [D, T-1]
             if "payoffs" in ll:
@@ -246,8 +254,7 @@ def lfo(
         raise ValueError(f"min_steps must lie in 1..{n_scored - 1} (T - 1 = {n_scored}); got {min_steps}.")
     tree = _tree(post, "step_ll", step_log_likelihood(post))
     wrapper = _lfo_wrapper(post, seed, refit_method or post.method, dict(refit_options))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(PARETO_SHAPE, LFO_MANY_REFITS, CHAINS_LONGER_THAN_DRAWS):
         res = az.lfo_cv(
             tree,
             wrapper,
@@ -305,8 +312,7 @@ def compare(
         elpds = {name: loo(p, label=name) for name, p in posteriors.items()}
     else:
         elpds = {name: lfo(p, label=name, **dict(lfo_options)) for name, p in posteriors.items()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(*COMPARE_WARNINGS):
         table = az.compare(elpds, method=weighting, round_to="none")
     table = table.copy()
     table["max_pareto_k"] = [

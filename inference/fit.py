@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
 import warnings
 from typing import Any
 
-import jax
 import numpy as np
-from numpyro.infer import Predictive
 
 from bayes_diml.learners import temperature_name
-from bayes_diml.models import Priors, inferred_learner_fields, is_confounded
+from bayes_diml.models import Priors, inferred_learner_fields
 
-from .checkpoint import Checkpoint, fingerprint
-from .errors import ConfoundingWarning, ConvergenceWarning
-from .idata import build_idata, deterministic_sites
-from .map import MAPConfig, fit_map_spec
-from .posterior import Posterior, support_mask
-from .samplers import LaplaceConfig, NUTSConfig, SVIConfig, run_laplace, run_nuts, run_svi
-from .spec import ModelSpec
+from .errors import ConvergenceWarning
+from .map import MAPConfig
+from .pipeline import METHODS, run_fit
+from .posterior import Posterior
+from .quiet import SUMMARY_WARNINGS, silenced
 
 __all__ = ["fit", "METHODS"]
-
-METHODS = ("map", "laplace", "svi", "nuts")
-_CONFIGS = {"map": MAPConfig, "laplace": LaplaceConfig, "svi": SVIConfig, "nuts": NUTSConfig}
-
-
-def _config(method: str, options: dict[str, Any]):
-    cls = _CONFIGS[method]
-    allowed = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise TypeError(
-            f"unknown option(s) {unknown} for method={method!r}; allowed: {sorted(allowed)} "
-            "(plus seed, priors, progress, log_likelihood, prior_predictive, posterior_predictive)."
-        )
-    return cls(**options)
 
 
 def _identified_vars(post: Posterior) -> list[str]:
@@ -63,8 +42,7 @@ def _diagnose(post: Posterior, num_chains: int, dense: bool = False) -> dict[str
     names = _identified_vars(post)
     if not names or post.n_draws < 4:
         return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(*SUMMARY_WARNINGS):
         diag = az.summary(post.idata, var_names=names, kind="diagnostics", round_to="none")
     rows = np.ones(len(diag), dtype=bool)
     idx = [str(i) for i in diag.index]
@@ -113,6 +91,7 @@ def fit(
     checkpoint_every: int | None = None,
     shard_episodes: bool = False,
     init_map: MAPConfig | None = None,
+    config: Any = None,
     **options: Any,
 ) -> Posterior:
     """Fit a mechanism (and optionally the learner) to action trajectories.
@@ -153,113 +132,41 @@ def fit(
         Laplace mode, the SVI guide's initial location, every NUTS chain's start); default
         ``MAPConfig(num_restarts=1)``, for NUTS ``MAPConfig(num_restarts=1, tol=1e-4)`` (a start
         near the mode is enough there). Not with ``init="prior"``.
+    config : MAPConfig, LaplaceConfig, SVIConfig or NUTSConfig, optional
+        The method's settings as one object, e.g. ``method="nuts",
+        config=NUTSConfig(num_warmup=300, num_samples=300)``; the class must match ``method``
+        (else ``TypeError``). Keywords may fill fields that ``config`` leaves at their
+        default; a keyword that differs from a field ``config`` sets is a ``ValueError``.
     **options
         Settings of the method's config: :class:`MAPConfig`, :class:`LaplaceConfig`,
-        :class:`SVIConfig` or :class:`NUTSConfig` (e.g. ``num_samples=1000``).
+        :class:`SVIConfig` or :class:`NUTSConfig` (e.g. ``num_samples=1000``); the same
+        fields as ``config``.
 
     Returns
     -------
     Posterior
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
-    if not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int; got {type(seed).__name__}.")
-    spec = ModelSpec.build(data, mechanism, learner, priors)
-    if spec.flat_priors and method != "map":
-        raise ValueError(
-            "flat (improper) mechanism priors are only meaningful for method='map' (the MLE); "
-            "give Priors(mechanism_scale=...) for a posterior."
+    post = Posterior(
+        *run_fit(
+            data,
+            mechanism,
+            learner,
+            method,
+            seed,
+            priors=priors,
+            progress=progress,
+            log_likelihood=log_likelihood,
+            prior_predictive=prior_predictive,
+            posterior_predictive=posterior_predictive,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            shard_episodes=shard_episodes,
+            init_map=init_map,
+            config=config,
+            **options,
         )
-    config = _config(method, options)
-    if init_map is not None:
-        if not isinstance(init_map, MAPConfig):
-            raise TypeError(f"init_map must be a MAPConfig; got {type(init_map).__name__}.")
-        if method == "map":
-            raise ValueError(
-                "init_map sets the start of laplace, svi or nuts; for method='map' pass MAP options directly."
-            )
-        if getattr(config, "init", "map") != "map":
-            raise ValueError(f"init_map needs init='map' (the start is the MAP); got init={config.init!r}.")
-    if shard_episodes:
-        from bayes_diml.sharding import mesh_for_fit
-
-        spec = spec._replace(mesh=mesh_for_fit(getattr(config, "chain_method", None)))
-    ckpt = None
-    if checkpoint is not None or checkpoint_every is not None:
-        if method not in ("nuts", "svi"):
-            raise ValueError(f"checkpoint applies to method='nuts' or 'svi', not {method!r}.")
-        if checkpoint is None:
-            raise ValueError("checkpoint_every needs checkpoint=DIR.")
-        every = int(checkpoint_every) if checkpoint_every is not None else (100 if method == "nuts" else 500)
-        ckpt = Checkpoint(checkpoint, every, fingerprint(spec, method, config, int(seed), every))
-    if is_confounded(spec.mechanism, spec.learner, spec.data):
-        t = temperature_name(spec.learner)
-        warnings.warn(
-            f"{t} and the payoff scale are confounded ({t} is inferred, no payoffs are observed and "
-            f"{type(mechanism).__name__} has no fixed units): only {t} x payoff differences is identified, "
-            f"reported as 'scaled_payoffs'; {t} itself and payoffs in absolute units follow the prior. "
-            f"Observe payoffs, fix {t}, or use a mechanism with known units to identify {t}.",
-            ConfoundingWarning,
-            stacklevel=2,
-        )
-    key = jax.random.key(int(seed))
-    t0 = time.perf_counter()
-    if method == "map":
-        res = fit_map_spec(spec, key, config, progress=progress)
-        latent = {k: np.asarray(v)[None] for k, v in res.values.items()}
-        det = deterministic_sites(spec, latent)
-        posterior = {k: v[None] for k, v in {**latent, **det}.items()}
-        stats = {"lp": np.array([[res.log_joint]])}
-        info = {
-            "converged": bool(res.converged),
-            "map_log_joint": float(res.log_joint),
-            "restart_log_joints": res.restart_log_joints.tolist(),
-        }
-        num_chains = 1
-    else:
-        runner = {"laplace": run_laplace, "svi": run_svi, "nuts": run_nuts}[method]
-        kwargs = {} if ckpt is None else {"checkpoint": ckpt}
-        if init_map is not None:
-            kwargs["map_config"] = init_map
-        out = runner(spec, key, config, progress=progress, **kwargs)
-        posterior, stats, info = out["posterior"], out["sample_stats"], out["info"]
-        num_chains = config.num_chains if method == "nuts" else 1
-    info["seconds"] = time.perf_counter() - t0
-    info["confounded"] = is_confounded(spec.mechanism, spec.learner, spec.data)
-
-    prior_groups = {}
-    if prior_predictive:
-        pred = Predictive(spec.model(observe=False), num_samples=int(prior_predictive))
-        draws = {k: np.asarray(v)[None] for k, v in pred(jax.random.fold_in(key, 1)).items()}
-        prior_groups["prior"] = {k: v for k, v in draws.items() if k not in ("actions", "payoffs")}
-        prior_groups["prior_predictive"] = {k: v for k, v in draws.items() if k in ("actions", "payoffs")}
-    pp = None
-    if posterior_predictive:
-        C, S = next(iter(posterior.values())).shape[:2]
-        flat = {k: posterior[k].reshape(C * S, *posterior[k].shape[2:]) for k in spec.latent_names}
-        pred = Predictive(spec.model(observe=False), posterior_samples=flat, return_sites=["actions"])
-        pp = {
-            "actions": np.asarray(pred(jax.random.fold_in(key, 2))["actions"]).reshape(
-                C, S, *spec.data.actions[:, 1:].shape
-            )
-        }
-    support = (
-        support_mask(spec.data)
-        if len(spec.data.n_actions) * np.prod(np.asarray(spec.data.n_actions, dtype=float)) <= 10**6
-        else None
     )
-    idata = build_idata(
-        spec,
-        posterior,
-        stats,
-        log_likelihood=log_likelihood,
-        prior=prior_groups.get("prior"),
-        prior_predictive=prior_groups.get("prior_predictive"),
-        posterior_predictive=pp,
-        support=support,
-    )
-    post = Posterior(idata, spec, method, info)
     if method == "nuts":
+        num_chains = int(post.idata["posterior"].sizes["chain"])
         post.info.update(_diagnose(post, num_chains, dense=post.info["dense_mass"]))
     return post

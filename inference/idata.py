@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import arviz as az
@@ -21,6 +20,8 @@ from bayes_diml.models import (
     hierarchical_site_names,
     inferred_learner_fields,
 )
+
+from .quiet import CHAINS_LONGER_THAN_DRAWS, silenced
 
 __all__ = [
     "build_idata",
@@ -139,8 +140,7 @@ def build_idata(
         groups["prior_predictive"] = prior_predictive
     if posterior_predictive is not None:
         groups["posterior_predictive"] = posterior_predictive
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced(CHAINS_LONGER_THAN_DRAWS):
         tree = az.from_dict(groups, dims=_dims(spec))
     if attrs:
         tree.attrs.update(attrs)

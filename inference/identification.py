@@ -21,7 +21,7 @@ from numpyro.infer import Predictive
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import parameter_names, temperature_name
 
-__all__ = ["support_categories", "prior_draws", "contraction_label", "identification_table"]
+__all__ = ["support_categories", "support_mask", "prior_draws", "contraction_label", "identification_table"]
 
 WELL, WEAK = 0.5, 0.1
 _TABLE_SITES = ("centred_payoffs", "scaled_payoffs")
@@ -42,6 +42,15 @@ def support_categories(data: Trajectories) -> np.ndarray:
         played[tuple(steps.T)] = steps.shape[0] > 0
         out[..., i][played] = 2
     return out
+
+
+def support_mask(data: Trajectories) -> np.ndarray:
+    """Return bool[K_1, ..., K_n, n]: cell (a, i) is informed directly when a_-i was observed.
+
+    An opponent profile counts when it occurred at a step whose counterfactual update
+    reaches a scored action (``t <= L_m - 2``); see :func:`support_categories`.
+    """
+    return support_categories(data) >= 1
 
 
 def prior_draws(spec: Any, names: list[str], num_samples: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:

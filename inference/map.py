@@ -130,8 +130,10 @@ def fit_map_spec(
 
     @jax.jit
     def run_chunk(z, state):
-        """``chunk`` steps: losses[j] is the objective at the j-th iterate (losses[0]: at ``z``),
-        ``end`` the objective at the returned ``z`` (one program: no separate objective jit).
+        """Run ``chunk`` steps; return ``(z, state, losses, end)``.
+
+        ``losses[j]`` is the objective at the j-th iterate (``losses[0]``: at ``z``), ``end`` the
+        objective at the returned ``z`` (one program: no separate objective jit).
         """
         (z, state), losses = jax.lax.scan(step, (z, state), None, length=config.chunk)
         return z, state, losses, objective(z)

@@ -39,9 +39,11 @@ PROGRESS_CHUNKS = 20
 
 
 def chunk_length(num_iterations: int, progress: bool) -> int:
-    """Iterations per compiled call: all of them without a progress bar; with one, a divisor of
-    ``num_iterations`` giving 20-40 (else 5-19) calls when there is one, else ``ceil(n / 20)``
-    (then the last call is shorter and compiles a second program).
+    """Return the iterations per compiled call.
+
+    All of them without a progress bar; with one, a divisor of ``num_iterations`` giving 20-40
+    (else 5-19) calls when there is one, else ``ceil(n / 20)`` (then the last call is shorter
+    and compiles a second program).
     """
     n = int(num_iterations)
     if not progress or n <= PROGRESS_CHUNKS:

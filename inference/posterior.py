@@ -6,10 +6,8 @@ and learner parameters, never raw mechanism weights.
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import functools
 import math
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_diml.data import Trajectories
-from bayes_diml.learners import LogitQ, family_name, learner_family, temperature_name
+from bayes_diml.learners import LogitQ, temperature_name
 from bayes_diml.mechanisms import joint_profiles
 from bayes_diml.metrics import agent_payoff_differences, payoff_differences
 from bayes_diml.models import (
@@ -31,50 +29,22 @@ from bayes_diml.models import (
     learner_fields,
     params_from_sites,
 )
-from bayes_diml.simulation import simulate_arrays
 
-from .errors import ConfoundingWarning
-from .identification import support_categories
+from .compare import lfo, loo
+from .identification import (
+    SUPPORT_NAMES,
+    flat_directions,
+    identification_table,
+    support_categories,
+    support_mask,
+)
+from .interventions import EditedMechanism, counterfactual, evenly_spaced
+from .persistence import read_fit, save_fit
+from .ppc import ppc_behaviour
+from .quiet import SUMMARY_WARNINGS, silenced
 from .spec import ModelSpec
 
 __all__ = ["Posterior", "load", "support_mask", "EditedMechanism"]
-
-_FORMAT_VERSION = 1
-
-
-def support_mask(data: Trajectories) -> np.ndarray:
-    """bool[K_1, ..., K_n, n]: cell (a, i) is informed directly when a_-i was observed.
-
-    An opponent profile counts when it occurred at a step whose counterfactual update
-    reaches a scored action (``t <= L_m - 2``); see :func:`support_categories`.
-    """
-    return support_categories(data) >= 1
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class EditedMechanism:
-    """A mechanism with its payoffs transformed: ``edit(payoffs float[..., n], joint int[..., n])``.
-
-    Example: a toll of 0.1 on route 2 for everyone on it:
-    ``EditedMechanism(mech, lambda u, a: u - 0.1 * (a == 2))``.
-    """
-
-    base: Any
-    edit: Callable[[jax.Array, jax.Array], jax.Array]
-
-    @property
-    def n_actions(self):
-        """The base mechanism's K_i."""
-        return self.base.n_actions
-
-    def init(self, key):
-        """The base mechanism's init."""
-        return self.base.init(key)
-
-    def payoffs(self, params, joint):
-        """Edited payoffs: int[..., n] -> float[..., n]."""
-        joint = jnp.asarray(joint)
-        return self.edit(self.base.payoffs(params, joint), joint)
 
 
 class Posterior:
@@ -149,12 +119,6 @@ class Posterior:
         """Draws of every latent site: dict name -> float[D, ...]."""
         return {k: self.draws(k) for k in self.spec.latent_names}
 
-    def _draw_index(self, n_draws: int | None, seed: int = 0) -> np.ndarray:
-        D = self.n_draws
-        if n_draws is None or n_draws >= D:
-            return np.arange(D)
-        return np.linspace(0, D - 1, n_draws).round().astype(int)
-
     def mechanism_params(self, draw: int | None = None) -> Any:
         """Mechanism params of one draw, or (``draw=None``) the posterior-mean sites."""
         sites = self.site_draws()
@@ -162,7 +126,7 @@ class Posterior:
         return params_from_sites(self.mechanism, pick)
 
     def learner_draws(self) -> LogitQ:
-        """The learner (same family) with every parameter as draws float[D] or float[D, n]."""
+        """Return the learner (same family) with every parameter as draws float[D] or float[D, n]."""
         D = self.n_draws
         out = {}
         for name in learner_fields(self.learner):
@@ -180,12 +144,10 @@ class Posterior:
         return ld._replace(**{n: np.asarray(getattr(ld, n)).mean(0) for n in learner_fields(ld)})
 
     # -------------------------------------------------------------- incentives
-    @property
+    @functools.cached_property
     def support(self) -> np.ndarray:
-        """bool[K_1, ..., K_n, n]: cells whose opponent profile was observed."""
-        if "support" not in self.spec.data._cache:
-            self.spec.data._cache["support"] = support_mask(self.data)
-        return self.spec.data._cache["support"]
+        """bool[K_1, ..., K_n, n]: cells whose opponent profile was observed (computed once)."""
+        return support_mask(self.data)
 
     def payoff_differences(
         self, joint: Any = None, n_draws: int | None = None, agent: Any = None
@@ -200,7 +162,7 @@ class Posterior:
             raise ValueError("agent= needs joint=int[S, n].")
         if joint is None and "centred_payoffs" in self.idata["posterior"].data_vars and n_draws is None:
             return self.draws("centred_payoffs")
-        idx = self._draw_index(n_draws)
+        idx = evenly_spaced(self.n_draws, n_draws)
         sites = {k: jnp.asarray(v[idx]) for k, v in self.site_draws().items()}
         k = self.data.n_actions
         if joint is None:
@@ -247,18 +209,14 @@ class Posterior:
         }
 
     def identification(self, num_prior_draws: int = 4000, seed: int = 0):
-        """What the data determine, per quantity: support, prior-posterior contraction, label.
+        """Tabulate what the data determine, per quantity: support, prior-posterior contraction, label.
 
         See :func:`bayes_diml.inference.identification.identification_table`.
         """
-        from .identification import identification_table
-
         return identification_table(self, num_prior_draws=num_prior_draws, seed=seed)
 
     def flat_directions(self, k: int = 3):
         """Least-determined directions of the likelihood (Hessian eigenvectors), named by parameter."""
-        from .identification import flat_directions
-
         return flat_directions(self, k=k)
 
     def prior_sensitivity(self, var_names: list[str] | None = None):
@@ -277,8 +235,7 @@ class Posterior:
             var_names = self._scalar_names()
             if "centred_payoffs" in self.idata["posterior"].data_vars:
                 var_names.append("centred_payoffs")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with silenced(*SUMMARY_WARNINGS):
             return az.psense_summary(self.idata, var_names=var_names)
 
     # --------------------------------------------------------------- summaries
@@ -305,8 +262,7 @@ class Posterior:
             for col in ("sd", "lower", "upper", "r_hat", "ess_bulk"):
                 frame[col] = np.nan
             return frame
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with silenced(*SUMMARY_WARNINGS):
             s = az.summary(self.idata, var_names=var_names, ci_prob=prob, round_to="none")
         s = pd.DataFrame(s)
         lb = next(c for c in s.columns if str(c).endswith("_lb"))
@@ -352,8 +308,6 @@ class Posterior:
             frames.append(f)
         post = self.idata["posterior"]
         if "centred_payoffs" in post.data_vars:
-            from .identification import SUPPORT_NAMES, support_categories
-
             f = self._stats_frame(["centred_payoffs"], prob)
             sup = self.support.reshape(-1)
             cats = np.vectorize(SUPPORT_NAMES.get, otypes=[object])(support_categories(self.data).reshape(-1))
@@ -432,68 +386,21 @@ class Posterior:
         -------
         float[n_draws, ...]: one value of the statistic per posterior draw.
         """
-        T = int(T or self.data.n_steps)
-        if isinstance(statistic, str) and statistic not in ("action_frequencies", "mean_payoff", "welfare"):
-            raise ValueError(
-                f"unknown statistic {statistic!r}; use 'action_frequencies', 'mean_payoff', "
-                "'welfare' or a callable."
-            )
-        if self.confounded and statistic in ("mean_payoff", "welfare"):
-            warnings.warn(
-                "payoff levels are confounded with beta in this fit (no observed payoffs): "
-                f"'{statistic}' is in the prior's units, not identified.",
-                ConfoundingWarning,
-                stacklevel=2,
-            )
-        mech = self.mechanism if mechanism_edit is None else EditedMechanism(self.mechanism, mechanism_edit)
-        k = self.data.n_actions
-        idx = self._draw_index(n_draws)
-        sites = {name: jnp.asarray(v[idx]) for name, v in self.site_draws().items()}
-        ld = self.learner_draws()
-        fields = learner_fields(ld)
-        lds = tuple(jnp.asarray(np.asarray(getattr(ld, f))[idx]) for f in fields)
-        keys = jax.random.split(jax.random.key(seed), len(idx))
-        K = max(k)
-
-        def stat(actions, payoffs):
-            if callable(statistic):
-                return statistic(actions, payoffs)
-            if statistic == "action_frequencies":
-                return jax.nn.one_hot(actions, K).mean(axis=(0, 1))
-            if statistic == "mean_payoff":
-                return payoffs.mean(axis=(0, 1))
-            return payoffs.sum(-1).mean()
-
-        def one(args):
-            s, l_fields, key = args
-            l_draw = self.learner._replace(**dict(zip(fields, l_fields, strict=True)))
-            params = params_from_sites(self.mechanism, s)
-            lq = l_draw if learner is None else (learner(l_draw) if callable(learner) else learner)
-            actions, payoffs = simulate_arrays(mech, params, lq, int(n_episodes), T, key, k)
-            return stat(actions, payoffs)
-
-        if learner is not None and not callable(learner) and callable(getattr(learner, "check", None)):
-            learner.check(len(k))
-        out = jax.lax.map(one, (sites, lds, keys))
-        return np.asarray(out)
+        return counterfactual(
+            self, learner, mechanism_edit, n_episodes, T, statistic, n_draws=n_draws, seed=seed
+        )
 
     # ------------------------------------------------ model comparison and checks
     def loo(self):
         """PSIS-LOO with whole episodes left out; see :func:`bayes_diml.inference.compare.loo`."""
-        from .compare import loo
-
         return loo(self)
 
     def lfo(self, **options: Any):
         """PSIS leave-future-out CV of one-step-ahead predictions; see :func:`.compare.lfo`."""
-        from .compare import lfo
-
         return lfo(self, **options)
 
     def ppc_behaviour(self, **options: Any):
         """Posterior-predictive check in behaviour space; see :func:`.ppc.ppc_behaviour`."""
-        from .ppc import ppc_behaviour
-
         return ppc_behaviour(self, **options)
 
     # --------------------------------------------------------------------- I/O
@@ -502,95 +409,12 @@ class Posterior:
 
         Stores the DataTree plus what is needed to rebuild mechanism, learner and data.
         """
-        path = Path(path)
-        tree = self.idata.copy()
-        tree.attrs["bayes_diml"] = json.dumps(
-            {
-                "format_version": _FORMAT_VERSION,
-                "method": self.method,
-                "mechanism": mechanism_to_spec(self.mechanism),
-                "learner": _learner_to_json(self.learner),
-                "priors": self.priors.to_dict(),
-                "info": _jsonable(self.info),
-            }
-        )
-        if path.suffix == ".zarr":
-            _require_zarr()
-            tree.to_zarr(path, mode="w")
-        else:
-            tree.to_netcdf(path, engine="h5netcdf")
-        return path
-
-
-def _require_zarr() -> None:
-    try:
-        import zarr  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "saving or loading .zarr needs the zarr package: pip install 'bayes-diml[zarr]' "
-            "(or use a .nc path for netCDF)."
-        ) from exc
+        return save_fit(self, path)
 
 
 def _check_prob(prob: float) -> None:
     if not 0.0 < float(prob) < 1.0:
         raise ValueError(f"prob must lie in (0, 1); got {prob}.")
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray | jax.Array):
-        return np.asarray(x).tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
-def _learner_to_json(learner: Any) -> dict:
-    out = {f: _jsonable(getattr(learner, f)) for f in (*learner_fields(learner), "q0")}
-    out["family"] = family_name(learner)
-    return out
-
-
-def _learner_from_json(lj: dict) -> Any:
-    """Inverse of :func:`_learner_to_json` (fits saved before learner families are LogitQ)."""
-    cls = learner_family(lj.get("family", "logitq"))
-    values = {
-        f: (v if isinstance(v, str) else np.asarray(v, dtype=float)) for f, v in lj.items() if f != "family"
-    }
-    return cls(**values)
-
-
-def mechanism_to_spec(mechanism: Any) -> dict | None:
-    """JSON description of a built-in mechanism (class and constructor fields), else None."""
-    from bayes_diml import mechanisms as mech_mod
-
-    name = type(mechanism).__name__
-    if getattr(mech_mod, name, None) is not type(mechanism) or not dataclasses.is_dataclass(mechanism):
-        return None
-    fields = {}
-    for f in dataclasses.fields(mechanism):
-        if not f.init:
-            continue
-        v = getattr(mechanism, f.name)
-        if callable(v):
-            return None
-        fields[f.name] = _jsonable(v)
-    return {"class": name, "fields": fields}
-
-
-def mechanism_from_spec(spec: dict) -> Any:
-    """Inverse of :func:`mechanism_to_spec`."""
-    from bayes_diml import mechanisms as mech_mod
-
-    cls = getattr(mech_mod, spec["class"])
-    fields = {
-        k: (tuple(v) if isinstance(v, list) and k == "n_actions" else v) for k, v in spec["fields"].items()
-    }
-    return cls(**fields)
 
 
 def load(path: str | Path, mechanism: Any = None) -> Posterior:
@@ -599,39 +423,4 @@ def load(path: str | Path, mechanism: Any = None) -> Posterior:
     ``mechanism`` must be given when the fit used a user-defined mechanism (``Function``
     or ``Linear`` with a callable), which cannot be stored.
     """
-    import xarray as xr
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no fit at {path}")
-    if path.suffix == ".zarr":
-        _require_zarr()
-    try:
-        if path.suffix == ".zarr":
-            tree = xr.open_datatree(path, engine="zarr").load()
-        else:
-            tree = xr.open_datatree(path, engine="h5netcdf").load()
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable bayes-diml fit ({exc}).") from exc
-    meta_raw = tree.attrs.get("bayes_diml")
-    if meta_raw is None:
-        raise ValueError(f"{path}: not a bayes-diml fit (no 'bayes_diml' metadata).")
-    meta = json.loads(meta_raw)
-    if mechanism is None:
-        if meta["mechanism"] is None:
-            raise ValueError(f"{path}: the fit used a user-defined mechanism; pass mechanism=... to load().")
-        mechanism = mechanism_from_spec(meta["mechanism"])
-    const = tree["constant_data"]
-    payoffs = (
-        tree["observed_data"]["payoffs"].values if "payoffs" in tree["observed_data"].data_vars else None
-    )
-    data = Trajectories(
-        const["all_actions"].values,
-        tuple(int(v) for v in const["n_actions"].values),
-        lengths=const["lengths"].values,
-        payoffs=payoffs,
-    )
-    lj = meta["learner"]
-    learner = _learner_from_json(lj)
-    spec = ModelSpec(data, mechanism, learner, Priors.from_dict(meta["priors"]))
-    return Posterior(tree, spec, meta["method"], meta.get("info", {}))
+    return Posterior(*read_fit(path, mechanism))

@@ -29,9 +29,10 @@ __all__ = ["BehaviourCheck", "behaviour_statistics", "ppc_behaviour"]
 def behaviour_statistics(
     actions: np.ndarray, lengths: np.ndarray, n_actions: tuple[int, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Action frequencies ``float[T, n, K]`` and switching rates ``float[n]`` of ``actions: int[M, T, n]``.
+    """Return action frequencies ``float[T, n, K]`` and switching rates ``float[n]``.
 
-    Steps ``t >= lengths[m]`` of episode m are ignored; a step no episode reaches gets NaN.
+    Of ``actions: int[M, T, n]``; steps ``t >= lengths[m]`` of episode m are ignored; a step
+    no episode reaches gets NaN.
     """
     actions = jnp.asarray(actions)
     freq, switch = _statistics(actions, jnp.asarray(lengths), max(n_actions))
@@ -114,14 +115,17 @@ class BehaviourCheck:
 
     @property
     def misfit(self) -> bool:
-        """Whether some agent's switching rate is outside its band or fewer than ``prob - 0.1`` of
-        its frequency cells are inside theirs (a rough flag; read the plot).
+        """Whether some agent looks unlike the data (a rough flag; read the plot).
+
+        True when some agent's switching rate is outside its band or fewer than ``prob - 0.1``
+        of its frequency cells are inside theirs.
         """
         return bool(self.switching_outside.any() or (self.frequency_coverage < self.prob - 0.1).any())
 
     def summary(self):
-        """``pandas.DataFrame`` per agent: observed and simulated switching (mean, band), p-value,
-        frequency coverage.
+        """Return a ``pandas.DataFrame`` with one row per agent.
+
+        Columns: observed and simulated switching (mean, band), p-value, frequency coverage.
         """
         import pandas as pd
 

@@ -154,7 +154,7 @@ DENSE_MASS_WARMUP_PER_DIM = 10
 
 
 def unconstrained_dimension(model) -> int:
-    """Number of unconstrained real parameters of a NumPyro model (traced abstractly, nothing run)."""
+    """Count the unconstrained real parameters of a NumPyro model (traced abstractly, nothing run)."""
 
     def unconstrained(key):
         tr = handlers.trace(handlers.seed(model, key)).get_trace()
@@ -193,7 +193,7 @@ START_MAP = MAPConfig(num_restarts=1)
 
 
 def _map_init(spec: ModelSpec, key, progress: bool, map_config: MAPConfig | None, default=START_MAP):
-    """The MAP start: ``map_config`` (from ``fit(init_map=...)``) if given, else ``default``."""
+    """Return the MAP start: ``map_config`` (from ``fit(init_map=...)``) if given, else ``default``."""
     return fit_map_spec(spec, key, map_config or default, progress=progress)
 
 
@@ -234,8 +234,10 @@ def _constrain_draws(model) -> Any:
 
 
 def _map_start(spec: ModelSpec, potential, m: MAPResult, num_chains: int | None) -> Any:
-    """The MAP in unconstrained space, for NumPyro with its potential and gradient (a
-    ``ParamInfo``, one copy per chain), for BlackJAX (``num_chains=None``) the position alone.
+    """Return the MAP in unconstrained space as a start for NUTS.
+
+    For NumPyro with its potential and gradient (a ``ParamInfo``, one copy per chain), for
+    BlackJAX (``num_chains=None``) the position alone.
 
     Handing NumPyro the potential and gradient spares its eager (op-by-op) evaluation at the
     start; a start where either is not finite is diagnosed here. BlackJAX evaluates them in

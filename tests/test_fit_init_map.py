@@ -40,7 +40,7 @@ class _Stop(Exception):
 @pytest.mark.parametrize("method", ["laplace", "svi", "nuts"])
 def test_init_map_reaches_the_runner(game, method, monkeypatch):
     """fit hands init_map to the method's runner as its map_config (no sampling: the runner is stubbed)."""
-    fit_module = importlib.import_module("bayes_diml.inference.fit")
+    pipeline_module = importlib.import_module("bayes_diml.inference.pipeline")
 
     seen = {}
 
@@ -48,7 +48,7 @@ def test_init_map_reaches_the_runner(game, method, monkeypatch):
         seen.update(kwargs)
         raise _Stop
 
-    monkeypatch.setattr(fit_module, f"run_{method}", stub)
+    monkeypatch.setattr(pipeline_module, f"run_{method}", stub)
     cfg = MAPConfig(num_steps=7, num_restarts=1)
     with pytest.raises(_Stop):
         _fit(game, method, init_map=cfg)

@@ -330,7 +330,8 @@ def test_every_family_runs_end_to_end(family):
 def test_save_load_round_trip_of_a_non_logitq_fit(tmp_path):
     """An EWA fit (per-agent fixed and inferred fields, q0, n0, custom priors) survives save/load."""
     from bayes_diml.inference.idata import build_idata
-    from bayes_diml.inference.posterior import Posterior, _learner_from_json
+    from bayes_diml.inference.persistence import _learner_from_json
+    from bayes_diml.inference.posterior import Posterior
     from bayes_diml.inference.spec import ModelSpec
     from bayes_diml.models import free_from_table
 

@@ -235,12 +235,12 @@ def test_svi_resumes_after_an_interruption_with_identical_results(
 def _fake_checkpoint(path: Path, data, mech, learner=LEARNER, run=SVI_RUN, every: int = 20) -> Path:
     """A checkpoint directory as ``fit(..., checkpoint=path)`` would leave it after two chunks."""
     from bayes_diml.inference.checkpoint import Checkpoint, fingerprint
-    from bayes_diml.inference.fit import _config
+    from bayes_diml.inference.pipeline import make_config
 
     options = {k: v for k, v in run.items() if k not in ("method", "seed", "progress", "log_likelihood")}
     spec = ModelSpec.build(data, mech, learner, None)
     ck = Checkpoint(
-        path, every, fingerprint(spec, run["method"], _config(run["method"], options), run["seed"], every)
+        path, every, fingerprint(spec, run["method"], make_config(run["method"], options), run["seed"], every)
     )
     state = {"key": jax.random.key(0), "x": jnp.arange(3.0)}
     ck.save(state, None)

@@ -1,0 +1,164 @@
+"""Saving and reading fits: netCDF or zarr through xarray, plus JSON codecs of what rebuilds them.
+
+A saved fit is the ArviZ DataTree with one attribute ``bayes_diml``: a JSON object holding the
+format version, the method, the mechanism (class and constructor fields, built-in mechanisms
+only), the learner, the priors and the fit's info. :func:`read_fit` returns what
+``Posterior(idata, spec, method, info)`` takes; ``bayes_diml.inference.load`` wraps it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from bayes_diml.data import Trajectories
+from bayes_diml.learners import family_name, learner_family
+from bayes_diml.models import Priors, learner_fields
+
+from .spec import ModelSpec
+
+__all__ = ["FORMAT_VERSION", "mechanism_to_spec", "mechanism_from_spec", "save_fit", "read_fit"]
+
+FORMAT_VERSION = 1
+
+
+def _require_zarr() -> None:
+    try:
+        import zarr  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "saving or loading .zarr needs the zarr package: pip install 'bayes-diml[zarr]' "
+            "(or use a .nc path for netCDF)."
+        ) from exc
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray | jax.Array):
+        return np.asarray(x).tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _learner_to_json(learner: Any) -> dict:
+    out = {f: _jsonable(getattr(learner, f)) for f in (*learner_fields(learner), "q0")}
+    out["family"] = family_name(learner)
+    return out
+
+
+def _learner_from_json(lj: dict) -> Any:
+    """Inverse of :func:`_learner_to_json` (fits saved before learner families are LogitQ)."""
+    cls = learner_family(lj.get("family", "logitq"))
+    values = {
+        f: (v if isinstance(v, str) else np.asarray(v, dtype=float)) for f, v in lj.items() if f != "family"
+    }
+    return cls(**values)
+
+
+def mechanism_to_spec(mechanism: Any) -> dict | None:
+    """Return the JSON description of a built-in mechanism (class and constructor fields), else None."""
+    from bayes_diml import mechanisms as mech_mod
+
+    name = type(mechanism).__name__
+    if getattr(mech_mod, name, None) is not type(mechanism) or not dataclasses.is_dataclass(mechanism):
+        return None
+    fields = {}
+    for f in dataclasses.fields(mechanism):
+        if not f.init:
+            continue
+        v = getattr(mechanism, f.name)
+        if callable(v):
+            return None
+        fields[f.name] = _jsonable(v)
+    return {"class": name, "fields": fields}
+
+
+def mechanism_from_spec(spec: dict) -> Any:
+    """Return the mechanism a :func:`mechanism_to_spec` description describes (its inverse)."""
+    from bayes_diml import mechanisms as mech_mod
+
+    cls = getattr(mech_mod, spec["class"])
+    fields = {
+        k: (tuple(v) if isinstance(v, list) and k == "n_actions" else v) for k, v in spec["fields"].items()
+    }
+    return cls(**fields)
+
+
+def save_fit(post: Any, path: str | Path) -> Path:
+    """Write a fit ``post`` (a ``Posterior``) to ``path``: netCDF (``.nc``, default) or zarr (``.zarr``)."""
+    path = Path(path)
+    tree = post.idata.copy()
+    tree.attrs["bayes_diml"] = json.dumps(
+        {
+            "format_version": FORMAT_VERSION,
+            "method": post.method,
+            "mechanism": mechanism_to_spec(post.mechanism),
+            "learner": _learner_to_json(post.learner),
+            "priors": post.priors.to_dict(),
+            "info": _jsonable(post.info),
+        }
+    )
+    if path.suffix == ".zarr":
+        _require_zarr()
+        tree.to_zarr(path, mode="w")
+    else:
+        tree.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def _open_tree(path: Path) -> Any:
+    import xarray as xr
+
+    if not path.exists():
+        raise FileNotFoundError(f"no fit at {path}")
+    if path.suffix == ".zarr":
+        _require_zarr()
+    try:
+        if path.suffix == ".zarr":
+            return xr.open_datatree(path, engine="zarr").load()
+        return xr.open_datatree(path, engine="h5netcdf").load()
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable bayes-diml fit ({exc}).") from exc
+
+
+def _stored_data(tree: Any) -> Trajectories:
+    const = tree["constant_data"]
+    observed = tree["observed_data"]
+    payoffs = observed["payoffs"].values if "payoffs" in observed.data_vars else None
+    return Trajectories(
+        const["all_actions"].values,
+        tuple(int(v) for v in const["n_actions"].values),
+        lengths=const["lengths"].values,
+        payoffs=payoffs,
+    )
+
+
+def read_fit(path: str | Path, mechanism: Any = None) -> tuple[Any, ModelSpec, str, dict]:
+    """Read a fit written by :func:`save_fit`: ``(idata, spec, method, info)``.
+
+    ``mechanism`` must be given when the fit used a user-defined mechanism (``Function``
+    or ``Linear`` with a callable), which cannot be stored.
+    """
+    path = Path(path)
+    tree = _open_tree(path)
+    meta_raw = tree.attrs.get("bayes_diml")
+    if meta_raw is None:
+        raise ValueError(f"{path}: not a bayes-diml fit (no 'bayes_diml' metadata).")
+    meta = json.loads(meta_raw)
+    if mechanism is None:
+        if meta["mechanism"] is None:
+            raise ValueError(f"{path}: the fit used a user-defined mechanism; pass mechanism=... to load().")
+        mechanism = mechanism_from_spec(meta["mechanism"])
+    data = _stored_data(tree)
+    learner = _learner_from_json(meta["learner"])
+    spec = ModelSpec(data, mechanism, learner, Priors.from_dict(meta["priors"]))
+    return tree, spec, meta["method"], meta.get("info", {})

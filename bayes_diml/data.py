@@ -92,6 +92,8 @@ class Trajectories:
     n_actions: tuple[int, ...]
     lengths: np.ndarray | None = None
     payoffs: np.ndarray | None = None
+    # legacy per-object cache, used only by Posterior.support (inference/posterior.py) until that
+    # moves to the posterior; counterfactual plans are not cached here (ModelSpec holds its plan)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -239,7 +241,7 @@ class Trajectories:
 
     # ------------------------------------------------------------- selection
     def subset(self, episodes: Sequence[int] | np.ndarray) -> Trajectories:
-        """The episodes with the given indices, as new ``Trajectories``."""
+        """Return the episodes with the given indices, as new ``Trajectories``."""
         idx = _as_int_array("episodes", episodes)  # a bool mask is refused, not read as indices 0/1
         if idx.ndim != 1 or idx.size == 0:
             raise DataError("subset needs a non-empty 1-d sequence of episode indices.")
@@ -484,7 +486,7 @@ def _frame_digest(frame, n_actions) -> str | None:
 
 
 def _parquet_metadata(path: Path, meta: dict) -> dict:
-    """The ``bayes_diml`` schema metadata of a Parquet file: ``{}`` or a dict with n_actions, sha256."""
+    """Read the ``bayes_diml`` schema metadata of a Parquet file: ``{}`` or a dict (n_actions, sha256)."""
     raw = meta.get(b"bayes_diml")
     if raw is None:
         return {}

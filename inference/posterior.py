@@ -633,5 +633,5 @@ def load(path: str | Path, mechanism: Any = None) -> Posterior:
     )
     lj = meta["learner"]
     learner = _learner_from_json(lj)
-    spec = ModelSpec(data, mechanism, learner, Priors.from_dict(meta["priors"]))
+    spec = ModelSpec.from_parts(data, mechanism, learner, Priors.from_dict(meta["priors"]))
     return Posterior(tree, spec, meta["method"], meta.get("info", {}))

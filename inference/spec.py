@@ -64,6 +64,25 @@ class ModelSpec(NamedTuple):
         """
         return cls(data, mechanism, learner, priors, plan_for(mechanism, data), mesh)
 
+    # equality and hash as the pieces' (data by identity, as Trajectories compare); the plan,
+    # which holds arrays, hashes by its kind and shape and compares by identity, else by value.
+    # So a spec stays usable as a static argument of jax.jit, as before it held a plan.
+    def _key(self) -> tuple:
+        plan = (self.plan.kind, self.plan.points.shape, self.plan.index.shape)
+        return (self.data, self.mechanism, self.learner, self.priors, plan, self.mesh)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ModelSpec):
+            return NotImplemented
+        return self._key() == other._key() and _same_plan(self.plan, other.plan)
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     def with_data(self, data: Trajectories) -> ModelSpec:
         """Return the spec for other data (same shape or not), with their plan."""
         return self._replace(data=data, plan=plan_for(self.mechanism, data))
@@ -154,6 +173,14 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
     if spec.data.has_payoffs:
         out["payoff_noise"] = jnp.asarray(0.6745 * pr.payoff_noise)
     return out
+
+
+def _same_plan(a: CounterfactualPlan, b: CounterfactualPlan) -> bool:
+    """Tell whether two plans are the same object or hold equal arrays."""
+    if a is b:
+        return True
+    pairs = ((a.points, b.points), (a.index, b.index), (a.action_mask, b.action_mask))
+    return a.kind == b.kind and all(np.array_equal(x, y) for x, y in pairs)
 
 
 def _sees_levels(data: Trajectories, learner: Any) -> bool:

@@ -111,6 +111,8 @@ def test_spec_builds_its_plan_once_and_the_model_uses_it(game):
     assert moved.data is part and moved.plan.index.shape[0] == 2
     same = ModelSpec.from_parts(data, spec.mechanism, spec.learner, spec.priors)
     np.testing.assert_array_equal(same.plan.index, spec.plan.index)
+    # a spec is still hashable (a static argument of jax.jit): the plan compares by value
+    assert same == spec and hash(same) == hash(spec) and moved != spec
 
 
 def test_pointwise_log_likelihood_is_per_step_and_sums_to_total(game):

@@ -101,7 +101,7 @@ def test_spec_builds_its_plan_once_and_the_model_uses_it(game):
     spec = ModelSpec.build(data, mech, LEARNER, Priors(mechanism_scale=None))
     assert spec.plan.kind == "table" and spec.plan.index.shape[:3] == (data.n_episodes, data.n_steps - 1, 2)
     assert spec.model().keywords["plan"] is spec.plan
-    assert not any(isinstance(k, tuple) and k[0] == "plan" for k in data._cache)  # no hidden cache
+    assert not any(isinstance(k, tuple) and k[0] == "plan" for k in getattr(data, "_cache", {}))
     sites = free_from_table(mech, params["table"])
     logp, _ = log_density(spec.model(), (), {}, sites)
     np.testing.assert_allclose(float(logp), float(bd.log_likelihood(mech, params, LEARNER, data)), rtol=1e-5)

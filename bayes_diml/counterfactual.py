@@ -106,7 +106,7 @@ def _counterfactual_joints(actions: np.ndarray, n_actions: tuple[int, ...]) -> n
 
 
 def _unique_rows(rows: np.ndarray, radix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Unique rows of int[N, d] and the inverse index int[N]."""
+    """Return the unique rows of int[N, d] and the inverse index int[N]."""
     if radix is not None and float(np.log2(radix.astype(float)).sum()) < 62.0:
         strides = np.array([math.prod(radix[j + 1 :].tolist()) for j in range(len(radix))], np.int64)
         codes = rows.astype(np.int64) @ strides
@@ -210,14 +210,17 @@ def make_plan(
 def plan_for(
     mechanism: Any, data: Trajectories, *, kind: str | None = None, table_limit: int = DEFAULT_TABLE_LIMIT
 ) -> CounterfactualPlan:
-    """The plan for the steps ``t = 0..T-2`` of ``data`` (cached on ``data`` by kind)."""
+    """Build the plan for the steps ``t = 0..T-2`` of ``data`` (no cache: built on every call).
+
+    The memory guard (:func:`bayes_diml.memory.check_plan_memory`) runs first, so a plan
+    too large for the memory limit is refused before anything is allocated. Build it once
+    and pass it on (``log_likelihood(..., plan=plan)``, :class:`bayes_diml.inference.ModelSpec`
+    holds one) to reuse it across calls.
+    """
     _check_mechanism(mechanism, data.n_actions)
     kind = kind or _choose_kind(mechanism, data.n_actions, table_limit)
-    key = ("plan", kind)
-    if key not in data._cache:
-        check_plan_memory(mechanism, data.actions.shape, data.n_actions, kind)  # before allocating
-        data._cache[key] = make_plan(mechanism, data.actions[:, :-1], data.n_actions, kind=kind)
-    return data._cache[key]
+    check_plan_memory(mechanism, data.actions.shape, data.n_actions, kind)  # before allocating
+    return make_plan(mechanism, data.actions[:, :-1], data.n_actions, kind=kind)
 
 
 def evaluate_plan(
@@ -276,16 +279,27 @@ def _table_rows(n_actions: tuple[int, ...]) -> np.ndarray:
 
 
 def counterfactual_payoffs(
-    mechanism: Any, params: Any, data: Trajectories, *, kind: str | None = None
+    mechanism: Any,
+    params: Any,
+    data: Trajectories,
+    *,
+    kind: str | None = None,
+    plan: CounterfactualPlan | None = None,
 ) -> jax.Array:
-    """``u_i(k, a_-i(t))`` for ``t = 0..T-2``: float[M, T-1, n, K] (0 on padded actions)."""
-    return evaluate_plan(mechanism, params, plan_for(mechanism, data, kind=kind))
+    """Compute ``u_i(k, a_-i(t))`` for ``t = 0..T-2``: float[M, T-1, n, K] (0 on padded actions).
+
+    ``plan`` (from :func:`plan_for`) is reused when given (then ``kind`` is ignored);
+    otherwise one is built for this call.
+    """
+    if plan is None:
+        plan = plan_for(mechanism, data, kind=kind)
+    return evaluate_plan(mechanism, params, plan)
 
 
 def step_counterfactuals(
     mechanism: Any, params: Any, n_actions: tuple[int, ...], *, table_limit: int = DEFAULT_TABLE_LIMIT
 ):
-    """A function ``joint: int[n] -> float[n, K]`` for use inside a simulation loop.
+    """Return a function ``joint: int[n] -> float[n, K]`` for use inside a simulation loop.
 
     Heavy work that does not depend on the joint action (the payoff table of a small
     game) is done once, here.

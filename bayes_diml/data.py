@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,6 @@ class Trajectories:
     n_actions: tuple[int, ...]
     lengths: np.ndarray | None = None
     payoffs: np.ndarray | None = None
-    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         raw = _as_array("actions", self.actions)
@@ -239,7 +238,7 @@ class Trajectories:
 
     # ------------------------------------------------------------- selection
     def subset(self, episodes: Sequence[int] | np.ndarray) -> Trajectories:
-        """The episodes with the given indices, as new ``Trajectories``."""
+        """Return the episodes with the given indices, as new ``Trajectories``."""
         idx = _as_int_array("episodes", episodes)  # a bool mask is refused, not read as indices 0/1
         if idx.ndim != 1 or idx.size == 0:
             raise DataError("subset needs a non-empty 1-d sequence of episode indices.")
@@ -484,7 +483,7 @@ def _frame_digest(frame, n_actions) -> str | None:
 
 
 def _parquet_metadata(path: Path, meta: dict) -> dict:
-    """The ``bayes_diml`` schema metadata of a Parquet file: ``{}`` or a dict with n_actions, sha256."""
+    """Read the ``bayes_diml`` schema metadata of a Parquet file: ``{}`` or a dict (n_actions, sha256)."""
     raw = meta.get(b"bayes_diml")
     if raw is None:
         return {}

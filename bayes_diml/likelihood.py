@@ -14,9 +14,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .counterfactual import evaluate_plan, plan_for
+from .counterfactual import CounterfactualPlan, evaluate_plan, plan_for
 from .data import Trajectories
 from .recurrence import linear_recurrence, resolve_recurrence
+from .sharding import shard_episodes
 
 __all__ = [
     "log_likelihood",
@@ -36,6 +37,19 @@ def _check_data(data: Any) -> Trajectories:
             "Wrap arrays with Trajectories(actions, n_actions)."
         )
     return data
+
+
+def _data_plan(mechanism: Any, data: Trajectories, plan: CounterfactualPlan | None) -> CounterfactualPlan:
+    """Return ``plan`` after checking that it covers ``data``, or build one for ``data``."""
+    if plan is None:
+        return plan_for(mechanism, data)
+    M, T, n = data.actions.shape
+    if tuple(plan.index.shape[:3]) != (M, T - 1, n):
+        raise ValueError(
+            f"the plan covers steps of shape {tuple(plan.index.shape[:3])} but the data need "
+            f"(M, T-1, n) = {(M, T - 1, n)}; build it with plan_for(mechanism, data)."
+        )
+    return plan
 
 
 def _check_learner(learner: Any, n_agents: int) -> None:
@@ -110,7 +124,7 @@ def scan_states(
     segment_length: int | None = None,
     recurrence: str = "auto",
 ) -> Any:
-    """The learner's state after each step: leaves with leading axes ``[M, S]``.
+    """Return the learner's state after each step: leaves with leading axes ``[M, S]``.
 
     Same recursion as :func:`scan_log_policies` (``counterfactual: float[M, S, n, K]``,
     ``actions: int[M, S, n]``), returning the states themselves (float[M, S, n, K] for
@@ -125,7 +139,7 @@ def scan_states(
 def _scan(
     learner, counterfactual, actions, action_mask, segment_length, finish, extra=None, *, recurrence="auto"
 ):
-    """The learner's state recursion over time, ``finish(states, extra)`` applied per segment.
+    """Run the learner's state recursion over time, ``finish(states, extra)`` applied per segment.
 
     Only the recursion is sequential: it is scanned, then ``finish`` evaluates all of the
     segment's states at once (vectorised; much cheaper than inside the scan body). Outputs
@@ -175,7 +189,7 @@ def _scan(
 
 
 def _linear_coefficients(learner: Any, leaves: list, dtype: Any) -> tuple[jax.Array, jax.Array] | None:
-    """``(a, b)`` flattened to float[n * K] when the learner's update is ``a Q + b u``, else None."""
+    """Return ``(a, b)`` flattened to float[n * K] when the learner's update is ``a Q + b u``, else None."""
     linear_update = getattr(learner, "linear_update", None)
     if not callable(linear_update) or len(leaves) != 1:
         return None
@@ -247,15 +261,18 @@ def log_policies(
     *,
     segment_length: int | None = None,
     recurrence: str = "auto",
+    plan: CounterfactualPlan | None = None,
 ) -> jax.Array:
-    """Log-probabilities of the action at ``t+1`` given the history to ``t``: float[M, T-1, n, K].
+    """Compute log-probabilities of the action at ``t+1`` given the history to ``t``.
 
-    Entries for padded actions are ``-inf``; padded steps hold unscored values.
+    Returns float[M, T-1, n, K]: entries for padded actions are ``-inf``; padded steps hold
+    unscored values. ``plan`` (:func:`bayes_diml.counterfactual.plan_for`) is built for this
+    call unless given: pass one to reuse it across calls on the same data.
     """
     data = _check_data(data)
     _check_learner(learner, data.n_agents)
     resolve_recurrence(recurrence)  # a bad name fails here, before any work
-    plan = plan_for(mechanism, data)
+    plan = _data_plan(mechanism, data, plan)
     cf = evaluate_plan(mechanism, params, plan)
     return scan_log_policies(
         learner,
@@ -277,8 +294,9 @@ def log_likelihood(
     segment_length: int | None = None,
     mesh: Any = None,
     recurrence: str = "auto",
+    plan: CounterfactualPlan | None = None,
 ) -> jax.Array:
-    """Exact log-likelihood of whole episodes under a learner and a mechanism.
+    """Compute the exact log-likelihood of whole episodes under a learner and a mechanism.
 
     Parameters
     ----------
@@ -303,6 +321,10 @@ def log_likelihood(
         How the linear Q recursion runs over time (``"auto"``: one scan step per time step on
         the CPU; a parallel prefix, ``O(log T)`` steps, on a GPU or TPU, where it is 3-20x
         faster); see :func:`bayes_diml.recurrence.linear_recurrence`.
+    plan : CounterfactualPlan, optional
+        The data's counterfactual plan (:func:`bayes_diml.counterfactual.plan_for`); built
+        for this call when not given (after the memory guard). Pass one to reuse it across
+        calls on the same data (e.g. many parameter values).
 
     Returns
     -------
@@ -318,12 +340,10 @@ def log_likelihood(
     data = _check_data(data)
     _check_learner(learner, data.n_agents)
     resolve_recurrence(recurrence)  # a bad name fails here, before any work
-    plan = plan_for(mechanism, data)
+    plan = _data_plan(mechanism, data, plan)
     cf = evaluate_plan(mechanism, params, plan)
     actions = jnp.asarray(data.actions)
     if mesh is not None:
-        from .sharding import shard_episodes
-
         cf, actions = shard_episodes((cf, actions), mesh)
     per = scan_log_policies(
         learner,

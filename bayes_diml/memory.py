@@ -191,7 +191,8 @@ def check_plan_memory(
 ) -> PlanMemory:
     """Raise :class:`MemoryLimitError` if plan ``kind`` for ``actions: int[M, T, n]`` will not fit.
 
-    Called by :func:`bayes_diml.counterfactual.plan_for` before the plan is built.
+    Called by :func:`bayes_diml.counterfactual.plan_for` (which builds the plans of
+    ``log_likelihood`` and of ``ModelSpec``) before the plan is built.
     """
     est = estimate_plan_memory(kind, shape, n_actions)
     limit, source = available_memory()

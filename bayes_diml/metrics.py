@@ -19,7 +19,7 @@ import numpy as np
 from .counterfactual import action_mask
 from .data import Trajectories
 from .mechanisms.base import agent_payoffs, joint_profiles
-from .simulation import _simulate_jit, simulate_arrays
+from .simulation import simulate_compiled
 
 __all__ = ["payoff_differences", "diff_mse", "cfkl_params", "joint_action_histogram", "kl_divergence"]
 
@@ -159,7 +159,7 @@ def _count_vector_hash(count_vectors: np.ndarray, buckets: int) -> np.ndarray:
 def joint_action_histogram(
     actions: np.ndarray, n_actions: tuple[int, ...], *, buckets: int | None = None
 ) -> dict[Any, int]:
-    """Counts of joint actions pooled over episodes and steps: ``actions int[..., n]``.
+    """Count joint actions pooled over episodes and steps: ``actions int[..., n]``.
 
     Exact joint index when ``n <= 10`` and ``prod K_i <= 2e6``. Otherwise the action-count
     vector (how many agents chose each action; an anonymous histogram): with
@@ -208,15 +208,6 @@ def kl_divergence(p_counts: dict, q_counts: dict, smoothing: float = 1e-6) -> fl
     return float(np.sum(p * (np.log(p) - np.log(q))))
 
 
-def _simulate(mechanism, params, learner, n_episodes: int, T: int, key, k: tuple[int, ...]):
-    """simulate_arrays, compiled once per (mechanism, sizes) when the mechanism is hashable."""
-    try:
-        hash(mechanism)
-    except TypeError:
-        return simulate_arrays(mechanism, params, learner, n_episodes, T, key, k)
-    return _simulate_jit(mechanism, params, learner, n_episodes, T, key, k)
-
-
 def cfkl_params(
     true_mechanism: Any,
     true_params: Any,
@@ -246,8 +237,8 @@ def cfkl_params(
     k = _n_actions(true_mechanism, n_actions)
     shifted = learner.scaled(alpha=shift[0], beta=shift[1], eps=shift[2], eps_cap=eps_cap)
     key = jax.random.key(seed)
-    a_true, _ = _simulate(true_mechanism, true_params, shifted, int(n_episodes), int(T), key, k)
-    a_fit, _ = _simulate(fitted_mechanism, fitted_params, shifted, int(n_episodes), int(T), key, k)
+    a_true, _ = simulate_compiled(true_mechanism, true_params, shifted, int(n_episodes), int(T), key, k)
+    a_fit, _ = simulate_compiled(fitted_mechanism, fitted_params, shifted, int(n_episodes), int(T), key, k)
     return kl_divergence(
         joint_action_histogram(np.asarray(a_true), k, buckets=buckets),
         joint_action_histogram(np.asarray(a_fit), k, buckets=buckets),

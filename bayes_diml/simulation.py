@@ -12,7 +12,7 @@ import numpy as np
 from .counterfactual import action_mask, step_counterfactuals
 from .data import Trajectories
 
-__all__ = ["simulate", "simulate_arrays"]
+__all__ = ["simulate", "simulate_arrays", "simulate_compiled"]
 
 
 def simulate_arrays(
@@ -24,7 +24,7 @@ def simulate_arrays(
     key: jax.Array,
     n_actions: Sequence[int] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
-    """Jittable core of :func:`simulate`: ``(actions int[M, T, n], payoffs float[M, T, n])``.
+    """Simulate as :func:`simulate` does, jittable: ``(actions int[M, T, n], payoffs float[M, T, n])``.
 
     ``payoffs[m, t, i]`` is agent i's realised payoff at step t (noise-free).
     """
@@ -59,6 +59,30 @@ def simulate_arrays(
 
 
 _simulate_jit = jax.jit(simulate_arrays, static_argnames=("mechanism", "n_episodes", "T", "n_actions"))
+
+
+def simulate_compiled(
+    mechanism: Any,
+    params: Any,
+    learner: Any,
+    n_episodes: int,
+    T: int,
+    key: jax.Array,
+    n_actions: Sequence[int] | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """Run :func:`simulate_arrays` compiled once per (mechanism, sizes): ``(actions, payoffs)``.
+
+    The mechanism, ``n_episodes``, ``T`` and ``n_actions`` are static arguments of one jitted
+    program, so repeated calls with new parameters, learners or keys reuse it. A mechanism
+    that cannot be hashed runs :func:`simulate_arrays` as it is. Returns
+    ``actions: int[M, T, n]`` and ``payoffs: float[M, T, n]``.
+    """
+    n_actions = None if n_actions is None else tuple(int(k) for k in n_actions)
+    try:
+        hash(mechanism)
+    except TypeError:
+        return simulate_arrays(mechanism, params, learner, n_episodes, T, key, n_actions)
+    return _simulate_jit(mechanism, params, learner, int(n_episodes), int(T), key, n_actions)
 
 
 def simulate(

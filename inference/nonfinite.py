@@ -17,10 +17,9 @@ import numpy as np
 import numpyro
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
-from bayes_diml.counterfactual import evaluate_plan, plan_for
+from bayes_diml.counterfactual import evaluate_plan
 from bayes_diml.likelihood import scan_log_policies
-from bayes_diml.models import params_from_sites
-from bayes_diml.models.logit_q import learner_from_sites
+from bayes_diml.models import learner_from_sites, params_from_sites
 
 from .errors import FitError
 from .spec import ModelSpec
@@ -73,8 +72,7 @@ def _learner_text(values: dict[str, Any], spec: ModelSpec) -> str:
 
 
 def _mechanism_findings(spec: ModelSpec, params: Any) -> tuple[list[str], np.ndarray | None]:
-    data, mech = spec.data, spec.mechanism
-    plan = plan_for(mech, data)
+    data, mech, plan = spec.data, spec.mechanism, spec.plan
     cf = np.asarray(evaluate_plan(mech, params, plan))  # [M, T-1, n, K]
     real = data.step_mask[:, :-1, None, None] & plan.action_mask[None, None]
     for region, label in (
@@ -134,7 +132,7 @@ def _diagnose(spec: ModelSpec, values: dict[str, Any], gradient: bool) -> tuple[
     data = spec.data
     learner = learner_from_sites(spec.learner, values)
     actions = jnp.asarray(data.actions)
-    plan = plan_for(spec.mechanism, data)
+    plan = spec.plan
     logp = np.asarray(
         scan_log_policies(
             learner, jnp.asarray(cf), actions[:, :-1], jnp.asarray(plan.action_mask), actions[:, 1:]

@@ -160,5 +160,5 @@ def read_fit(path: str | Path, mechanism: Any = None) -> tuple[Any, ModelSpec, s
         mechanism = mechanism_from_spec(meta["mechanism"])
     data = _stored_data(tree)
     learner = _learner_from_json(meta["learner"])
-    spec = ModelSpec(data, mechanism, learner, Priors.from_dict(meta["priors"]))
+    spec = ModelSpec.from_parts(data, mechanism, learner, Priors.from_dict(meta["priors"]))
     return tree, spec, meta["method"], meta.get("info", {})

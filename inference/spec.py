@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.util import log_density
 
+from bayes_diml.counterfactual import CounterfactualPlan, plan_for
 from bayes_diml.data import Trajectories
 from bayes_diml.inference.errors import FitError
 from bayes_diml.learners import uses_payoff_levels
@@ -39,19 +40,56 @@ __all__ = ["ModelSpec", "initial_values", "check_finite_start"]
 class ModelSpec(NamedTuple):
     """Everything that defines the model: data, mechanism, learner spec and priors.
 
-    ``mesh`` (optional ``jax.sharding.Mesh`` with an ``"episode"`` axis) splits the
-    likelihood's episodes over devices; it changes no value.
+    ``plan`` is the data's counterfactual plan (:func:`bayes_diml.counterfactual.plan_for`),
+    built once with the spec (:meth:`build`, :meth:`from_parts`, :meth:`with_data`) and
+    used by every evaluation of the model. ``mesh`` (optional ``jax.sharding.Mesh`` with an
+    ``"episode"`` axis) splits the likelihood's episodes over devices; it changes no value.
     """
 
     data: Trajectories
     mechanism: Any
     learner: Any
     priors: Priors
+    plan: CounterfactualPlan
     mesh: Any = None
 
     @classmethod
+    def from_parts(
+        cls, data: Trajectories, mechanism: Any, learner: Any, priors: Priors, mesh: Any = None
+    ) -> ModelSpec:
+        """Return the spec of already validated pieces, with the data's plan built now.
+
+        The memory guard (:func:`bayes_diml.memory.check_plan_memory`) runs before the plan
+        is built. Use :meth:`build` for pieces that still need checking.
+        """
+        return cls(data, mechanism, learner, priors, plan_for(mechanism, data), mesh)
+
+    # equality and hash as the pieces' (data by identity, as Trajectories compare); the plan,
+    # which holds arrays, hashes by its kind and shape and compares by identity, else by value.
+    # So a spec stays usable as a static argument of jax.jit, as before it held a plan.
+    def _key(self) -> tuple:
+        plan = (self.plan.kind, self.plan.points.shape, self.plan.index.shape)
+        return (self.data, self.mechanism, self.learner, self.priors, plan, self.mesh)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ModelSpec):
+            return NotImplemented
+        return self._key() == other._key() and _same_plan(self.plan, other.plan)
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def with_data(self, data: Trajectories) -> ModelSpec:
+        """Return the spec for other data (same shape or not), with their plan."""
+        return self._replace(data=data, plan=plan_for(self.mechanism, data))
+
+    @classmethod
     def build(cls, data: Any, mechanism: Any, learner: Any, priors: Priors | None) -> ModelSpec:
-        """Validate the pieces with clear errors and return the spec."""
+        """Validate the pieces with clear errors and return the spec (with the data's plan)."""
         if not isinstance(data, Trajectories):
             raise TypeError(
                 f"data must be bayes_diml.Trajectories; got {type(data).__name__}. "
@@ -74,13 +112,20 @@ class ModelSpec(NamedTuple):
             # observed payoffs and played-action reinforcement see each agent's mean payoff over
             # its own actions: there it is a parameter, not a gauge
             mechanism = dataclasses.replace(mechanism, levels=True)
-        return cls(data, mechanism, learner, priors)
+        return cls.from_parts(data, mechanism, learner, priors)
 
     def model(self, observe: bool = True):
-        """The NumPyro model with data bound: a function of no arguments."""
+        """Return the NumPyro model with data and plan bound: a function of no arguments."""
         extra = {} if self.mesh is None else {"mesh": self.mesh}
         return functools.partial(
-            logit_q_model, self.data, self.mechanism, self.learner, self.priors, observe=observe, **extra
+            logit_q_model,
+            self.data,
+            self.mechanism,
+            self.learner,
+            self.priors,
+            observe=observe,
+            plan=self.plan,
+            **extra,
         )
 
     @property
@@ -99,7 +144,7 @@ class ModelSpec(NamedTuple):
 
 
 def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict[str, jax.Array]:
-    """Starting values of every latent site.
+    """Return starting values of every latent site.
 
     Mechanism sites: the mechanism's own ``init(key)`` (a zero table for ``Tabular``, plus
     ``jitter`` noise); learner sites: their prior means; payoff noise: its prior median.
@@ -130,8 +175,16 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
     return out
 
 
+def _same_plan(a: CounterfactualPlan, b: CounterfactualPlan) -> bool:
+    """Tell whether two plans are the same object or hold equal arrays."""
+    if a is b:
+        return True
+    pairs = ((a.points, b.points), (a.index, b.index), (a.action_mask, b.action_mask))
+    return a.kind == b.kind and all(np.array_equal(x, y) for x, y in pairs)
+
+
 def _sees_levels(data: Trajectories, learner: Any) -> bool:
-    """Whether payoff levels (not only differences between own actions) enter the model."""
+    """Tell whether payoff levels (not only differences between own actions) enter the model."""
     return bool(data.has_payoffs) or uses_payoff_levels(learner)
 
 

@@ -1,32 +1,36 @@
 """NumPyro models (installed as ``bayes_diml.models``)."""
 
 from .hierarchical import hierarchical_initial_values, hierarchical_site_names, population_summary
-from .logit_q import (
-    INFER,
-    INFER_HIERARCHICAL,
-    INFER_PER_AGENT,
-    LEARNER_FIELDS,
-    LEARNER_PRIOR_KINDS,
-    REPORT_TABLE_LIMIT,
-    Priors,
+from .learner_spec import (
     check_fixed_learner,
-    deterministic_site_names,
-    free_from_table,
-    has_fixed_units,
     hierarchical_learner_fields,
     inferred_learner_fields,
-    is_confounded,
     learner_fields,
     learner_from_sites,
     learner_latent_sites,
-    logit_q_model,
-    mechanism_sites,
-    params_from_sites,
     resolve_learner,
+    sample_learner,
+)
+from .logit_q import (
+    REPORT_TABLE_LIMIT,
+    deterministic_site_names,
+    has_fixed_units,
+    is_confounded,
+    logit_q_model,
+)
+from .observation import episode_plate, observe_trajectories
+from .policy import LearnerPolicy
+from .priors import INFER, INFER_HIERARCHICAL, INFER_PER_AGENT, LEARNER_FIELDS, LEARNER_PRIOR_KINDS, Priors
+from .sites import (
+    PARAM_RECORD_LIMIT,
+    free_from_table,
+    mechanism_sites,
+    param_site_names,
+    params_from_sites,
+    sample_mechanism,
     sites_from_params,
     sum_to_zero_basis,
 )
-from .policy import LearnerPolicy
 
 __all__ = [
     "LearnerPolicy",
@@ -43,11 +47,17 @@ __all__ = [
     "LEARNER_PRIOR_KINDS",
     "learner_fields",
     "REPORT_TABLE_LIMIT",
+    "PARAM_RECORD_LIMIT",
     "Priors",
     "logit_q_model",
+    "observe_trajectories",
+    "episode_plate",
+    "sample_learner",
+    "sample_mechanism",
     "sum_to_zero_basis",
     "free_from_table",
     "mechanism_sites",
+    "param_site_names",
     "params_from_sites",
     "sites_from_params",
     "resolve_learner",

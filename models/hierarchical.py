@@ -55,7 +55,7 @@ def hierarchical_site_names(name: str) -> tuple[str, str, str]:
 def sample_hierarchical(learner: Any, name: str, priors: Any, n_agents: int) -> jax.Array:
     """Sample the population and per-agent sites of one parameter; returns ``float[n]``.
 
-    Called inside the NumPyro model (``_sample_learner`` of ``models/logit_q.py``).
+    Called inside the NumPyro model (``sample_learner`` of ``models/learner_spec.py``).
     """
     unit = _unit(learner, name)
     mu_scale, sigma_scale = priors.population
@@ -73,7 +73,7 @@ def sample_hierarchical(learner: Any, name: str, priors: Any, n_agents: int) -> 
 
 
 def hierarchical_initial_values(learner: Any, name: str, priors: Any, n_agents: int) -> dict[str, jax.Array]:
-    """Starting values: mu at the prior centre's link, sigma at its prior median, z = 0."""
+    """Return starting values: mu at the prior centre's link, sigma at its prior median, z = 0."""
     mu_name, sigma_name, z_name = hierarchical_site_names(name)
     return {
         mu_name: jnp.asarray(_link(priors.learner_centre(name), _unit(learner, name))),
@@ -83,7 +83,7 @@ def hierarchical_initial_values(learner: Any, name: str, priors: Any, n_agents: 
 
 
 def population_summary(post: Any, name: str, prob: float = 0.9) -> dict[str, Any]:
-    """Population of one hierarchical parameter from a fit.
+    """Summarise the population of one hierarchical parameter from a fit.
 
     Returns ``{"mu", "sigma", "median"}`` each as ``(mean, lower, upper)``, where ``median``
     is the population median of the parameter itself (``link^-1(mu)``), and ``"per_agent"``

@@ -58,7 +58,7 @@ class LearnerPolicy(dist.Distribution):
         return _action_log_prob(self.learner, self.states, self.action_mask, jnp.asarray(value))
 
     def log_policy(self) -> jax.Array:
-        """The whole log-policy: float[..., n, K] (``-inf`` on padded actions)."""
+        """Return the whole log-policy: float[..., n, K] (``-inf`` on padded actions)."""
         return self.learner.log_policy(self.states, self.action_mask)
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:

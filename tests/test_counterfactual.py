@@ -66,10 +66,18 @@ def test_table_row_gather_matches_joint_plan_in_value_and_gradient(n_actions, x6
     assert np.abs(g_table).max() > 0
 
 
-def test_plans_are_cached_per_kind(congestion_game):
-    mech, _, data = congestion_game
-    assert plan_for(mech, data, kind="joint") is plan_for(mech, data, kind="joint")
-    assert plan_for(mech, data, kind="joint") is not plan_for(mech, data, kind="count")
+def test_plans_are_built_per_call_and_not_cached_on_the_data(congestion_game):
+    mech, params, data = congestion_game
+    first, again = plan_for(mech, data, kind="joint"), plan_for(mech, data, kind="joint")
+    assert first is not again  # no hidden cache: whoever reuses a plan holds it
+    np.testing.assert_array_equal(first.index, again.index)
+    np.testing.assert_array_equal(first.points, again.points)
+    assert plan_for(mech, data, kind="count").kind == "count"
+    # a plan passed in is used as it is; the result equals the one built inside
+    np.testing.assert_array_equal(
+        counterfactual_payoffs(mech, params, data, plan=first), counterfactual_payoffs(mech, params, data)
+    )
+    assert not hasattr(data, "_cache")  # nothing is cached on the data object
 
 
 def test_default_kind_follows_table_limit():

@@ -94,6 +94,27 @@ def test_model_log_density_equals_core_likelihood(game):
     assert trace["actions"]["value"].shape == (data.n_episodes, data.n_steps - 1, data.n_agents)
 
 
+def test_spec_builds_its_plan_once_and_the_model_uses_it(game):
+    from numpyro.infer.util import log_density
+
+    mech, params, data = game
+    spec = ModelSpec.build(data, mech, LEARNER, Priors(mechanism_scale=None))
+    assert spec.plan.kind == "table" and spec.plan.index.shape[:3] == (data.n_episodes, data.n_steps - 1, 2)
+    assert spec.model().keywords["plan"] is spec.plan
+    assert not hasattr(data, "_cache")  # nothing is cached on the data object
+    sites = free_from_table(mech, params["table"])
+    logp, _ = log_density(spec.model(), (), {}, sites)
+    np.testing.assert_allclose(float(logp), float(bd.log_likelihood(mech, params, LEARNER, data)), rtol=1e-5)
+    # the plan follows the data
+    part = data.subset([0, 1])
+    moved = spec.with_data(part)
+    assert moved.data is part and moved.plan.index.shape[0] == 2
+    same = ModelSpec.from_parts(data, spec.mechanism, spec.learner, spec.priors)
+    np.testing.assert_array_equal(same.plan.index, spec.plan.index)
+    # a spec is still hashable (a static argument of jax.jit): the plan compares by value
+    assert same == spec and hash(same) == hash(spec) and moved != spec
+
+
 def test_pointwise_log_likelihood_is_per_step_and_sums_to_total(game):
     mech, params, data = game
     ragged = bd.Trajectories(data.actions[:4], data.n_actions, lengths=[30, 12, 2, 25])
@@ -604,7 +625,7 @@ def test_tabular_levels_prior_is_iid_and_round_trips():
     from jax.flatten_util import ravel_pytree
 
     from bayes_diml.models import mechanism_sites
-    from bayes_diml.models.logit_q import _site_scale
+    from bayes_diml.models.sites import _site_scale
 
     mech = mechanisms.Tabular((2, 3), levels=True)
     shapes = mechanism_sites(mech)

@@ -439,7 +439,7 @@ def test_map_recovers_ewa_delta():
 
     from bayes_diml.inference import SpecificationWarning
     from bayes_diml.models import learner_from_sites, params_from_sites
-    from bayes_diml.models.logit_q import _site_scale
+    from bayes_diml.models.sites import _site_scale
 
     mech, params = _small_game(5)
     data = bd.simulate(mech, params, bd.EWA(0.9, 0.3, 0.9, 3.0, 0.05), n_episodes=40, T=30, key=11)

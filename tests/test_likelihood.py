@@ -92,6 +92,14 @@ def test_reference_agreement_float64(build_mechanism, ragged_data, x64):
     jitted = jax.jit(lambda p, lrn: bd.log_likelihood(mech, p, lrn, data))(params, learner)
     np.testing.assert_allclose(float(jitted), float(ll), rtol=1e-12)
 
+    # a plan built once and passed in gives the same value; one for other data is refused
+    plan = plan_for(mech, data)
+    np.testing.assert_allclose(float(bd.log_likelihood(mech, params, learner, data, plan=plan)), float(ll))
+    lp = bd.log_policies(mech, params, learner, data, plan=plan)
+    np.testing.assert_array_equal(np.asarray(lp), np.asarray(bd.log_policies(mech, params, learner, data)))
+    with pytest.raises(ValueError, match="plan covers"):
+        bd.log_likelihood(mech, params, learner, data.subset([0]), plan=plan)
+
 
 def test_counterfactuals_per_plan_kind(build_mechanism, ragged_data, x64):
     """Each counterfactual plan kind reproduces the literal counterfactuals u_i(k, a_-i(t)).
@@ -107,7 +115,7 @@ def test_counterfactuals_per_plan_kind(build_mechanism, ragged_data, x64):
         cf = evaluate_plan(mech, params, plan)
         assert cf.shape == ref_cf.shape and cf.dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(cf), ref_cf, rtol=1e-12, atol=1e-12, err_msg=kind)
-        # make_plan (uncached) gives the same plan as plan_for (cached per kind)
+        # make_plan gives the same plan as plan_for (which checks the memory limit first)
         fresh = make_plan(mech, data.actions[:, :-1], data.n_actions, kind=kind)
         np.testing.assert_array_equal(fresh.index, plan.index)
         np.testing.assert_array_equal(fresh.points, plan.points)

@@ -3,10 +3,11 @@
 A calibration study fits the *same* model to hundreds of data sets of the same shape.
 Fitting them one by one through :func:`bayes_diml.fit` recompiles the model for every
 data set (the data are constants of the compiled program). Here the data are *arguments*:
-the logit-Q model of :mod:`bayes_diml.models.logit_q` is rewritten with the data set
+the logit-Q model of :mod:`bayes_diml.models.logit_q` is restated with the data set
 (``actions``, the counterfactual index of its table plan and, optionally, ``payoffs``)
-as traced inputs, and NumPyro's functional NUTS (``numpyro.infer.hmc.hmc``) or SVI is
-``jax.vmap``-ed over data sets and chains and compiled once.
+as traced inputs (its prior and observation sites are the model's own functions), and
+NumPyro's functional NUTS (``numpyro.infer.hmc.hmc``) or SVI is ``jax.vmap``-ed over data
+sets and chains and compiled once.
 
 Only complete episodes (no padding) of a ``Tabular`` mechanism (a table plan) are
 supported; :func:`sbc_model` is checked against ``logit_q_model`` in the tests (same log
@@ -21,8 +22,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 import optax
 from numpyro.infer import SVI, Trace_ELBO, init_to_median
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoNormal
@@ -30,10 +29,10 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 from numpyro.optim import optax_to_numpyro
 
-from bayes_diml.counterfactual import CounterfactualPlan, action_mask, evaluate_plan, make_plan
+from bayes_diml.counterfactual import CounterfactualPlan, action_mask, make_plan
 from bayes_diml.learners import LogitQ
-from bayes_diml.likelihood import scan_states
 from bayes_diml.mechanisms import joint_profiles
+from bayes_diml.models import observe_trajectories, sample_learner, sample_mechanism
 
 __all__ = ["sbc_model", "table_index", "nuts_batch", "svi_batch"]
 
@@ -53,35 +52,18 @@ def sbc_model(
     priors: Any,
     n_actions: tuple[int, ...],
 ) -> None:
-    """``logit_q_model`` for complete episodes with the data as traced arguments.
+    """Run ``logit_q_model`` for complete episodes with the data as traced arguments.
 
     actions: int[M, T, n]; index: int[M, T-1, n, K] (table plan); payoffs: float[M, T, n] or None.
+    The mechanism's and learner's sites and the observation block are the model's own
+    (:func:`~bayes_diml.models.sample_mechanism`, :func:`~bayes_diml.models.sample_learner`,
+    :func:`~bayes_diml.models.observe_trajectories`).
     """
-    from bayes_diml.models.logit_q import _sample_learner, _sample_mechanism
-    from bayes_diml.models.policy import LearnerPolicy
-
-    M, T, n = actions.shape
-    params = _sample_mechanism(mechanism, priors)
-    lq = _sample_learner(learner, priors, n)
-    mask = action_mask(n_actions)
-    plan = CounterfactualPlan("table", joint_profiles(n_actions), index, mask)
-    cf = evaluate_plan(mechanism, params, plan)
-    states = scan_states(lq, cf, actions[:, :-1], jnp.asarray(mask))
-    with (
-        numpyro.plate("episode", M, dim=-3),
-        numpyro.plate("step", T - 1, dim=-2),
-        numpyro.plate("agent", n, dim=-1),
-    ):
-        numpyro.sample("actions", LearnerPolicy(lq, states, mask), obs=actions[:, 1:])
-    if payoffs is not None:
-        sigma = numpyro.sample("payoff_noise", dist.HalfNormal(priors.payoff_noise))
-        realised = mechanism.payoffs(params, actions)
-        with (
-            numpyro.plate("episode", M, dim=-3),
-            numpyro.plate("time", T, dim=-2),
-            numpyro.plate("agent", n, dim=-1),
-        ):
-            numpyro.sample("payoffs", dist.Normal(realised, sigma), obs=payoffs)
+    n = actions.shape[-1]
+    params = sample_mechanism(mechanism, priors)
+    lq = sample_learner(learner, priors, n)
+    plan = CounterfactualPlan("table", joint_profiles(n_actions), index, action_mask(n_actions))
+    observe_trajectories(mechanism, params, lq, plan, actions, priors, payoffs=payoffs)
 
 
 def _model(mechanism, learner, priors, n_actions):

@@ -1,0 +1,184 @@
+"""The mechanism's sample sites: names, gauge fixing and conversion to and from params.
+
+A ``Tabular`` mechanism is sampled in gauge-free coordinates ``u{i}_free`` (see
+:func:`sum_to_zero_basis`), plus ``u{i}_level`` when its levels are parameters; mechanisms
+with ``identified_sites()`` as ``mech.<name>``; any other as one ``mech.<path>`` site per
+leaf of its params pytree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from bayes_diml.mechanisms import Tabular, flatten_params, param_count
+from bayes_diml.mechanisms.base import sum_to_zero_basis
+from bayes_diml.precision import FULL_PRECISION
+
+from .priors import Priors
+
+__all__ = [
+    "PARAM_RECORD_LIMIT",
+    "sum_to_zero_basis",
+    "mechanism_sites",
+    "params_from_sites",
+    "sites_from_params",
+    "free_from_table",
+    "param_site_names",
+    "sample_mechanism",
+]
+
+
+def _tabular_from_free(mechanism: Tabular, free: list[jax.Array]) -> jax.Array:
+    """Return the centred table float[K_1..K_n, n] from gauge-free coordinates (one array per agent)."""
+    cols = []
+    for i, z in enumerate(free):
+        H = jnp.asarray(sum_to_zero_basis(mechanism.n_actions[i]), dtype=z.dtype)
+        # axis i -> last; full float32 precision on GPUs too, as the mechanisms' products
+        axes = ([z.ndim - mechanism.n_agents + i], [1])
+        c = jnp.tensordot(z, H, axes=axes, precision=FULL_PRECISION)
+        cols.append(jnp.moveaxis(c, -1, z.ndim - mechanism.n_agents + i))
+    return jnp.stack(cols, axis=-1)
+
+
+def _free_shape(mechanism: Tabular, i: int) -> tuple[int, ...]:
+    shape = list(mechanism.n_actions)
+    shape[i] -= 1
+    return tuple(shape)
+
+
+def _level_shape(mechanism: Tabular, i: int) -> tuple[int, ...]:
+    """Return the shape of agent i's level site: one mean payoff per opponent profile (axis i dropped)."""
+    return tuple(k for j, k in enumerate(mechanism.n_actions) if j != i)
+
+
+def _add_levels(mechanism: Tabular, table: jax.Array, sites: dict[str, Any]) -> jax.Array:
+    """``table[..., i] + level_i`` broadcast over agent i's own actions (batch dims allowed)."""
+    n = mechanism.n_agents
+    cols = []
+    for i in range(n):
+        level = jnp.asarray(sites[f"u{i}_level"], dtype=table.dtype)
+        cols.append(table[..., i] + jnp.expand_dims(level, level.ndim - (n - 1) + i))
+    return jnp.stack(cols, axis=-1)
+
+
+def _identified_sites(mechanism: Any) -> dict[str, tuple[int, ...]] | None:
+    fn = getattr(mechanism, "identified_sites", None)
+    return fn() if callable(fn) else None
+
+
+def mechanism_sites(mechanism: Any) -> dict[str, tuple[int, ...]]:
+    """Return the names and shapes of the mechanism's sample sites (its identified parametrisation).
+
+    ``Tabular``: gauge-free coordinates ``u{i}_free``; mechanisms with
+    ``identified_sites()`` (structured families, networks without their output bias):
+    ``mech.<name>``; otherwise every leaf of the params pytree as ``mech.<path>``.
+    """
+    if isinstance(mechanism, Tabular):
+        sites = {f"u{i}_free": _free_shape(mechanism, i) for i in range(mechanism.n_agents)}
+        if mechanism.levels:
+            sites.update({f"u{i}_level": _level_shape(mechanism, i) for i in range(mechanism.n_agents)})
+        return sites
+    ident = _identified_sites(mechanism)
+    if ident is not None:
+        return {f"mech.{k}": tuple(v) for k, v in ident.items()}
+    template = mechanism.init(jax.random.key(0))
+    return {f"mech.{k}": tuple(np.shape(v)) for k, v in flatten_params(template).items()}
+
+
+def params_from_sites(mechanism: Any, sites: dict[str, Any]) -> Any:
+    """Return the mechanism params from site values (works with extra leading batch dims on Tabular)."""
+    if isinstance(mechanism, Tabular):
+        free = [jnp.asarray(sites[f"u{i}_free"]) for i in range(mechanism.n_agents)]
+        table = _tabular_from_free(mechanism, free)
+        if mechanism.levels:
+            table = _add_levels(mechanism, table, sites)
+        return {"table": table}
+    ident = _identified_sites(mechanism)
+    if ident is not None:
+        return mechanism.params_from_identified({k: sites[f"mech.{k}"] for k in ident})
+    template = mechanism.init(jax.random.key(0))
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    names = list(flatten_params(template))
+    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(sites[f"mech.{k}"]) for k in names])
+
+
+def sites_from_params(mechanism: Any, params: Any) -> dict[str, Any]:
+    """Return site values representing ``params`` (up to the gauge): inverse of :func:`params_from_sites`."""
+    if isinstance(mechanism, Tabular):
+        return free_from_table(mechanism, params["table"])
+    if _identified_sites(mechanism) is not None:
+        return {f"mech.{k}": jnp.asarray(v) for k, v in mechanism.identified_from_params(params).items()}
+    return {f"mech.{k}": jnp.asarray(v) for k, v in flatten_params(params).items()}
+
+
+def free_from_table(mechanism: Tabular, table: Any) -> dict[str, np.ndarray]:
+    """Return the gauge-free site values of a payoff table (its centred part)."""
+    table = np.asarray(table, dtype=float)
+    out = {}
+    for i in range(mechanism.n_agents):
+        c = table[..., i] - table[..., i].mean(axis=i, keepdims=True)
+        H = sum_to_zero_basis(mechanism.n_actions[i])
+        out[f"u{i}_free"] = np.moveaxis(np.tensordot(c, H, axes=([i], [0])), -1, i)
+        if mechanism.levels:
+            out[f"u{i}_level"] = table[..., i].mean(axis=i)
+    return out
+
+
+def _site_scale(mechanism: Any, name: str, scale: float) -> float:
+    """Return the prior sd of a mechanism site: ``scale``, or ``scale / sqrt(K_i)`` for a Tabular level.
+
+    With that choice the full table of a ``Tabular(levels=True)`` has i.i.d. N(0, scale^2)
+    entries: the centred part (isotropic in the sum-to-zero subspace) plus the mean over
+    agent i's K_i own actions.
+    """
+    if isinstance(mechanism, Tabular) and name.endswith("_level"):
+        i = int(name[1 : -len("_level")])
+        return scale / math.sqrt(mechanism.n_actions[i])
+    return scale
+
+
+#: Mechanisms with identified sites and at most this many parameters also record them.
+PARAM_RECORD_LIMIT = 200
+
+
+def param_site_names(mechanism: Any) -> list[str]:
+    """Return the names ``param.<path>`` of the deterministic sites of :func:`sample_mechanism`.
+
+    Mechanisms with ``identified_sites()`` and at most :data:`PARAM_RECORD_LIMIT` parameters
+    record their original parameters (recoverable from the identified ones); others none.
+    """
+    if _identified_sites(mechanism) is None:
+        return []
+    template = mechanism.init(jax.random.key(0))
+    if param_count(template) > PARAM_RECORD_LIMIT:
+        return []
+    return [f"param.{k}" for k in flatten_params(template)]
+
+
+def sample_mechanism(mechanism: Any, priors: Priors) -> Any:
+    """Sample the mechanism's sites (:func:`mechanism_sites`) and return its params.
+
+    Every site has a Normal(0, ``priors.mechanism_scale``) prior (a Tabular level:
+    ``scale / sqrt(K_i)``), flat when the scale is None. Call inside a NumPyro model.
+    """
+    scale = priors.mechanism_scale
+    sites = {}
+    for name, shape in mechanism_sites(mechanism).items():
+        if scale is None:
+            d = dist.ImproperUniform(dist.constraints.real, (), shape)
+        else:
+            sd = _site_scale(mechanism, name, float(scale))
+            d = dist.Normal(0.0, sd).expand(shape).to_event(len(shape))
+        sites[name] = numpyro.sample(name, d)
+    params = params_from_sites(mechanism, sites)
+    if _identified_sites(mechanism) is not None and param_count(params) <= PARAM_RECORD_LIMIT:
+        for k, v in flatten_params(params).items():  # the original parameters, recoverable
+            numpyro.deterministic(f"param.{k}", v)
+    return params

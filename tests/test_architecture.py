@@ -153,3 +153,12 @@ def test_modules_hold_one_idea(module):
         f"{module} has {lines} lines (> {MAX_LINES}): split it, or name the one idea that needs the "
         "length in LONG_MODULES"
     )
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    """[tool.setuptools] packages is an explicit list: a package left out would be missing from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {m for m, p in MODULES.items() if p.name == "__init__.py"}
+    assert packages <= listed, sorted(packages - listed)

@@ -39,6 +39,7 @@ from .identification import (
     support_mask,
 )
 from .interventions import EditedMechanism, counterfactual, evenly_spaced
+from .pairs import UNITS_PAYOFF, UNITS_SCALED, payoff_pairs_frame
 from .persistence import read_fit, save_fit
 from .ppc import ppc_behaviour
 from .quiet import SUMMARY_WARNINGS, silenced
@@ -207,6 +208,41 @@ class Posterior:
             "upper": np.quantile(d, hi, axis=0),
             "support": self.support.copy(),
         }
+
+    def identified_payoff_draws(self) -> tuple[np.ndarray, str]:
+        """Draws of the centred payoff table in identified units, and the units' name.
+
+        float[D, K_1, ..., K_n, n]: the centred payoffs when the payoff scale is identified
+        (``"payoff"``); when the temperature and the payoff scale are confounded (temperature
+        inferred, no observed payoffs), temperature x centred payoffs (``"beta x payoff"``,
+        named after the family's temperature), the product the data determine.
+        """
+        draws = self.payoff_differences()
+        if not self.confounded:
+            return draws, UNITS_PAYOFF
+        t = temperature_name(self.learner)
+        if "scaled_payoffs" in self.idata["posterior"].data_vars:
+            scaled = self.draws("scaled_payoffs")
+        else:
+            temperature = np.asarray(self.draws(t), dtype=float)  # float[D] or float[D, n]
+            temperature = temperature.reshape(len(temperature), *([1] * (draws.ndim - 2)), -1)
+            scaled = draws * temperature
+        return scaled, UNITS_SCALED.format(temperature=t)
+
+    def payoff_pairs(self, prob: float = 0.9):
+        """Tabulate u_i(a, a_-i) - u_i(b, a_-i) for every agent, opponent profile and pair a < b.
+
+        Returns a pandas DataFrame with columns ``agent, opponents, a, b, mean, lower, upper,
+        prob_greater, support, units`` (see :func:`bayes_diml.inference.pairs.payoff_pairs_frame`):
+        ``prob_greater`` is the posterior probability, from joint draws, that action a pays
+        more than b against that opponent profile; ``support`` whether the profile was
+        observed. When the payoff scale is not identified the differences are in the
+        identified units (temperature x payoff, ``units`` says so), so signs and
+        ``prob_greater`` keep their meaning.
+        """
+        _check_prob(prob)
+        draws, units = self.identified_payoff_draws()
+        return payoff_pairs_frame(draws, self.support, prob=prob, units=units)
 
     def identification(self, num_prior_draws: int = 4000, seed: int = 0):
         """Tabulate what the data determine, per quantity: support, prior-posterior contraction, label.

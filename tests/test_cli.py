@@ -181,6 +181,34 @@ def test_payoffs_npz(work, map_fit):
     np.testing.assert_allclose(arrays["mean"], post.payoff_table(0.9)["mean"], rtol=1e-6)
 
 
+def test_payoffs_pairs_csv(work, map_fit):
+    import pandas as pd
+
+    path, _ = map_fit
+    out = work / "pairs.csv"
+    result = invoke("payoffs", path, "--pairs", "--prob", 0.9, "--out", out)
+    assert result.stdout.startswith(f"Wrote {out}: 5,000 pairs")
+    assert "beta x payoff" in result.stderr  # confounded fit: identified units, said on stderr
+    frame = pd.read_csv(out, dtype={"opponents": str})
+    assert list(frame.columns) == [
+        "agent", "opponents", "a", "b", "mean", "lower", "upper", "prob_greater", "support", "units"
+    ]  # fmt: skip
+    assert len(frame) == 4 * 125 * 10 and (frame["a"] < frame["b"]).all()
+    assert (frame["units"] == "beta x payoff").all()
+    assert frame["opponents"].iloc[0] == "0-0-0"
+    expected = bd.load(path).payoff_pairs(0.9)
+    np.testing.assert_allclose(frame["mean"], expected["mean"], rtol=1e-6, atol=1e-6)
+    assert frame["support"].tolist() == expected["support"].tolist()
+    fails(
+        "payoffs",
+        path,
+        "--pairs",
+        "--out",
+        work / "pairs.npz",
+        match="unknown suffix '.npz'; use one of .csv",
+    )
+
+
 # ---------------------------------------------------------------------------- counterfactual
 def test_counterfactual_action_frequencies(work, map_fit):
     path, _ = map_fit

@@ -133,15 +133,29 @@ def summary(fit_path: Path, prob: float, as_json: bool, show_all: bool, max_cell
 @click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
 @prob_option
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .npz file."
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output .npz file (with --pairs: .csv).",
+)
+@click.option(
+    "--pairs",
+    is_flag=True,
+    help="Write one CSV row per agent, opponent profile and pair of own actions a < b instead: "
+    "agent, opponents, a, b, mean, lower, upper, prob_greater, support, units.",
 )
 @user_errors
-def payoffs(fit_path: Path, prob: float, out: Path) -> None:
+def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool) -> None:
     """Write the centred payoff table of a fit: mean, lower, upper, support of shape (K_1, ..., K_n, n).
 
     Cell [a_1, ..., a_n, i] holds u_i(a) - mean_k u_i(k, a_-i) (posterior mean and equal-tailed
-    interval); support says whether the opponent profile a_-i was observed.
+    interval); support says whether the opponent profile a_-i was observed. With --pairs, a CSV
+    of u_i(a, a_-i) - u_i(b, a_-i) for every agent, opponent profile and a < b, with the
+    posterior probability that it is positive (from joint draws).
     """
+    if pairs:
+        _write_pairs(fit_path, prob, out)
+        return
     check_out(out, (".npz",))
     err = stderr()
     with visible_warnings(err):
@@ -173,6 +187,29 @@ def payoffs(fit_path: Path, prob: float, out: Path) -> None:
         err.print(
             f"[bold yellow]Note:[/] {t} and the payoff scale are confounded in this fit: the table is in "
             f"the prior's units; only {t} x payoffs is identified.",
+            soft_wrap=True,
+        )
+
+
+def _write_pairs(fit_path: Path, prob: float, out: Path) -> None:
+    check_out(out, (".csv",))
+    err = stderr()
+    with visible_warnings(err):
+        post = load_fit(fit_path)
+        frame = post.payoff_pairs(prob)
+    frame.to_csv(out, index=False)
+    sure = (frame["lower"] > 0) | (frame["upper"] < 0)
+    click.echo(
+        f"Wrote {out}: {len(frame):,} pairs (agent, opponent profile, a < b) with {percent(prob)} "
+        f"intervals; {int(frame['support'].sum()):,} have an observed opponent profile; "
+        f"{int(sure.sum()):,} intervals exclude 0."
+    )
+    if post.confounded:
+        t = temperature_name(post.learner)
+        err.print(
+            f"[bold yellow]Note:[/] {t} and the payoff scale are confounded in this fit: the differences "
+            f"are in the identified units {t} x payoff (column units), so their signs and prob_greater "
+            "keep their meaning.",
             soft_wrap=True,
         )
 

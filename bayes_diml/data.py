@@ -404,7 +404,8 @@ class Trajectories:
         suffix = path.suffix.lower()
         if suffix == ".npz":
             try:
-                with np.load(path, allow_pickle=False) as z:
+                # our own handle: np.load(path) leaves its file open when the archive is corrupt
+                with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                     arrays = {k: z[k] for k in z.files}
             except Exception as exc:
                 raise DataError(f"{path}: not a readable .npz file ({exc}).") from exc

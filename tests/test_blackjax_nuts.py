@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
+from reference import split_r_hat_bound
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
@@ -28,20 +29,6 @@ def data():
     mech = mechanisms.Tabular((2, 3))
     truth = {"table": jax.random.normal(jax.random.key(3), (2, 3, 2))}
     return mech, bd.simulate(mech, truth, bd.LogitQ(0.3, 2.0, 0.05), 30, 30, 11)
-
-
-def _r_hat_bound(ess: float, chains: int, quantities: int, p: float = 1e-3) -> float:
-    """Upper (1 - p) quantile of the largest split R-hat of mixed chains, ``quantities`` of them.
-
-    Split into ``m = 2 chains`` halves of ``n = ess / m`` effective draws, R-hat^2 is about
-    ``1 + (F - 1) / n`` with ``F ~ chi2(m - 1) / (m - 1)`` (between- over within-chain
-    variance); the chi-square quantile by Wilson-Hilferty, Bonferroni over the quantities.
-    With 2 chains and ESS 400 this is 1.03: 1.01 is the advice for 4 chains and ESS > 400.
-    """
-    m, df = 2 * chains, 2 * chains - 1
-    z = NormalDist().inv_cdf(1 - p / quantities)
-    chi2 = df * (1 - 2 / (9 * df) + z * (2 / (9 * df)) ** 0.5) ** 3
-    return (1 + (chi2 / df - 1) / (ess / m)) ** 0.5
 
 
 def _fit(data, backend: str, **options):
@@ -59,6 +46,7 @@ def _moments(post) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     return out
 
 
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # bound below, not 1.01
 def test_blackjax_and_numpyro_sample_the_same_posterior(data):
     opts = {"num_warmup": 400, "num_samples": 400, "num_chains": 2}
     bj = _fit(data, "blackjax", **opts)
@@ -68,7 +56,7 @@ def test_blackjax_and_numpyro_sample_the_same_posterior(data):
     assert 0.0 < bj.info["compile_seconds"] < bj.info["sampling_seconds"]
     assert bj.info["min_ess_bulk"] > 100
     scalars = sum(v.size // (2 * 400) for v in bj.idata["posterior"].data_vars.values())
-    assert bj.info["max_r_hat"] < _r_hat_bound(bj.info["min_ess_bulk"], chains=2, quantities=scalars)
+    assert bj.info["max_r_hat"] < split_r_hat_bound(bj.info["min_ess_bulk"], chains=2, quantities=scalars)
     stats = bj.idata["sample_stats"]
     for name in ("diverging", "n_steps", "acceptance_rate", "energy", "lp"):
         assert stats[name].shape == (2, 400), name

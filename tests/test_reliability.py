@@ -417,6 +417,7 @@ def test_memory_guard_from_the_environment_and_cli(small, tmp_path, monkeypatch)
     assert not Path(tmp_path / "f.nc").exists()
 
 
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # 30 + 20 draws: compiles only
 def test_sequential_chains_without_progress_compile_the_sampler_once(small, capfd, caplog):
     """NumPyro 0.22 recompiles its whole sampling loop for every chain (and every checkpoint
     chunk) when its progress bar is off (pyro-ppl/numpyro#2171). ``fit(progress=False)`` avoids

@@ -32,7 +32,7 @@ FAMILIES: dict[str, type] = {
 
 
 def learner_family(name: str) -> type:
-    """Return the learner class of a family name (``logitq``, ``bandit``, ``hedge``, ``fp``, ``ewa``, ...).
+    """Return the learner class of a family name, a key of :data:`FAMILIES` (``logitq``, ``hedge``, ...).
 
     Class names work too (``"LogitQ"``, ``"fictitious_play"``), case and ``-``/``_`` ignored.
     """

@@ -6,7 +6,17 @@ from .compilation_cache import enable_compilation_cache
 from .counterfactual import counterfactual_payoffs
 from .data import DataError, Trajectories, load_trajectories
 from .inference import Posterior, fit, load  # noqa: E402
-from .learners import EWA, BanditQ, FictitiousPlay, Hedge, Learner, LogitQ
+from .learners import (
+    EWA,
+    Aspiration,
+    BanditQ,
+    FictitiousPlay,
+    Hedge,
+    Learner,
+    LogitQ,
+    MarkovQ,
+    RegretMatching,
+)
 from .likelihood import log_likelihood, log_policies
 from .models import Priors  # noqa: E402
 from .simulation import simulate
@@ -23,6 +33,9 @@ __all__ = [
     "Hedge",
     "FictitiousPlay",
     "EWA",
+    "Aspiration",
+    "RegretMatching",
+    "MarkovQ",
     "log_likelihood",
     "log_policies",
     "counterfactual_payoffs",

@@ -18,7 +18,7 @@ import numpy as np
 
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import family_name, learner_family
-from bayes_diml.models import Priors, learner_fields
+from bayes_diml.models import Priors
 
 from .spec import ModelSpec
 
@@ -50,7 +50,7 @@ def _jsonable(x: Any) -> Any:
 
 
 def _learner_to_json(learner: Any) -> dict:
-    out = {f: _jsonable(getattr(learner, f)) for f in (*learner_fields(learner), "q0")}
+    out = {f: _jsonable(getattr(learner, f)) for f in learner._fields}  # parameters and fixed fields
     out["family"] = family_name(learner)
     return out
 

@@ -67,6 +67,8 @@ class Priors:
         Hierarchical (``"infer_hierarchical"``) parameters: ``link(theta_i) = mu + sigma z_i``
         with ``mu ~ Normal(link(centre of the parameter's prior above), mu_scale)`` and
         ``sigma ~ HalfNormal(sigma_scale)`` (``models/hierarchical.py``).
+    h : (a, b)
+        Beta prior on the aspiration learner's aspiration adaptation rate (mean 0.25).
 
     Parameters in the unit interval have Beta(a, b) priors, the others LogNormal(loc, scale)
     (see ``bayes_diml.learners.Parameter``).
@@ -85,6 +87,7 @@ class Priors:
     n0: tuple[float, float] = (0.0, 1.0)
     prior_weight: tuple[float, float] = (0.0, 1.0)
     population: tuple[float, float] = (1.0, 0.5)
+    h: tuple[float, float] = (2.0, 6.0)
 
     def __post_init__(self) -> None:
         pop = tuple(float(v) for v in self.population)

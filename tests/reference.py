@@ -428,3 +428,79 @@ def split_r_hat_bound(ess: float, chains: int, quantities: int, p: float = 1e-3)
     z = NormalDist().inv_cdf(1 - p / quantities)
     chi2 = df * (1 - 2 / (9 * df) + z * (2 / (9 * df)) ** 0.5) ** 3
     return (1 + (chi2 / df - 1) / (ess / m)) ** 0.5
+
+
+# ---------------------------------------------------------------- aspiration, regret matching, Markov Q
+
+
+def reference_new_family_log_likelihood_per_step(
+    payoff_fn: PayoffFn,
+    actions: np.ndarray,
+    n_actions: Sequence[int],
+    family: str,
+    params: dict[str, Any],
+    *,
+    lengths: Sequence[int] | None = None,
+    q0: Any = 0.0,
+    a0: Any = 0.0,
+) -> np.ndarray:
+    """Per-step log-likelihood float64[M, T-1, n] of the aspiration, regret and Markov-Q rules, literally.
+
+    ``family`` and ``params`` (scalars or float[n] per agent), with ``r = u_i(a_i(t), a_-i(t))``:
+
+    - ``"aspiration"`` (alpha, beta, eps, h): ``P[a_i(t)] <- P[a_i(t)] + alpha (r - A)``, then
+      ``A <- (1 - h) A + h r``; ``pi = (1 - eps) softmax(beta P) + eps / K_i``; ``P = q0``,
+      ``A = a0`` at each episode start.
+    - ``"regret"`` (alpha, beta, eps): ``R(k) <- (1 - alpha) R(k) + alpha (u(k) - r)``, ``R = q0``
+      at the start; ``pi = (1 - eps) softplus(beta R) / sum softplus(beta R) + eps / K_i``.
+    - ``"markovq"`` (alpha, beta, eps): a dict of score rows keyed by the opponents' last profile
+      (key ``None`` at an episode's start, every row starting at ``q0``); the row of the state
+      in which step t was played moves, ``Q[s] <- (1 - alpha) Q[s] + alpha u``; the state becomes
+      ``a_-i(t)`` and ``pi = (1 - eps) softmax(beta Q[a_-i(t)]) + eps / K_i``.
+    """
+    actions = np.asarray(actions)
+    M, T, n = actions.shape
+    n_actions = [int(k) for k in n_actions]
+    lengths = [T] * M if lengths is None else [int(v) for v in lengths]
+    p = {name: _per_agent(name, v, n) for name, v in params.items()}
+    a0_ = _per_agent("a0", a0, n)
+    out = np.zeros((M, T - 1, n))
+    for m in range(M):
+        q_init = _initial_q(q0, n_actions)
+        scores = [q.copy() for q in q_init]  # propensities P / regrets R
+        aspiration = list(a0_)
+        rows: list[dict] = [{} for _ in range(n)]  # Markov Q: opponents' profile -> scores
+        state: list[Any] = [None] * n
+        for t in range(lengths[m] - 1):
+            for i in range(n):
+                u = np.zeros(n_actions[i])
+                for k in range(n_actions[i]):
+                    joint = [int(a) for a in actions[m, t]]
+                    joint[i] = k
+                    u[k] = payoff_fn(np.array(joint))[i]
+                a_i = int(actions[m, t, i])
+                r = u[a_i]
+                alpha, beta = p["alpha"][i], p["beta"][i]
+                if family == "aspiration":
+                    scores[i][a_i] = scores[i][a_i] + alpha * (r - aspiration[i])
+                    aspiration[i] = (1.0 - p["h"][i]) * aspiration[i] + p["h"][i] * r
+                    greedy = _softmax(beta * scores[i])
+                elif family == "regret":
+                    for k in range(n_actions[i]):
+                        scores[i][k] = (1.0 - alpha) * scores[i][k] + alpha * (u[k] - r)
+                    weights = np.logaddexp(0.0, beta * scores[i])  # softplus
+                    greedy = weights / np.sum(weights)
+                elif family == "markovq":
+                    row = rows[i].get(state[i], q_init[i].copy())
+                    rows[i][state[i]] = (1.0 - alpha) * row + alpha * u
+                    state[i] = tuple(int(a) for j, a in enumerate(actions[m, t]) if j != i)
+                    greedy = _softmax(beta * rows[i].get(state[i], q_init[i]))
+                else:
+                    raise ValueError(f"unknown family {family!r}")
+                eps = p["eps"][i]
+                pi = (1.0 - eps) * greedy + eps / n_actions[i]
+                out[m, t, i] = np.log(pi[int(actions[m, t + 1, i])])
+    return out
+
+
+__all__ += ["reference_new_family_log_likelihood_per_step"]

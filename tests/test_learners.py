@@ -252,6 +252,7 @@ def test_priors_for_every_family_round_trip():
         "rho",
         "lam",
         "n0",
+        "h",  # Aspiration's aspiration rate (tests/test_learner_families.py)
     }
     assert type(pr.learner_distribution("eta")).__name__ == "LogNormal"
     assert type(pr.learner_distribution("delta")).__name__ == "Beta"

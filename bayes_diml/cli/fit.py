@@ -163,6 +163,7 @@ def fit_command(
     rho: str | None,
     n0: str | None,
     prior_weight: str | None,
+    h: str | None,
     out: Path,
     seed: int,
     prior_scale: str,
@@ -197,6 +198,7 @@ def fit_command(
         rho=rho,
         n0=n0,
         prior_weight=prior_weight,
+        h=h,
     )
     base = {n: INFER for n in parameter_names(learner_family_cls(family)) if n not in FIXED_BY_DEFAULT}
     learner = build_learner(family, given, base, numbers_only=False)

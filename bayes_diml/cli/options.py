@@ -51,11 +51,14 @@ _LEARNER_FLAGS = {
     "rho": "EWA's experience decay",
     "n0": "EWA's initial experience N(0)",
     "prior_weight": "fictitious play's weight of the initial value",
+    "h": "the aspiration learner's aspiration adaptation rate",
 }
+#: Flags whose spelling is not the parameter's name (``-h`` is --help).
+_FLAG_SPELLINGS = {"h": "--aspiration-rate"}
 
 
 def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return _FLAG_SPELLINGS.get(name, "--" + name.replace("_", "-"))
 
 
 def learner_options(help_text: str, fit: bool = False) -> Callable:
@@ -75,8 +78,9 @@ def learner_options(help_text: str, fit: bool = False) -> Callable:
             default="logitq",
             show_default=True,
             help="Learner family: logitq (LogitQ), bandit (BanditQ: own payoff only), hedge "
-            "(exponential weights), fp (smoothed fictitious play), ewa (experience-weighted attraction). "
-            "See docs/learners.md.",
+            "(exponential weights), fp (smoothed fictitious play), ewa (experience-weighted attraction), "
+            "aspiration (Bush-Mosteller with an adaptive aspiration), regret (smoothed regret matching), "
+            "markovq (Q conditioned on the opponents' last profile). See docs/learners.md.",
         )(f)
 
     return wrap

@@ -21,6 +21,9 @@ SIMULATION_DEFAULTS = {
     "hedge": {"eta": 0.3, "eps": 0.06},
     "fp": {"beta": 3.0, "eps": 0.06, "prior_weight": 1.0},
     "ewa": {"phi": 0.9, "delta": 0.5, "rho": 0.9, "lam": 3.0, "eps": 0.06, "n0": 1.0},
+    "aspiration": {"alpha": 0.25, "beta": 3.0, "eps": 0.06, "h": 0.2},
+    "regret": {"alpha": 0.25, "beta": 3.0, "eps": 0.06},
+    "markovq": {"alpha": 0.25, "beta": 3.0, "eps": 0.06},
 }
 
 

@@ -16,15 +16,18 @@ Layout: :mod:`~bayes_diml.learners.policy` (policies from scores),
 :mod:`~bayes_diml.learners.parameters` (parameter tables, validation, scaling),
 :mod:`~bayes_diml.learners.base` (the interface and the methods every family shares), one
 module per family (:mod:`~bayes_diml.learners.logit_q`, ``bandit_q``, ``hedge``,
-``fictitious_play``, ``ewa``) and :mod:`~bayes_diml.learners.registry` (families by name).
+``fictitious_play``, ``ewa``, ``aspiration``, ``regret_matching``, ``markov_q``) and
+:mod:`~bayes_diml.learners.registry` (families by name).
 """
 
+from bayes_diml.learners.aspiration import Aspiration
 from bayes_diml.learners.bandit_q import BanditQ
 from bayes_diml.learners.base import Learner
 from bayes_diml.learners.ewa import EWA
 from bayes_diml.learners.fictitious_play import FictitiousPlay
 from bayes_diml.learners.hedge import Hedge
 from bayes_diml.learners.logit_q import LogitQ
+from bayes_diml.learners.markov_q import MarkovQ
 from bayes_diml.learners.parameters import (
     Parameter,
     check_parameters,
@@ -35,11 +38,13 @@ from bayes_diml.learners.parameters import (
 from bayes_diml.learners.policy import (
     epsilon_mixture,
     epsilon_mixture_at,
+    log_softplus,
     logit_policy_log_prob,
     masked_log_softmax,
     per_agent,
 )
 from bayes_diml.learners.registry import FAMILIES, family_name, learner_family, uses_payoff_levels
+from bayes_diml.learners.regret_matching import RegretMatching
 
 __all__ = [
     "Learner",
@@ -48,6 +53,9 @@ __all__ = [
     "Hedge",
     "FictitiousPlay",
     "EWA",
+    "Aspiration",
+    "RegretMatching",
+    "MarkovQ",
     "Parameter",
     "FAMILIES",
     "learner_family",
@@ -61,5 +69,6 @@ __all__ = [
     "epsilon_mixture",
     "epsilon_mixture_at",
     "logit_policy_log_prob",
+    "log_softplus",
     "per_agent",
 ]

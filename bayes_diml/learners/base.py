@@ -22,7 +22,16 @@ import jax.numpy as jnp
 from bayes_diml.learners.parameters import temperature_name
 from bayes_diml.learners.policy import epsilon_mixture, logit_policy_log_prob, masked_log_softmax, per_agent
 
-__all__ = ["Learner", "initial_scores", "played", "log_policy", "log_prob", "replace"]
+__all__ = [
+    "Learner",
+    "initial_scores",
+    "initial_per_agent",
+    "played",
+    "realised",
+    "log_policy",
+    "log_prob",
+    "replace",
+]
 
 
 @runtime_checkable
@@ -50,9 +59,23 @@ def initial_scores(q0: Any, action_mask: jax.Array, dtype: Any) -> jax.Array:
     return jnp.where(action_mask, jnp.broadcast_to(q0, action_mask.shape), 0.0).astype(dtype)
 
 
+def initial_per_agent(value: Any, n_agents: int, dtype: Any) -> jax.Array:
+    """Return a scalar or float[n] initial value as float[n, 1] (one entry per agent)."""
+    return jnp.broadcast_to(per_agent(value, dtype), (n_agents, 1)).astype(dtype)
+
+
 def played(actions: jax.Array, K: int, dtype: Any) -> jax.Array:
     """Return the one-hot of the realised actions: int[..., n] -> float[..., n, K]."""
     return jax.nn.one_hot(actions, K, dtype=dtype)
+
+
+def realised(counterfactual: jax.Array, actions: jax.Array) -> jax.Array:
+    """Return the realised payoffs ``u_i(a_i(t), a_-i(t))``: float[..., n, K] -> float[..., n, 1].
+
+    A select, not a gather, so that its gradient is a select too.
+    """
+    hit = jnp.arange(counterfactual.shape[-1]) == actions[..., None]
+    return jnp.where(hit, counterfactual, 0.0).sum(-1, keepdims=True)
 
 
 def log_policy(self: Any, state: Any, action_mask: jax.Array) -> jax.Array:

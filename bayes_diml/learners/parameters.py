@@ -109,9 +109,9 @@ def scaled[L](learner: L, alpha: float = 1.0, beta: float = 1.0, eps: float = 1.
     """Return a copy with the learning rate, temperature and eps multiplied (DIML's learner shift).
 
     ``alpha`` multiplies the learning rate ``alpha`` (capped at 1) of the families that have
-    one (LogitQ, BanditQ; for the others it must stay 1), ``beta`` the temperature
-    (:func:`temperature_name`: ``beta``, ``eta`` or ``lam``) and ``eps`` the exploration rate
-    (capped at ``eps_cap``).
+    one (LogitQ, BanditQ, Aspiration, RegretMatching, MarkovQ; for the others it must stay 1),
+    ``beta`` the temperature (:func:`temperature_name`: ``beta``, ``eta`` or ``lam``) and
+    ``eps`` the exploration rate (capped at ``eps_cap``).
     """
     names = parameter_names(learner)
     changes = {}

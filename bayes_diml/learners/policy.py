@@ -20,7 +20,11 @@ __all__ = [
     "epsilon_mixture",
     "epsilon_mixture_at",
     "logit_policy_log_prob",
+    "log_softplus",
 ]
+
+#: Below this argument :func:`log_softplus` uses its asymptotic form ``x - e^x / 2``.
+_SOFTPLUS_TAIL = -30.0
 
 
 def per_agent(x: Any, dtype: Any = None) -> jax.Array:
@@ -116,6 +120,19 @@ def logit_policy_log_prob(
     # the underflow case (eps = 0): log p_a from the logits themselves
     log_greedy = jnp.where(hit, shifted, 0.0).sum(0) - log_total
     return jnp.where(valid, jnp.where(ok, log_pi, log_greedy), -jnp.inf)
+
+
+def log_softplus(x: jax.Array) -> jax.Array:
+    """Compute ``log(softplus(x)) = log(log(1 + e^x))`` stably, also where ``softplus(x)`` underflows.
+
+    ``log(softplus(x))`` directly for ``x >= -30``; below, ``x + log(log1p(y) / y)`` with
+    ``y = e^x`` is ``x - y / 2`` to within ``y^2 / 24`` (< 1e-27 there), which stays exact when
+    ``e^x`` underflows (``x = -200`` in float32). Value and gradient are finite for finite ``x``.
+    """
+    tail = x < _SOFTPLUS_TAIL
+    direct = jnp.log(jax.nn.softplus(jnp.where(tail, _SOFTPLUS_TAIL, x)))
+    small = jnp.where(tail, x, _SOFTPLUS_TAIL)
+    return jnp.where(tail, small - 0.5 * jnp.exp(small), direct)
 
 
 def _all_true(mask: Any) -> bool:

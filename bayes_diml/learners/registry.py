@@ -7,11 +7,14 @@ from typing import Any
 import jax
 import numpy as np
 
+from bayes_diml.learners.aspiration import Aspiration
 from bayes_diml.learners.bandit_q import BanditQ
 from bayes_diml.learners.ewa import EWA
 from bayes_diml.learners.fictitious_play import FictitiousPlay
 from bayes_diml.learners.hedge import Hedge
 from bayes_diml.learners.logit_q import LogitQ
+from bayes_diml.learners.markov_q import MarkovQ
+from bayes_diml.learners.regret_matching import RegretMatching
 
 __all__ = ["FAMILIES", "learner_family", "family_name", "uses_payoff_levels"]
 
@@ -22,11 +25,14 @@ FAMILIES: dict[str, type] = {
     "hedge": Hedge,
     "fp": FictitiousPlay,
     "ewa": EWA,
+    "aspiration": Aspiration,
+    "regret": RegretMatching,
+    "markovq": MarkovQ,
 }
 
 
 def learner_family(name: str) -> type:
-    """Return the learner class of a family name (``logitq``, ``bandit``, ``hedge``, ``fp``, ``ewa``).
+    """Return the learner class of a family name, a key of :data:`FAMILIES` (``logitq``, ``hedge``, ...).
 
     Class names work too (``"LogitQ"``, ``"fictitious_play"``), case and ``-``/``_`` ignored.
     """
@@ -50,10 +56,10 @@ def uses_payoff_levels(learner: Any) -> bool:
     """Tell whether payoff *levels* (not only differences between own actions) enter the policy.
 
     True for learners that reinforce the played action more than the others (``BanditQ``,
-    ``EWA`` unless ``delta`` is fixed at 1): adding ``c_i(a_-i)`` to agent i's payoffs then
+    ``Aspiration``, ``EWA`` unless ``delta`` is fixed at 1): adding ``c_i(a_-i)`` to agent i's payoffs then
     changes the likelihood, so centred (gauge-fixed) payoffs are a restriction, not a gauge.
     """
-    if isinstance(learner, BanditQ):
+    if isinstance(learner, BanditQ | Aspiration):
         return True
     if isinstance(learner, EWA):
         delta = learner.delta

@@ -286,6 +286,7 @@ SPECS = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["bandit", "hedge", "fp", "ewa"])
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # 30 draws: a smoke run
 def test_every_family_runs_end_to_end(family):
     """Short NUTS (EWA) or SVI (the others) runs: sites, shapes, supports, labels (LogitQ: test_inference)."""
     truth = RIVALS[family][0] if family in RIVALS else bd.LogitQ(0.3, 3.0, 0.05)

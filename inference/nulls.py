@@ -121,7 +121,9 @@ def null_counts(data: Trajectories, terms: dict[str, np.ndarray]) -> np.ndarray:
     return counts
 
 
-def dirichlet_draws(key: jax.Array, concentration: np.ndarray, n_actions: tuple[int, ...], num: int) -> np.ndarray:
+def dirichlet_draws(
+    key: jax.Array, concentration: np.ndarray, n_actions: tuple[int, ...], num: int
+) -> np.ndarray:
     """Return ``num`` draws ``float[num, P, n, K]`` of Dirichlet(concentration) per (profile, agent).
 
     Padded actions ``k >= K_i`` get probability 0 (their concentration is ignored).

@@ -72,8 +72,18 @@ AUTO_PRIORS = Priors(mechanism_scale=float(np.e))
 HIGH_K = 0.7
 
 
-def check_auto_method(method: str) -> None:
-    """Raise ``ValueError`` unless ``method`` gives posterior draws (stacking needs them)."""
+def check_auto_method(method: str, data: Any = None) -> None:
+    """Raise ``ValueError`` unless ``method`` gives posterior draws (stacking needs them) and ``data`` suit.
+
+    Observed payoffs are not supported yet: they identify the temperature (so fixing it at 1
+    would be a restriction) and the nulls predict actions only.
+    """
+    if data is not None and getattr(data, "has_payoffs", False):
+        raise ValueError(
+            "learner='auto' compares predictions of actions and fixes each family's temperature at 1; "
+            "with observed payoffs the temperature is identified and the payoff-blind nulls cannot score "
+            "the payoffs. Fit the families one by one and use bayes_diml.inference.compare instead."
+        )
     if method not in AUTO_METHODS:
         raise ValueError(
             f"learner='auto' needs posterior draws (leave-one-episode-out elpd and stacking weights are "

@@ -163,7 +163,7 @@ def fit(
             raise ValueError(f"learner={learner!r}: give a learner spec, None or 'auto'.")
         if checkpoint is not None or checkpoint_every is not None or not log_likelihood:
             raise ValueError("learner='auto' takes no checkpoint and needs log_likelihood=True.")
-        check_auto_method(method)
+        check_auto_method(method, data)
         fits = {
             name: fit(
                 data,

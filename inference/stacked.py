@@ -136,7 +136,7 @@ class StackedPosterior:
 
     @property
     def best(self) -> Posterior:
-        """The learner family with the highest stacking weight (ties: best elpd)."""
+        """The learner family with the best elpd (the one the verdict weighs against the best null)."""
         name = str(self.info["best_learner"])
         return self.candidates[name]
 

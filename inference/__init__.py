@@ -1,5 +1,6 @@
 """Inference: MAP, Laplace, SVI and NUTS behind one ``fit`` (installed as ``bayes_diml.inference``)."""
 
+from .auto import stack_fits
 from .checkpoint import CheckpointError
 from .compare import ParetoKWarning, compare
 from .errors import ConfoundingWarning, ConvergenceWarning, FitError, SpecificationWarning
@@ -12,6 +13,7 @@ from .posterior import Posterior, load
 from .ppc import BehaviourCheck, ppc_behaviour
 from .samplers import DENSE_MASS_MAX_DIM, LaplaceConfig, NUTSConfig, SVIConfig, unconstrained_dimension
 from .spec import ModelSpec
+from .stacked import StackedPosterior, load_stacked
 
 __all__ = [
     "DENSE_MASS_MAX_DIM",
@@ -27,6 +29,9 @@ __all__ = [
     "load",
     "METHODS",
     "Posterior",
+    "StackedPosterior",
+    "load_stacked",
+    "stack_fits",
     "EditedMechanism",
     "support_mask",
     "ModelSpec",

@@ -11,11 +11,13 @@ import numpy as np
 from bayes_diml.learners import temperature_name
 from bayes_diml.models import Priors, inferred_learner_fields
 
+from .auto import AUTO, AUTO_PRIORS, auto_candidates, check_auto_method, stack_fits
 from .errors import ConvergenceWarning
 from .map import MAPConfig
 from .pipeline import METHODS, run_fit
 from .posterior import Posterior
 from .quiet import SUMMARY_WARNINGS, silenced
+from .stacked import StackedPosterior
 
 __all__ = ["fit", "METHODS"]
 
@@ -92,8 +94,9 @@ def fit(
     shard_episodes: bool = False,
     init_map: MAPConfig | None = None,
     config: Any = None,
+    candidates: Any = None,
     **options: Any,
-) -> Posterior:
+) -> Posterior | StackedPosterior:
     """Fit a mechanism (and optionally the learner) to action trajectories.
 
     Parameters
@@ -101,9 +104,14 @@ def fit(
     data : Trajectories
     mechanism : Mechanism
         e.g. ``mechanisms.Tabular(data.n_actions)``.
-    learner : LogitQ, BanditQ, Hedge, FictitiousPlay or EWA, optional
+    learner : LogitQ, BanditQ, Hedge, FictitiousPlay, EWA or ``"auto"``, optional
         Fields are numbers (fixed), ``"infer"`` or ``"infer_per_agent"``; ``None`` is
-        ``LogitQ`` with alpha, beta and eps inferred.
+        ``LogitQ`` with alpha, beta and eps inferred. ``"auto"`` fits every family in
+        ``candidates`` (temperature fixed at 1, the rest inferred) and two payoff-blind nulls,
+        and returns a :class:`StackedPosterior`: payoff draws stacked by leave-one-episode-out
+        elpd, with a verdict that abstains when the actions carry no usable information about
+        incentives (``docs/model_comparison.md``). Needs ``method`` ``"nuts"``, ``"laplace"``
+        or ``"svi"``.
     method : str
         ``"map"`` (Optax; with ``priors=Priors(mechanism_scale=None)`` and a fixed learner
         this is DIML's MLE), ``"laplace"``, ``"svi"`` or ``"nuts"``.
@@ -137,6 +145,10 @@ def fit(
         config=NUTSConfig(num_warmup=300, num_samples=300)``; the class must match ``method``
         (else ``TypeError``). Keywords may fill fields that ``config`` leaves at their
         default; a keyword that differs from a field ``config`` sets is a ``ValueError``.
+    candidates : sequence, optional
+        ``learner="auto"`` only: family names (``"logitq"``, ``"bandit"``, ``"hedge"``, ``"fp"``,
+        ``"ewa"``) or learner specs; default every family. ``priors`` default to
+        ``AUTO_PRIORS`` there (payoff prior sd e: the default scale of temperature x payoff).
     **options
         Settings of the method's config: :class:`MAPConfig`, :class:`LaplaceConfig`,
         :class:`SVIConfig` or :class:`NUTSConfig` (e.g. ``num_samples=1000``); the same
@@ -144,8 +156,35 @@ def fit(
 
     Returns
     -------
-    Posterior
+    Posterior, or StackedPosterior for ``learner="auto"``
     """
+    if isinstance(learner, str):
+        if learner.strip().lower() != AUTO:
+            raise ValueError(f"learner={learner!r}: give a learner spec, None or 'auto'.")
+        if checkpoint is not None or checkpoint_every is not None or not log_likelihood:
+            raise ValueError("learner='auto' takes no checkpoint and needs log_likelihood=True.")
+        check_auto_method(method, data)
+        fits = {
+            name: fit(
+                data,
+                mechanism,
+                spec,
+                method,
+                seed,
+                priors=AUTO_PRIORS if priors is None else priors,
+                progress=progress,
+                prior_predictive=prior_predictive,
+                posterior_predictive=posterior_predictive,
+                shard_episodes=shard_episodes,
+                init_map=init_map,
+                config=config,
+                **options,
+            )
+            for name, spec in auto_candidates(candidates).items()
+        }
+        return stack_fits(fits, seed)
+    if candidates is not None:
+        raise ValueError("candidates= applies to learner='auto' only.")
     post = Posterior(
         *run_fit(
             data,

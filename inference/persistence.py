@@ -22,9 +22,22 @@ from bayes_diml.models import Priors
 
 from .spec import ModelSpec
 
-__all__ = ["FORMAT_VERSION", "mechanism_to_spec", "mechanism_from_spec", "save_fit", "read_fit"]
+__all__ = [
+    "FORMAT_VERSION",
+    "STACKED_ATTR",
+    "mechanism_to_spec",
+    "mechanism_from_spec",
+    "fit_tree",
+    "write_tree",
+    "open_tree",
+    "save_fit",
+    "fit_from_tree",
+    "read_fit",
+]
 
 FORMAT_VERSION = 1
+#: Attribute of the root of a stacked fit (``learner="auto"``, :mod:`.stacked`).
+STACKED_ATTR = "bayes_diml_stacked"
 
 
 def _require_zarr() -> None:
@@ -93,9 +106,8 @@ def mechanism_from_spec(spec: dict) -> Any:
     return cls(**fields)
 
 
-def save_fit(post: Any, path: str | Path) -> Path:
-    """Write a fit ``post`` (a ``Posterior``) to ``path``: netCDF (``.nc``, default) or zarr (``.zarr``)."""
-    path = Path(path)
+def fit_tree(post: Any) -> Any:
+    """Return a copy of a fit's DataTree carrying the ``bayes_diml`` attribute that rebuilds it."""
     tree = post.idata.copy()
     tree.attrs["bayes_diml"] = json.dumps(
         {
@@ -107,6 +119,12 @@ def save_fit(post: Any, path: str | Path) -> Path:
             "info": _jsonable(post.info),
         }
     )
+    return tree
+
+
+def write_tree(tree: Any, path: str | Path) -> Path:
+    """Write a DataTree to ``path``: netCDF (``.nc``, default) or zarr (``.zarr``)."""
+    path = Path(path)
     if path.suffix == ".zarr":
         _require_zarr()
         tree.to_zarr(path, mode="w")
@@ -115,9 +133,16 @@ def save_fit(post: Any, path: str | Path) -> Path:
     return path
 
 
-def _open_tree(path: Path) -> Any:
+def save_fit(post: Any, path: str | Path) -> Path:
+    """Write a fit ``post`` (a ``Posterior``) to ``path``: netCDF (``.nc``, default) or zarr (``.zarr``)."""
+    return write_tree(fit_tree(post), path)
+
+
+def open_tree(path: str | Path) -> Any:
+    """Read a DataTree written by :func:`write_tree` (FileNotFoundError, ValueError if unreadable)."""
     import xarray as xr
 
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no fit at {path}")
     if path.suffix == ".zarr":
@@ -142,6 +167,31 @@ def _stored_data(tree: Any) -> Trajectories:
     )
 
 
+def fit_from_tree(
+    tree: Any, mechanism: Any = None, source: str = "the tree"
+) -> tuple[Any, ModelSpec, str, dict]:
+    """Return ``(idata, spec, method, info)`` of a tree made by :func:`fit_tree`; see :func:`read_fit`."""
+    meta_raw = tree.attrs.get("bayes_diml")
+    if meta_raw is None and STACKED_ATTR in tree.attrs:
+        raise ValueError(
+            f"{source} holds a stacked fit (learner='auto'); read it with "
+            "bayes_diml.inference.load_stacked (the command line reads both)."
+        )
+    if meta_raw is None:
+        raise ValueError(f"{source}: not a bayes-diml fit (no 'bayes_diml' metadata).")
+    meta = json.loads(meta_raw)
+    if mechanism is None:
+        if meta["mechanism"] is None:
+            raise ValueError(
+                f"{source}: the fit used a user-defined mechanism; pass mechanism=... to load()."
+            )
+        mechanism = mechanism_from_spec(meta["mechanism"])
+    data = _stored_data(tree)
+    learner = _learner_from_json(meta["learner"])
+    spec = ModelSpec.from_parts(data, mechanism, learner, Priors.from_dict(meta["priors"]))
+    return tree, spec, meta["method"], meta.get("info", {})
+
+
 def read_fit(path: str | Path, mechanism: Any = None) -> tuple[Any, ModelSpec, str, dict]:
     """Read a fit written by :func:`save_fit`: ``(idata, spec, method, info)``.
 
@@ -149,16 +199,4 @@ def read_fit(path: str | Path, mechanism: Any = None) -> tuple[Any, ModelSpec, s
     or ``Linear`` with a callable), which cannot be stored.
     """
     path = Path(path)
-    tree = _open_tree(path)
-    meta_raw = tree.attrs.get("bayes_diml")
-    if meta_raw is None:
-        raise ValueError(f"{path}: not a bayes-diml fit (no 'bayes_diml' metadata).")
-    meta = json.loads(meta_raw)
-    if mechanism is None:
-        if meta["mechanism"] is None:
-            raise ValueError(f"{path}: the fit used a user-defined mechanism; pass mechanism=... to load().")
-        mechanism = mechanism_from_spec(meta["mechanism"])
-    data = _stored_data(tree)
-    learner = _learner_from_json(meta["learner"])
-    spec = ModelSpec.from_parts(data, mechanism, learner, Priors.from_dict(meta["priors"]))
-    return tree, spec, meta["method"], meta.get("info", {})
+    return fit_from_tree(open_tree(path), mechanism, str(path))

@@ -29,7 +29,8 @@ from bayes_diml.cli.options import (
     learner_options,
 )
 from bayes_diml.data import load_trajectories
-from bayes_diml.inference import METHODS, fit
+from bayes_diml.inference import METHODS, StackedPosterior, fit
+from bayes_diml.inference.auto import AUTO
 from bayes_diml.learners import learner_family as learner_family_cls
 from bayes_diml.learners import parameter_names, temperature_name
 from bayes_diml.models import INFER, Priors
@@ -97,9 +98,15 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fit.")
 @click.option(
     "--prior-scale",
-    default="1.0",
-    show_default=True,
-    help="Scale of the Normal prior on the mechanism weights, or 'flat' (MAP only: the MLE).",
+    default=None,
+    help="Scale of the Normal prior on the mechanism weights, or 'flat' (MAP only: the MLE); default 1 "
+    "(--learner-family auto: e = 2.72, the default scale of temperature x payoff).",
+)
+@click.option(
+    "--candidates",
+    default=None,
+    metavar="FAMILY,...",
+    help="--learner-family auto: the families to compare (default all); the nulls are always added.",
 )
 @click.option("--num-warmup", type=click.IntRange(min=0), default=None, help="NUTS warm-up steps.")
 @click.option(
@@ -166,7 +173,8 @@ def fit_command(
     h: str | None,
     out: Path,
     seed: int,
-    prior_scale: str,
+    prior_scale: str | None,
+    candidates: str | None,
     n_actions: str | None,
     no_progress: bool,
     checkpoint: Path | None,
@@ -187,6 +195,8 @@ def fit_command(
                 param_hint="--out",
             )
     family = learner_family.lower()
+    if candidates is not None and family != AUTO:
+        raise click.UsageError("--candidates applies to --learner-family auto.")
     given = dict(
         alpha=alpha,
         beta=beta,
@@ -200,9 +210,20 @@ def fit_command(
         prior_weight=prior_weight,
         h=h,
     )
-    base = {n: INFER for n in parameter_names(learner_family_cls(family)) if n not in FIXED_BY_DEFAULT}
-    learner = build_learner(family, given, base, numbers_only=False)
-    if prior_scale.strip().lower() == "flat":
+    if family == AUTO:
+        bad = [n for n, v in given.items() if v is not None]
+        if bad:
+            raise click.UsageError(
+                f"--{bad[0].replace('_', '-')} does not apply to --learner-family auto: every family's "
+                "temperature is fixed at 1 and its other parameters are inferred."
+            )
+        learner: Any = AUTO
+    else:
+        base = {n: INFER for n in parameter_names(learner_family_cls(family)) if n not in FIXED_BY_DEFAULT}
+        learner = build_learner(family, given, base, numbers_only=False)
+    if prior_scale is None:
+        priors = None if family == AUTO else Priors()
+    elif prior_scale.strip().lower() == "flat":
         priors = Priors(mechanism_scale=None)
     else:
         try:
@@ -227,9 +248,17 @@ def fit_command(
             options.update(checkpoint=checkpoint, checkpoint_every=checkpoint_every)
         if shard_episodes:
             options["shard_episodes"] = True
+        if family == AUTO:
+            options["candidates"] = (
+                None if candidates is None else [c for c in candidates.split(",") if c.strip()]
+            )
         post = fit(data, mechanism, learner, method, seed, priors=priors, progress=not no_progress, **options)
         post.save(out)
         console = stdout()
+        if isinstance(post, StackedPosterior):
+            console.print(escape(post.report(0.9)), soft_wrap=True)
+            console.print(f"Saved the stacked fit to {out}.")
+            return
         console.print(escape(post_header(post)), soft_wrap=True)
         console.print(f"Fitted in {post.info.get('seconds', float('nan')):.1f} s.")
         stats = post.scalar_summary(0.9)

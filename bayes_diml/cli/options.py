@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from bayes_diml.inference import Posterior, load
+from bayes_diml.inference import Posterior, StackedPosterior, load, load_stacked
+from bayes_diml.inference.stacked import is_stacked
 from bayes_diml.learners import FAMILIES, learner_family, parameter_names
 from bayes_diml.registry import ParameterError, make_learner
 
@@ -72,28 +73,34 @@ def learner_options(help_text: str, fit: bool = False) -> Callable:
             f = click.option(
                 _flag(name), name, default=None, help=f"{_LEARNER_FLAGS[name]}: {help_text}{default}"
             )(f)
+        auto = (
+            " auto: every family (temperature fixed at 1) and two payoff-blind nulls, stacked by "
+            "leave-one-episode-out elpd (docs/model_comparison.md)."
+            if fit
+            else ""
+        )
         return click.option(
             "--learner-family",
-            type=click.Choice(list(FAMILIES), case_sensitive=False),
+            type=click.Choice([*FAMILIES, "auto"] if fit else list(FAMILIES), case_sensitive=False),
             default="logitq",
             show_default=True,
             help="Learner family: logitq (LogitQ), bandit (BanditQ: own payoff only), hedge "
             "(exponential weights), fp (smoothed fictitious play), ewa (experience-weighted attraction), "
             "aspiration (Bush-Mosteller with an adaptive aspiration), regret (smoothed regret matching), "
-            "markovq (Q conditioned on the opponents' last profile). See docs/learners.md.",
+            "markovq (Q conditioned on the opponents' last profile). See docs/learners.md." + auto,
         )(f)
 
     return wrap
 
 
-def load_fit(path: Path) -> Posterior:
-    """Load a fit with :func:`bayes_diml.load`, the suffix checked first."""
+def load_fit(path: Path) -> Posterior | StackedPosterior:
+    """Load a fit (stacked: ``load_stacked``, else ``bayes_diml.load``), the suffix checked first."""
     if path.suffix not in FIT_SUFFIXES:  # Posterior.save/load read the suffix case-sensitively
         raise click.BadParameter(
             f"{path} does not look like a fit: expected a .nc or .zarr file written by `bayes-diml fit`.",
             param_hint="FIT",
         )
-    return load(path)
+    return load_stacked(path) if is_stacked(path) else load(path)
 
 
 def check_out(path: Path, suffixes: tuple[str, ...], option: str = "--out") -> Path:

@@ -28,6 +28,7 @@ from bayes_diml.cli.console import (
     visible_warnings,
 )
 from bayes_diml.cli.options import check_out, load_fit, prob_option
+from bayes_diml.inference import StackedPosterior
 from bayes_diml.learners import temperature_name
 from bayes_diml.models import REPORT_TABLE_LIMIT
 from bayes_diml.registry import short_n_actions
@@ -59,6 +60,9 @@ def summary(fit_path: Path, prob: float, as_json: bool, show_all: bool, max_cell
     err = stderr()
     with visible_warnings(err):
         post = load_fit(fit_path)
+        if isinstance(post, StackedPosterior):
+            _stacked_summary(post, prob, as_json)
+            return
         if as_json:
             stats = post.scalar_summary(prob)
             click.echo(json.dumps(stats, indent=2, allow_nan=False))
@@ -129,6 +133,29 @@ def summary(fit_path: Path, prob: float, as_json: bool, show_all: bool, max_cell
         console.print(stats_table(rows, None, cells=True, label=True))
 
 
+def _stacked_summary(post: StackedPosterior, prob: float, as_json: bool) -> None:
+    """Print a stacked fit's candidates table, verdict and payoff intervals (or them as JSON)."""
+    if as_json:
+        table = post.summary(prob)
+        rows = {
+            str(k): {c: (None if isinstance(v, float) and not np.isfinite(v) else v) for c, v in row.items()}
+            for k, row in table.astype(object).iterrows()
+        }
+        click.echo(
+            json.dumps({"verdict": post.verdict, "message": post.message, "candidates": rows}, indent=2)
+        )
+        return
+    console = stdout()
+    console.print(escape(post.report(prob)), soft_wrap=True)
+    if post.abstains:
+        console.print(f"[bold yellow]{escape(post.message)}[/]", soft_wrap=True)
+
+
+def _abstention_note(post: Any, err: Any) -> None:
+    if isinstance(post, StackedPosterior) and post.abstains:
+        err.print(f"[bold yellow]Note:[/] {escape(post.message)}", soft_wrap=True)
+
+
 @click.command("payoffs")
 @click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
 @prob_option
@@ -162,7 +189,7 @@ def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool) -> None:
         post = load_fit(fit_path)
         k = tuple(post.data.n_actions)
         cells = math.prod(k) * len(k)
-        if not table_recorded(post):
+        if not table_recorded(post.best if isinstance(post, StackedPosterior) else post):
             raise click.ClickException(
                 f"the game is too large for a payoff table: n_actions = {short_n_actions(k)} gives "
                 f"prod K_i x n = {cells:,} cells (limit {REPORT_TABLE_LIMIT:,}). Use the Python API "
@@ -182,7 +209,8 @@ def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool) -> None:
         f"Wrote {out}: mean, lower, upper ({percent(prob)}) and support of shape {sup.shape}; "
         f"{int(sup.sum()):,} of {sup.size:,} cells have an observed opponent profile."
     )
-    if post.confounded:
+    _abstention_note(post, err)
+    if getattr(post, "confounded", False):
         t = temperature_name(post.learner)
         err.print(
             f"[bold yellow]Note:[/] {t} and the payoff scale are confounded in this fit: the table is in "
@@ -204,7 +232,8 @@ def _write_pairs(fit_path: Path, prob: float, out: Path) -> None:
         f"intervals; {int(frame['support'].sum()):,} have an observed opponent profile; "
         f"{int(sure.sum()):,} intervals exclude 0."
     )
-    if post.confounded:
+    _abstention_note(post, err)
+    if getattr(post, "confounded", False):
         t = temperature_name(post.learner)
         err.print(
             f"[bold yellow]Note:[/] {t} and the payoff scale are confounded in this fit: the differences "
@@ -243,6 +272,9 @@ def identify(fit_path: Path, as_json: bool, prior_draws: int, max_cells: int) ->
     err = stderr()
     with visible_warnings(err):
         post = load_fit(fit_path)
+        stacked = post if isinstance(post, StackedPosterior) else None
+        if stacked is not None:  # identification of the best learner family; the verdict comes first
+            post = stacked.best
         if post.n_draws < 4:
             raise click.ClickException(
                 "identification needs posterior draws; refit with --method nuts, svi or laplace."
@@ -264,12 +296,24 @@ def identify(fit_path: Path, as_json: bool, prior_draws: int, max_cells: int) ->
                         for k, row in table.iterrows()
                     },
                     "flat_directions": flat,
+                    **(
+                        {}
+                        if stacked is None
+                        else {
+                            "verdict": stacked.verdict,
+                            "message": stacked.message,
+                            "family": stacked.info["best_learner"],
+                        }
+                    ),
                 },
                 indent=2,
             )
         )
         return
     console = stdout()
+    if stacked is not None:
+        console.print(f"verdict: {stacked.verdict}: {escape(stacked.message)}", soft_wrap=True)
+        console.print(f"Identification of the best learner family, {stacked.info['best_learner']!r}:")
     console.print(escape(post_header(post)), soft_wrap=True)
     cells = np.array([str(i).startswith("centred_payoffs[") for i in table.index])
     out = Table(title="Identification", title_justify="left")

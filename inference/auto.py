@@ -1,0 +1,345 @@
+"""``fit(..., learner="auto")``: every learner family and two payoff-blind nulls, weighted by stacking.
+
+How it works (``docs/model_comparison.md``, "Learner uncertainty in one call"):
+
+1. Each candidate learner family is fitted with its temperature fixed at 1 (that sets the
+   payoff scale, which is not otherwise identified) and every other parameter inferred
+   (:func:`auto_learner`); its payoff draws are then in one unit, temperature x payoff.
+2. The two payoff-blind nulls of :mod:`.nulls` are drawn exactly.
+3. Each candidate's leave-one-episode-out elpd (PSIS-LOO) enters
+   ``arviz.compare(method="stacking")``, which gives the stacking weights.
+4. Verdict: the best learning family (by elpd) against the best null, with arviz's ``dse``
+   of that difference (``compare(..., reference=best null)``): ``"informative"`` when the
+   learner is better by more than 2 dse, ``"misspecified"`` when the null is, else
+   ``"no_signal"``.
+5. The stacked payoff draws resample each family's draws in proportion to its weight; the
+   nulls' share is filled with prior draws of the payoffs (antithetic). When the verdict is
+   not informative, the prior's share is raised to at least :data:`ABSTAIN_PRIOR_WEIGHT`, so
+   that no pair of actions is called sure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+import pandas as pd
+from numpyro.infer import Predictive
+
+from bayes_diml.learners import FAMILIES, family_name, learner_family, parameter_names, temperature_name
+from bayes_diml.models import INFER, Priors, mechanism_sites, resolve_learner, sample_mechanism
+
+from .compare import loo
+from .idata import deterministic_sites
+from .nulls import NULL_KINDS, NullFit, fit_null
+from .posterior import Posterior
+from .quiet import COMPARE_WARNINGS, silenced
+from .stacked import NO_INFORMATION, StackedPosterior, mixture_counts, mixture_draws, null_key
+
+__all__ = [
+    "AUTO",
+    "AUTO_METHODS",
+    "AUTO_PRIORS",
+    "NULL_NAMES",
+    "ABSTAIN_PRIOR_WEIGHT",
+    "check_auto_method",
+    "auto_learner",
+    "auto_candidates",
+    "scaled_payoff_draws",
+    "prior_payoff_draws",
+    "nesting_notes",
+    "decide",
+    "mixture_weights",
+    "stack_fits",
+]
+
+#: The ``learner`` value of ``fit`` that compares and stacks learner families.
+AUTO = "auto"
+#: Methods that give the posterior draws stacking needs.
+AUTO_METHODS = ("laplace", "svi", "nuts")
+#: The nulls' names in the table, and their kinds.
+NULL_NAMES = {f"null_{kind}": kind for kind in NULL_KINDS}
+#: Least share of prior draws in the stacked payoffs when the verdict is not informative.
+ABSTAIN_PRIOR_WEIGHT = 0.5
+#: Families exactly nested in EWA (docs/learners.md, "Nestings").
+NESTED_IN_EWA = ("logitq", "hedge", "fp")
+#: Default priors of ``learner="auto"``: with the temperature fixed at 1 the table holds
+#: temperature x payoff, so its prior sd is e, the median of the default temperature prior
+#: (LogNormal(1, 1)) times the default payoff prior sd (1).
+AUTO_PRIORS = Priors(mechanism_scale=float(np.e))
+#: Pareto k above which an episode's PSIS estimate is unreliable.
+HIGH_K = 0.7
+
+
+def check_auto_method(method: str, data: Any = None) -> None:
+    """Raise ``ValueError`` unless ``method`` gives posterior draws (stacking needs them) and ``data`` suit.
+
+    Observed payoffs are not supported yet: they identify the temperature (so fixing it at 1
+    would be a restriction) and the nulls predict actions only.
+    """
+    if data is not None and getattr(data, "has_payoffs", False):
+        raise ValueError(
+            "learner='auto' compares predictions of actions and fixes each family's temperature at 1; "
+            "with observed payoffs the temperature is identified and the payoff-blind nulls cannot score "
+            "the payoffs. Fit the families one by one and use bayes_diml.inference.compare instead."
+        )
+    if method not in AUTO_METHODS:
+        raise ValueError(
+            f"learner='auto' needs posterior draws (leave-one-episode-out elpd and stacking weights are "
+            f"computed from them); method={method!r} gives none. Use method='nuts' (or 'laplace', 'svi')."
+        )
+
+
+def auto_learner(family: str | type) -> Any:
+    """Return a family's learner spec with its temperature fixed at 1 and every other parameter inferred."""
+    cls = learner_family(family) if isinstance(family, str) else family
+    t = temperature_name(cls)
+    return cls(**{n: (1.0 if n == t else INFER) for n in parameter_names(cls)})
+
+
+def auto_candidates(candidates: Any = None) -> dict[str, Any]:
+    """Return the learner specs to compare, by name.
+
+    ``candidates``: ``None`` (every family of ``bayes_diml.learners.FAMILIES``) or a sequence
+    of family names (``"logitq"``, ``"hedge"``, ..., class names work too) and learner specs
+    (used as given). A second spec of one family gets a suffix (``ewa_2``). The nulls are
+    always added; naming them here changes nothing.
+    """
+    items = list(FAMILIES) if candidates is None else list(candidates)
+    if isinstance(candidates, str):
+        items = [candidates]
+    out: dict[str, Any] = {}
+    for item in items:
+        if isinstance(item, str):
+            if item.strip().lower() in (*NULL_NAMES, *NULL_KINDS):
+                continue
+            try:
+                spec = auto_learner(item)
+            except ValueError:
+                raise ValueError(
+                    f"unknown candidate {item!r}: give learner families ({', '.join(FAMILIES)}) or learner "
+                    "specs; the payoff-blind nulls (stationary, markov) are always included."
+                ) from None
+        else:
+            spec = resolve_learner(item)
+        name = base = family_name(spec)
+        j = 2
+        while name in out:
+            name, j = f"{base}_{j}", j + 1
+        out[name] = spec
+    if not out:
+        raise ValueError(
+            f"learner='auto' needs at least one learner family; choose from {', '.join(FAMILIES)}."
+        )
+    return out
+
+
+def scaled_payoff_draws(post: Posterior) -> np.ndarray:
+    """Return draws ``float[D, K_1, ..., K_n, n]`` of temperature x centred payoffs of a fit.
+
+    With the temperature fixed at 1 (:func:`auto_learner`) these are the centred payoffs.
+    """
+    draws = post.payoff_differences()
+    t = np.asarray(getattr(post.learner_draws(), temperature_name(post.learner)), dtype=float)
+    if t.ndim == 1:  # float[D]: one temperature
+        t = t[:, None]
+    n_agents = draws.shape[-1]
+    t = np.broadcast_to(t, (len(t), n_agents))  # float[D, n]
+    return draws * t.reshape(len(t), *([1] * n_agents), n_agents)
+
+
+def prior_payoff_draws(post: Posterior, key: jax.Array, num: int) -> np.ndarray:
+    """Return ``num`` (even) antithetic prior draws ``float[num, K_1, ..., K_n, n]`` of the centred payoffs.
+
+    Half are drawn from the fit's mechanism prior, the other half are their negatives, so that
+    exactly half of the draws favour each action of every pair.
+    """
+    half = (int(num) + 1) // 2
+    spec = post.spec
+
+    def prior() -> None:
+        sample_mechanism(spec.mechanism, spec.priors)
+
+    sites = Predictive(prior, num_samples=half)(key)
+    sites = {k: np.asarray(sites[k]) for k in mechanism_sites(spec.mechanism)}
+    draws = deterministic_sites(spec, sites)["centred_payoffs"]
+    return np.concatenate([draws, -draws])
+
+
+def nesting_notes(families: dict[str, str]) -> dict[str, str]:
+    """Return a note per candidate name on what nests it (``{name: family}`` in, ``{name: note}`` out)."""
+    present = set(families.values())
+    notes = {}
+    for name, fam in families.items():
+        if fam in NESTED_IN_EWA and "ewa" in present:
+            notes[name] = "nested in EWA: weight is not evidence against it"
+        elif fam == "stationary" and "markov" in present:
+            notes[name] = "nested in the Markov null: weight is not evidence against it"
+        else:
+            notes[name] = ""
+    return notes
+
+
+def decide(gap: float, dse: float) -> str:
+    """Return the verdict from the elpd of the best learner minus the best null and its dse."""
+    if gap > 2.0 * dse and gap > 0:
+        return "informative"
+    if -gap > 2.0 * dse and gap < 0:
+        return "misspecified"
+    return "no_signal"
+
+
+def mixture_weights(weights: dict[str, float], nulls: list[str], verdict: str) -> dict[str, float]:
+    """Return each candidate's share of the stacked draws.
+
+    The stacking weights when the verdict is informative; otherwise the nulls' (prior draws')
+    total share is raised to at least :data:`ABSTAIN_PRIOR_WEIGHT` (split among the nulls in
+    proportion to their weights, equally if those are all 0) and the learners' shares scaled down.
+    """
+    w = {k: max(float(v), 0.0) for k, v in weights.items()}
+    total = sum(w.values())
+    w = {k: v / total for k, v in w.items()}
+    if verdict == "informative":
+        return w
+    null_mass = sum(w[k] for k in nulls)
+    target = max(null_mass, ABSTAIN_PRIOR_WEIGHT)
+    out = {}
+    for k, v in w.items():
+        if k in nulls:
+            out[k] = target * (v / null_mass if null_mass > 0 else 1.0 / len(nulls))
+        else:
+            learners = 1.0 - null_mass
+            out[k] = (1.0 - target) * (v / learners if learners > 0 else 0.0)
+    return out
+
+
+def _message(verdict: str, best_l: str, best_n: str, gap: float, dse: float) -> str:
+    diff = f"elpd {best_l} - {best_n} = {gap:+.1f} (dse {dse:.1f})"
+    if verdict == "informative":
+        return (
+            f"the actions carry information about incentives: the learning family {best_l!r} predicts "
+            f"held-out episodes better than the best payoff-blind null ({diff}, > 2 dse)."
+        )
+    widen = (
+        f" The stacked payoff intervals hold at least {ABSTAIN_PRIOR_WEIGHT:.0%} prior draws, so no pair "
+        "of actions is called sure."
+    )
+    if verdict == "misspecified":
+        return (
+            f"{NO_INFORMATION}: the learning models are misspecified; the payoff-blind null {best_n!r} "
+            f"predicts held-out episodes better than every learning family ({diff}, > 2 dse).{widen}"
+        )
+    return (
+        f"{NO_INFORMATION}: no learning family predicts held-out episodes clearly better than the "
+        f"payoff-blind null {best_n!r} ({diff}, within 2 dse): the data cannot tell incentives from "
+        f"habit.{widen}"
+    )
+
+
+def _check_same_data(fits: dict[str, Posterior]) -> None:
+    first = next(iter(fits.values())).data
+    for name, p in fits.items():
+        same = p.data.actions.shape == first.actions.shape and np.array_equal(p.data.actions, first.actions)
+        if not same or not np.array_equal(p.data.lengths, first.lengths):
+            raise ValueError(f"fit {name!r} was made on different data than the others.")
+
+
+def _elpd_table(elpds: dict[str, Any], families: dict[str, str]) -> pd.DataFrame:
+    import arviz as az
+
+    with silenced(*COMPARE_WARNINGS):
+        cmp = az.compare(elpds, method="stacking", round_to="none")
+    table = pd.DataFrame(index=cmp.index)
+    table["family"] = [families[n] for n in cmp.index]
+    table["kind"] = ["null" if n in NULL_NAMES else "learner" for n in cmp.index]
+    for col in ("weight", "elpd", "se", "elpd_diff", "dse"):
+        table[col] = cmp[col].to_numpy(dtype=float)
+    ks = {n: np.asarray(getattr(elpds[n], "pareto_k", np.array([np.nan])), dtype=float) for n in cmp.index}
+    table["max_pareto_k"] = [
+        float(np.nanmax(ks[n])) if np.isfinite(ks[n]).any() else np.nan for n in cmp.index
+    ]
+    table["n_high_k"] = [int(np.sum(ks[n] > HIGH_K)) for n in cmp.index]
+    return table
+
+
+def stack_fits(
+    fits: dict[str, Posterior], seed: int = 0, *, num_draws: int = 4000, null_draws: int = 4000
+) -> StackedPosterior:
+    """Compare fits of one data set with the payoff-blind nulls and stack their payoff draws.
+
+    Parameters
+    ----------
+    fits : dict name -> Posterior
+        Learner-family fits with draws (Laplace, SVI or NUTS) of the same trajectories, whose
+        temperature x payoff units agree (:func:`auto_learner`).
+    seed : int
+        Seed of the nulls' draws, the prior draws and the resampling.
+    num_draws : int
+        Stacked payoff draws (one more when needed to keep the prior draws antithetic).
+    null_draws : int
+        Exact posterior draws of each null.
+
+    Returns
+    -------
+    StackedPosterior
+    """
+    import arviz as az
+
+    if not fits:
+        raise ValueError("stack_fits needs at least one learner-family fit.")
+    _check_same_data(fits)
+    first = next(iter(fits.values()))
+    key = jax.random.key(int(seed))
+    nkey = null_key(int(seed))
+    nulls = {
+        name: fit_null(first.data, kind, jax.random.fold_in(nkey, j), int(null_draws))
+        for j, (name, kind) in enumerate(NULL_NAMES.items())
+    }
+    elpds = {name: loo(p, label=name) for name, p in fits.items()}
+    elpds.update({name: n.loo() for name, n in nulls.items()})
+    families = {**{k: family_name(p.learner) for k, p in fits.items()}, **NULL_NAMES}
+    table = _elpd_table(elpds, families)
+
+    learners = [n for n in table.index if n not in NULL_NAMES]
+    best_l = max(learners, key=lambda n: table.loc[n, "elpd"])
+    best_n = max(NULL_NAMES, key=lambda n: table.loc[n, "elpd"])
+    with silenced(*COMPARE_WARNINGS):
+        pair = az.compare({best_l: elpds[best_l], best_n: elpds[best_n]}, reference=best_n, round_to="none")
+    gap, dse = float(pair.loc[best_l, "elpd_diff"]), float(pair.loc[best_l, "dse"])
+    verdict = decide(gap, dse)
+
+    shares = mixture_weights(table["weight"].to_dict(), list(NULL_NAMES), verdict)
+    table["mixture_weight"] = [shares[n] for n in table.index]
+    notes = nesting_notes(families)
+    table["note"] = [notes[n] for n in table.index]
+
+    counts = dict(
+        zip(table.index, mixture_counts(table["mixture_weight"].to_numpy(), num_draws), strict=True)
+    )
+    n_prior = sum(counts[n] for n in NULL_NAMES)
+    n_prior += n_prior % 2
+    pools = {n: scaled_payoff_draws(fits[n]) for n in learners if counts[n] > 0}
+    parts, sources = [], []
+    if pools:
+        d, s = mixture_draws(pools, {n: counts[n] for n in pools}, jax.random.fold_in(key, 1))
+        parts.append(d)
+        sources.append(s)
+    if n_prior:
+        parts.append(prior_payoff_draws(first, jax.random.fold_in(key, 2), n_prior))
+        sources.append(np.full(n_prior, "prior"))
+    info = {
+        "verdict": verdict,
+        "message": _message(verdict, best_l, best_n, gap, dse),
+        "best_learner": best_l,
+        "best_null": best_n,
+        "elpd_gap": gap,
+        "gap_dse": dse,
+        "prior_weight": float(n_prior / sum(len(p) for p in parts)),
+        "seed": int(seed),
+        "null_draws": int(null_draws),
+        "method": first.method,
+        "seconds": float(sum(float(p.info.get("seconds", 0.0)) for p in fits.values())),
+    }
+    candidates: dict[str, Posterior | NullFit] = {**fits, **nulls}
+    return StackedPosterior(candidates, table, np.concatenate(parts), np.concatenate(sources), info)

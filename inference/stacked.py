@@ -1,0 +1,333 @@
+"""The result of ``fit(..., learner="auto")``: payoff draws stacked over learner families and nulls.
+
+A :class:`StackedPosterior` holds every candidate (one :class:`~.posterior.Posterior` per
+learner family, one :class:`~.nulls.NullFit` per payoff-blind null), the comparison table
+(stacking weights, leave-one-episode-out elpd, Pareto k, nestings), the verdict, and draws of
+the centred payoff table that mix the candidates' draws in proportion to their weights (see
+:mod:`.auto` for how they are built). It answers what users ask a ``Posterior`` about
+incentives: :meth:`~StackedPosterior.payoff_differences`, :meth:`~StackedPosterior.payoff_table`,
+:meth:`~StackedPosterior.payoff_pairs`, :attr:`~StackedPosterior.support`,
+:meth:`~StackedPosterior.summary`, :meth:`~StackedPosterior.save` / :func:`load_stacked`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_diml.data import Trajectories
+
+from .nulls import NullFit, fit_null
+from .pairs import payoff_pairs_frame
+from .persistence import STACKED_ATTR, fit_from_tree, fit_tree, open_tree, write_tree
+from .posterior import Posterior
+
+__all__ = [
+    "VERDICTS",
+    "NO_INFORMATION",
+    "STACKED_UNITS",
+    "StackedPosterior",
+    "mixture_counts",
+    "mixture_draws",
+    "load_stacked",
+]
+
+#: ``info["verdict"]`` values.
+VERDICTS = ("informative", "no_signal", "misspecified")
+#: What the summary, ``payoff_pairs`` and the command line say when they abstain.
+NO_INFORMATION = "the actions carry no usable information about incentives"
+#: Units of the stacked payoff draws: each family's temperature x centred payoffs (temperature
+#: fixed at 1 by default, so plain payoffs in the units that temperature sets).
+STACKED_UNITS = "temperature x payoff"
+_FORMAT_VERSION = 1
+
+
+def mixture_counts(weights: np.ndarray, total: int) -> np.ndarray:
+    """Return int[C] draw counts summing to ``total`` in proportion to ``weights`` (largest remainder)."""
+    w = np.clip(np.asarray(weights, dtype=float), 0.0, None)
+    if not w.sum() > 0:
+        raise ValueError("mixture weights must have a positive sum.")
+    exact = w / w.sum() * int(total)
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[: int(total) - counts.sum()]] += 1
+    return counts
+
+
+def mixture_draws(
+    pools: dict[str, np.ndarray], counts: dict[str, int], key: jax.Array
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resample ``counts[name]`` draws (with replacement) from each pool ``float[D_c, ...]`` and stack them.
+
+    Returns ``(draws float[sum counts, ...], sources str[sum counts])``: the name of the pool each
+    draw came from. Pools with count 0 are skipped; ``key`` is folded with each pool's position.
+    """
+    out, src = [], []
+    for j, (name, pool) in enumerate(pools.items()):
+        c = int(counts.get(name, 0))
+        if c <= 0:
+            continue
+        idx = np.asarray(jax.random.choice(jax.random.fold_in(key, j), len(pool), (c,), replace=True))
+        out.append(np.asarray(pool)[idx])
+        src.append(np.full(c, name, dtype=object))
+    return np.concatenate(out), np.concatenate(src).astype(str)
+
+
+class StackedPosterior:
+    """Payoff draws stacked over learner families and payoff-blind nulls, with the comparison.
+
+    Attributes
+    ----------
+    candidates : dict name -> Posterior or NullFit
+        Every fit that was compared (``null_stationary``, ``null_markov`` are the nulls).
+    table : pandas.DataFrame
+        One row per candidate, best elpd first: ``family, kind, weight, elpd, se, elpd_diff,
+        dse, max_pareto_k, n_high_k, mixture_weight, note`` (see :meth:`summary`).
+    weights : dict name -> float
+        Stacking weights (``arviz.compare(method="stacking")``), summing to 1.
+    info : dict
+        ``verdict`` (one of :data:`VERDICTS`), ``message``, ``best_learner``, ``best_null``,
+        ``elpd_gap`` and ``gap_dse`` (best learner minus best null, and its standard error),
+        ``prior_weight`` (share of prior draws in the mixture), ``seed``, ``null_draws``,
+        ``seconds``.
+    """
+
+    def __init__(
+        self, candidates: dict[str, Any], table: pd.DataFrame, draws: np.ndarray, sources: Any, info: dict
+    ):
+        self.candidates = dict(candidates)
+        self.table = table
+        self._draws = np.asarray(draws, dtype=np.float64)
+        self.sources = np.asarray(sources).astype(str)
+        self.info = dict(info)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def weights(self) -> dict[str, float]:
+        """Stacking weight of each candidate (name -> weight)."""
+        return {str(k): float(v) for k, v in self.table["weight"].items()}
+
+    @property
+    def verdict(self) -> str:
+        """``"informative"``, ``"no_signal"`` or ``"misspecified"``."""
+        return str(self.info["verdict"])
+
+    @property
+    def abstains(self) -> bool:
+        """Whether no learning family predicts clearly better than the best null (verdict not informative)."""
+        return self.verdict != "informative"
+
+    @property
+    def message(self) -> str:
+        """One paragraph saying what the comparison found and what the intervals mean."""
+        return str(self.info["message"])
+
+    @property
+    def posteriors(self) -> dict[str, Posterior]:
+        """The learner families' fits (name -> Posterior)."""
+        return {k: v for k, v in self.candidates.items() if isinstance(v, Posterior)}
+
+    @property
+    def best(self) -> Posterior:
+        """The learner family with the best elpd (the one the verdict weighs against the best null)."""
+        name = str(self.info["best_learner"])
+        return self.candidates[name]
+
+    @property
+    def data(self) -> Trajectories:
+        """The fitted trajectories."""
+        return next(iter(self.posteriors.values())).data
+
+    @property
+    def n_draws(self) -> int:
+        """Number of stacked payoff draws."""
+        return int(self._draws.shape[0])
+
+    @functools.cached_property
+    def support(self) -> np.ndarray:
+        """bool[K_1, ..., K_n, n]: cells whose opponent profile was observed."""
+        return next(iter(self.posteriors.values())).support
+
+    def __repr__(self) -> str:
+        w = ", ".join(f"{k} {v:.2f}" for k, v in self.weights.items())
+        return f"StackedPosterior(verdict={self.verdict!r}, draws={self.n_draws}, weights: {w})"
+
+    # -------------------------------------------------------------- incentives
+    def payoff_differences(self) -> np.ndarray:
+        """Draws ``float[D, K_1, ..., K_n, n]`` of temperature x centred payoffs, stacked.
+
+        Each family contributes draws of ``temperature x (u_i(a) - mean_k u_i(k, a_-i))``
+        (with the temperature fixed at 1: the centred payoffs) in proportion to its mixture
+        weight; the nulls contribute prior draws (antithetic: ``d`` and ``-d``), which widen
+        the intervals as much as the data favour "payoffs do not matter".
+        """
+        return self._draws
+
+    def payoff_table(self, prob: float = 0.9) -> dict[str, np.ndarray]:
+        """Arrays ``mean, lower, upper`` float[K_1..K_n, n] of the stacked draws and ``support``."""
+        _check_prob(prob)
+        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+        d = self._draws
+        return {
+            "mean": d.mean(0),
+            "lower": np.quantile(d, lo, axis=0),
+            "upper": np.quantile(d, hi, axis=0),
+            "support": self.support.copy(),
+        }
+
+    def payoff_pairs(self, prob: float = 0.9) -> pd.DataFrame:
+        """Tabulate u_i(a, a_-i) - u_i(b, a_-i) from the stacked draws, with the verdict.
+
+        Columns as :meth:`Posterior.payoff_pairs` (``units`` is :data:`STACKED_UNITS`) plus
+        ``informative`` (bool: the verdict is ``"informative"``); ``attrs["verdict"]`` and
+        ``attrs["message"]`` carry the verdict. When the verdict is not informative (no learning
+        family predicts held-out episodes better than the best null by 2 dse) the mixture holds
+        at least half prior draws, drawn antithetically (``d`` and ``-d``, so exactly half of
+        them favour each action): every ``prob_greater`` then lies in [0.25, 0.75] and every
+        interval of mass ``prob >= 0.5`` contains 0, so no pair is called sure.
+        """
+        _check_prob(prob)
+        frame = payoff_pairs_frame(self._draws, self.support, prob=prob, units=STACKED_UNITS)
+        frame["informative"] = not self.abstains
+        frame.attrs["verdict"] = self.verdict
+        frame.attrs["message"] = self.message
+        return frame
+
+    # --------------------------------------------------------------- summaries
+    def summary(self, prob: float = 0.9, show: bool = False) -> pd.DataFrame:
+        """Return the candidates table (and print it with the verdict when ``show``).
+
+        Columns: ``family``, ``kind`` (``learner`` or ``null``), stacking ``weight``, ``elpd``
+        (PSIS-LOO, whole episodes left out) and its ``se``, ``elpd_diff`` to the best and its
+        ``dse``, ``max_pareto_k``, ``n_high_k`` (episodes with Pareto k > 0.7),
+        ``mixture_weight`` (share of the stacked payoff draws) and ``note`` (nestings: a family
+        nested in another gets "nested in EWA: weight is not evidence against it").
+        ``attrs`` hold ``verdict``, ``message`` and ``prob``; the ``prob`` intervals of the
+        stacked payoffs are in :meth:`payoff_table`.
+        """
+        _check_prob(prob)
+        frame = self.table.copy()
+        frame.attrs.update(verdict=self.verdict, message=self.message, prob=float(prob))
+        if show:
+            print(self.report(prob))
+        return frame
+
+    def report(self, prob: float = 0.9) -> str:
+        """Return the summary as plain text: the table, the verdict, the stacked payoff intervals."""
+        _check_prob(prob)
+        cols = ["family", "weight", "elpd", "se", "elpd_diff", "dse", "max_pareto_k", "n_high_k", "note"]
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            text = self.table[cols].to_string(float_format=lambda v: f"{v:.3g}")
+        pairs = self.payoff_pairs(prob)
+        sure = int(((pairs["lower"] > 0) | (pairs["upper"] < 0)).sum())
+        return (
+            f"{text}\n\nverdict: {self.verdict}: {self.message}\n"
+            f"stacked payoff pairs: {len(pairs)}, {sure} with a {prob:.0%} interval excluding 0 "
+            f"(units: {STACKED_UNITS})."
+        )
+
+    # --------------------------------------------------------------------- I/O
+    def save(self, path: str | Path) -> Path:
+        """Write the stacked fit to one netCDF (``.nc``) or zarr (``.zarr``) file.
+
+        The file holds each family's fit (as :meth:`Posterior.save` writes it, in a group named
+        ``fit_<name>``), the stacked draws and the table; the nulls are redrawn on
+        :func:`load_stacked` from the stored seed (exact and cheap).
+        """
+        children = {f"fit_{k}": fit_tree(v) for k, v in self.posteriors.items()}
+        dims = tuple(f"stacked_dim_{j}" for j in range(self._draws.ndim - 1))
+        children["stacked"] = xr.DataTree(
+            xr.Dataset(
+                {
+                    "payoff_draws": (("draw", *dims), self._draws),
+                    "sources": (("draw",), self.sources.astype("U")),
+                }
+            )
+        )
+        table = self.table.reset_index(names="name")
+        children["table"] = xr.DataTree(
+            xr.Dataset({c: (("candidate",), _column(table[c])) for c in table.columns})
+        )
+        root = xr.DataTree(children=children)
+        meta = {
+            "format_version": _FORMAT_VERSION,
+            "info": _jsonable(self.info),
+            "nulls": {k: v.kind for k, v in self.candidates.items() if isinstance(v, NullFit)},
+            "order": list(self.candidates),
+        }
+        root.attrs[STACKED_ATTR] = json.dumps(meta)
+        return write_tree(root, path)
+
+
+def _column(values: pd.Series) -> np.ndarray:
+    if values.dtype == object or values.dtype == bool:
+        return values.astype(str).to_numpy().astype("U")
+    return values.to_numpy()
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
+
+
+def _check_prob(prob: float) -> None:
+    if not 0.0 < float(prob) < 1.0:
+        raise ValueError(f"prob must lie in (0, 1); got {prob}.")
+
+
+def is_stacked(path: str | Path) -> bool:
+    """Tell whether ``path`` holds a stacked fit (written by :meth:`StackedPosterior.save`)."""
+    return STACKED_ATTR in open_tree(path).attrs
+
+
+def load_stacked(path: str | Path, mechanism: Any = None) -> StackedPosterior:
+    """Read a stacked fit written by :meth:`StackedPosterior.save`.
+
+    ``mechanism`` as for :func:`bayes_diml.load` (needed for user-defined mechanisms). The
+    nulls are redrawn from the stored seed (the same draws as when the fit was made).
+    """
+    root = open_tree(path)
+    raw = root.attrs.get(STACKED_ATTR)
+    if raw is None:
+        raise ValueError(f"{path}: not a stacked fit; read it with bayes_diml.load.")
+    meta = json.loads(raw)
+    info = meta["info"]
+    fits = {
+        name[len("fit_") :]: Posterior(*fit_from_tree(root[name].copy(), mechanism, f"{path}/{name}"))
+        for name in root.children
+        if name.startswith("fit_")
+    }
+    data = next(iter(fits.values())).data
+    key = null_key(int(info["seed"]))
+    nulls = {
+        name: fit_null(data, kind, jax.random.fold_in(key, j), int(info["null_draws"]))
+        for j, (name, kind) in enumerate(meta["nulls"].items())
+    }
+    candidates = {**fits, **nulls}
+    candidates = {k: candidates[k] for k in meta["order"] if k in candidates}
+    ds = root["table"].to_dataset()
+    table = pd.DataFrame({c: ds[c].values for c in ds.data_vars}).set_index("name")
+    table.index.name = None
+    for c in ("kind", "family", "note"):
+        table[c] = table[c].astype(object)
+    st = root["stacked"].to_dataset()
+    return StackedPosterior(candidates, table, st["payoff_draws"].values, st["sources"].values, info)
+
+
+def null_key(seed: int) -> jax.Array:
+    """Return the PRNG key of the nulls' draws of a stacked fit with this seed."""
+    return jax.random.fold_in(jax.random.key(int(seed)), 7)

@@ -69,6 +69,11 @@ class Priors:
         ``sigma ~ HalfNormal(sigma_scale)`` (``models/hierarchical.py``).
     h : (a, b)
         Beta prior on the aspiration learner's aspiration adaptation rate (mean 0.25).
+    bias : float
+        Normal(0, bias) prior on the gauge-free coordinates of each agent's action bias (a
+        learner with ``bias="infer"``, see ``models/bias.py``): isotropic inside the sum-to-zero
+        subspace, so a difference ``b_i[k] - b_i[j]`` has sd ``sqrt(2) * bias`` logits (1.4 by
+        default: a habit can shift the odds between two actions by about e^1.4 = 4 a priori).
 
     Parameters in the unit interval have Beta(a, b) priors, the others LogNormal(loc, scale)
     (see ``bayes_diml.learners.Parameter``).
@@ -88,6 +93,7 @@ class Priors:
     prior_weight: tuple[float, float] = (0.0, 1.0)
     population: tuple[float, float] = (1.0, 0.5)
     h: tuple[float, float] = (2.0, 6.0)
+    bias: float = 1.0
 
     def __post_init__(self) -> None:
         pop = tuple(float(v) for v in self.population)
@@ -105,6 +111,11 @@ class Priors:
             object.__setattr__(self, name, tuple(float(v) for v in pair))
         if not (self.alpha[0] > 0 and self.alpha[1] > 0 and self.eps[0] > 0 and self.eps[1] > 0):
             raise ValueError("Beta prior parameters of alpha and eps must be > 0.")
+        if isinstance(self.bias, str) or not (np.isfinite(float(self.bias)) and float(self.bias) > 0):
+            raise ValueError(
+                f"Priors.bias (the sd of the action bias's prior) must be > 0 and finite; got {self.bias!r}."
+            )
+        object.__setattr__(self, "bias", float(self.bias))
         if not self.beta[1] > 0 or not float(self.payoff_noise) > 0:
             raise ValueError("Priors.beta scale and Priors.payoff_noise must be > 0.")
         for name, kind in LEARNER_PRIOR_KINDS.items():

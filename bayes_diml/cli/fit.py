@@ -23,6 +23,7 @@ from bayes_diml.cli.options import (
     FIT_SUFFIXES,
     FIXED_BY_DEFAULT,
     TRAJECTORY_SUFFIXES,
+    bias_option,
     build_learner,
     check_out,
     flag_errors,
@@ -88,6 +89,7 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option("--beta", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
 @click.option("--eps", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
 @learner_options("number(s), 'infer' or 'infer_per_agent'", fit=True)
+@bias_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -164,6 +166,7 @@ def fit_command(
     n0: str | None,
     prior_weight: str | None,
     h: str | None,
+    bias: str,
     out: Path,
     seed: int,
     prior_scale: str,
@@ -202,6 +205,8 @@ def fit_command(
     )
     base = {n: INFER for n in parameter_names(learner_family_cls(family)) if n not in FIXED_BY_DEFAULT}
     learner = build_learner(family, given, base, numbers_only=False)
+    if bias.lower() == INFER:
+        learner = learner._replace(bias=INFER)
     if prior_scale.strip().lower() == "flat":
         priors = Priors(mechanism_scale=None)
     else:

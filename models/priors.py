@@ -33,6 +33,19 @@ LEARNER_PRIOR_KINDS = {
 }
 
 
+def _positive_scale(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number > 0, else raise naming ``Priors.<name>``."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        x = float("nan")
+    if isinstance(value, str) or not (np.isfinite(x) and x > 0):
+        raise ValueError(
+            f"Priors.{name} (a prior's standard deviation) must be > 0 and finite; got {value!r}."
+        )
+    return x
+
+
 @dataclass(frozen=True)
 class Priors:
     """Prior hyper-parameters (plain numbers, so fits can be saved and rebuilt).
@@ -111,11 +124,7 @@ class Priors:
             object.__setattr__(self, name, tuple(float(v) for v in pair))
         if not (self.alpha[0] > 0 and self.alpha[1] > 0 and self.eps[0] > 0 and self.eps[1] > 0):
             raise ValueError("Beta prior parameters of alpha and eps must be > 0.")
-        if isinstance(self.bias, str) or not (np.isfinite(float(self.bias)) and float(self.bias) > 0):
-            raise ValueError(
-                f"Priors.bias (the sd of the action bias's prior) must be > 0 and finite; got {self.bias!r}."
-            )
-        object.__setattr__(self, "bias", float(self.bias))
+        object.__setattr__(self, "bias", _positive_scale("bias", self.bias))
         if not self.beta[1] > 0 or not float(self.payoff_noise) > 0:
             raise ValueError("Priors.beta scale and Priors.payoff_noise must be > 0.")
         for name, kind in LEARNER_PRIOR_KINDS.items():

@@ -328,7 +328,7 @@ def test_fit_rejects_a_bias_of_the_wrong_shape():
         )
 
 
-@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf"), "wide"])
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf"), "wide", None])
 def test_bias_prior_scale_must_be_positive(scale):
     with pytest.raises(ValueError, match="Priors.bias"):
         Priors(bias=scale)
@@ -353,40 +353,41 @@ def _fit_habit(bias_spec, data):
             seed=0,
         )
 
-    @pytest.mark.slow
-    def test_habit_with_equal_payoffs_stays_honest():
-        """A habit (b_i = (+1, -1) for each agent) under all-equal payoffs, everything else inferred.
 
-        With the bias the fit recovers the habit (90% intervals cover the true (+1, -1), means of
-        the right sign) and every identified payoff difference (temperature x centred payoff)
-        keeps 0 in its 90% interval. Without it (negative control) the habit is read as
-        incentives: intervals exclude 0, all with the habit's sign (action 0 "pays more").
-        Measured (20 x 20 steps, 2 x 300 NUTS draws, ~25 s per fit): bias means 0.82 / 0.68 with
-        intervals [-0.06, 1.41] / [-0.21, 1.34]; without the bias every one of the 8 cells excludes 0.
-        """
-        truth = bd.LogitQ(0.3, 2.0, 0.05, bias=np.array([[1.0, -1.0], [1.0, -1.0]]))
-        data = bd.simulate(mm.Tabular((2, 2)), {"table": np.zeros((2, 2, 2))}, truth, 20, 20, 0)
-        with_bias, without = _fit_habit("infer", data), _fit_habit(0.0, data)
-        for post in (with_bias, without):
-            bound = split_r_hat_bound(max(post.info["min_ess_bulk"], 50.0), chains=2, quantities=20)
-            assert post.info["max_r_hat"] < bound, post.info
+@pytest.mark.slow
+def test_habit_with_equal_payoffs_stays_honest():
+    """A habit (b_i = (+1, -1) for each agent) under all-equal payoffs, everything else inferred.
 
-        b = with_bias.draws("bias")  # [D, 2, 2]
-        lo, hi = np.quantile(b, [0.05, 0.95], axis=0)
-        assert np.all(lo <= np.array([[1.0, -1.0]] * 2)) and np.all(np.array([[1.0, -1.0]] * 2) <= hi)
-        assert np.all(b.mean(0)[:, 0] > 0)
+    With the bias the fit recovers the habit (90% intervals cover the true (+1, -1), means of
+    the right sign) and every identified payoff difference (temperature x centred payoff)
+    keeps 0 in its 90% interval. Without it (negative control) the habit is read as
+    incentives: intervals exclude 0, all with the habit's sign (action 0 "pays more").
+    Measured (20 x 20 steps, 2 x 300 NUTS draws, ~25 s per fit): bias means 0.82 / 0.68 with
+    intervals [-0.06, 1.41] / [-0.21, 1.34]; without the bias every one of the 8 cells excludes 0.
+    """
+    truth = bd.LogitQ(0.3, 2.0, 0.05, bias=np.array([[1.0, -1.0], [1.0, -1.0]]))
+    data = bd.simulate(mm.Tabular((2, 2)), {"table": np.zeros((2, 2, 2))}, truth, 20, 20, 0)
+    with_bias, without = _fit_habit("infer", data), _fit_habit(0.0, data)
+    for post in (with_bias, without):
+        bound = split_r_hat_bound(max(post.info["min_ess_bulk"], 50.0), chains=2, quantities=20)
+        assert post.info["max_r_hat"] < bound, post.info
 
-        def intervals(post):
-            draws, units = post.identified_payoff_draws()
-            assert units != "payoff"  # confounded: temperature x payoff
-            return np.quantile(draws, [0.05, 0.95], axis=0)
+    b = with_bias.draws("bias")  # [D, 2, 2]
+    lo, hi = np.quantile(b, [0.05, 0.95], axis=0)
+    assert np.all(lo <= np.array([[1.0, -1.0]] * 2)) and np.all(np.array([[1.0, -1.0]] * 2) <= hi)
+    assert np.all(b.mean(0)[:, 0] > 0)
 
-        lo, hi = intervals(with_bias)
-        assert np.all(lo < 0) and np.all(hi > 0), (lo, hi)
-        lo, hi = intervals(without)
-        excludes = (lo > 0) | (hi < 0)
-        assert excludes.any()
-        # the habit's sign, never the other: u_i(0, .) > u_i(1, .) for each agent
-        a0, a1 = np.meshgrid(np.arange(2), np.arange(2), indexing="ij")
-        own0 = np.stack([a0 == 0, a1 == 0], axis=-1)  # cell [a_0, a_1, i]: agent i plays its action 0
-        assert np.all(lo[own0 & excludes] > 0) and np.all(hi[~own0 & excludes] < 0)
+    def intervals(post):
+        draws, units = post.identified_payoff_draws()
+        assert units != "payoff"  # confounded: temperature x payoff
+        return np.quantile(draws, [0.05, 0.95], axis=0)
+
+    lo, hi = intervals(with_bias)
+    assert np.all(lo < 0) and np.all(hi > 0), (lo, hi)
+    lo, hi = intervals(without)
+    excludes = (lo > 0) | (hi < 0)
+    assert excludes.any()
+    # the habit's sign, never the other: u_i(0, .) > u_i(1, .) for each agent
+    a0, a1 = np.meshgrid(np.arange(2), np.arange(2), indexing="ij")
+    own0 = np.stack([a0 == 0, a1 == 0], axis=-1)  # cell [a_0, a_1, i]: agent i plays its action 0
+    assert np.all(lo[own0 & excludes] > 0) and np.all(hi[~own0 & excludes] < 0)

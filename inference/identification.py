@@ -186,6 +186,11 @@ def flat_directions(post: Any, k: int = 3, max_params: int = 3000, top: int = 4)
         return -log_likelihood(post.mechanism, params, lq, post.data)
 
     H = np.asarray(jax.hessian(nll)(flat), dtype=np.float64)
+    # coordinates the likelihood never sees: the unused bias_free entries of agents with fewer actions
+    ka = post.data.n_actions
+    unused = {f"bias_free[{i}, {j}]" for i in range(len(ka)) for j in range(ka[i] - 1, max(ka) - 1)}
+    keep = np.array([nm not in unused for nm in names])
+    H, names = H[np.ix_(keep, keep)], [nm for nm, kept in zip(names, keep, strict=True) if kept]
     vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
     out = []
     for j in range(min(k, vals.size)):

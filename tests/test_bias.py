@@ -252,6 +252,9 @@ def test_fit_reports_the_bias_with_dims_and_survives_save_load(map_bias_fit, tmp
     assert {"bias[0, 0]", "bias[0, 1]", "bias[1, 0]", "bias[1, 1]", "bias[1, 2]"} <= set(rows)
     assert "bias[0, 2]" not in rows  # padded action: not reported
     assert "bias" in post.credible_interval() and post.learner_draws().bias.shape == (1, 2, 3)
+    # the Hessian's flat directions leave out the bias coordinate agent 0 (2 actions) never uses
+    names = [c[0] for d in post.flat_directions(k=4) for c in d["components"]]
+    assert "bias_free[0, 1]" not in names and any(n.startswith("bias_free") for n in names)
     path = post.save(tmp_path / "fit.nc")
     again = bd.load(path)
     assert again.learner.bias == "infer"

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from .counterfactual import CounterfactualPlan, evaluate_plan, plan_for
 from .data import Trajectories
+from .learners import check_bias
 from .recurrence import linear_recurrence, resolve_recurrence
 from .sharding import shard_episodes
 
@@ -52,7 +53,7 @@ def _data_plan(mechanism: Any, data: Trajectories, plan: CounterfactualPlan | No
     return plan
 
 
-def _check_learner(learner: Any, n_agents: int) -> None:
+def _check_learner(learner: Any, n_agents: int, n_actions: Any = None) -> None:
     for method in ("init_state", "update", "log_policy"):
         if not callable(getattr(learner, method, None)):
             raise TypeError(
@@ -62,6 +63,7 @@ def _check_learner(learner: Any, n_agents: int) -> None:
     check = getattr(learner, "check", None)
     if callable(check):
         check(n_agents)
+    check_bias(learner, n_agents, n_actions)
 
 
 def scan_log_policies(
@@ -270,7 +272,7 @@ def log_policies(
     call unless given: pass one to reuse it across calls on the same data.
     """
     data = _check_data(data)
-    _check_learner(learner, data.n_agents)
+    _check_learner(learner, data.n_agents, data.n_actions)
     resolve_recurrence(recurrence)  # a bad name fails here, before any work
     plan = _data_plan(mechanism, data, plan)
     cf = evaluate_plan(mechanism, params, plan)
@@ -338,7 +340,7 @@ def log_likelihood(
     in the float precision JAX is configured for.
     """
     data = _check_data(data)
-    _check_learner(learner, data.n_agents)
+    _check_learner(learner, data.n_agents, data.n_actions)
     resolve_recurrence(recurrence)  # a bad name fails here, before any work
     plan = _data_plan(mechanism, data, plan)
     cf = evaluate_plan(mechanism, params, plan)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .counterfactual import action_mask, step_counterfactuals
 from .data import Trajectories
+from .learners import check_bias
 
 __all__ = ["simulate", "simulate_arrays", "simulate_compiled"]
 
@@ -128,6 +129,7 @@ def simulate(
     check = getattr(learner, "check", None)
     if callable(check):
         check(len(n_actions))
+    check_bias(learner, len(n_actions), n_actions)
     if isinstance(key, int | np.integer):
         key = jax.random.key(int(key))
     actions, payoffs = _simulate_jit(mechanism, params, learner, int(n_episodes), int(T), key, n_actions)

@@ -91,11 +91,16 @@ def check_auto_method(method: str, data: Any = None) -> None:
         )
 
 
-def auto_learner(family: str | type) -> Any:
-    """Return a family's learner spec with its temperature fixed at 1 and every other parameter inferred."""
+def auto_learner(family: str | type, bias: Any = INFER) -> Any:
+    """Return a family's learner spec with its temperature fixed at 1 and every other parameter inferred.
+
+    ``bias``: the action bias (habit) term, inferred by default, so that a constant preference for
+    an action is not read as an incentive where the learning dynamics cannot tell the two apart;
+    ``0.0`` leaves it out.
+    """
     cls = learner_family(family) if isinstance(family, str) else family
     t = temperature_name(cls)
-    return cls(**{n: (1.0 if n == t else INFER) for n in parameter_names(cls)})
+    return cls(**{n: (1.0 if n == t else INFER) for n in parameter_names(cls)}, bias=bias)
 
 
 def auto_candidates(candidates: Any = None) -> dict[str, Any]:

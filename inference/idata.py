@@ -14,6 +14,7 @@ from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
 
 from bayes_diml.inference.spec import ModelSpec
 from bayes_diml.models import (
+    BIAS,
     INFER_HIERARCHICAL,
     INFER_PER_AGENT,
     deterministic_site_names,
@@ -92,7 +93,9 @@ def _dims(spec: ModelSpec) -> dict[str, list[str]]:
         "n_actions": ["agent"],
     }
     for name in inferred_learner_fields(spec.learner):
-        if getattr(spec.learner, name) == INFER_PER_AGENT:
+        if name == BIAS:  # per agent and action (its latent bias_free, like u{i}_free, gets default dims)
+            dims[BIAS] = ["agent", "action"]
+        elif getattr(spec.learner, name) == INFER_PER_AGENT:
             dims[name] = ["agent"]
         elif getattr(spec.learner, name) == INFER_HIERARCHICAL:
             dims[name] = dims[hierarchical_site_names(name)[2]] = ["agent"]

@@ -182,10 +182,15 @@ def flat_directions(post: Any, k: int = 3, max_params: int = 3000, top: int = 4)
     def nll(z):
         s = unravel(z)
         params = params_from_sites(post.mechanism, s)
-        lq = learner_from_sites(post.learner, s)
+        lq = learner_from_sites(post.learner, s, post.data.n_actions)
         return -log_likelihood(post.mechanism, params, lq, post.data)
 
     H = np.asarray(jax.hessian(nll)(flat), dtype=np.float64)
+    # coordinates the likelihood never sees: the unused bias_free entries of agents with fewer actions
+    ka = post.data.n_actions
+    unused = {f"bias_free[{i}, {j}]" for i in range(len(ka)) for j in range(ka[i] - 1, max(ka) - 1)}
+    keep = np.array([nm not in unused for nm in names])
+    H, names = H[np.ix_(keep, keep)], [nm for nm, kept in zip(names, keep, strict=True) if kept]
     vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
     out = []
     for j in range(min(k, vals.size)):
@@ -197,6 +202,11 @@ def flat_directions(post: Any, k: int = 3, max_params: int = 3000, top: int = 4)
         uses_beta = any(c[0].startswith(temp) and abs(c[1]) > 0.3 for c in comps)
         if uses_beta and post.confounded:
             hint = f"{temp} vs payoff scale: observe payoffs, fix {temp}, or use a mechanism with known units"
+        elif any(c[0].startswith("bias_free") and abs(c[1]) > 0.3 for c in comps):
+            hint = (
+                "action bias vs payoffs: a habit and an action that pays more against every opponent "
+                "profile look alike; only scores that move with experienced payoffs separate them"
+            )
         elif others and any(c[0].startswith(others) and abs(c[1]) > 0.3 for c in comps):
             hint = "learner parameter weakly determined: longer episodes or more exploration would help"
         else:

@@ -126,11 +126,11 @@ def _diagnose(spec: ModelSpec, values: dict[str, Any], gradient: bool) -> tuple[
     params = params_from_sites(spec.mechanism, values)
     found, cf = _mechanism_findings(spec, params)
     if found:
-        names = [k for k in values if k not in ("alpha", "beta", "eps", "payoff_noise")]
+        names = [k for k in values if k not in ("alpha", "beta", "eps", "payoff_noise", "bias_free")]
         shown = "; ".join(f"{k} = {_fmt(values[k])}" for k in names)
         return f"{found[0]} Mechanism parameters: {shown}.", ("mechanism", *names)
     data = spec.data
-    learner = learner_from_sites(spec.learner, values)
+    learner = learner_from_sites(spec.learner, values, spec.data.n_actions)
     actions = jnp.asarray(data.actions)
     plan = spec.plan
     logp = np.asarray(

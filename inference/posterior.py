@@ -283,6 +283,11 @@ class Posterior:
             names.append("payoff_noise")
         return names
 
+    def _padded_bias_rows(self) -> list[str]:
+        """Return the rows ``bias[i, k]`` of padded actions (``k >= K_i``): constant 0, not reported."""
+        k = self.data.n_actions
+        return [f"bias[{i}, {a}]" for i in range(len(k)) for a in range(k[i], max(k))]
+
     def _stats_frame(self, var_names: list[str], prob: float):
         import arviz as az
         import pandas as pd
@@ -310,8 +315,10 @@ class Posterior:
     def summary(self, prob: float = 0.9, identification: bool = True, num_prior_draws: int = 2000):
         """Table of identified quantities with ``prob`` equal-tailed intervals and what identifies them.
 
-        Rows: inferred learner parameters, the payoff noise (if payoffs were observed) and
-        the centred payoffs of every (profile, agent) cell (small games), plus
+        Rows: inferred learner parameters (an inferred action bias as ``bias[i, k]``, agent i's
+        bias for its action k in logit units, centred over its actions), the payoff noise (if
+        payoffs were observed) and the centred payoffs of every (profile, agent) cell (small
+        games), plus
         ``scaled_payoffs = beta x centred payoffs`` when beta and the payoff scale are
         confounded. Columns: mean, sd, lower, upper, r_hat, ess_bulk, ``support`` (bool:
         the cell's opponent profile was observed), ``data_support`` (``played``,
@@ -332,7 +339,7 @@ class Posterior:
         scalars = self._scalar_names()
         frames = []
         if scalars:
-            f = self._stats_frame(scalars, prob)
+            f = self._stats_frame(scalars, prob).drop(index=self._padded_bias_rows(), errors="ignore")
             f["support"] = True
             f["data_support"] = ""
             f["label"] = [
@@ -383,7 +390,7 @@ class Posterior:
         names = self._scalar_names()
         if not names:
             return {}
-        f = self._stats_frame(names, prob)
+        f = self._stats_frame(names, prob).drop(index=self._padded_bias_rows(), errors="ignore")
         return {
             str(idx): {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items()}
             for idx, row in f.iterrows()

@@ -477,12 +477,14 @@ def run_laplace(
 
 
 def _site_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
-    from bayes_diml.models import inferred_learner_fields, mechanism_sites
+    from bayes_diml.models import BIAS, BIAS_FREE, bias_free_shape, inferred_learner_fields, mechanism_sites
 
     shapes = dict(mechanism_sites(spec.mechanism))
     for name in inferred_learner_fields(spec.learner):
         v = getattr(spec.learner, name)
-        if v == "infer":
+        if name == BIAS:
+            shapes[BIAS_FREE] = bias_free_shape(spec.data.n_actions)
+        elif v == "infer":
             shapes[name] = ()
         elif v == "infer_per_agent":
             shapes[name] = (spec.data.n_agents,)

@@ -21,9 +21,12 @@ from bayes_diml.inference.errors import FitError
 from bayes_diml.learners import uses_payoff_levels
 from bayes_diml.mechanisms import Tabular
 from bayes_diml.models import (
+    BIAS,
+    BIAS_FREE,
     INFER_HIERARCHICAL,
     INFER_PER_AGENT,
     Priors,
+    bias_free_shape,
     check_fixed_learner,
     hierarchical_initial_values,
     inferred_learner_fields,
@@ -104,7 +107,7 @@ class ModelSpec(NamedTuple):
                 f"{tuple(data.n_actions)}; they must agree agent by agent."
             )
         learner = resolve_learner(learner)
-        check_fixed_learner(learner, data.n_agents)
+        check_fixed_learner(learner, data.n_agents, data.n_actions)
         priors = priors if priors is not None else Priors()
         if not isinstance(priors, Priors):
             raise TypeError(f"priors must be bayes_diml.models.Priors; got {type(priors).__name__}.")
@@ -147,7 +150,8 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
     """Return starting values of every latent site.
 
     Mechanism sites: the mechanism's own ``init(key)`` (a zero table for ``Tabular``, plus
-    ``jitter`` noise); learner sites: their prior means; payoff noise: its prior median.
+    ``jitter`` noise); learner sites: their prior means (an inferred action bias: 0);
+    payoff noise: its prior median.
     """
     out: dict[str, jax.Array] = {}
     if isinstance(spec.mechanism, Tabular):
@@ -164,7 +168,9 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
     pr = spec.priors
     for name in inferred_learner_fields(spec.learner):
         v = getattr(spec.learner, name)
-        if v == INFER_PER_AGENT:
+        if name == BIAS:
+            out[BIAS_FREE] = jnp.zeros(bias_free_shape(spec.data.n_actions))
+        elif v == INFER_PER_AGENT:
             out[name] = jnp.full((spec.data.n_agents,), pr.learner_centre(name))
         elif v == INFER_HIERARCHICAL:
             out.update(hierarchical_initial_values(spec.learner, name, pr, spec.data.n_agents))

@@ -1,5 +1,15 @@
 """NumPyro models (installed as ``bayes_diml.models``)."""
 
+from .bias import (
+    BIAS,
+    BIAS_FREE,
+    bias_basis,
+    bias_free_shape,
+    bias_from_free,
+    free_from_bias,
+    infers_bias,
+    sample_bias,
+)
 from .hierarchical import hierarchical_initial_values, hierarchical_site_names, population_summary
 from .learner_spec import (
     check_fixed_learner,
@@ -33,6 +43,14 @@ from .sites import (
 )
 
 __all__ = [
+    "BIAS",
+    "BIAS_FREE",
+    "bias_basis",
+    "bias_free_shape",
+    "bias_from_free",
+    "free_from_bias",
+    "infers_bias",
+    "sample_bias",
     "LearnerPolicy",
     "check_fixed_learner",
     "hierarchical_initial_values",

@@ -2,7 +2,8 @@
 
 A learner spec is an instance of a learner family whose fields are numbers (fixed),
 ``"infer"``, ``"infer_per_agent"`` or ``"infer_hierarchical"``
-(:data:`~bayes_diml.models.priors.INFER` and friends).
+(:data:`~bayes_diml.models.priors.INFER` and friends). The action bias ``bias`` is a number,
+``float[n, K]`` or ``"infer"`` (sites ``bias_free`` and ``bias``, see :mod:`.bias`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 import jax.numpy as jnp
 import numpyro
 
-from bayes_diml.learners import FAMILIES, LogitQ, learner_parameters, parameter_names
+from bayes_diml.learners import FAMILIES, LogitQ, check_bias, learner_parameters, parameter_names
 
+from .bias import BIAS, BIAS_FREE, bias_from_free, sample_bias
 from .hierarchical import hierarchical_site_names, sample_hierarchical
 from .priors import INFER, INFER_HIERARCHICAL, INFER_PER_AGENT, Priors
 
@@ -30,8 +32,13 @@ __all__ = [
 
 
 def learner_fields(learner: Any) -> tuple[str, ...]:
-    """Return the names of a learner family's inferable parameters (LogitQ: alpha, beta, eps)."""
-    return parameter_names(learner)
+    """Return the names of a learner family's inferable fields (LogitQ: alpha, beta, eps, bias).
+
+    The parameters (``parameter_names``) and, for learners that have one, the action bias.
+    """
+    cls = learner if isinstance(learner, type) else type(learner)
+    has_bias = BIAS in getattr(cls, "_fields", ())
+    return parameter_names(learner) + ((BIAS,) if has_bias else ())
 
 
 def resolve_learner(learner: Any) -> Any:
@@ -40,7 +47,7 @@ def resolve_learner(learner: Any) -> Any:
     ``learner`` is an instance of a learner family (``LogitQ``, ``BanditQ``, ``Hedge``,
     ``FictitiousPlay``, ``EWA``, or any learner declaring ``PARAMETERS`` and ``TEMPERATURE``);
     each of its parameters is a number or array (fixed), ``"infer"`` (one shared value) or
-    ``"infer_per_agent"``.
+    ``"infer_per_agent"``; its action bias a number, ``float[n, K]`` or ``"infer"``.
     """
     if learner is None:
         return LogitQ(INFER, INFER, INFER)
@@ -49,6 +56,12 @@ def resolve_learner(learner: Any) -> Any:
         raise TypeError(
             f"learner must be one of the learner families ({families}; fields may be 'infer'); "
             f"got {type(learner).__name__}."
+        )
+    bias = getattr(learner, BIAS, 0.0)
+    if isinstance(bias, str) and bias != INFER:
+        raise ValueError(
+            f"learner.bias = {bias!r}: the action bias is per agent and action already; use a number, "
+            f"float[n, K] or {INFER!r}."
         )
     for name in learner_fields(learner):
         v = getattr(learner, name)
@@ -71,31 +84,47 @@ def hierarchical_learner_fields(learner: Any) -> list[str]:
 
 
 def learner_latent_sites(learner: Any) -> list[str]:
-    """Return the learner's latent sample sites: inferred fields, hierarchical ones as (mu, sigma, z)."""
+    """Return the learner's latent sample sites.
+
+    Inferred fields, hierarchical ones as (mu, sigma, z), the action bias as ``bias_free``.
+    """
     out = []
     for n in inferred_learner_fields(learner):
-        out += list(hierarchical_site_names(n)) if getattr(learner, n) == INFER_HIERARCHICAL else [n]
+        if n == BIAS:
+            out.append(BIAS_FREE)
+        else:
+            out += list(hierarchical_site_names(n)) if getattr(learner, n) == INFER_HIERARCHICAL else [n]
     return out
 
 
-def check_fixed_learner(learner: Any, n_agents: int) -> None:
-    """Check the fixed parameters (inferred ones replaced by a valid placeholder)."""
+def check_fixed_learner(learner: Any, n_agents: int, n_actions: Any = None) -> None:
+    """Check the fixed parameters (inferred ones replaced by a valid placeholder).
+
+    A fixed bias is checked against ``n_actions`` (the ``K_i``) when they are given.
+    """
     placeholder = {p.name: (0.5 if p.unit else 1.0) for p in learner_parameters(learner)}
-    fixed = {n: placeholder[n] for n in inferred_learner_fields(learner)}
-    learner._replace(**fixed).check(n_agents)
+    placeholder[BIAS] = 0.0
+    fixed = learner._replace(**{n: placeholder[n] for n in inferred_learner_fields(learner)})
+    fixed.check(n_agents)
+    check_bias(fixed, n_agents, n_actions)
 
 
-def sample_learner(learner: Any, priors: Priors, n_agents: int) -> Any:
+def sample_learner(learner: Any, priors: Priors, n_agents: int, n_actions: Any = None) -> Any:
     """Sample (or fix) every parameter of the learner family and return the learner.
 
     One site per inferred field (inside an ``agent`` plate for ``"infer_per_agent"``,
-    population sites for ``"infer_hierarchical"``); fixed fields become arrays. Call inside
-    a NumPyro model.
+    population sites for ``"infer_hierarchical"``; for ``bias="infer"`` the sites
+    ``bias_free`` and ``bias``, which need ``n_actions``, the ``K_i``); fixed fields become
+    arrays. Call inside a NumPyro model.
     """
     values = {}
     for name in learner_fields(learner):
         v = getattr(learner, name)
-        if isinstance(v, str) and v == INFER:
+        if name == BIAS and isinstance(v, str):
+            if n_actions is None:
+                raise ValueError("sample_learner needs n_actions (the K_i) to infer the action bias.")
+            values[name] = sample_bias(priors, n_actions)
+        elif isinstance(v, str) and v == INFER:
             values[name] = numpyro.sample(name, priors.learner_distribution(name))
         elif isinstance(v, str) and v == INFER_PER_AGENT:
             with numpyro.plate("agent", n_agents, dim=-1):
@@ -107,6 +136,18 @@ def sample_learner(learner: Any, priors: Priors, n_agents: int) -> Any:
     return learner._replace(**values)
 
 
-def learner_from_sites(learner: Any, sites: dict[str, Any]) -> Any:
-    """Return the learner with inferred fields taken from ``sites`` (e.g. one posterior draw)."""
-    return learner._replace(**{n: jnp.asarray(sites[n]) for n in inferred_learner_fields(learner)})
+def learner_from_sites(learner: Any, sites: dict[str, Any], n_actions: Any = None) -> Any:
+    """Return the learner with inferred fields taken from ``sites`` (e.g. one posterior draw).
+
+    An inferred bias is ``sites["bias"]``, else computed from ``sites["bias_free"]`` with the
+    ``K_i`` in ``n_actions`` (all equal to ``bias_free.shape[-1] + 1`` when not given).
+    """
+    values = {}
+    for n in inferred_learner_fields(learner):
+        if n == BIAS and BIAS not in sites:
+            free = jnp.asarray(sites[BIAS_FREE])
+            k = n_actions if n_actions is not None else (free.shape[-1] + 1,) * free.shape[-2]
+            values[n] = bias_from_free(free, k)
+        else:
+            values[n] = jnp.asarray(sites[n])
+    return learner._replace(**values)

@@ -7,6 +7,8 @@ Sites (names are the ArviZ variable names):
 - learner: ``alpha``, ``beta``, ``eps`` (scalars, or ``float[n]`` inside the ``agent``
   plate) unless fixed; other learner families (``Hedge``, ``EWA``, ...) have one site per
   inferred parameter, named after it (``eta``, ``phi``, ``delta``, ``rho``, ``lam``, ...);
+- action bias (``bias="infer"``): ``bias_free`` float[n, K - 1] (latent, gauge-free) and
+  ``bias`` float[n, K] (deterministic), see :mod:`~bayes_diml.models.bias`;
 - ``payoff_noise`` when payoffs are observed;
 - observations: ``actions`` (:class:`LearnerPolicy`, the learner's categorical policy over the
   next action, scoring only the observed action; plates
@@ -38,6 +40,7 @@ from bayes_diml.learners import LogitQ, temperature_name
 from bayes_diml.mechanisms import joint_profiles
 from bayes_diml.metrics import payoff_differences
 
+from .bias import BIAS, infers_bias
 from .learner_spec import (
     check_fixed_learner,
     hierarchical_learner_fields,
@@ -114,12 +117,15 @@ def _reports_table(n_actions: tuple[int, ...]) -> bool:
 
 def deterministic_site_names(data: Trajectories, mechanism: Any, learner: LogitQ | None) -> list[str]:
     """Return the names of the model's deterministic sites for these inputs."""
-    names = hierarchical_learner_fields(resolve_learner(learner))  # per-agent values of populations
+    learner = resolve_learner(learner)
+    names = hierarchical_learner_fields(learner)  # per-agent values of populations
+    if infers_bias(learner):
+        names.append(BIAS)
     names += param_site_names(mechanism)
     if not _reports_table(data.n_actions):
         return names
     names.append("centred_payoffs")
-    if is_confounded(mechanism, resolve_learner(learner), data):
+    if is_confounded(mechanism, learner, data):
         names.append("scaled_payoffs")
     return names
 
@@ -164,7 +170,7 @@ def logit_q_model(
     learner = resolve_learner(learner)
     M, T, n = data.actions.shape
     params = sample_mechanism(mechanism, priors)
-    lq = sample_learner(learner, priors, n)
+    lq = sample_learner(learner, priors, n, n_actions=data.n_actions)
 
     if _reports_table(data.n_actions):
         profiles = jnp.asarray(joint_profiles(data.n_actions).reshape(*data.n_actions, n))

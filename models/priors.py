@@ -33,6 +33,19 @@ LEARNER_PRIOR_KINDS = {
 }
 
 
+def _positive_scale(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number > 0, else raise naming ``Priors.<name>``."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        x = float("nan")
+    if isinstance(value, str) or not (np.isfinite(x) and x > 0):
+        raise ValueError(
+            f"Priors.{name} (a prior's standard deviation) must be > 0 and finite; got {value!r}."
+        )
+    return x
+
+
 @dataclass(frozen=True)
 class Priors:
     """Prior hyper-parameters (plain numbers, so fits can be saved and rebuilt).
@@ -69,6 +82,11 @@ class Priors:
         ``sigma ~ HalfNormal(sigma_scale)`` (``models/hierarchical.py``).
     h : (a, b)
         Beta prior on the aspiration learner's aspiration adaptation rate (mean 0.25).
+    bias : float
+        Normal(0, bias) prior on the gauge-free coordinates of each agent's action bias (a
+        learner with ``bias="infer"``, see ``models/bias.py``): isotropic inside the sum-to-zero
+        subspace, so a difference ``b_i[k] - b_i[j]`` has sd ``sqrt(2) * bias`` logits (1.4 by
+        default: a habit can shift the odds between two actions by about e^1.4 = 4 a priori).
 
     Parameters in the unit interval have Beta(a, b) priors, the others LogNormal(loc, scale)
     (see ``bayes_diml.learners.Parameter``).
@@ -88,6 +106,7 @@ class Priors:
     prior_weight: tuple[float, float] = (0.0, 1.0)
     population: tuple[float, float] = (1.0, 0.5)
     h: tuple[float, float] = (2.0, 6.0)
+    bias: float = 1.0
 
     def __post_init__(self) -> None:
         pop = tuple(float(v) for v in self.population)
@@ -105,6 +124,7 @@ class Priors:
             object.__setattr__(self, name, tuple(float(v) for v in pair))
         if not (self.alpha[0] > 0 and self.alpha[1] > 0 and self.eps[0] > 0 and self.eps[1] > 0):
             raise ValueError("Beta prior parameters of alpha and eps must be > 0.")
+        object.__setattr__(self, "bias", _positive_scale("bias", self.bias))
         if not self.beta[1] > 0 or not float(self.payoff_noise) > 0:
             raise ValueError("Priors.beta scale and Priors.payoff_noise must be > 0.")
         for name, kind in LEARNER_PRIOR_KINDS.items():

@@ -96,6 +96,14 @@ def _initial_q(q0: Any, n_actions: Sequence[int]) -> list[np.ndarray]:
     return out
 
 
+def _bias_rows(bias: Any, n_actions: Sequence[int]) -> list[np.ndarray]:
+    """Per-agent action bias: a list of float64[K_i] (a number: the same for every action)."""
+    b = np.asarray(bias, dtype=np.float64)
+    if b.ndim == 0:
+        return [np.full(k_i, float(b)) for k_i in n_actions]
+    return [np.array(b[i, :k_i]) for i, k_i in enumerate(n_actions)]
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     z = x - np.max(x)
     e = np.exp(z)
@@ -129,6 +137,7 @@ def reference_log_likelihood_per_step(
     *,
     lengths: Sequence[int] | None = None,
     q0: Any = 0.0,
+    bias: Any = 0.0,
 ) -> np.ndarray:
     """``log pi_i(t+1)(a_i(t+1))`` for ``t = 0..T-2``: float64[M, T-1, n], 0 on padded steps.
 
@@ -144,12 +153,15 @@ def reference_log_likelihood_per_step(
         Valid steps of each episode (default all ``T``).
     q0 : float, float[n] or float[n, K_max]
         Initial Q at each episode's start.
+    bias : float or float[n, K_max]
+        Action bias added to the logits: ``pi_i = (1 - eps) softmax(beta Q_i + b_i) + eps / K_i``.
     """
     actions = np.asarray(actions)
     M, T, n = actions.shape
     n_actions = [int(k) for k in n_actions]
     lengths = [T] * M if lengths is None else [int(v) for v in lengths]
     alpha_, beta_, eps_ = (_per_agent(nm, v, n) for nm, v in (("alpha", alpha), ("beta", beta), ("eps", eps)))
+    b = _bias_rows(bias, n_actions)
     out = np.zeros((M, T - 1, n))
     for m in range(M):
         q = _initial_q(q0, n_actions)  # Q restarts at q0 in every episode
@@ -162,7 +174,7 @@ def reference_log_likelihood_per_step(
                     joint[i] = k  # a_i := k, the others' realised actions a_-i(t)
                     u[k] = payoff_fn(np.array(joint))[i]
                 q[i] = (1.0 - alpha_[i]) * q[i] + alpha_[i] * u
-                pi = (1.0 - eps_[i]) * _softmax(beta_[i] * q[i]) + eps_[i] / n_actions[i]
+                pi = (1.0 - eps_[i]) * _softmax(beta_[i] * q[i] + b[i]) + eps_[i] / n_actions[i]
                 out[m, t, i] = np.log(pi[int(actions[m, t + 1, i])])
     return out
 
@@ -213,6 +225,7 @@ def reference_family_log_likelihood_per_step(
     *,
     lengths: Sequence[int] | None = None,
     q0: Any = 0.0,
+    bias: Any = 0.0,
 ) -> np.ndarray:
     """Per-step log-likelihood float64[M, T-1, n] of the other learner families, literally.
 
@@ -226,12 +239,15 @@ def reference_family_log_likelihood_per_step(
     - ``"ewa"`` (phi, delta, rho, lam, eps, n0): ``N <- rho N + 1``,
       ``A_j <- (phi N_old A_j + (delta + (1 - delta) [j == a_i(t)]) u_j) / N``,
       ``pi = (1 - eps) softmax(lam A) + eps / K_i``; ``N = n0``, ``A = q0`` at each episode start.
+
+    ``bias`` (a number or float[n, K_max]) is added to every family's logits.
     """
     actions = np.asarray(actions)
     M, T, n = actions.shape
     n_actions = [int(k) for k in n_actions]
     lengths = [T] * M if lengths is None else [int(v) for v in lengths]
     p = {name: _per_agent(name, v, n) for name, v in params.items()}
+    b = _bias_rows(bias, n_actions)
     out = np.zeros((M, T - 1, n))
     for m in range(M):
         q_init = _initial_q(q0, n_actions)
@@ -268,7 +284,7 @@ def reference_family_log_likelihood_per_step(
                 else:
                     raise ValueError(f"unknown family {family!r}")
                 eps = p["eps"][i]
-                pi = (1.0 - eps) * _softmax(logits) + eps / n_actions[i]
+                pi = (1.0 - eps) * _softmax(logits + b[i]) + eps / n_actions[i]
                 out[m, t, i] = np.log(pi[int(actions[m, t + 1, i])])
     return out
 
@@ -443,6 +459,7 @@ def reference_new_family_log_likelihood_per_step(
     lengths: Sequence[int] | None = None,
     q0: Any = 0.0,
     a0: Any = 0.0,
+    bias: Any = 0.0,
 ) -> np.ndarray:
     """Per-step log-likelihood float64[M, T-1, n] of the aspiration, regret and Markov-Q rules, literally.
 
@@ -457,6 +474,9 @@ def reference_new_family_log_likelihood_per_step(
       (key ``None`` at an episode's start, every row starting at ``q0``); the row of the state
       in which step t was played moves, ``Q[s] <- (1 - alpha) Q[s] + alpha u``; the state becomes
       ``a_-i(t)`` and ``pi = (1 - eps) softmax(beta Q[a_-i(t)]) + eps / K_i``.
+
+    ``bias`` (a number or float[n, K_max]) multiplies the greedy weights by ``e^{b_i}`` before
+    they are normalised (for the softmax rules: it is added to the logits).
     """
     actions = np.asarray(actions)
     M, T, n = actions.shape
@@ -464,6 +484,7 @@ def reference_new_family_log_likelihood_per_step(
     lengths = [T] * M if lengths is None else [int(v) for v in lengths]
     p = {name: _per_agent(name, v, n) for name, v in params.items()}
     a0_ = _per_agent("a0", a0, n)
+    b = _bias_rows(bias, n_actions)
     out = np.zeros((M, T - 1, n))
     for m in range(M):
         q_init = _initial_q(q0, n_actions)
@@ -484,17 +505,17 @@ def reference_new_family_log_likelihood_per_step(
                 if family == "aspiration":
                     scores[i][a_i] = scores[i][a_i] + alpha * (r - aspiration[i])
                     aspiration[i] = (1.0 - p["h"][i]) * aspiration[i] + p["h"][i] * r
-                    greedy = _softmax(beta * scores[i])
+                    greedy = _softmax(beta * scores[i] + b[i])
                 elif family == "regret":
                     for k in range(n_actions[i]):
                         scores[i][k] = (1.0 - alpha) * scores[i][k] + alpha * (u[k] - r)
-                    weights = np.logaddexp(0.0, beta * scores[i])  # softplus
+                    weights = np.logaddexp(0.0, beta * scores[i]) * np.exp(b[i])  # softplus, biased
                     greedy = weights / np.sum(weights)
                 elif family == "markovq":
                     row = rows[i].get(state[i], q_init[i].copy())
                     rows[i][state[i]] = (1.0 - alpha) * row + alpha * u
                     state[i] = tuple(int(a) for j, a in enumerate(actions[m, t]) if j != i)
-                    greedy = _softmax(beta * rows[i].get(state[i], q_init[i]))
+                    greedy = _softmax(beta * rows[i].get(state[i], q_init[i]) + b[i])
                 else:
                     raise ValueError(f"unknown family {family!r}")
                 eps = p["eps"][i]

@@ -169,6 +169,11 @@ def _learner_text(learner: LogitQ) -> str:
             arr = np.asarray(v, dtype=float)
             val = fmt(arr) if arr.ndim == 0 else "[" + ", ".join(fmt(x) for x in arr) + "]"
             parts.append(f"{name} = {val} (fixed)")
+    bias = getattr(learner, "bias", 0.0)
+    if isinstance(bias, str):
+        parts.append(f"action bias {bias}")
+    elif np.any(np.asarray(bias, dtype=float) != 0.0):
+        parts.append("action bias (fixed)")
     return prefix + ", ".join(parts)
 
 

@@ -23,6 +23,7 @@ from bayes_diml.cli.options import (
     FIT_SUFFIXES,
     FIXED_BY_DEFAULT,
     TRAJECTORY_SUFFIXES,
+    bias_option,
     build_learner,
     check_out,
     flag_errors,
@@ -30,9 +31,9 @@ from bayes_diml.cli.options import (
 )
 from bayes_diml.data import load_trajectories
 from bayes_diml.inference import METHODS, StackedPosterior, fit
-from bayes_diml.inference.auto import AUTO
+from bayes_diml.inference.auto import AUTO, auto_learner
+from bayes_diml.learners import FAMILIES, parameter_names, temperature_name
 from bayes_diml.learners import learner_family as learner_family_cls
-from bayes_diml.learners import parameter_names, temperature_name
 from bayes_diml.models import INFER, Priors
 from bayes_diml.registry import MECHANISM_NAMES, make_mechanism, parse_n_actions
 
@@ -89,6 +90,7 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option("--beta", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
 @click.option("--eps", default=None, help="Number(s), 'infer' or 'infer_per_agent' (default: infer).")
 @learner_options("number(s), 'infer' or 'infer_per_agent'", fit=True)
+@bias_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -171,6 +173,7 @@ def fit_command(
     n0: str | None,
     prior_weight: str | None,
     h: str | None,
+    bias: str,
     out: Path,
     seed: int,
     prior_scale: str | None,
@@ -218,9 +221,15 @@ def fit_command(
                 "temperature is fixed at 1 and its other parameters are inferred."
             )
         learner: Any = AUTO
+        names = None if candidates is None else [c.strip() for c in candidates.split(",") if c.strip()]
+        auto_specs: Any = names
+        if (bias or INFER).lower() != INFER:  # auto infers every candidate's action bias unless told
+            auto_specs = [auto_learner(name, bias=0.0) for name in (names or list(FAMILIES))]
     else:
         base = {n: INFER for n in parameter_names(learner_family_cls(family)) if n not in FIXED_BY_DEFAULT}
         learner = build_learner(family, given, base, numbers_only=False)
+        if (bias or "none").lower() == INFER:
+            learner = learner._replace(bias=INFER)
     if prior_scale is None:
         priors = None if family == AUTO else Priors()
     elif prior_scale.strip().lower() == "flat":
@@ -249,9 +258,7 @@ def fit_command(
         if shard_episodes:
             options["shard_episodes"] = True
         if family == AUTO:
-            options["candidates"] = (
-                None if candidates is None else [c for c in candidates.split(",") if c.strip()]
-            )
+            options["candidates"] = auto_specs
         post = fit(data, mechanism, learner, method, seed, priors=priors, progress=not no_progress, **options)
         post.save(out)
         console = stdout()

@@ -24,6 +24,7 @@ __all__ = [
     "FIT_SUFFIXES",
     "FIXED_BY_DEFAULT",
     "prob_option",
+    "bias_option",
     "learner_options",
     "load_fit",
     "check_out",
@@ -42,6 +43,17 @@ prob_option = click.option(
     default=0.9,
     show_default=True,
     help="Probability of the equal-tailed credible intervals.",
+)
+
+bias_option = click.option(
+    "--bias",
+    type=click.Choice(["none", "infer"], case_sensitive=False),
+    default=None,
+    help="Action bias (habit) per agent and action, added to the learner's logits: none, or infer "
+    "(default: infer with --learner-family auto, none otherwise) "
+    "(sum-to-zero per agent, Normal prior of sd Priors.bias = 1). Use it when agents may prefer "
+    "an action out of habit: the payoff differences then widen where the data cannot tell habit "
+    "from incentives. See docs/learners.md.",
 )
 
 _LEARNER_FLAGS = {

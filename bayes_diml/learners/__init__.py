@@ -10,7 +10,9 @@ A learner is a NamedTuple of (traceable) parameters with three pure methods, so 
 - ``log_policy(state, action_mask) -> float[..., n, K]``, the log-probabilities of the
   next action (``-inf`` on padded actions ``k >= K_i``).
 
-Parameters may be scalars (shared) or ``float[n]`` (per agent).
+Parameters may be scalars (shared) or ``float[n]`` (per agent). Every family has an optional
+action bias (habit) ``bias``: a number or ``float[n, K]`` added to each agent's logits
+(:func:`~bayes_diml.learners.policy.add_bias`), 0 (none) by default.
 
 Layout: :mod:`~bayes_diml.learners.policy` (policies from scores),
 :mod:`~bayes_diml.learners.parameters` (parameter tables, validation, scaling),
@@ -30,12 +32,14 @@ from bayes_diml.learners.logit_q import LogitQ
 from bayes_diml.learners.markov_q import MarkovQ
 from bayes_diml.learners.parameters import (
     Parameter,
+    check_bias,
     check_parameters,
     learner_parameters,
     parameter_names,
     temperature_name,
 )
 from bayes_diml.learners.policy import (
+    add_bias,
     epsilon_mixture,
     epsilon_mixture_at,
     log_softplus,
@@ -64,7 +68,9 @@ __all__ = [
     "parameter_names",
     "temperature_name",
     "check_parameters",
+    "check_bias",
     "uses_payoff_levels",
+    "add_bias",
     "masked_log_softmax",
     "epsilon_mixture",
     "epsilon_mixture_at",

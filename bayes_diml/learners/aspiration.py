@@ -38,6 +38,9 @@ class Aspiration(NamedTuple):
         Initial aspiration (fixed, not inferred).
     q0 : float[], float[n] or float[n, K]
         Initial propensities.
+    bias : float[] or float[n, K]
+        Action bias (habit) in logit units, added to each agent's logits before the softmax
+        (only differences between an agent's actions matter; 0, the default: none).
     """
 
     alpha: Any
@@ -46,6 +49,7 @@ class Aspiration(NamedTuple):
     h: Any
     a0: Any = 0.0
     q0: Any = 0.0
+    bias: Any = 0.0
 
     PARAMETERS = (
         Parameter("alpha", 0.0, 1.0, low_open=True),
@@ -90,6 +94,7 @@ class Aspiration(NamedTuple):
                 raise ValueError(f"Aspiration.a0 must be finite; got {self.a0!r}.")
         return self
 
+    logits = base.logits
     log_policy = base.log_policy
     log_prob = base.log_prob
     replace = base.replace

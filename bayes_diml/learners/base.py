@@ -5,8 +5,9 @@ A family is a NamedTuple of parameters with ``PARAMETERS``, ``TEMPERATURE``, ``i
 methods below are written once and assigned in each family's class body
 (``log_policy = base.log_policy``), since a ``typing.NamedTuple`` cannot inherit from a mixin:
 
-- :func:`log_policy` and :func:`log_prob`: ``pi_i = (1 - eps) softmax(temperature * scores_i)
-  + eps / K_i``, in full or at the realised actions,
+- :func:`log_policy` and :func:`log_prob`: ``pi_i = (1 - eps) softmax(temperature * scores_i
+  + b_i) + eps / K_i``, in full or at the realised actions, with ``b_i`` the family's action
+  bias (its ``bias`` field, :func:`~bayes_diml.learners.policy.add_bias`; 0: none),
 - :func:`replace`: a copy with some parameters changed,
 - :func:`bayes_diml.learners.parameters.check_parameters` and
   :func:`~bayes_diml.learners.parameters.scaled` (``check`` and ``scaled``).
@@ -20,7 +21,13 @@ import jax
 import jax.numpy as jnp
 
 from bayes_diml.learners.parameters import temperature_name
-from bayes_diml.learners.policy import epsilon_mixture, logit_policy_log_prob, masked_log_softmax, per_agent
+from bayes_diml.learners.policy import (
+    add_bias,
+    epsilon_mixture,
+    logit_policy_log_prob,
+    masked_log_softmax,
+    per_agent,
+)
 
 __all__ = [
     "Learner",
@@ -28,6 +35,7 @@ __all__ = [
     "initial_per_agent",
     "played",
     "realised",
+    "logits",
     "log_policy",
     "log_prob",
     "replace",
@@ -78,24 +86,32 @@ def realised(counterfactual: jax.Array, actions: jax.Array) -> jax.Array:
     return jnp.where(hit, counterfactual, 0.0).sum(-1, keepdims=True)
 
 
-def log_policy(self: Any, state: Any, action_mask: jax.Array) -> jax.Array:
-    """Compute ``log((1 - eps) softmax(temperature * scores) + eps / K_i)``: float[..., n, K].
+def logits(self: Any, state: Any) -> jax.Array:
+    """Return ``temperature * scores + bias``, whose softmax is the policy's greedy part: float[..., n, K].
 
     ``scores = self.scores(state)``; the temperature is the family's ``TEMPERATURE``
-    parameter (``beta``, ``eta`` or ``lam``); ``-inf`` on padded actions.
+    parameter (``beta``, ``eta`` or ``lam``); the bias its ``bias`` field (0 when it has none).
     """
     scores = self.scores(state)
     temperature = per_agent(getattr(self, temperature_name(self)), scores.dtype)
-    eps = per_agent(self.eps, scores.dtype)
-    return epsilon_mixture(masked_log_softmax(temperature * scores, action_mask), eps, action_mask)
+    return add_bias(temperature * scores, getattr(self, "bias", 0.0))
+
+
+def log_policy(self: Any, state: Any, action_mask: jax.Array) -> jax.Array:
+    """Compute ``log((1 - eps) softmax(temperature * scores + bias) + eps / K_i)``: float[..., n, K].
+
+    The logits are the family's ``logits(state)`` (:func:`logits` unless it has its own);
+    ``-inf`` on padded actions.
+    """
+    x = self.logits(state)
+    eps = per_agent(self.eps, x.dtype)
+    return epsilon_mixture(masked_log_softmax(x, action_mask), eps, action_mask)
 
 
 def log_prob(self: Any, state: Any, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
     """Compute ``log_policy(state, action_mask)`` at ``actions: int[..., n]``: float[..., n] (cheaper)."""
-    scores = self.scores(state)
-    temperature = per_agent(getattr(self, temperature_name(self)), scores.dtype)
-    eps = per_agent(self.eps, scores.dtype)
-    return logit_policy_log_prob(temperature * scores, eps, action_mask, actions)
+    x = self.logits(state)
+    return logit_policy_log_prob(x, per_agent(self.eps, x.dtype), action_mask, actions)
 
 
 def replace[L](self: L, **changes: Any) -> L:

@@ -43,6 +43,9 @@ class EWA(NamedTuple):
         Initial experience weight ``N(0) >= 0`` (default 1).
     q0 : float[], float[n] or float[n, K]
         Initial attractions.
+    bias : float[] or float[n, K]
+        Action bias (habit) in logit units, added to each agent's logits before the softmax
+        (only differences between an agent's actions matter; 0, the default: none).
     """
 
     phi: Any
@@ -52,6 +55,7 @@ class EWA(NamedTuple):
     eps: Any = 0.0
     n0: Any = 1.0
     q0: Any = 0.0
+    bias: Any = 0.0
 
     PARAMETERS = (
         Parameter("phi", 0.0, 1.0),
@@ -83,6 +87,7 @@ class EWA(NamedTuple):
         """Return the scores the softmax weighs by ``lam``: the attractions A, float[..., n, K]."""
         return state[0]
 
+    logits = base.logits
     log_policy = base.log_policy
     log_prob = base.log_prob
     check = check_parameters

@@ -35,12 +35,16 @@ class FictitiousPlay(NamedTuple):
         Weight ``w >= 0`` of the initial value, in observations (default 1).
     q0 : float[], float[n] or float[n, K]
         Initial expected payoffs.
+    bias : float[] or float[n, K]
+        Action bias (habit) in logit units, added to each agent's logits before the softmax
+        (only differences between an agent's actions matter; 0, the default: none).
     """
 
     beta: Any
     eps: Any = 0.0
     prior_weight: Any = 1.0
     q0: Any = 0.0
+    bias: Any = 0.0
 
     PARAMETERS = (
         Parameter("beta", 0.0, np.inf),
@@ -65,6 +69,7 @@ class FictitiousPlay(NamedTuple):
         """Return the scores the softmax weighs by ``beta``: the values V, float[..., n, K]."""
         return state[0]
 
+    logits = base.logits
     log_policy = base.log_policy
     log_prob = base.log_prob
     check = check_parameters

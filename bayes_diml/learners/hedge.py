@@ -29,11 +29,15 @@ class Hedge(NamedTuple):
         Exploration rate in [0, 1] (default 0: plain Hedge).
     q0 : float[], float[n] or float[n, K]
         Initial cumulative scores.
+    bias : float[] or float[n, K]
+        Action bias (habit) in logit units, added to each agent's logits before the softmax
+        (only differences between an agent's actions matter; 0, the default: none).
     """
 
     eta: Any
     eps: Any = 0.0
     q0: Any = 0.0
+    bias: Any = 0.0
 
     PARAMETERS = (Parameter("eta", 0.0, np.inf), Parameter("eps", 0.0, 1.0))
     TEMPERATURE = "eta"
@@ -50,6 +54,7 @@ class Hedge(NamedTuple):
         """Return the scores the softmax weighs by ``eta``: S itself, float[..., n, K]."""
         return state
 
+    logits = base.logits
     log_policy = base.log_policy
     log_prob = base.log_prob
     check = check_parameters

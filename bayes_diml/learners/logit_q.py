@@ -32,12 +32,16 @@ class LogitQ(NamedTuple):
         Exploration rate in [0, 1].
     q0 : float[], float[n] or float[n, K]
         Initial scores.
+    bias : float[] or float[n, K]
+        Action bias (habit) in logit units, added to each agent's logits before the softmax
+        (only differences between an agent's actions matter; 0, the default: none).
     """
 
     alpha: Any
     beta: Any
     eps: Any
     q0: Any = 0.0
+    bias: Any = 0.0
 
     # inferable parameters with their ranges, and the one confounded with the payoff scale
     PARAMETERS = (
@@ -69,6 +73,7 @@ class LogitQ(NamedTuple):
         """Return the scores the softmax weighs by ``beta``: Q itself, float[..., n, K]."""
         return state
 
+    logits = base.logits
     log_policy = base.log_policy
     log_prob = base.log_prob
     check = check_parameters

@@ -87,12 +87,16 @@ class MarkovQ(NamedTuple):
         Exploration rate in [0, 1].
     q0 : float[], float[n] or float[n, K]
         Initial scores of every row.
+    bias : float[] or float[n, K]
+        Action bias (habit) in logit units, added to each agent's logits before the softmax
+        (only differences between an agent's actions matter; 0, the default: none).
     """
 
     alpha: Any
     beta: Any
     eps: Any
     q0: Any = 0.0
+    bias: Any = 0.0
 
     PARAMETERS = (
         Parameter("alpha", 0.0, 1.0, low_open=True),
@@ -125,6 +129,7 @@ class MarkovQ(NamedTuple):
         """Return the scores the softmax weighs by ``beta``: the row ``Q_i[s_i]``, float[..., n, K]."""
         return state.scores
 
+    logits = base.logits
     log_policy = base.log_policy
     log_prob = base.log_prob
     check = check_parameters

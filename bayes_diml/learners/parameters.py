@@ -20,6 +20,7 @@ __all__ = [
     "parameter_names",
     "temperature_name",
     "check_parameters",
+    "check_bias",
     "scaled",
 ]
 
@@ -72,8 +73,9 @@ def check_parameters[L](learner: L, n_agents: int) -> L:
     """Validate shapes and ranges of a learner's concrete parameters (traced ones are skipped).
 
     Every parameter must be a finite scalar or ``float[n]`` inside its declared range;
-    ``q0`` a scalar, ``float[n]`` or ``float[n, K]``. Raises ``ValueError`` naming the field.
-    Returns the learner, so that ``learner.check(n)`` chains.
+    ``q0`` a scalar, ``float[n]`` or ``float[n, K]``; ``bias`` a scalar or ``float[n, K]``
+    (:func:`check_bias`). Raises ``ValueError`` naming the field. Returns the learner, so
+    that ``learner.check(n)`` chains.
     """
     cls = type(learner).__name__
     for p in learner_parameters(learner):
@@ -102,7 +104,40 @@ def check_parameters[L](learner: L, n_agents: int) -> L:
             raise ValueError(f"{cls}.q0 must be a scalar, (n,) or (n, K) with n = {n_agents}; got {q.shape}.")
         if not np.all(np.isfinite(q)):
             raise ValueError(f"{cls}.q0 must be finite.")
+    check_bias(learner, n_agents)
     return learner
+
+
+def check_bias(learner: Any, n_agents: int, n_actions: Any = None) -> None:
+    """Validate a learner's action bias (its ``bias`` field; learners without one pass).
+
+    The bias must be a finite number or ``float[n, K]`` (per agent and action; ``K`` the largest
+    action count, checked when ``n_actions``, the ``K_i``, are given). Raises ``ValueError``
+    naming ``bias``; a traced bias is skipped.
+    """
+    bias = getattr(learner, "bias", 0.0)
+    if isinstance(bias, jax.core.Tracer):
+        return
+    cls = type(learner).__name__
+    if isinstance(bias, str):
+        raise ValueError(
+            f"{cls}.bias = {bias!r}: a learner used for likelihoods or simulation needs numbers; "
+            "'infer' values are for bayes_diml.fit."
+        )
+    try:
+        arr = np.asarray(bias, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{cls}.bias must be a number or float[n, K]; got {bias!r}.") from exc
+    K = None if n_actions is None else max(int(k) for k in n_actions)
+    if arr.ndim == 2 and arr.shape[0] == n_agents and K in (None, arr.shape[1]):
+        pass
+    elif arr.ndim != 0:
+        raise ValueError(
+            f"{cls}.bias must be a number or have shape (n, K) = ({n_agents}, {K or 'K'}), one value "
+            f"per agent and action; got shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{cls}.bias must be finite; got {bias!r}.")
 
 
 def scaled[L](learner: L, alpha: float = 1.0, beta: float = 1.0, eps: float = 1.0, eps_cap: float = 0.5) -> L:

@@ -2,8 +2,9 @@
 
 Pure array functions shared by every learner family: a family computes its scores (``Q``,
 cumulative payoffs, attractions) and its policy is
-``pi_i = (1 - eps) softmax(temperature * scores_i) + eps / K_i`` over agent i's ``K_i`` actions,
-with ``action_mask: bool[n, K]`` marking them (``-inf`` log-probability on padded actions).
+``pi_i = (1 - eps) softmax(temperature * scores_i + b_i) + eps / K_i`` over agent i's ``K_i``
+actions, with ``action_mask: bool[n, K]`` marking them (``-inf`` log-probability on padded
+actions) and ``b_i`` the family's optional action bias (:func:`add_bias`; 0 by default).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "per_agent",
+    "add_bias",
     "masked_log_softmax",
     "epsilon_mixture",
     "epsilon_mixture_at",
@@ -31,6 +33,25 @@ def per_agent(x: Any, dtype: Any = None) -> jax.Array:
     """Return ``x`` broadcastable against float[..., n, K]: scalars stay, float[n] -> float[n, 1]."""
     x = jnp.asarray(x, dtype=dtype)
     return x[..., None] if x.ndim >= 1 else x
+
+
+def add_bias(logits: jax.Array, bias: Any) -> jax.Array:
+    """Return ``logits + bias``: an action bias (habit) added to every step's logits.
+
+    logits: float[..., n, K]; bias: a number or float[n, K] (agent i's bias ``b_i[k]`` for its
+    action k, in logit units; entries of padded actions are ignored, as the policy masks
+    them). Only differences ``b_i[k] - b_i[j]`` change the policy, so a number (the same for
+    every action) changes nothing. A concrete zero (the families' default) returns ``logits``
+    itself, without an operation.
+    """
+    if isinstance(bias, str):
+        raise ValueError(
+            f"bias = {bias!r}: a learner used for likelihoods or simulation needs numbers; "
+            "'infer' is for bayes_diml.fit."
+        )
+    if not isinstance(bias, jax.core.Tracer) and np.ndim(bias) == 0 and float(bias) == 0.0:
+        return logits
+    return logits + jnp.asarray(bias, dtype=logits.dtype)
 
 
 def masked_log_softmax(logits: jax.Array, action_mask: jax.Array) -> jax.Array:

@@ -10,13 +10,7 @@ import numpy as np
 
 from bayes_diml.learners import base
 from bayes_diml.learners.parameters import Parameter, check_parameters, scaled, temperature_name
-from bayes_diml.learners.policy import (
-    epsilon_mixture,
-    log_softplus,
-    logit_policy_log_prob,
-    masked_log_softmax,
-    per_agent,
-)
+from bayes_diml.learners.policy import add_bias, log_softplus, per_agent
 
 __all__ = ["RegretMatching"]
 
@@ -42,12 +36,17 @@ class RegretMatching(NamedTuple):
         Exploration rate in [0, 1].
     q0 : float[], float[n] or float[n, K]
         Initial regrets.
+    bias : float[] or float[n, K]
+        Action bias (habit) in logit units, added to the log-weights ``log softplus(beta R_i)``
+        before they are normalised (only differences between an agent's actions matter; 0,
+        the default: none).
     """
 
     alpha: Any
     beta: Any
     eps: Any
     q0: Any = 0.0
+    bias: Any = 0.0
 
     PARAMETERS = (
         Parameter("alpha", 0.0, 1.0, low_open=True),
@@ -71,24 +70,18 @@ class RegretMatching(NamedTuple):
         return state
 
     def logits(self, state: jax.Array) -> jax.Array:
-        """Return ``log softplus(beta R)``, whose softmax is the policy's greedy part: float[..., n, K]."""
-        beta = per_agent(getattr(self, temperature_name(self)), state.dtype)
-        return log_softplus(beta * state)
+        """Return ``log softplus(beta R) + bias``, whose softmax is the greedy part: float[..., n, K].
 
-    def log_policy(self, state: jax.Array, action_mask: jax.Array) -> jax.Array:
-        """Compute ``log((1 - eps) softplus(beta R) / sum(softplus(beta R)) + eps / K_i)``.
-
-        Returns float[..., n, K], ``-inf`` on padded actions.
+        The policy (``log_policy``, ``log_prob``: the shared :mod:`~bayes_diml.learners.base`
+        functions) is ``(1 - eps) softmax(logits) + eps / K_i``: with ``bias = 0`` the greedy
+        part is ``softplus(beta R) / sum(softplus(beta R))``, with a bias
+        ``e^b softplus(beta R) / sum(e^b softplus(beta R))``.
         """
-        logits = self.logits(state)
-        eps = per_agent(self.eps, logits.dtype)
-        return epsilon_mixture(masked_log_softmax(logits, action_mask), eps, action_mask)
+        beta = per_agent(getattr(self, temperature_name(self)), state.dtype)
+        return add_bias(log_softplus(beta * state), self.bias)
 
-    def log_prob(self, state: jax.Array, action_mask: jax.Array, actions: jax.Array) -> jax.Array:
-        """Compute ``log_policy(state, action_mask)`` at ``actions: int[..., n]``: float[..., n]."""
-        logits = self.logits(state)
-        return logit_policy_log_prob(logits, per_agent(self.eps, logits.dtype), action_mask, actions)
-
+    log_policy = base.log_policy
+    log_prob = base.log_prob
     check = check_parameters
     replace = base.replace
     scaled = scaled

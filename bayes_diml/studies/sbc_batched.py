@@ -61,7 +61,7 @@ def sbc_model(
     """
     n = actions.shape[-1]
     params = sample_mechanism(mechanism, priors)
-    lq = sample_learner(learner, priors, n)
+    lq = sample_learner(learner, priors, n, n_actions=n_actions)
     plan = CounterfactualPlan("table", joint_profiles(n_actions), index, action_mask(n_actions))
     observe_trajectories(mechanism, params, lq, plan, actions, priors, payoffs=payoffs)
 

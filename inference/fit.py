@@ -11,11 +11,12 @@ import numpy as np
 from bayes_diml.learners import temperature_name
 from bayes_diml.models import Priors, inferred_learner_fields
 
+from .bag_diagnostics import chains_per_bag, diagnostics_table
+from .bagging import fit_bagged
 from .errors import ConvergenceWarning
 from .map import MAPConfig
 from .pipeline import METHODS, run_fit
 from .posterior import Posterior
-from .quiet import SUMMARY_WARNINGS, silenced
 
 __all__ = ["fit", "METHODS"]
 
@@ -35,15 +36,15 @@ def _identified_vars(post: Posterior) -> list[str]:
 
 
 def _diagnose(post: Posterior, num_chains: int, dense: bool = False) -> dict[str, Any]:
-    """R-hat and bulk ESS of identified quantities (supported payoff cells), with warnings."""
-    import arviz as az
+    """R-hat and bulk ESS of identified quantities (supported payoff cells), with warnings.
 
+    For a bagged fit both are computed within each bag (``num_chains`` per bag), worst bag reported.
+    """
     out: dict[str, Any] = {}
     names = _identified_vars(post)
     if not names or post.n_draws < 4:
         return out
-    with silenced(*SUMMARY_WARNINGS):
-        diag = az.summary(post.idata, var_names=names, kind="diagnostics", round_to="none")
+    diag = diagnostics_table(post.idata, names, chains_per_bag(post.info))
     rows = np.ones(len(diag), dtype=bool)
     idx = [str(i) for i in diag.index]
     if any(i.startswith(("centred_payoffs[", "scaled_payoffs[")) for i in idx):
@@ -92,6 +93,12 @@ def fit(
     shard_episodes: bool = False,
     init_map: MAPConfig | None = None,
     config: Any = None,
+    robust: str | None = None,
+    n_bags: int | None = None,
+    bag_seed: int | None = None,
+    bag_size: int | None = None,
+    workers: int = 1,
+    client: Any = None,
     **options: Any,
 ) -> Posterior:
     """Fit a mechanism (and optionally the learner) to action trajectories.
@@ -137,6 +144,17 @@ def fit(
         config=NUTSConfig(num_warmup=300, num_samples=300)``; the class must match ``method``
         (else ``TypeError``). Keywords may fill fields that ``config`` leaves at their
         default; a keyword that differs from a field ``config`` sets is a ``ValueError``.
+    robust : ``"bagging"`` or None
+        ``"bagging"``: the bagged posterior (BayesBag), which stays calibrated when the agents do
+        not learn by the fitted rule: ``n_bags`` bootstrap data sets of whole episodes, each
+        fitted by ``method`` ("nuts", "laplace" or "svi"), draws pooled (see
+        :func:`bayes_diml.inference.bagging.fit_bagged` and ``docs/calibration.md``).
+    n_bags, bag_seed, bag_size : int, optional
+        Bagging: bootstrap data sets (default 20), seed of the resampling (default ``seed``),
+        episodes per data set (default the data's M).
+    workers, client
+        Bagging: fit the bags on a local Dask cluster of ``workers`` processes or on a
+        ``dask.distributed`` client (default: one after another).
     **options
         Settings of the method's config: :class:`MAPConfig`, :class:`LaplaceConfig`,
         :class:`SVIConfig` or :class:`NUTSConfig` (e.g. ``num_samples=1000``); the same
@@ -146,13 +164,19 @@ def fit(
     -------
     Posterior
     """
-    post = Posterior(
-        *run_fit(
+    bagging = {"n_bags": n_bags, "bag_seed": bag_seed, "bag_size": bag_size, "client": client}
+    if robust is None and (any(v is not None for v in bagging.values()) or workers != 1):
+        given = [k for k, v in bagging.items() if v is not None] + (["workers"] if workers != 1 else [])
+        raise ValueError(f"{', '.join(given)} apply to robust='bagging'; pass robust='bagging'.")
+    if robust is not None:
+        post = fit_bagged(
             data,
             mechanism,
             learner,
             method,
             seed,
+            robust=robust,
+            workers=workers,
             priors=priors,
             progress=progress,
             log_likelihood=log_likelihood,
@@ -163,10 +187,32 @@ def fit(
             shard_episodes=shard_episodes,
             init_map=init_map,
             config=config,
+            **bagging,
             **options,
         )
-    )
+    else:
+        post = Posterior(
+            *run_fit(
+                data,
+                mechanism,
+                learner,
+                method,
+                seed,
+                priors=priors,
+                progress=progress,
+                log_likelihood=log_likelihood,
+                prior_predictive=prior_predictive,
+                posterior_predictive=posterior_predictive,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                shard_episodes=shard_episodes,
+                init_map=init_map,
+                config=config,
+                **options,
+            )
+        )
     if method == "nuts":
-        num_chains = int(post.idata["posterior"].sizes["chain"])
+        per_bag = chains_per_bag(post.info)
+        num_chains = per_bag or int(post.idata["posterior"].sizes["chain"])
         post.info.update(_diagnose(post, num_chains, dense=post.info["dense_mass"]))
     return post

@@ -227,7 +227,9 @@ def fit_bagged(
     workers : int
         Fit the bags on a local Dask cluster of this many processes (needs ``dask[distributed]``).
     client : dask.distributed.Client, optional
-        Fit the bags as tasks on this client.
+        Fit the bags as tasks on this client. Its workers must run one task at a time
+        (``threads_per_worker=1``): NumPyro's effect handlers are global to a process, so two
+        fits in threads of one process corrupt each other.
     checkpoint, checkpoint_every, prior_predictive, posterior_predictive
         Not available with bagging (``ValueError`` when given).
     log_likelihood : bool

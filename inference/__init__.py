@@ -1,6 +1,7 @@
 """Inference: MAP, Laplace, SVI and NUTS behind one ``fit`` (installed as ``bayes_diml.inference``)."""
 
 from .auto import stack_fits
+from .bagging import ROBUST, bootstrap_indices, fit_bagged
 from .checkpoint import CheckpointError
 from .compare import ParetoKWarning, compare
 from .errors import ConfoundingWarning, ConvergenceWarning, FitError, SpecificationWarning
@@ -19,6 +20,9 @@ __all__ = [
     "DENSE_MASS_MAX_DIM",
     "unconstrained_dimension",
     "fit",
+    "fit_bagged",
+    "bootstrap_indices",
+    "ROBUST",
     "NonFiniteError",
     "CheckpointError",
     "diagnose_nonfinite",

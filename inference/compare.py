@@ -26,6 +26,7 @@ import xarray as xr
 
 from bayes_diml.data import Trajectories
 
+from .bag_diagnostics import chains_per_bag
 from .errors import ConfoundingWarning
 from .idata import pointwise_log_likelihood
 from .pipeline import run_fit
@@ -41,6 +42,12 @@ class ParetoKWarning(UserWarning):
 
 
 def _check_draws(post: Any, what: str) -> None:
+    if chains_per_bag(post.info) is not None:
+        raise ValueError(
+            f"{what} is not meaningful for a bagged posterior (robust='bagging'): its draws pool "
+            "posteriors of bootstrap data sets, not the posterior of the data. Compare ordinary fits "
+            "(robust=None) and use bagging for the intervals."
+        )
     if "log_likelihood" not in post.idata.children:
         raise ValueError(
             f"{what} needs the pointwise log-likelihood; fit with log_likelihood=True (the default)."

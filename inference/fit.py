@@ -12,11 +12,12 @@ from bayes_diml.learners import temperature_name
 from bayes_diml.models import Priors, inferred_learner_fields
 
 from .auto import AUTO, AUTO_PRIORS, auto_candidates, check_auto_method, stack_fits
+from .bag_diagnostics import chains_per_bag, diagnostics_table
+from .bagging import fit_bagged
 from .errors import ConvergenceWarning
 from .map import MAPConfig
 from .pipeline import METHODS, run_fit
 from .posterior import Posterior
-from .quiet import SUMMARY_WARNINGS, silenced
 from .stacked import StackedPosterior
 
 __all__ = ["fit", "METHODS"]
@@ -37,15 +38,15 @@ def _identified_vars(post: Posterior) -> list[str]:
 
 
 def _diagnose(post: Posterior, num_chains: int, dense: bool = False) -> dict[str, Any]:
-    """R-hat and bulk ESS of identified quantities (supported payoff cells), with warnings."""
-    import arviz as az
+    """R-hat and bulk ESS of identified quantities (supported payoff cells), with warnings.
 
+    For a bagged fit both are computed within each bag (``num_chains`` per bag), worst bag reported.
+    """
     out: dict[str, Any] = {}
     names = _identified_vars(post)
     if not names or post.n_draws < 4:
         return out
-    with silenced(*SUMMARY_WARNINGS):
-        diag = az.summary(post.idata, var_names=names, kind="diagnostics", round_to="none")
+    diag = diagnostics_table(post.idata, names, chains_per_bag(post.info))
     rows = np.ones(len(diag), dtype=bool)
     idx = [str(i) for i in diag.index]
     if any(i.startswith(("centred_payoffs[", "scaled_payoffs[")) for i in idx):
@@ -95,6 +96,12 @@ def fit(
     init_map: MAPConfig | None = None,
     config: Any = None,
     candidates: Any = None,
+    robust: str | None = None,
+    n_bags: int | None = None,
+    bag_seed: int | None = None,
+    bag_size: int | None = None,
+    workers: int = 1,
+    client: Any = None,
     **options: Any,
 ) -> Posterior | StackedPosterior:
     """Fit a mechanism (and optionally the learner) to action trajectories.
@@ -104,14 +111,9 @@ def fit(
     data : Trajectories
     mechanism : Mechanism
         e.g. ``mechanisms.Tabular(data.n_actions)``.
-    learner : LogitQ, BanditQ, Hedge, FictitiousPlay, EWA or ``"auto"``, optional
+    learner : LogitQ, BanditQ, Hedge, FictitiousPlay or EWA, optional
         Fields are numbers (fixed), ``"infer"`` or ``"infer_per_agent"``; ``None`` is
-        ``LogitQ`` with alpha, beta and eps inferred. ``"auto"`` fits every family in
-        ``candidates`` (temperature fixed at 1, the rest inferred) and two payoff-blind nulls,
-        and returns a :class:`StackedPosterior`: payoff draws stacked by leave-one-episode-out
-        elpd, with a verdict that abstains when the actions carry no usable information about
-        incentives (``docs/model_comparison.md``). Needs ``method`` ``"nuts"``, ``"laplace"``
-        or ``"svi"``.
+        ``LogitQ`` with alpha, beta and eps inferred.
     method : str
         ``"map"`` (Optax; with ``priors=Priors(mechanism_scale=None)`` and a fixed learner
         this is DIML's MLE), ``"laplace"``, ``"svi"`` or ``"nuts"``.
@@ -149,6 +151,17 @@ def fit(
         ``learner="auto"`` only: family names (``"logitq"``, ``"bandit"``, ``"hedge"``, ``"fp"``,
         ``"ewa"``) or learner specs; default every family. ``priors`` default to
         ``AUTO_PRIORS`` there (payoff prior sd e: the default scale of temperature x payoff).
+    robust : ``"bagging"`` or None
+        ``"bagging"``: the bagged posterior (BayesBag), which stays calibrated when the agents do
+        not learn by the fitted rule: ``n_bags`` bootstrap data sets of whole episodes, each
+        fitted by ``method`` ("nuts", "laplace" or "svi"), draws pooled (see
+        :func:`bayes_diml.inference.bagging.fit_bagged` and ``docs/calibration.md``).
+    n_bags, bag_seed, bag_size : int, optional
+        Bagging: bootstrap data sets (default 20), seed of the resampling (default ``seed``),
+        episodes per data set (default the data's M).
+    workers, client
+        Bagging: fit the bags on a local Dask cluster of ``workers`` processes or on a
+        ``dask.distributed`` client (default: one after another).
     **options
         Settings of the method's config: :class:`MAPConfig`, :class:`LaplaceConfig`,
         :class:`SVIConfig` or :class:`NUTSConfig` (e.g. ``num_samples=1000``); the same
@@ -164,6 +177,11 @@ def fit(
         if checkpoint is not None or checkpoint_every is not None or not log_likelihood:
             raise ValueError("learner='auto' takes no checkpoint and needs log_likelihood=True.")
         check_auto_method(method, data)
+        if robust is not None:
+            raise ValueError(
+                "robust='bagging' with learner='auto' is not available yet: bag one family "
+                "(learner=spec, robust='bagging') or stack unbagged fits (robust=None)."
+            )
         fits = {
             name: fit(
                 data,
@@ -185,13 +203,19 @@ def fit(
         return stack_fits(fits, seed)
     if candidates is not None:
         raise ValueError("candidates= applies to learner='auto' only.")
-    post = Posterior(
-        *run_fit(
+    bagging = {"n_bags": n_bags, "bag_seed": bag_seed, "bag_size": bag_size, "client": client}
+    if robust is None and (any(v is not None for v in bagging.values()) or workers != 1):
+        given = [k for k, v in bagging.items() if v is not None] + (["workers"] if workers != 1 else [])
+        raise ValueError(f"{', '.join(given)} apply to robust='bagging'; pass robust='bagging'.")
+    if robust is not None:
+        post = fit_bagged(
             data,
             mechanism,
             learner,
             method,
             seed,
+            robust=robust,
+            workers=workers,
             priors=priors,
             progress=progress,
             log_likelihood=log_likelihood,
@@ -202,10 +226,32 @@ def fit(
             shard_episodes=shard_episodes,
             init_map=init_map,
             config=config,
+            **bagging,
             **options,
         )
-    )
+    else:
+        post = Posterior(
+            *run_fit(
+                data,
+                mechanism,
+                learner,
+                method,
+                seed,
+                priors=priors,
+                progress=progress,
+                log_likelihood=log_likelihood,
+                prior_predictive=prior_predictive,
+                posterior_predictive=posterior_predictive,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                shard_episodes=shard_episodes,
+                init_map=init_map,
+                config=config,
+                **options,
+            )
+        )
     if method == "nuts":
-        num_chains = int(post.idata["posterior"].sizes["chain"])
+        per_bag = chains_per_bag(post.info)
+        num_chains = per_bag or int(post.idata["posterior"].sizes["chain"])
         post.info.update(_diagnose(post, num_chains, dense=post.info["dense_mass"]))
     return post

@@ -35,7 +35,7 @@ CONFIGS = {"map": MAPConfig, "laplace": LaplaceConfig, "svi": SVIConfig, "nuts":
 #: The keywords of ``fit`` that are not settings of a method's config.
 FIT_KEYWORDS = (
     "seed, priors, progress, log_likelihood, prior_predictive, posterior_predictive, checkpoint, "
-    "checkpoint_every, shard_episodes, init_map, config"
+    "checkpoint_every, shard_episodes, init_map, config, robust, n_bags, bag_seed, bag_size, workers, client"
 )
 _MAX_SUPPORT_CELLS = 10**6
 

@@ -30,6 +30,7 @@ from bayes_diml.models import (
     params_from_sites,
 )
 
+from .bag_diagnostics import chains_per_bag, diagnostics_table
 from .compare import lfo, loo
 from .identification import (
     SUPPORT_NAMES,
@@ -306,6 +307,10 @@ class Posterior:
         with silenced(*SUMMARY_WARNINGS):
             s = az.summary(self.idata, var_names=var_names, ci_prob=prob, round_to="none")
         s = pd.DataFrame(s)
+        per_bag = chains_per_bag(self.info)
+        if per_bag is not None:  # bags target different posteriors: diagnose within bags
+            worst = diagnostics_table(self.idata, var_names, per_bag)
+            s["r_hat"], s["ess_bulk"] = worst["r_hat"], worst["ess_bulk"]
         lb = next(c for c in s.columns if str(c).endswith("_lb"))
         ub = next(c for c in s.columns if str(c).endswith("_ub"))
         return s.rename(columns={lb: "lower", ub: "upper"})[
@@ -320,7 +325,8 @@ class Posterior:
         payoffs were observed) and the centred payoffs of every (profile, agent) cell (small
         games), plus
         ``scaled_payoffs = beta x centred payoffs`` when beta and the payoff scale are
-        confounded. Columns: mean, sd, lower, upper, r_hat, ess_bulk, ``support`` (bool:
+        confounded. Columns: mean, sd, lower, upper, r_hat, ess_bulk (for a bagged fit, the
+        worst bag's: R-hat across bags is no convergence diagnostic), ``support`` (bool:
         the cell's opponent profile was observed), ``data_support`` (``played``,
         ``counterfactual only``, ``not observed``), ``contraction`` (1 - posterior variance /
         prior variance) and ``label``.

@@ -227,7 +227,8 @@ def diagnostics_line(post: Posterior) -> str | None:
             parts.append(f"max R-hat {fmt(info['max_r_hat'])}")
         if "min_ess_bulk" in info:
             parts.append(f"min bulk ESS {fmt(info['min_ess_bulk'], 3)}")
-        return "NUTS diagnostics (identified quantities): " + ", ".join(parts)
+        where = f", within each of {info['n_bags']} bags" if info.get("robust") == "bagging" else ""
+        return f"NUTS diagnostics (identified quantities{where}): " + ", ".join(parts)
     if post.method == "map" and "converged" in info:
         lj = info.get("restart_log_joints") or []
         spread = f", restarts' log joints {', '.join(fmt(v, 6) for v in lj)}" if len(lj) > 1 else ""

@@ -156,6 +156,29 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     default=None,
     help="Draws per chain (NUTS, default 100) or steps (SVI, default 500) per checkpoint chunk.",
 )
+@click.option(
+    "--robust",
+    type=click.Choice(["bagging"]),
+    default=None,
+    help="bagging: the bagged posterior (BayesBag; whole episodes resampled, one fit per bag, draws pooled), "
+    "whose intervals stay honest when the agents do not learn by the fitted rule (docs/calibration.md).",
+)
+@click.option(
+    "--bags",
+    type=click.IntRange(min=1),
+    default=None,
+    help="--robust bagging: bootstrap data sets (default 20).",
+)
+@click.option(
+    "--bag-seed", type=int, default=None, help="--robust bagging: seed of the resampling (default --seed)."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="--robust bagging: fit the bags on a local Dask cluster of this many processes.",
+)
 @user_errors
 def fit_command(
     data_path: Path,
@@ -183,6 +206,10 @@ def fit_command(
     checkpoint: Path | None,
     checkpoint_every: int | None,
     shard_episodes: bool,
+    robust: str | None,
+    bags: int | None,
+    bag_seed: int | None,
+    workers: int,
     **method_flags: Any,
 ) -> None:
     """Fit a mechanism (and the learner) to the trajectories in DATA (.npz, .csv or .parquet).
@@ -259,6 +286,10 @@ def fit_command(
             options["shard_episodes"] = True
         if family == AUTO:
             options["candidates"] = auto_specs
+        if robust is None and (bags is not None or bag_seed is not None or workers != 1):
+            raise click.UsageError("--bags, --bag-seed and --workers apply to --robust bagging.")
+        if robust is not None:
+            options.update(robust=robust, n_bags=bags, bag_seed=bag_seed, workers=workers)
         post = fit(data, mechanism, learner, method, seed, priors=priors, progress=not no_progress, **options)
         post.save(out)
         console = stdout()

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_diml.learners import base
-from bayes_diml.learners.parameters import Parameter, check_parameters, scaled
+from bayes_diml.learners.parameters import ALPHA, BETA, EPS, Parameter, check_parameters, scaled
 from bayes_diml.learners.policy import per_agent
 
 __all__ = ["Aspiration"]
@@ -52,9 +52,9 @@ class Aspiration(NamedTuple):
     bias: Any = 0.0
 
     PARAMETERS = (
-        Parameter("alpha", 0.0, 1.0, low_open=True),
-        Parameter("beta", 0.0, np.inf),
-        Parameter("eps", 0.0, 1.0),
+        ALPHA,
+        BETA,
+        EPS,
         Parameter("h", 0.0, 1.0),
     )
     TEMPERATURE = "beta"

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_diml.learners import base
-from bayes_diml.learners.parameters import Parameter, check_parameters, scaled
+from bayes_diml.learners.parameters import EPS, Parameter, check_parameters, scaled
 from bayes_diml.learners.policy import per_agent
 
 __all__ = ["EWA"]
@@ -62,7 +62,7 @@ class EWA(NamedTuple):
         Parameter("delta", 0.0, 1.0),
         Parameter("rho", 0.0, 1.0),
         Parameter("lam", 0.0, np.inf),
-        Parameter("eps", 0.0, 1.0),
+        EPS,
         Parameter("n0", 0.0, np.inf),
     )
     TEMPERATURE = "lam"

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_diml.learners import base
-from bayes_diml.learners.parameters import Parameter, check_parameters, scaled
+from bayes_diml.learners.parameters import BETA, EPS, Parameter, check_parameters, scaled
 from bayes_diml.learners.policy import per_agent
 
 __all__ = ["FictitiousPlay"]
@@ -47,8 +47,8 @@ class FictitiousPlay(NamedTuple):
     bias: Any = 0.0
 
     PARAMETERS = (
-        Parameter("beta", 0.0, np.inf),
-        Parameter("eps", 0.0, 1.0),
+        BETA,
+        EPS,
         Parameter("prior_weight", 0.0, np.inf),
     )
     TEMPERATURE = "beta"

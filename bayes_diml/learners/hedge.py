@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_diml.learners import base
-from bayes_diml.learners.parameters import Parameter, check_parameters, scaled
+from bayes_diml.learners.parameters import EPS, Parameter, check_parameters, scaled
 
 __all__ = ["Hedge"]
 
@@ -39,7 +39,7 @@ class Hedge(NamedTuple):
     q0: Any = 0.0
     bias: Any = 0.0
 
-    PARAMETERS = (Parameter("eta", 0.0, np.inf), Parameter("eps", 0.0, 1.0))
+    PARAMETERS = (Parameter("eta", 0.0, np.inf), EPS)
     TEMPERATURE = "eta"
 
     def init_state(self, action_mask: jax.Array, dtype: Any = None) -> jax.Array:

@@ -6,10 +6,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from bayes_diml.learners import base
-from bayes_diml.learners.parameters import Parameter, check_parameters, scaled
+from bayes_diml.learners.parameters import ALPHA, BETA, EPS, check_parameters, scaled
 from bayes_diml.learners.policy import per_agent
 
 __all__ = ["LogitQ"]
@@ -45,9 +44,9 @@ class LogitQ(NamedTuple):
 
     # inferable parameters with their ranges, and the one confounded with the payoff scale
     PARAMETERS = (
-        Parameter("alpha", 0.0, 1.0, low_open=True),
-        Parameter("beta", 0.0, np.inf),
-        Parameter("eps", 0.0, 1.0),
+        ALPHA,
+        BETA,
+        EPS,
     )
     TEMPERATURE = "beta"
 

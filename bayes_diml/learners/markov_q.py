@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_diml.learners import base
-from bayes_diml.learners.parameters import Parameter, check_parameters, scaled
+from bayes_diml.learners.parameters import ALPHA, BETA, EPS, check_parameters, scaled
 from bayes_diml.learners.policy import per_agent
 
 __all__ = ["MarkovQ", "MarkovState", "MAX_OPPONENT_PROFILES", "opponent_profile_index"]
@@ -99,9 +99,9 @@ class MarkovQ(NamedTuple):
     bias: Any = 0.0
 
     PARAMETERS = (
-        Parameter("alpha", 0.0, 1.0, low_open=True),
-        Parameter("beta", 0.0, np.inf),
-        Parameter("eps", 0.0, 1.0),
+        ALPHA,
+        BETA,
+        EPS,
     )
     TEMPERATURE = "beta"
 

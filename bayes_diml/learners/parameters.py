@@ -16,6 +16,9 @@ import numpy as np
 
 __all__ = [
     "Parameter",
+    "ALPHA",
+    "BETA",
+    "EPS",
     "learner_parameters",
     "parameter_names",
     "temperature_name",
@@ -45,6 +48,13 @@ class Parameter(NamedTuple):
     def describe(self) -> str:
         """Return the range as text, e.g. ``(0.0, 1.0]``."""
         return f"{'(' if self.low_open else '['}{self.low}, {self.high}{')' if np.isinf(self.high) else ']'}"
+
+
+#: The parameters most families share: learning rate in (0, 1], inverse temperature >= 0,
+#: exploration rate in [0, 1] (one definition, so their ranges cannot drift apart).
+ALPHA = Parameter("alpha", 0.0, 1.0, low_open=True)
+BETA = Parameter("beta", 0.0, np.inf)
+EPS = Parameter("eps", 0.0, 1.0)
 
 
 def learner_parameters(learner: Any) -> tuple[Parameter, ...]:

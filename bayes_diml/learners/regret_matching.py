@@ -6,10 +6,16 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from bayes_diml.learners import base
-from bayes_diml.learners.parameters import Parameter, check_parameters, scaled, temperature_name
+from bayes_diml.learners.parameters import (
+    ALPHA,
+    BETA,
+    EPS,
+    check_parameters,
+    scaled,
+    temperature_name,
+)
 from bayes_diml.learners.policy import add_bias, log_softplus, per_agent
 
 __all__ = ["RegretMatching"]
@@ -49,9 +55,9 @@ class RegretMatching(NamedTuple):
     bias: Any = 0.0
 
     PARAMETERS = (
-        Parameter("alpha", 0.0, 1.0, low_open=True),
-        Parameter("beta", 0.0, np.inf),
-        Parameter("eps", 0.0, 1.0),
+        ALPHA,
+        BETA,
+        EPS,
     )
     TEMPERATURE = "beta"
 

@@ -143,15 +143,10 @@ def auto_candidates(candidates: Any = None) -> dict[str, Any]:
 def scaled_payoff_draws(post: Posterior) -> np.ndarray:
     """Return draws ``float[D, K_1, ..., K_n, n]`` of temperature x centred payoffs of a fit.
 
-    With the temperature fixed at 1 (:func:`auto_learner`) these are the centred payoffs.
+    With the temperature fixed at 1 (:func:`auto_learner`) these are the centred payoffs; see
+    :meth:`Posterior.scaled_payoff_draws`.
     """
-    draws = post.payoff_differences()
-    t = np.asarray(getattr(post.learner_draws(), temperature_name(post.learner)), dtype=float)
-    if t.ndim == 1:  # float[D]: one temperature
-        t = t[:, None]
-    n_agents = draws.shape[-1]
-    t = np.broadcast_to(t, (len(t), n_agents))  # float[D, n]
-    return draws * t.reshape(len(t), *([1] * n_agents), n_agents)
+    return post.scaled_payoff_draws()
 
 
 def prior_payoff_draws(post: Posterior, key: jax.Array, num: int) -> np.ndarray:

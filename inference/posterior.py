@@ -218,17 +218,26 @@ class Posterior:
         inferred, no observed payoffs), temperature x centred payoffs (``"beta x payoff"``,
         named after the family's temperature), the product the data determine.
         """
-        draws = self.payoff_differences()
         if not self.confounded:
-            return draws, UNITS_PAYOFF
+            return self.payoff_differences(), UNITS_PAYOFF
         t = temperature_name(self.learner)
         if "scaled_payoffs" in self.idata["posterior"].data_vars:
-            scaled = self.draws("scaled_payoffs")
-        else:
-            temperature = np.asarray(self.draws(t), dtype=float)  # float[D] or float[D, n]
-            temperature = temperature.reshape(len(temperature), *([1] * (draws.ndim - 2)), -1)
-            scaled = draws * temperature
-        return scaled, UNITS_SCALED.format(temperature=t)
+            return self.draws("scaled_payoffs"), UNITS_SCALED.format(temperature=t)
+        return self.scaled_payoff_draws(), UNITS_SCALED.format(temperature=t)
+
+    def scaled_payoff_draws(self) -> np.ndarray:
+        """Return draws ``float[D, K_1, ..., K_n, n]`` of temperature x centred payoffs.
+
+        The temperature (beta, Hedge's eta, EWA's lam) is the fit's, per draw and agent; with
+        it fixed at 1 these are the centred payoffs.
+        """
+        draws = self.payoff_differences()
+        t = np.asarray(getattr(self.learner_draws(), temperature_name(self.learner)), dtype=float)
+        if t.ndim == 1:  # float[D]: one temperature
+            t = t[:, None]
+        n_agents = draws.shape[-1]
+        t = np.broadcast_to(t, (len(t), n_agents))  # float[D, n]
+        return draws * t.reshape(len(t), *([1] * n_agents), n_agents)
 
     def payoff_pairs(self, prob: float = 0.9):
         """Tabulate u_i(a, a_-i) - u_i(b, a_-i) for every agent, opponent profile and pair a < b.

@@ -132,3 +132,5 @@ def test_confounded_pairs_are_in_identified_units(small_game):
     scaled = payoff_pairs_frame(post.payoff_differences() * beta, post.support, 0.9)
     np.testing.assert_allclose(frame["mean"], scaled["mean"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(frame["prob_greater"], scaled["prob_greater"])
+    # the computed product (used where the table is too large to record) equals the recorded site
+    np.testing.assert_allclose(post.scaled_payoff_draws(), post.draws("scaled_payoffs"), rtol=1e-5, atol=1e-6)

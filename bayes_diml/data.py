@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from bayes_diml.labels import check_action_labels, check_agent_labels, encode_action_labels, encode_labels
+
 __all__ = ["Trajectories", "DataError", "load_trajectories"]
 
 _LONG_COLUMNS = ("episode", "t", "agent", "action")
@@ -79,6 +81,12 @@ class Trajectories:
         Number of valid steps of each episode (``1 <= lengths[m] <= T``); default all ``T``.
     payoffs : float[M, T, n], optional
         Observed own payoff of each agent at each step; NaN where unobserved.
+    agent_labels : sequence of str, length n, optional
+        Names of the agents (agent ``i`` is ``agent_labels[i]``); reports use them.
+    action_labels : sequence of str, or n sequences of str, optional
+        Names of the actions: one sequence of K labels shared by every agent, or one of
+        ``K_i`` labels per agent (action ``k`` of agent ``i`` is ``action_labels[i][k]``).
+        Stored as n tuples.
 
     Examples
     --------
@@ -92,6 +100,8 @@ class Trajectories:
     n_actions: tuple[int, ...]
     lengths: np.ndarray | None = None
     payoffs: np.ndarray | None = None
+    agent_labels: tuple[str, ...] | None = None
+    action_labels: tuple[tuple[str, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         raw = _as_array("actions", self.actions)
@@ -189,6 +199,11 @@ class Trajectories:
         object.__setattr__(self, "n_actions", n_actions)
         object.__setattr__(self, "lengths", lengths)
         object.__setattr__(self, "payoffs", payoffs)
+        try:
+            object.__setattr__(self, "agent_labels", check_agent_labels(self.agent_labels, n))
+            object.__setattr__(self, "action_labels", check_action_labels(self.action_labels, n_actions))
+        except ValueError as exc:
+            raise DataError(str(exc)) from exc
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -226,6 +241,11 @@ class Trajectories:
         """Whether any payoff is observed."""
         return self.payoffs is not None and bool(np.isfinite(self.payoffs).any())
 
+    @property
+    def labels(self) -> dict[str, Any]:
+        """``{"agent_labels": ..., "action_labels": ...}`` (each None when absent), for copies."""
+        return {"agent_labels": self.agent_labels, "action_labels": self.action_labels}
+
     def __repr__(self) -> str:
         ragged = "" if np.all(self.lengths == self.n_steps) else ", ragged"
         pay = ", payoffs" if self.has_payoffs else ""
@@ -251,6 +271,7 @@ class Trajectories:
             self.n_actions,
             lengths=lengths,
             payoffs=None if self.payoffs is None else self.payoffs[idx, :T],
+            **self.labels,
         )
 
     def split(self, test_fraction: float = 0.2, seed: int = 0) -> tuple[Trajectories, Trajectories]:
@@ -270,23 +291,46 @@ class Trajectories:
 
     # ---------------------------------------------------------------- long format
     def to_frame(self):
-        """Long-format ``pandas.DataFrame`` with columns episode, t, agent, action[, payoff]."""
+        """Long-format ``pandas.DataFrame`` with columns episode, t, agent, action[, payoff].
+
+        Agents and actions are written as their labels when the data carry them.
+        """
         import pandas as pd
 
         m, t, i = np.nonzero(np.broadcast_to(self.step_mask[:, :, None], self.actions.shape))
         cols = {"episode": m, "t": t, "agent": i, "action": self.actions[m, t, i]}
+        if self.agent_labels is not None:
+            cols["agent"] = np.asarray(self.agent_labels, dtype=object)[i]
+        if self.action_labels is not None:
+            cols["action"] = np.asarray(
+                [self.action_labels[a][k] for a, k in zip(i, cols["action"], strict=True)]
+            )
         if self.payoffs is not None:
             cols["payoff"] = self.payoffs[m, t, i]
         return pd.DataFrame(cols)
 
     @classmethod
-    def from_frame(cls, frame, n_actions: Sequence[int] | None = None, source: str = "frame"):
+    def from_frame(
+        cls,
+        frame,
+        n_actions: Sequence[int] | None = None,
+        source: str = "frame",
+        *,
+        agent_labels: Sequence[str] | None = None,
+        action_labels: Sequence[Any] | None = None,
+    ):
         """Build from a long-format table (columns episode, t, agent, action[, payoff]).
 
         Episodes may be ragged. ``episode`` labels may be any sortable values; ``t`` must
         run 0..L-1 within each episode and ``agent`` 0..n-1, with every agent present at
         every step. Without ``n_actions``, ``K_i`` is inferred as ``max action + 1`` of
         agent ``i`` (pass ``n_actions`` when an agent's top action may be unplayed).
+
+        ``agent`` and ``action`` may instead hold string labels: they become integer codes
+        in the order of ``agent_labels`` / ``action_labels`` when given, else agents in the
+        order they first appear and each agent's actions in sorted order (``K_i`` the number of
+        its distinct labels), and the labels are kept (:attr:`agent_labels`,
+        :attr:`action_labels`). Parquet and npz files store the labels' order; a CSV does not.
         """
         missing = [c for c in _LONG_COLUMNS if c not in frame.columns]
         if missing:
@@ -296,6 +340,10 @@ class Trajectories:
             )
         if len(frame) == 0:
             raise DataError(f"{source}: the table has no rows.")
+        frame = frame.copy(deep=False)
+        if not _numeric(frame["agent"]):
+            codes, agent_labels = _encode(source, "agent", frame["agent"].to_numpy(), agent_labels)
+            frame["agent"] = codes
         for col in ("t", "agent"):
             vals = frame[col].to_numpy()
             if not np.issubdtype(vals.dtype, np.integer):
@@ -342,8 +390,9 @@ class Trajectories:
                 "each episode needs every agent at every step 0..L-1."
             )
         act_col = frame["action"].to_numpy()
-        if act_col.dtype == object:
-            raise DataError(f"{source}: column 'action' must be numeric; got dtype object.")
+        if not _numeric(frame["action"]):
+            act_col, action_labels = _encode(source, "action", act_col, action_labels, agent)
+            n_actions = tuple(len(v) for v in action_labels) if n_actions is None else n_actions
         action_vals = _as_int_array(f"{source} column 'action' (row-wise)", act_col)
         actions = np.zeros((M, T, n), dtype=np.int64)
         actions[ep_index, t, agent] = action_vals
@@ -358,7 +407,8 @@ class Trajectories:
             k = np.zeros(n, dtype=np.int64)
             np.maximum.at(k, agent, action_vals + 1)
             n_actions = tuple(int(v) for v in k)
-        return cls(actions, n_actions, lengths=lengths, payoffs=payoffs)
+        labels = {"agent_labels": agent_labels, "action_labels": action_labels}
+        return cls(actions, n_actions, lengths=lengths, payoffs=payoffs, **labels)
 
     # ---------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> Path:
@@ -373,6 +423,8 @@ class Trajectories:
             }
             if self.payoffs is not None:
                 arrays["payoffs"] = self.payoffs
+            if self.agent_labels is not None or self.action_labels is not None:
+                arrays["labels"] = np.asarray(json.dumps(self.labels))  # a JSON string, no pickle
             with open(path, "wb") as f:  # np.savez(path) would append ".npz" to a ".NPZ" name
                 np.savez(f, **arrays)
         elif suffix == ".csv":
@@ -386,6 +438,7 @@ class Trajectories:
             meta = dict(table.schema.metadata or {})
             n_actions = list(self.n_actions)
             ours = {"n_actions": n_actions, "sha256": _frame_digest(frame, n_actions)}
+            ours |= {k: v for k, v in self.labels.items() if v is not None}
             meta[b"bayes_diml"] = json.dumps(ours).encode()
             pq.write_table(table.replace_schema_metadata(meta), path)
         else:
@@ -423,7 +476,11 @@ class Trajectories:
             return _with_source(
                 path,
                 lambda: cls(
-                    arrays["actions"], n_actions, lengths=arrays.get("lengths"), payoffs=arrays.get("payoffs")
+                    arrays["actions"],
+                    n_actions,
+                    lengths=arrays.get("lengths"),
+                    payoffs=arrays.get("payoffs"),
+                    **_npz_labels(path, arrays),
                 ),
             )
         if suffix == ".csv":
@@ -442,7 +499,10 @@ class Trajectories:
             except Exception as exc:
                 raise DataError(f"{path}: not a readable Parquet file ({exc}).") from exc
             ours = _parquet_metadata(path, table.schema.metadata or {})
-            frame = table.to_pandas()
+            try:
+                frame = table.to_pandas()
+            except Exception as exc:  # damaged pandas metadata in the schema
+                raise DataError(f"{path}: not a readable Parquet file ({exc}).") from exc
             if "sha256" in ours and _frame_digest(frame, ours.get("n_actions")) != ours["sha256"]:
                 raise DataError(
                     f"{path}: the table does not match the checksum bayes-diml wrote with it: the file is "
@@ -451,8 +511,24 @@ class Trajectories:
                 )
             if n_actions is None:
                 n_actions = ours.get("n_actions")
-            return _with_source(path, lambda: cls.from_frame(frame, n_actions=n_actions, source=str(path)))
+            labels = {k: ours.get(k) for k in ("agent_labels", "action_labels")}
+            return _with_source(path, lambda: cls.from_frame(frame, n_actions, str(path), **labels))
         raise DataError(f"unknown trajectory file suffix {suffix!r}; use .npz, .csv or .parquet.")
+
+
+def _numeric(column) -> bool:
+    """Whether a pandas column holds numbers (not string labels)."""
+    return column.dtype.kind in "iuf" or (column.dtype.kind == "b")
+
+
+def _encode(source: str, col: str, values: np.ndarray, labels: Any, agent: np.ndarray | None = None):
+    """Encode the string labels of column ``col``: (codes, labels), or a DataError naming the file."""
+    try:
+        if agent is None:
+            return encode_labels(f"{source}: column '{col}'", values, labels)
+        return encode_action_labels(f"{source}: column '{col}'", values, agent, labels)
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
 
 
 def _with_source(path: Path, build):
@@ -474,13 +550,24 @@ def _frame_digest(frame, n_actions) -> str | None:
         if col not in frame.columns:
             continue
         arr = np.ascontiguousarray(frame[col].to_numpy())
-        if arr.dtype.kind not in "iuf":
-            return None
+        if arr.dtype.kind not in "iuf":  # string labels
+            arr = np.asarray(json.dumps([str(v) for v in arr]).encode())
         if arr.dtype.kind == "f":
             arr = np.where(np.isnan(arr), np.nan, arr)  # one NaN bit pattern (payloads may differ)
         h.update(f"{col}:{arr.dtype.str}:{arr.shape}".encode())
         h.update(arr.tobytes())
     return h.hexdigest()
+
+
+def _npz_labels(path: Path, arrays: dict) -> dict:
+    """Return the ``labels`` entry of an .npz (a JSON object) as keyword arguments, or ``{}``."""
+    if "labels" not in arrays:
+        return {}
+    try:
+        labels = json.loads(str(arrays["labels"]))
+    except ValueError as exc:
+        raise DataError(f"{path}: key 'labels' is not valid JSON ({exc}).") from exc
+    return {k: labels.get(k) for k in ("agent_labels", "action_labels")}
 
 
 def _parquet_metadata(path: Path, meta: dict) -> dict:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from bayes_diml.labels import action_names
 
 __all__ = ["PAIR_COLUMNS", "PAIR_LIMIT", "UNITS_PAYOFF", "UNITS_SCALED", "count_pairs", "payoff_pairs_frame"]
 
@@ -33,7 +36,13 @@ def count_pairs(n_actions: tuple[int, ...]) -> int:
 
 
 def payoff_pairs_frame(
-    draws: np.ndarray, support: np.ndarray, prob: float = 0.9, units: str = UNITS_PAYOFF
+    draws: np.ndarray,
+    support: np.ndarray,
+    prob: float = 0.9,
+    units: str = UNITS_PAYOFF,
+    *,
+    agent_labels: Sequence[str] | None = None,
+    action_labels: Sequence[Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Tabulate pairwise payoff differences from joint draws of the centred payoff table.
 
@@ -49,6 +58,10 @@ def payoff_pairs_frame(
         Mass of the equal-tailed interval ``lower, upper``.
     units : str
         Written to every row's ``units`` column.
+    agent_labels, action_labels : optional
+        Names of the agents (n strings) and of each agent's actions (n sequences of K_i
+        strings), as :class:`bayes_diml.data.Trajectories` holds them: the ``agent``, ``a``,
+        ``b`` and ``opponents`` columns then hold labels instead of integer codes.
 
     Returns
     -------
@@ -75,6 +88,7 @@ def payoff_pairs_frame(
             f"(limit {PAIR_LIMIT:,}); use Posterior.payoff_differences(joint=...) for chosen profiles."
         )
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    names = action_names(action_labels, n_actions)  # "0".."K_i-1" without labels
     frames = []
     for i, k in enumerate(n_actions):
         pairs = np.array(list(itertools.combinations(range(k), 2)), dtype=int).reshape(-1, 2)
@@ -84,16 +98,19 @@ def payoff_pairs_frame(
         sup = np.moveaxis(support[..., i], i, -1).any(axis=-1)  # bool[(K_j)_{j != i}]
         diff = own[..., pairs[:, 0]] - own[..., pairs[:, 1]]  # float[D, (K_j)_{j != i}, P]
         lower, upper = np.quantile(diff, [lo, hi], axis=0)
-        others = [range(n_actions[j]) for j in range(len(n_actions)) if j != i]
-        labels = ["-".join(map(str, profile)) for profile in itertools.product(*others)]
+        others = [names[j] for j in range(len(n_actions)) if j != i]
+        labels = ["-".join(profile) for profile in itertools.product(*others)]
+        a, b = pairs[:, 0], pairs[:, 1]
+        if action_labels is not None:
+            a, b = np.asarray(names[i], dtype=object)[a], np.asarray(names[i], dtype=object)[b]
         n_rows = len(labels) * len(pairs)
         frames.append(
             pd.DataFrame(
                 {
-                    "agent": np.full(n_rows, i),
+                    "agent": np.full(n_rows, i) if agent_labels is None else [agent_labels[i]] * n_rows,
                     "opponents": np.repeat(labels, len(pairs)),
-                    "a": np.tile(pairs[:, 0], len(labels)),
-                    "b": np.tile(pairs[:, 1], len(labels)),
+                    "a": np.tile(a, len(labels)),
+                    "b": np.tile(b, len(labels)),
                     "mean": diff.mean(axis=0).reshape(-1),
                     "lower": lower.reshape(-1),
                     "upper": upper.reshape(-1),

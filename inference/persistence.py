@@ -2,7 +2,8 @@
 
 A saved fit is the ArviZ DataTree with one attribute ``bayes_diml``: a JSON object holding the
 format version, the method, the mechanism (class and constructor fields, built-in mechanisms
-only), the learner, the priors and the fit's info. :func:`read_fit` returns what
+only), the learner, the priors, the fit's info and the data's agent and action labels (when it has
+any). :func:`read_fit` returns what
 ``Posterior(idata, spec, method, info)`` takes; ``bayes_diml.inference.load`` wraps it.
 """
 
@@ -117,6 +118,7 @@ def fit_tree(post: Any) -> Any:
             "learner": _learner_to_json(post.learner),
             "priors": post.priors.to_dict(),
             "info": _jsonable(post.info),
+            **({"labels": post.data.labels} if post.data.agent_labels or post.data.action_labels else {}),
         }
     )
     return tree
@@ -155,7 +157,7 @@ def open_tree(path: str | Path) -> Any:
         raise ValueError(f"{path}: not a readable bayes-diml fit ({exc}).") from exc
 
 
-def _stored_data(tree: Any) -> Trajectories:
+def _stored_data(tree: Any, labels: dict | None = None) -> Trajectories:
     const = tree["constant_data"]
     observed = tree["observed_data"]
     payoffs = observed["payoffs"].values if "payoffs" in observed.data_vars else None
@@ -164,6 +166,7 @@ def _stored_data(tree: Any) -> Trajectories:
         tuple(int(v) for v in const["n_actions"].values),
         lengths=const["lengths"].values,
         payoffs=payoffs,
+        **(labels or {}),
     )
 
 
@@ -186,7 +189,7 @@ def fit_from_tree(
                 f"{source}: the fit used a user-defined mechanism; pass mechanism=... to load()."
             )
         mechanism = mechanism_from_spec(meta["mechanism"])
-    data = _stored_data(tree)
+    data = _stored_data(tree, meta.get("labels"))
     learner = _learner_from_json(meta["learner"])
     spec = ModelSpec.from_parts(data, mechanism, learner, Priors.from_dict(meta["priors"]))
     return tree, spec, meta["method"], meta.get("info", {})

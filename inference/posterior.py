@@ -40,8 +40,10 @@ from .identification import (
     support_mask,
 )
 from .interventions import EditedMechanism, counterfactual, evenly_spaced
+from .labelled import payoff_dataset, relabel_index
 from .pairs import UNITS_PAYOFF, UNITS_SCALED, payoff_pairs_frame
 from .persistence import read_fit, save_fit
+from .plots import plot_posterior
 from .ppc import ppc_behaviour
 from .quiet import SUMMARY_WARNINGS, silenced
 from .spec import ModelSpec
@@ -198,17 +200,24 @@ class Posterior:
             out["scaled_payoffs"] = (np.quantile(d, lo, axis=0), np.quantile(d, hi, axis=0))
         return out
 
-    def payoff_table(self, prob: float = 0.9) -> dict[str, np.ndarray]:
-        """Arrays ``mean, lower, upper`` float[K_1..K_n, n] of the centred payoffs and ``support``."""
+    def payoff_table(self, prob: float = 0.9, *, labelled: bool = False) -> Any:
+        """Arrays ``mean, lower, upper`` float[K_1..K_n, n] of the centred payoffs and ``support``.
+
+        A dict of NumPy arrays; with ``labelled=True`` an ``xarray.Dataset`` of the same
+        variables with coordinates ``action_<agent>`` (one per agent) and ``agent``, named by
+        the data's labels when it has them (see
+        :func:`bayes_diml.inference.labelled.payoff_dataset`).
+        """
         _check_prob(prob)
         d = self.payoff_differences()
         lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-        return {
+        table = {
             "mean": d.mean(0),
             "lower": np.quantile(d, lo, axis=0),
             "upper": np.quantile(d, hi, axis=0),
             "support": self.support.copy(),
         }
+        return payoff_dataset(table, self.data, prob) if labelled else table
 
     def identified_payoff_draws(self) -> tuple[np.ndarray, str]:
         """Draws of the centred payoff table in identified units, and the units' name.
@@ -252,7 +261,8 @@ class Posterior:
         """
         _check_prob(prob)
         draws, units = self.identified_payoff_draws()
-        return payoff_pairs_frame(draws, self.support, prob=prob, units=units)
+        labels = {"agent_labels": self.data.agent_labels, "action_labels": self.data.action_labels}
+        return payoff_pairs_frame(draws, self.support, prob=prob, units=units, **labels)
 
     def identification(self, num_prior_draws: int = 4000, seed: int = 0):
         """Tabulate what the data determine, per quantity: support, prior-posterior contraction, label.
@@ -394,7 +404,7 @@ class Posterior:
             common = out.index.intersection(ident.index)
             out.loc[common, "contraction"] = ident.loc[common, "contraction"].to_numpy(dtype=float)
             out.loc[common, "label"] = ident.loc[common, "label"].to_numpy(dtype=object)
-        return out
+        return relabel_index(out, post, self.data)
 
     def scalar_summary(self, prob: float = 0.9) -> dict[str, dict[str, float]]:
         """``{name: {mean, sd, lower, upper, r_hat, ess_bulk}}`` for every scalar parameter.
@@ -406,6 +416,7 @@ class Posterior:
         if not names:
             return {}
         f = self._stats_frame(names, prob).drop(index=self._padded_bias_rows(), errors="ignore")
+        f = relabel_index(f, self.idata["posterior"], self.data)
         return {
             str(idx): {k: (None if not np.isfinite(v) else float(v)) for k, v in row.items()}
             for idx, row in f.iterrows()
@@ -460,6 +471,16 @@ class Posterior:
     def ppc_behaviour(self, **options: Any):
         """Posterior-predictive check in behaviour space; see :func:`.ppc.ppc_behaviour`."""
         return ppc_behaviour(self, **options)
+
+    def plot(self, kind: str, **kwargs: Any):
+        """Draw a diagnostic plot with arviz-plots (``kind``: one of :data:`.plots.KINDS`).
+
+        Kinds ``"trace"``, ``"rank"``, ``"forest"``, ``"ess"``, ``"pareto-k"``, ``"ppc"``.
+        Plots identified quantities (learner parameters, centred payoffs of observed opponent
+        profiles), named by the data's labels; returns the ``arviz_plots.PlotCollection``
+        (``pc.savefig("trace.png")``). See :func:`bayes_diml.inference.plots.plot_posterior`.
+        """
+        return plot_posterior(self, kind, **kwargs)
 
     # --------------------------------------------------------------------- I/O
     def save(self, path: str | Path) -> Path:

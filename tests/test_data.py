@@ -551,7 +551,11 @@ MALFORMED_CSV = [
         id="missing-agent-row",
     ),
     pytest.param(CSV_HEADER + "0,0,0,1\n0,2,0,0\n", r"no row for episode 0, t=1, agent=0", id="missing-step"),
-    pytest.param(CSV_HEADER + "0,0,0,x\n0,1,0,0\n", r"column 'action' must be numeric", id="action-text"),
+    pytest.param(
+        CSV_HEADER + "0,0,0,x\n0,1,0,0\n",
+        r"column 'action' mixes integer codes and text labels \(row 0 holds 'x'\)",
+        id="action-text",
+    ),
     pytest.param(
         CSV_HEADER + "0,0,0,1.5\n0,1,0,0\n",
         r"column 'action' \(row-wise\)\[0\] = 1\.5 is not an integer",

@@ -1,0 +1,80 @@
+"""Results in the data's labels: the payoff table as an xarray Dataset, summary rows by name.
+
+Models work on integer codes; when the data carry agent and action labels
+(:class:`bayes_diml.data.Trajectories` ``agent_labels`` / ``action_labels``) the reports name
+agents and actions by them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayes_diml.labels import action_names, agent_names, relabel_row
+
+__all__ = ["payoff_dataset", "profile_dims", "relabel_index"]
+
+
+def profile_dims(data: Any) -> list[str]:
+    """Dimension names of a payoff table float[K_1, ..., K_n, n]: ``action_<agent>`` then ``agent``."""
+    return [f"action_{a}" for a in agent_names(data.agent_labels, data.n_agents)] + ["agent"]
+
+
+def payoff_dataset(table: dict[str, np.ndarray], data: Any, prob: float) -> xr.Dataset:
+    """Return the payoff table as an xarray Dataset with labelled coordinates.
+
+    Parameters
+    ----------
+    table : dict
+        ``mean, lower, upper`` float[K_1, ..., K_n, n] and ``support`` bool[K_1, ..., K_n, n].
+    data : Trajectories
+        The fitted data (its labels name the coordinates; integer codes without them).
+    prob : float
+        Mass of the intervals, stored as the attribute ``prob``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``mean``, ``lower``, ``upper``, ``support`` over dims ``action_<j>`` (the
+        action of agent j, one per agent, named by its label) and ``agent``: for agent i, the
+        cell's own action is the coordinate of ``action_<i>`` and the other ``action_<j>`` are
+        its opponents' actions. ``ds.sel(agent="alice", action_bob="scissors")`` is alice's
+        centred payoff of each of her actions against bob's scissors.
+    """
+    dims = profile_dims(data)
+    agents = agent_names(data.agent_labels, data.n_agents)
+    labelled = data.agent_labels is not None or data.action_labels is not None
+    coords: dict[str, Any] = {"agent": list(agents) if labelled else np.arange(data.n_agents)}
+    for dim, names, k in zip(
+        dims, action_names(data.action_labels, data.n_actions), data.n_actions, strict=False
+    ):
+        coords[dim] = list(names) if data.action_labels is not None else np.arange(k)
+    variables = {name: (dims, np.asarray(table[name])) for name in ("mean", "lower", "upper", "support")}
+    attrs = {
+        "prob": float(prob),
+        "description": "centred payoffs u_i(a) - mean_k u_i(k, a_-i): posterior mean, equal-tailed "
+        "interval (lower, upper) and support (the opponent profile a_-i was observed)",
+    }
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+
+def relabel_index(frame: Any, posterior: Any, data: Any) -> Any:
+    """Rename summary rows such as ``centred_payoffs[0, 1, 0]`` by the data's labels (if any).
+
+    ``posterior`` (the DataTree's ``posterior`` group) gives each variable's dims.
+    """
+    if data.agent_labels is None and data.action_labels is None:
+        return frame
+    agents = agent_names(data.agent_labels, data.n_agents)
+    actions = action_names(data.action_labels, data.n_actions)
+
+    def rename(row: str) -> str:
+        name = str(row).split("[", 1)[0]
+        if name not in posterior.data_vars:
+            return str(row)
+        dims = [d for d in posterior[name].dims if d not in ("chain", "draw")]
+        return relabel_row(str(row), dims, agents, actions)
+
+    return frame.rename(index=rename)

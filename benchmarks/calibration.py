@@ -80,7 +80,10 @@ def _cell(c: dict) -> str:
 
 
 def report() -> None:
-    """Markdown tables (coverage with binomial 95% bands, uniformity p-values) of every run found."""
+    """Markdown tables (coverage with binomial 95% bands, uniformity p-values) of every run found.
+
+    Redraws each run's figure from its stored ranks.
+    """
     names = [r[0] for q in RUNS.values() for r in q]
     for name in names:
         final, partial = OUT / f"{name}.json", OUT / f"{name}.json.partial.jsonl"
@@ -93,6 +96,7 @@ def report() -> None:
             res.save(final)
         elif final.exists():
             res = calibration.load_sbc(final)
+            res.plot(OUT / f"{name}.png")  # the figure in the current style, from the stored ranks
         else:
             continue
         s = res.setup

@@ -15,6 +15,7 @@ from bayes_diml.cli.counterfactual import counterfactual
 from bayes_diml.cli.demo import demo
 from bayes_diml.cli.fit import fit_command
 from bayes_diml.cli.paper import paper
+from bayes_diml.cli.plot import plot_command
 from bayes_diml.cli.report import identify, payoffs, summary
 from bayes_diml.cli.sbc import sbc_command
 from bayes_diml.cli.simulate import simulate
@@ -42,6 +43,7 @@ def main(compilation_cache: bool) -> None:
       bayes-diml fit data.npz --mechanism congestion --method nuts --beta 3 --out fit.nc
       bayes-diml summary fit.nc
       bayes-diml payoffs fit.nc --out payoffs.npz
+      bayes-diml plot fit.nc --kind trace --out trace.png
       bayes-diml counterfactual fit.nc --beta-scale 1.4
       bayes-diml demo
     """  # noqa: D301 (click's \b, a backspace, keeps the session's line breaks)
@@ -56,6 +58,7 @@ for _command in (
     counterfactual,
     paper,
     identify,
+    plot_command,
     compare_command,
     ppc_command,
     bandit_command,

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from arviz_stats.ecdf_utils import ecdf_pit
 
 from bayes_diml.studies.calibration.checks import (
     _clopper_pearson,
@@ -155,7 +154,7 @@ class SBCResult:
         return path
 
     def plot(self, path: str | Path | None = None, quantities: Sequence[str] | None = None):
-        """ECDF-difference panels with simultaneous bands and a coverage panel; see :func:`plot_sbc`."""
+        """Delta-ECDF panels of the rank PITs (arviz-plots) and a coverage panel; see :func:`plot_sbc`."""
         return plot_sbc(self, path, quantities=quantities)
 
 
@@ -218,37 +217,46 @@ def _assemble(setup: _Setup, records: list[dict], payoffs: bool) -> SBCResult:
 
 
 def plot_sbc(result: SBCResult, path: str | Path | None = None, quantities: Sequence[str] | None = None):
-    """ECDF-difference plots of the rank PITs with simultaneous 95% bands, and a coverage panel.
+    """Delta-ECDF plots of the rank PITs with ArviZ's uniformity test, and a coverage panel.
 
-    The ECDF panels are ArviZ's :func:`arviz_plots.plot_ecdf_pit` (Delta-ECDF of the
-    randomised PIT, method ``"envelope"``: simultaneous bands of Säilynoja et al.); the
-    last panel shows empirical against nominal coverage of the central intervals with
-    the binomial 95% acceptance band. Returns the matplotlib figure.
+    The ECDF panels are arviz-plots' :func:`arviz_plots.plot_ecdf_pit` of the randomised PIT
+    ``(rank + U) / (n_ranks + 1)`` (method ``"pot_c"``, the pointwise order test
+    :func:`~bayes_diml.studies.calibration.checks.rank_uniformity` reports: the points that
+    depart most from uniformity are marked and the panel shows the test's p-value); a
+    quantity the data cannot identify says so in its title. The last panel shows empirical
+    against nominal coverage of the central intervals with the binomial 95% acceptance band.
+    Returns the matplotlib figure (written to ``path`` and closed when a path is given).
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
+    import arviz_plots as azp
     import matplotlib.pyplot as plt
+    import xarray as xr
 
     names = list(quantities or result.quantities)
-    n_panels = len(names) + 1
-    ncols = min(4, n_panels)
-    nrows = math.ceil(n_panels / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
-    flat_axes = axes.reshape(-1)
+    titles = [q if result.identified.get(q, True) else f"{q} (not identified)" for q in names]
     N = result.n_datasets
-    _, _, lo, hi, x = _ecdf_band(N)
-    for ax, q in zip(flat_axes, names, strict=False):
-        pit = np.sort(pit_from_ranks(result.ranks[q], result.n_ranks))
-        ecdf = np.searchsorted(pit, x, side="right") / N
-        ax.fill_between(x, lo - x, hi - x, color="C0", alpha=0.2, lw=0)
-        ax.plot(x, ecdf - x, color="C0" if result.identified.get(q, True) else "0.5")
-        ax.axhline(0, color="k", lw=0.5)
-        title = q if result.identified.get(q, True) else f"{q} (not identified)"
-        ax.set_title(title, fontsize=8)
-        ax.tick_params(labelsize=7)
-    ax = flat_axes[len(names)]
+    # one variable over a "quantity" dim (arviz-plots 1.3 sets the y limits of several variables
+    # wrongly); the last panel holds evenly spaced placeholders, cleared for the coverage plot
+    pit = np.stack(
+        [pit_from_ranks(result.ranks[q], result.n_ranks) for q in names] + [(np.arange(N) + 0.5) / N]
+    )
+    coverage_panel = "interval coverage"
+    ncols = min(4, len(names) + 1)
+    nrows = math.ceil((len(names) + 1) / ncols)
+    ds = xr.Dataset(
+        {"rank PIT": (("quantity", "sbc_dataset"), pit)}, coords={"quantity": [*titles, coverage_panel]}
+    )
+    pc = azp.plot_ecdf_pit(
+        xr.DataTree.from_dict({"prior_sbc": ds}),
+        sample_dims=["sbc_dataset"],
+        backend="matplotlib",
+        cols=["quantity"],
+        col_wrap=ncols,
+        figure_kwargs={"figsize": (3.2 * ncols, 2.6 * nrows)},
+    )
+    fig = pc.viz["figure"].item()
+    placeholder = pc.get_target("rank PIT", {"quantity": coverage_panel})
+    ax = fig.add_subplot(placeholder.get_subplotspec())  # its own y axis, not the ECDFs' shared one
+    placeholder.remove()
     levels = np.asarray(result.levels)
     band = np.asarray([coverage_band(p, N) for p in levels])
     ax.fill_between(levels, band[:, 0], band[:, 1], color="0.8", step=None)
@@ -262,22 +270,14 @@ def plot_sbc(result: SBCResult, path: str | Path | None = None, quantities: Sequ
     ax.set_ylabel("empirical coverage", fontsize=8)
     ax.set_title("coverage (band: binomial 95%)", fontsize=8)
     ax.tick_params(labelsize=7)
-    for ax in flat_axes[n_panels:]:
-        ax.set_visible(False)
     s = result.setup
     fig.suptitle(
         f"SBC {s.get('method')} on {'x'.join(map(str, s.get('n_actions', ())))}, N = {N}, "
         f"simulator {s.get('simulator')}{', payoffs observed' if s.get('observe_payoffs') else ''}",
         fontsize=9,
     )
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     if path is not None:
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
-
-
-def _ecdf_band(n: int, prob: float = 0.95):
-    """ArviZ's simultaneous ECDF band for n uniform PITs: (eval, ecdf, lower, upper, x)."""
-    x, ecdf, lo, hi = ecdf_pit(np.linspace(0.5 / n, 1 - 0.5 / n, n), prob, 1000, rng=np.random.default_rng(0))
-    return x, ecdf, lo, hi, x

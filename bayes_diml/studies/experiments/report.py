@@ -96,15 +96,13 @@ def plot_figure1(results, path: str | Path) -> Path:
 
     Bars are means over seeds with sd error bars, dots the seeds, crosses the published numbers.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no backend, no global figure list
 
     df = load_results(results) if isinstance(results, str | Path) else results
     summ = summarize(df)
     panels = list(dict.fromkeys(zip(summ["experiment"], summ["setting"], strict=True)))
-    fig, axes = plt.subplots(2, max(1, len(panels)), figsize=(3.2 * max(1, len(panels)), 6.5), squeeze=False)
+    fig = Figure(figsize=(3.2 * max(1, len(panels)), 6.5))
+    axes = fig.subplots(2, max(1, len(panels)), squeeze=False)
     for j, (e, s) in enumerate(panels):
         sub = summ[(summ["experiment"] == e) & (summ["setting"] == s)]
         methods = list(sub["method"])
@@ -136,5 +134,4 @@ def plot_figure1(results, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

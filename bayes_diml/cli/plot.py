@@ -1,0 +1,71 @@
+"""``bayes-diml plot``: diagnostic figures of a saved fit with arviz-plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import matplotlib.pyplot as plt
+from rich.markup import escape
+
+from bayes_diml.cli.console import stderr, user_errors, visible_warnings
+from bayes_diml.cli.options import check_out, load_fit
+from bayes_diml.inference import StackedPosterior
+from bayes_diml.inference.plots import KINDS, MAX_CELLS
+
+__all__ = ["plot_command"]
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+@click.command("plot")
+@click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
+@click.option("--kind", type=click.Choice(KINDS), required=True, help="Which diagnostic plot.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Figure file (.png, .pdf or .svg).",
+)
+@click.option(
+    "--max-cells",
+    type=click.IntRange(min=0),
+    default=MAX_CELLS,
+    show_default=True,
+    help="Payoff cells shown (those with an observed opponent profile).",
+)
+@click.option(
+    "--draws",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Posterior-predictive data sets for --kind ppc (when the fit holds none).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --kind ppc simulation.")
+@user_errors
+def plot_command(fit_path: Path, kind: str, out: Path, max_cells: int, draws: int, seed: int) -> None:
+    """Write a diagnostic figure of a fit (arviz-plots), in the data's agent and action labels.
+
+    \b
+    trace, rank, ess  learner parameters and centred payoffs u_i(a) - mean_k u_i(k, a_-i) of the
+                      cells whose opponent profile was observed (needs draws: nuts, svi, laplace)
+    forest            those centred payoffs (temperature x payoff where the scale is confounded)
+    pareto-k          Pareto k of leave-one-episode-out PSIS (needs draws)
+    ppc               rootogram per agent: action counts in the data against posterior-predictive
+                      data sets
+    """  # noqa: D301 (click's \b keeps the table's line breaks)
+    out = check_out(out, FIGURE_SUFFIXES)
+    err = stderr()
+    with visible_warnings(err):
+        post = load_fit(fit_path)
+        if isinstance(post, StackedPosterior):
+            err.print(
+                f"[bold yellow]Note:[/] a stacked fit: plotting its best learner family, "
+                f"{escape(str(post.info['best_learner']))!r}.",
+                soft_wrap=True,
+            )
+            post = post.best
+        pc = post.plot(kind, max_cells=max_cells, ppc_draws=draws, seed=seed)
+        pc.savefig(out, dpi=120)
+        plt.close(pc.viz["figure"].item())  # arviz-plots made it with pyplot: free it
+    click.echo(f"Wrote {out}: {kind} plot of {fit_path}.")

@@ -89,6 +89,11 @@ def plot_posterior(
             f"a {kind} plot needs posterior draws; this is a {post.method} fit with {post.n_draws} "
             "draw(s). Refit with method='nuts', 'svi' or 'laplace'."
         )
+    if kind == "rank" and post.idata["posterior"].sizes["chain"] < 2:
+        raise ValueError(
+            "a rank plot compares chains; this fit has 1 chain. Refit with method='nuts' and "
+            "num_chains >= 2, or use kind='trace'."
+        )
     if int(max_cells) < 0:
         raise ValueError(f"max_cells must be >= 0; got {max_cells}.")
     kwargs.setdefault("backend", "matplotlib")

@@ -17,6 +17,8 @@ from typing import Any
 # On GPUs, XLA's reductions and scatters may add in a different order from run to run; the
 # tests that compare two runs bit for bit need its deterministic kernels (the flag is ignored
 # on the CPU, which is deterministic anyway). Set before JAX starts its backend.
+# Figures in tests are drawn without a display; the package never chooses a backend itself.
+os.environ.setdefault("MPLBACKEND", "Agg")
 if "--xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
 

@@ -194,7 +194,9 @@ class StackedPosterior:
         interval of mass ``prob >= 0.5`` contains 0, so no pair is called sure.
         """
         _check_prob(prob)
-        frame = payoff_pairs_frame(self._draws, self.support, prob=prob, units=STACKED_UNITS)
+        frame = payoff_pairs_frame(
+            self._draws, self.support, prob=prob, units=STACKED_UNITS, **self.data.labels
+        )
         frame["informative"] = not self.abstains
         frame.attrs["verdict"] = self.verdict
         frame.attrs["message"] = self.message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import numpy as np
 import pandas as pd
@@ -226,3 +228,8 @@ def test_pairs_name_agents_and_actions(fit, tmp_path):
     csv = pd.read_csv(out)
     assert set(csv["agent"]) == set(AGENTS) and set(csv["a"]) == {"rock", "paper", "stay"}
     np.testing.assert_allclose(csv["mean"], frame["mean"])
+    npz = tmp_path / "table.npz"
+    assert CliRunner().invoke(main, ["payoffs", str(path), "--out", str(npz)]).exit_code == 0
+    with np.load(npz) as z:
+        labels = json.loads(str(z["labels"]))
+    assert labels == {"agent_labels": list(AGENTS), "action_labels": [list(a) for a in ACTIONS]}

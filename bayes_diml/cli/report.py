@@ -176,9 +176,10 @@ def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool) -> None:
     """Write the centred payoff table of a fit: mean, lower, upper, support of shape (K_1, ..., K_n, n).
 
     Cell [a_1, ..., a_n, i] holds u_i(a) - mean_k u_i(k, a_-i) (posterior mean and equal-tailed
-    interval); support says whether the opponent profile a_-i was observed. With --pairs, a CSV
-    of u_i(a, a_-i) - u_i(b, a_-i) for every agent, opponent profile and a < b, with the
-    posterior probability that it is positive (from joint draws).
+    interval); support says whether the opponent profile a_-i was observed. When the data carry
+    agent and action labels, the key 'labels' holds them as JSON. With --pairs, a CSV of
+    u_i(a, a_-i) - u_i(b, a_-i) for every agent, opponent profile and a < b (named by the labels
+    when there are any), with the posterior probability that it is positive (from joint draws).
     """
     if pairs:
         _write_pairs(fit_path, prob, out)
@@ -202,6 +203,8 @@ def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool) -> None:
         "upper": np.asarray(table["upper"], dtype=np.float64),
         "support": np.asarray(table["support"], dtype=bool),
     }
+    if post.data.agent_labels is not None or post.data.action_labels is not None:
+        arrays["labels"] = np.asarray(json.dumps(post.data.labels))  # as in a data .npz
     with open(out, "wb") as f:
         np.savez(f, **arrays)
     sup = arrays["support"]

@@ -267,9 +267,11 @@ class Posterior:
     def identification(self, num_prior_draws: int = 4000, seed: int = 0):
         """Tabulate what the data determine, per quantity: support, prior-posterior contraction, label.
 
-        See :func:`bayes_diml.inference.identification.identification_table`.
+        See :func:`bayes_diml.inference.identification.identification_table`; rows name agents
+        and actions by the data's labels when it has them.
         """
-        return identification_table(self, num_prior_draws=num_prior_draws, seed=seed)
+        table = identification_table(self, num_prior_draws=num_prior_draws, seed=seed)
+        return relabel_index(table, self.idata["posterior"], self.data)
 
     def flat_directions(self, k: int = 3):
         """Least-determined directions of the likelihood (Hessian eigenvectors), named by parameter."""
@@ -400,7 +402,7 @@ class Posterior:
         out = pd.concat(frames)
         out["contraction"] = np.nan
         if identification and self.n_draws >= 4 and not self.spec.flat_priors:
-            ident = self.identification(num_prior_draws=num_prior_draws)
+            ident = identification_table(self, num_prior_draws=num_prior_draws)  # rows by index
             common = out.index.intersection(ident.index)
             out.loc[common, "contraction"] = ident.loc[common, "contraction"].to_numpy(dtype=float)
             out.loc[common, "label"] = ident.loc[common, "label"].to_numpy(dtype=object)

@@ -194,6 +194,17 @@ def test_summary_rows_use_the_labels(fit):
     assert list(fit.scalar_summary()) == ["alpha"]
 
 
+def test_identification_rows_use_the_labels_and_summary_still_merges_them(fit):
+    table = fit.identification(num_prior_draws=200)
+    assert "centred_payoffs[scissors, stay, zoe]" in table.index
+    summary = fit.summary(num_prior_draws=200)
+    row = summary.loc["centred_payoffs[scissors, stay, zoe]"]
+    assert np.isfinite(row["contraction"])  # merged by index before the rows were renamed
+    assert row["contraction"] == pytest.approx(
+        table.loc["centred_payoffs[scissors, stay, zoe]", "contraction"]
+    )
+
+
 def test_labelled_payoff_table_is_the_table_with_coordinates(fit):
     plain = fit.payoff_table(0.8)
     ds = fit.payoff_table(0.8, labelled=True)

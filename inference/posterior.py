@@ -240,7 +240,7 @@ class Posterior:
         return draws * t.reshape(len(t), *([1] * n_agents), n_agents)
 
     def payoff_pairs(self, prob: float = 0.9):
-        """Tabulate u_i(a, a_-i) - u_i(b, a_-i) for every agent, opponent profile and pair a < b.
+        """Tabulate ``u_i(a, a_-i) - u_i(b, a_-i)`` for every agent, opponent profile and pair a < b.
 
         Returns a pandas DataFrame with columns ``agent, opponents, a, b, mean, lower, upper,
         prob_greater, support, units`` (see :func:`bayes_diml.inference.pairs.payoff_pairs_frame`):

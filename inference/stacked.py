@@ -183,7 +183,7 @@ class StackedPosterior:
         }
 
     def payoff_pairs(self, prob: float = 0.9) -> pd.DataFrame:
-        """Tabulate u_i(a, a_-i) - u_i(b, a_-i) from the stacked draws, with the verdict.
+        """Tabulate ``u_i(a, a_-i) - u_i(b, a_-i)`` from the stacked draws, with the verdict.
 
         Columns as :meth:`Posterior.payoff_pairs` (``units`` is :data:`STACKED_UNITS`) plus
         ``informative`` (bool: the verdict is ``"informative"``); ``attrs["verdict"]`` and

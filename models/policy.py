@@ -62,7 +62,7 @@ class LearnerPolicy(dist.Distribution):
         return self.learner.log_policy(self.states, self.action_mask)
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
-        """Draw actions: int[*sample_shape, ..., n]."""
+        """Draw actions: ``int[*sample_shape, ..., n]``."""
         log_pi = self.log_policy()
         # padded actions get the smallest finite logit: probability 0, valid parameter
         log_pi = jnp.where(jnp.isneginf(log_pi), jnp.finfo(log_pi.dtype).min, log_pi)

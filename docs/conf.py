@@ -1,0 +1,131 @@
+"""Sphinx configuration of the bayes-diml documentation site.
+
+Build (from the repository root; README, "Documentation")::
+
+    pip install ".[docs]"
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+
+The pages are the Markdown files of ``docs/`` (myst-parser), the example notebooks of
+``notebooks/`` (myst-nb, executed at build time with their small settings,
+``BAYES_DIML_NOTEBOOK_SMALL=1``; set it to ``0`` before building for the full-size runs) and an
+API reference generated from the docstrings (autosummary + numpydoc).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import bayes_diml
+
+DOCS = Path(__file__).resolve().parent
+REPO = DOCS.parent
+
+# ----------------------------------------------------------------------------- project
+project = "bayes-diml"
+author = "bayes-diml contributors"
+copyright = "bayes-diml contributors"
+release = bayes_diml.__version__
+version = release
+
+# ----------------------------------------------------------------------------- extensions
+extensions = [
+    "myst_nb",  # Markdown pages (myst-parser) and notebooks
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_copybutton",
+]
+
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
+templates_path = ["_templates"]
+
+# ----------------------------------------------------------------------------- notebooks
+# The notebooks live in notebooks/ (written by notebooks/make_notebooks.py); Sphinx reads pages
+# only below docs/, so each build copies them to docs/examples/ (git-ignored). When
+# BAYES_DIML_NOTEBOOK_OUT names a folder holding executed copies of the same notebooks (the test
+# run writes them there: tests/test_notebooks.py; .ci/run builds the docs right after it), a
+# copy whose cells match the source's is used as it is instead of executing the notebook again.
+EXAMPLES = DOCS / "examples"
+EXECUTED = os.environ.get("BAYES_DIML_NOTEBOOK_OUT")
+
+
+def _cells(path: Path) -> list[tuple[str, str]]:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [(c["cell_type"], "".join(c["source"])) for c in cells]
+
+
+def _executed(notebook: Path) -> Path | None:
+    """Return the executed copy of ``notebook`` in ``EXECUTED`` if it holds the same cells."""
+    if not EXECUTED:
+        return None
+    copy = Path(EXECUTED) / notebook.name
+    if not copy.is_file() or _cells(copy) != _cells(notebook):
+        return None
+    return copy
+
+
+nb_execution_excludepatterns: list[str] = []
+for _notebook in sorted((REPO / "notebooks").glob("*.ipynb")):
+    _source = _executed(_notebook)
+    if _source is None:
+        _source = _notebook
+    else:
+        nb_execution_excludepatterns.append(f"examples/{_notebook.name}")
+    _page = EXAMPLES / _notebook.name
+    if not _page.exists() or not filecmp.cmp(_source, _page, shallow=False):
+        shutil.copyfile(_source, _page)  # only when changed: Sphinx re-reads only changed pages
+
+# Small settings unless the caller chose: the kernels inherit this process's environment.
+os.environ.setdefault("BAYES_DIML_NOTEBOOK_SMALL", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Every notebook that Sphinx (re)reads is executed, without jupyter-cache (an incremental build
+# re-reads only the notebooks that changed), except the executed copies taken above. A failing
+# cell fails the build.
+nb_execution_mode = "force"
+nb_execution_timeout = 300
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
+
+# ----------------------------------------------------------------------------- Markdown
+myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3  # `[text](page.md#a-heading)` links resolve to heading slugs
+# Heading levels that skip one (H2 to H4) are a style matter, not a broken page.
+suppress_warnings = ["myst.header"]
+
+# ----------------------------------------------------------------------------- API reference
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_typehints = "none"  # the numpydoc docstrings carry the types (with shapes)
+autodoc_member_order = "bysource"
+numpydoc_show_class_members = False  # the class template lists the members
+numpydoc_xref_param_type = False
+numpydoc_validation_checks: set[str] = set()
+
+# ----------------------------------------------------------------------------- HTML
+html_theme = "pydata_sphinx_theme"
+html_title = f"bayes-diml {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+}
+html_static_path: list[str] = []
+
+
+# ----------------------------------------------------------------------------- README
+def _readme_links(app, relative_path, parent_docname, content) -> None:
+    """Point the README's link to the notebooks folder at the examples page."""
+    if Path(relative_path).name == "README.md":
+        content[0] = re.sub(r"\]\(notebooks/?\)", "](docs/examples/index.md)", content[0])
+
+
+def setup(app) -> None:
+    """Connect the hooks of this configuration."""
+    app.connect("include-read", _readme_links)

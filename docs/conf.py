@@ -81,9 +81,10 @@ for _notebook in sorted((REPO / "notebooks").glob("*.ipynb")):
     if not _page.exists() or not filecmp.cmp(_source, _page, shallow=False):
         shutil.copyfile(_source, _page)  # only when changed: Sphinx re-reads only changed pages
 
-# Small settings unless the caller chose: the kernels inherit this process's environment.
+# Small settings unless the caller chose: the kernels inherit this process's environment. Figures
+# go into the outputs as PNGs (the inline backend; a non-interactive one such as Agg shows none).
 os.environ.setdefault("BAYES_DIML_NOTEBOOK_SMALL", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 # Every notebook that Sphinx (re)reads is executed, without jupyter-cache (an incremental build
 # re-reads only the notebooks that changed), except the executed copies taken above. A failing
@@ -126,6 +127,14 @@ def _readme_links(app, relative_path, parent_docname, content) -> None:
         content[0] = re.sub(r"\]\(notebooks/?\)", "](docs/examples/index.md)", content[0])
 
 
+def _skip_tuple_fields(app, what, name, obj, skip, options):
+    """Leave out NamedTuple fields ("Alias for field number 0"): the Attributes section has them."""
+    if (getattr(obj, "__doc__", None) or "").startswith("Alias for field number"):
+        return True
+    return None
+
+
 def setup(app) -> None:
     """Connect the hooks of this configuration."""
     app.connect("include-read", _readme_links)
+    app.connect("autodoc-skip-member", _skip_tuple_fields)

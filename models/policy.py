@@ -28,6 +28,8 @@ _action_log_prob = jax.jit(action_log_prob)
 class LearnerPolicy(dist.Distribution):
     """Next action of every agent given the learner's states.
 
+    ``batch_shape`` is the states' leading shape ``[..., n]``; values are int[..., n].
+
     Parameters
     ----------
     learner : Learner
@@ -37,8 +39,6 @@ class LearnerPolicy(dist.Distribution):
         (float[M, S, n, K] for LogitQ; see :func:`bayes_diml.likelihood.scan_states`).
     action_mask : bool[n, K]
         Which actions exist for each agent (padding for unequal action counts).
-
-    ``batch_shape`` is the states' leading shape ``[..., n]``; values are int[..., n].
     """
 
     arg_constraints: dict = {}

@@ -50,6 +50,9 @@ def _positive_scale(name: str, value: object) -> float:
 class Priors:
     """Prior hyper-parameters (plain numbers, so fits can be saved and rebuilt).
 
+    Parameters in the unit interval have Beta(a, b) priors, the others LogNormal(loc, scale)
+    (see ``bayes_diml.learners.Parameter``).
+
     Attributes
     ----------
     mechanism_scale : float or None
@@ -87,9 +90,6 @@ class Priors:
         learner with ``bias="infer"``, see ``models/bias.py``): isotropic inside the sum-to-zero
         subspace, so a difference ``b_i[k] - b_i[j]`` has sd ``sqrt(2) * bias`` logits (1.4 by
         default: a habit can shift the odds between two actions by about e^1.4 = 4 a priori).
-
-    Parameters in the unit interval have Beta(a, b) priors, the others LogNormal(loc, scale)
-    (see ``bayes_diml.learners.Parameter``).
     """
 
     mechanism_scale: float | None = 1.0

@@ -42,7 +42,7 @@ extensions = [
     "sphinx_copybutton",
 ]
 
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]
 
 # ----------------------------------------------------------------------------- notebooks
@@ -90,7 +90,7 @@ os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 # re-reads only the notebooks that changed), except the executed copies taken above. A failing
 # cell fails the build.
 nb_execution_mode = "force"
-nb_execution_timeout = 300
+nb_execution_timeout = 300 if os.environ["BAYES_DIML_NOTEBOOK_SMALL"] == "1" else -1  # s per cell; -1: none
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
@@ -120,7 +120,32 @@ html_theme_options = {
 html_static_path: list[str] = []
 
 
-# ----------------------------------------------------------------------------- README
+# ----------------------------------------------------------------------------- links
+# Pages may link to files of the repository outside docs/ (`[text](../benchmarks/...)`). Sphinx
+# offers an existing non-Markdown file as a download; the README becomes a link to the getting
+# started page; any other such link (a folder, a Markdown file, a file that is gone) is shown as
+# its text and the repository path in a code span instead of failing the build.
+_OUTSIDE_LINK = re.compile(r"(?<!!)\[([^\]\n]*)\]\((\.\./[^)\s]+)\)")
+
+
+def _outside_link(match: re.Match, page_dir: Path) -> str:
+    text, target = match.groups()
+    path = (page_dir / target.split("#")[0]).resolve()
+    if path == REPO / "README.md":
+        return f"[{text}]({os.path.relpath(DOCS / 'getting_started.md', page_dir)})"
+    if DOCS in path.parents or (path.is_file() and path.suffix != ".md"):
+        return match.group(0)
+    shown = path.relative_to(REPO).as_posix() if REPO in path.parents else target
+    return f"{text} (`{shown}`)"
+
+
+def _outside_links(app, docname: str, source: list[str]) -> None:
+    """Rewrite a Markdown page's links that leave docs/ (see above)."""
+    path = Path(app.env.doc2path(docname))
+    if path.suffix == ".md":
+        source[0] = _OUTSIDE_LINK.sub(lambda m: _outside_link(m, path.parent), source[0])
+
+
 def _readme_links(app, relative_path, parent_docname, content) -> None:
     """Point the README's link to the notebooks folder at the examples page."""
     if Path(relative_path).name == "README.md":
@@ -137,4 +162,5 @@ def _skip_tuple_fields(app, what, name, obj, skip, options):
 def setup(app) -> None:
     """Connect the hooks of this configuration."""
     app.connect("include-read", _readme_links)
+    app.connect("source-read", _outside_links)
     app.connect("autodoc-skip-member", _skip_tuple_fields)

@@ -14,10 +14,12 @@ API reference generated from the docstrings (autosummary + numpydoc).
 from __future__ import annotations
 
 import filecmp
+import importlib
 import json
 import os
 import re
 import shutil
+import types
 from pathlib import Path
 
 import bayes_diml
@@ -159,8 +161,66 @@ def _skip_tuple_fields(app, what, name, obj, skip, options):
     return None
 
 
+# ----------------------------------------------------------------------------- references
+# Docstrings refer to objects by the module that defines them
+# (:func:`bayes_diml.learners.policy.add_bias`) or by a bare name (:func:`temperature_name`); the
+# reference documents each object under its public path (bayes_diml.learners.add_bias). A
+# reference that Sphinx cannot resolve is sent to the public entry of the same object, or to the
+# one documented name that ends with it.
+def _import(path: str):
+    """Return the object at a dotted path (attributes before submodules), or None."""
+    parts = path.split(".")
+    try:
+        obj = importlib.import_module(parts[0])
+    except ImportError:
+        return None
+    for i, attr in enumerate(parts[1:], start=2):
+        if hasattr(obj, attr):
+            obj = getattr(obj, attr)
+            continue
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            return None
+    return obj
+
+
+_PUBLIC: dict[int, tuple[dict[int, str], list[str]]] = {}
+
+
+def _public_names(env) -> tuple[dict[int, str], list[str]]:
+    """Documented objects by ``id`` and all documented names (once per build)."""
+    if id(env) in _PUBLIC:
+        return _PUBLIC[id(env)]
+    names = sorted(env.get_domain("py").objects, key=lambda n: (n.count("."), n))  # public first
+    by_id = {}
+    for name in names:
+        obj = _import(name)
+        if callable(obj) or isinstance(obj, types.ModuleType):
+            by_id.setdefault(id(obj), name)
+    _PUBLIC[id(env)] = by_id, names
+    return by_id, names
+
+
+def _public_reference(app, env, node, contnode):
+    """Resolve a Python reference to the public entry of the same object (see above)."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].lstrip("~.")
+    by_id, names = _public_names(env)
+    obj = _import(target)
+    name = by_id.get(id(obj)) if callable(obj) or isinstance(obj, types.ModuleType) else None
+    if name is None:
+        ending = [n for n in names if n.endswith("." + target)]  # shortest first
+        name = ending[0] if len({id(_import(n)) for n in ending}) == 1 else None
+    if name is None:
+        return None
+    return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, "obj", name, node, contnode)
+
+
 def setup(app) -> None:
     """Connect the hooks of this configuration."""
     app.connect("include-read", _readme_links)
     app.connect("source-read", _outside_links)
+    app.connect("missing-reference", _public_reference)
     app.connect("autodoc-skip-member", _skip_tuple_fields)

@@ -110,6 +110,10 @@ autodoc_typehints = "none"  # the numpydoc docstrings carry the types (with shap
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False  # the class template lists the members
 numpydoc_xref_param_type = False
+# Strictness: docutils' errors in a docstring (bad RST, a section numpydoc cannot parse) are
+# warnings, and -W makes them fail the build. numpydoc's own style validation stays off: ruff's
+# pydocstyle rules (numpy convention, `ruff check`) already require and shape the docstrings, and
+# the site documents the shapes in prose types (`float[M, T, n]`) that it would flag.
 numpydoc_validation_checks: set[str] = set()
 
 # ----------------------------------------------------------------------------- HTML
@@ -124,9 +128,9 @@ html_static_path: list[str] = []
 
 # ----------------------------------------------------------------------------- links
 # Pages may link to files of the repository outside docs/ (`[text](../benchmarks/...)`). Sphinx
-# offers an existing non-Markdown file as a download; the README becomes a link to the getting
-# started page; any other such link (a folder, a Markdown file, a file that is gone) is shown as
-# its text and the repository path in a code span instead of failing the build.
+# offers an existing file as a download; the README becomes a link to the getting started page;
+# any other such link (a folder, a Markdown file or notebook, a file that is gone) is shown as its
+# text and the repository path in a code span instead of failing the build.
 _OUTSIDE_LINK = re.compile(r"(?<!!)\[([^\]\n]*)\]\((\.\./[^)\s]+)\)")
 
 
@@ -135,7 +139,7 @@ def _outside_link(match: re.Match, page_dir: Path) -> str:
     path = (page_dir / target.split("#")[0]).resolve()
     if path == REPO / "README.md":
         return f"[{text}]({os.path.relpath(DOCS / 'getting_started.md', page_dir)})"
-    if DOCS in path.parents or (path.is_file() and path.suffix != ".md"):
+    if DOCS in path.parents or (path.is_file() and path.suffix not in (".md", ".ipynb")):
         return match.group(0)
     shown = path.relative_to(REPO).as_posix() if REPO in path.parents else target
     return f"{text} (`{shown}`)"

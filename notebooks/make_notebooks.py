@@ -464,7 +464,7 @@ def _execute(nb: nbformat.NotebookNode, timeout: int) -> nbformat.NotebookNode:
     from nbclient import NotebookClient  # the ``test`` extra
 
     os.environ["BAYES_DIML_NOTEBOOK_SMALL"] = "1"
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures kept as PNG outputs
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -477,28 +477,36 @@ def _execute(nb: nbformat.NotebookNode, timeout: int) -> nbformat.NotebookNode:
 
 
 def _clean_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop images above ``MAX_IMAGE_BYTES`` and replace this machine's absolute paths in outputs."""
-    root = str(HERE.parent)
-    home = str(Path.home())
-    tmp = tempfile.gettempdir()
+    """Drop large images and tqdm's widget notice; replace this machine's paths in the outputs."""
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
+        outputs = []
         for out in cell.get("outputs", []):
+            if out.output_type == "stream" and "TqdmWarning: IProgress not found" in out.text:
+                continue  # the kernel has no ipywidgets; the notebook does not use tqdm's widget
             data = out.get("data", {})
             for mime in [m for m in data if m.startswith("image/")]:
                 if len(data[mime]) > MAX_IMAGE_BYTES:
                     del data[mime]
                     data.setdefault("text/plain", "[image dropped: larger than MAX_IMAGE_BYTES]")
-            for key, value in [("text", out.get("text")), *data.items()]:
-                if isinstance(value, str) and not key.startswith("image/"):
-                    value = value.replace(root, "<repo>").replace(home, "~")
-                    value = re.sub(re.escape(tmp) + r"[^\s'\"]*", "<tmp>", value)
-                    if key == "text":
-                        out["text"] = value
-                    else:
-                        data[key] = value
+            if "text" in out:
+                out["text"] = _local_paths(out["text"])
+            for mime, value in data.items():
+                if isinstance(value, str) and not mime.startswith("image/"):
+                    data[mime] = _local_paths(value)
+            outputs.append(out)
+        cell["outputs"] = outputs
     return nb
+
+
+def _local_paths(text: str) -> str:
+    """``text`` without this machine's absolute paths (site-packages, repository, kernel cells)."""
+    tmp = re.escape(tempfile.gettempdir())
+    text = re.sub(r"\S*/site-packages/", "site-packages/", text)
+    text = re.sub(tmp + r"/ipykernel_\d+/\d+\.py:(\d+):", r"<cell>:\1:", text)
+    text = text.replace(str(HERE.parent), "<repo>").replace(str(Path.home()), "~")
+    return re.sub(tmp + r"[^\s'\"]*", "<tmp>", text)
 
 
 def main(argv: list[str] | None = None) -> None:

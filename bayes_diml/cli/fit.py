@@ -11,13 +11,18 @@ from rich.markup import escape
 
 from bayes_diml.cli.console import (
     diagnostics_line,
+    emit_json,
+    frame_rows,
     post_header,
+    quiet,
     stats_table,
     stderr,
     stdout,
+    strict_check,
     table_recorded,
     user_errors,
     visible_warnings,
+    warning_records,
 )
 from bayes_diml.cli.options import (
     FIT_SUFFIXES,
@@ -27,12 +32,14 @@ from bayes_diml.cli.options import (
     build_learner,
     check_out,
     flag_errors,
+    json_option,
     learner_options,
+    strict_option,
 )
 from bayes_diml.data import load_trajectories
 from bayes_diml.inference import METHODS, StackedPosterior, fit
 from bayes_diml.inference.auto import AUTO, auto_learner
-from bayes_diml.learners import FAMILIES, parameter_names, temperature_name
+from bayes_diml.learners import FAMILIES, family_name, parameter_names, temperature_name
 from bayes_diml.learners import learner_family as learner_family_cls
 from bayes_diml.models import INFER, Priors
 from bayes_diml.registry import MECHANISM_NAMES, make_mechanism, parse_n_actions
@@ -52,6 +59,9 @@ _METHOD_OPTIONS = {
     "guide": {"svi": "guide"},
     "batch_size": {"svi": "batch_size"},
 }
+
+#: ``post.info`` entries ``fit --json`` reports as diagnostics.
+_DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "converged", "map_log_joint", "final_elbo_loss")
 
 
 def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -158,16 +168,18 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 )
 @click.option(
     "--robust",
-    type=click.Choice(["bagging"]),
+    type=click.Choice(["bagging", "none"]),
     default=None,
     help="bagging: the bagged posterior (BayesBag; whole episodes resampled, one fit per bag, draws pooled), "
-    "whose intervals stay honest when the agents do not learn by the fitted rule (docs/calibration.md).",
+    "whose intervals stay honest when the agents do not learn by the fitted rule (docs/calibration.md); "
+    "none: the ordinary posterior. Default: bagging with --learner-family auto (10 bags per family with at "
+    "least 5%% of the stacked draws), none otherwise.",
 )
 @click.option(
     "--bags",
     type=click.IntRange(min=1),
     default=None,
-    help="--robust bagging: bootstrap data sets (default 20).",
+    help="Bagging: bootstrap data sets (default 20; 10 with --learner-family auto).",
 )
 @click.option(
     "--bag-seed", type=int, default=None, help="--robust bagging: seed of the resampling (default --seed)."
@@ -179,6 +191,8 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     show_default=True,
     help="--robust bagging: fit the bags on a local Dask cluster of this many processes.",
 )
+@json_option
+@strict_option
 @user_errors
 def fit_command(
     data_path: Path,
@@ -210,12 +224,16 @@ def fit_command(
     bags: int | None,
     bag_seed: int | None,
     workers: int,
+    as_json: bool,
+    strict: bool,
     **method_flags: Any,
 ) -> None:
     """Fit a mechanism (and the learner) to the trajectories in DATA (.npz, .csv or .parquet).
 
     Learner parameters are inferred unless fixed: e.g. --beta 3 fixes beta (beta and the payoff
-    scale are confounded when beta is inferred and no payoffs are observed).
+    scale are confounded when beta is inferred and no payoffs are observed). With --json, stdout
+    holds one JSON object: out, mechanism, method, learner, n_draws, seconds, parameters (as
+    `summary --json`), diagnostics and warnings (a stacked fit: out, verdict, message, candidates).
     """
     out = check_out(out, FIT_SUFFIXES)
     if out.suffix == ".zarr":
@@ -279,43 +297,82 @@ def fit_command(
         mechanism = make_mechanism(mechanism_name.lower(), data)
 
     err = stderr()
-    with visible_warnings(err):
+    with visible_warnings(err) as shown:
         if checkpoint is not None or checkpoint_every is not None:
             options.update(checkpoint=checkpoint, checkpoint_every=checkpoint_every)
         if shard_episodes:
             options["shard_episodes"] = True
         if family == AUTO:
             options["candidates"] = auto_specs
-        if robust is None and (bags is not None or bag_seed is not None or workers != 1):
+        bagged = robust == "bagging" or (robust is None and family == AUTO)
+        if not bagged and (bags is not None or bag_seed is not None or workers != 1):
             raise click.UsageError("--bags, --bag-seed and --workers apply to --robust bagging.")
         if robust is not None:
-            options.update(robust=robust, n_bags=bags, bag_seed=bag_seed, workers=workers)
-        post = fit(data, mechanism, learner, method, seed, priors=priors, progress=not no_progress, **options)
+            options["robust"] = None if robust == "none" else robust
+        if bagged:
+            options.update(n_bags=bags, bag_seed=bag_seed, workers=workers)
+        progress = not (no_progress or quiet())
+        post = fit(data, mechanism, learner, method, seed, priors=priors, progress=progress, **options)
         post.save(out)
-        console = stdout()
-        if isinstance(post, StackedPosterior):
-            console.print(escape(post.report(0.9)), soft_wrap=True)
-            console.print(f"Saved the stacked fit to {out}.")
-            return
-        console.print(escape(post_header(post)), soft_wrap=True)
-        console.print(f"Fitted in {post.info.get('seconds', float('nan')):.1f} s.")
-        stats = post.scalar_summary(0.9)
-        if stats:
-            console.print(stats_table(stats, "Learner parameters (90% intervals)"))
-        if table_recorded(post):
-            sup = post.support
-            what = (
-                f"{temperature_name(post.learner)} x centred payoffs ('scaled_payoffs')"
-                if post.confounded
-                else "centred payoffs"
-            )
-            console.print(
-                f"Payoff table: {sup.size:,} (profile, agent) cells, {int(sup.sum()):,} with an observed "
-                f"opponent profile; identified: {what}. See `bayes-diml summary {out}` and "
-                f"`bayes-diml payoffs {out} --out payoffs.npz`.",
-                soft_wrap=True,
-            )
-        line = diagnostics_line(post)
-        if line:
-            console.print(line)
-        console.print(f"Saved the fit to {out}.")
+        if not as_json:
+            _print_fit(post, out)
+    if as_json:
+        emit_json({**_fit_document(post, out), "warnings": warning_records(shown)})
+    strict_check(shown, strict)
+
+
+def _fit_document(post: Any, out: Path) -> dict[str, Any]:
+    """Return what ``fit --json`` prints (before the warnings)."""
+    if isinstance(post, StackedPosterior):
+        table = post.summary(0.9)
+        return {
+            "out": out,
+            "verdict": post.verdict,
+            "message": post.message,
+            "robust": post.info.get("robust"),
+            "bagged": post.info.get("bagged", []),
+            "candidates": frame_rows(table.astype(object)),
+        }
+    diagnostics = {k: post.info[k] for k in _DIAGNOSTICS if k in post.info}
+    return {
+        "out": out,
+        "mechanism": type(post.mechanism).__name__,
+        "method": post.method,
+        "learner": family_name(post.learner),
+        "confounded": bool(post.confounded),
+        "n_draws": post.n_draws,
+        "seconds": post.info.get("seconds"),
+        "parameters": post.scalar_summary(0.9),
+        "diagnostics": diagnostics,
+    }
+
+
+def _print_fit(post: Any, out: Path) -> None:
+    """Print a fit's header, parameter table, payoff-table note and diagnostics to stdout."""
+    console = stdout()
+    if isinstance(post, StackedPosterior):
+        console.print(escape(post.report(0.9)), soft_wrap=True)
+        console.print(f"Saved the stacked fit to {out}.")
+        return
+    console.print(escape(post_header(post)), soft_wrap=True)
+    console.print(f"Fitted in {post.info.get('seconds', float('nan')):.1f} s.")
+    stats = post.scalar_summary(0.9)
+    if stats:
+        console.print(stats_table(stats, "Learner parameters (90% intervals)"))
+    if table_recorded(post):
+        sup = post.support
+        what = (
+            f"{temperature_name(post.learner)} x centred payoffs ('scaled_payoffs')"
+            if post.confounded
+            else "centred payoffs"
+        )
+        console.print(
+            f"Payoff table: {sup.size:,} (profile, agent) cells, {int(sup.sum()):,} with an observed "
+            f"opponent profile; identified: {what}. See `bayes-diml summary {out}` and "
+            f"`bayes-diml payoffs {out} --out payoffs.npz`.",
+            soft_wrap=True,
+        )
+    line = diagnostics_line(post)
+    if line:
+        console.print(line)
+    console.print(f"Saved the fit to {out}.")

@@ -17,6 +17,7 @@ from bayes_diml.models import (
     BIAS,
     INFER_HIERARCHICAL,
     INFER_PER_AGENT,
+    INFER_SUBJECT,
     deterministic_site_names,
     hierarchical_site_names,
     inferred_learner_fields,
@@ -99,6 +100,8 @@ def _dims(spec: ModelSpec) -> dict[str, list[str]]:
             dims[name] = ["agent"]
         elif getattr(spec.learner, name) == INFER_HIERARCHICAL:
             dims[name] = dims[hierarchical_site_names(name)[2]] = ["agent"]
+        elif getattr(spec.learner, name) == INFER_SUBJECT:  # one subject per episode
+            dims[name] = dims[hierarchical_site_names(name)[2]] = ["subject"]
     return dims
 
 

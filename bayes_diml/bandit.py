@@ -209,6 +209,7 @@ def read_hbayesdm(
     subject: str = "subjID",
     choice: str = "choice",
     outcome: str | None = "outcome",
+    session: str | None = None,
 ) -> Trajectories:
     """Read a bandit data file as hBayesDM takes it: tab-separated, one row per trial.
 
@@ -223,13 +224,17 @@ def read_hbayesdm(
         K (default: the highest choice in the file).
     subject, choice, outcome : str
         Column names (``outcome=None``: rewards not read).
+    session : str, optional
+        A column of session (block, run) labels: each (subject, session) pair is then one
+        episode, and ``subjects`` groups a subject's episodes (for ``"infer_subject"``).
 
     Returns
     -------
     Trajectories
         One agent: ``actions: int[M, T, 1]`` (the choice minus 1, so ``0..K-1``), M subjects
-        in sorted label order, T the most trials of a subject, ragged ``lengths``, and
-        ``payoffs: float[M, T, 1]``, the outcomes (empty or ``NA`` cells: unobserved).
+        (or subject-sessions) in sorted label order, T the most trials of an episode, ragged
+        ``lengths``, ``payoffs: float[M, T, 1]``, the outcomes (empty or ``NA`` cells:
+        unobserved), and with ``session``, ``subjects: int[M]``.
 
     Raises
     ------
@@ -250,7 +255,7 @@ def read_hbayesdm(
         ) from None
     except Exception as exc:
         raise DataError(f"{path}: not a readable tab-separated file ({exc}).") from None
-    need = [subject, choice] + ([outcome] if outcome is not None else [])
+    need = [subject, choice] + ([outcome] if outcome is not None else []) + ([session] if session else [])
     missing = [c for c in need if c not in frame.columns]
     if missing:
         hint = " (is it tab-separated?)" if len(frame.columns) == 1 else ""
@@ -258,12 +263,17 @@ def read_hbayesdm(
             f"{path}: missing column(s) {missing}; hBayesDM bandit data need columns {need}{hint} "
             f"(other names: subject=, choice=, outcome=). Found {list(frame.columns)}."
         )
-    trial = "__trial__"
-    frame = frame.assign(**{trial: frame.groupby(subject, sort=False, dropna=False).cumcount()})
+    trial, episode = "__trial__", subject
+    if session is not None:
+        if frame[[subject, session]].isna().any().any():
+            raise DataError(f"{path}: columns '{subject}' and '{session}' need a label in every row.")
+        episode = "__episode__"
+        frame = frame.assign(**{episode: frame.groupby([subject, session], sort=True).ngroup()})
+    frame = frame.assign(**{trial: frame.groupby(episode, sort=False, dropna=False).cumcount()})
     try:
-        return bandit_from_frame(
+        data = bandit_from_frame(
             frame,
-            subject=subject,
+            subject=episode,
             trial=trial,
             choice=choice,
             reward=outcome,
@@ -277,6 +287,13 @@ def read_hbayesdm(
                 f"{exc} hBayesDM numbers choices from 1 (0-based files: load_bandit_csv)."
             ) from None
         raise
+    if session is None:
+        return data
+    labels = frame.groupby(episode, sort=True)[subject].first().to_numpy()  # episode -> subject label
+    subjects = np.unique(labels, return_inverse=True)[1]
+    return Trajectories(
+        data.actions, data.n_actions, lengths=data.lengths, payoffs=data.payoffs, subjects=subjects
+    )
 
 
 def example_hbayesdm_path() -> Path:

@@ -93,7 +93,7 @@ def fingerprint(spec: ModelSpec, method: str, config: Any, seed: int, every: int
     payoffs = np.nan_to_num(d.payoffs, nan=np.pi) if d.payoffs is not None else np.zeros(0)
     mech = {"description": _describe(spec.mechanism), "sites": mechanism_sites(spec.mechanism)}
     return {
-        "data": _digest(d.actions, d.lengths, np.asarray(d.n_actions), payoffs),
+        "data": _digest(d.actions, d.lengths, np.asarray(d.n_actions), payoffs, d.subject_index),
         "mechanism": json.dumps(mech, sort_keys=True, default=str),
         "learner": json.dumps(_describe(spec.learner), sort_keys=True, default=str),
         "priors": json.dumps(spec.priors.to_dict(), sort_keys=True, default=str),

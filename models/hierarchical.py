@@ -17,8 +17,9 @@ parameter itself). ``(mu_scale, sigma_scale)`` is ``Priors.population``. The non
 keeps NUTS away from the funnel when sigma is small (few agents or similar agents).
 
 A field set to ``"infer_subject"`` (``INFER_SUBJECT``) has the same population sites with one
-value per *subject* instead (``subject`` plate, one subject per episode: a person of an
-hBayesDM file), shared by the agents of that episode; the likelihood then runs the learner
+value per *subject* instead (``subject`` plate of ``data.n_subjects``: the episodes grouped by
+``Trajectories.subjects``, by default one subject per episode, e.g. a person of an hBayesDM
+file), shared by the subject's episodes and their agents; the likelihood then runs the learner
 with each episode's own value (:func:`bayes_diml.models.observation.observe_trajectories`,
 ``episode_fields``).
 """

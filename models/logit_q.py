@@ -153,7 +153,8 @@ def logit_q_model(
     mechanism : Mechanism
     learner : LogitQ, optional
         Fields fixed (numbers) or ``"infer"`` / ``"infer_per_agent"`` / ``"infer_hierarchical"``
-        / ``"infer_subject"`` (one value per episode, from a population); ``None`` infers all.
+        / ``"infer_subject"`` (one value per subject, ``data.subjects``, from a population);
+        ``None`` infers all.
     priors : Priors
     observe : bool
         If False, next actions and payoffs are sampled (posterior/prior predictive of one
@@ -181,7 +182,7 @@ def logit_q_model(
             f"Fix {temperature}, or make it 'infer'."
         )
     params = sample_mechanism(mechanism, priors)
-    lq = sample_learner(learner, priors, n, n_actions=data.n_actions, n_subjects=M)
+    lq = sample_learner(learner, priors, n, n_actions=data.n_actions, n_subjects=data.n_subjects)
 
     if _reports_table(data.n_actions):
         profiles = jnp.asarray(joint_profiles(data.n_actions).reshape(*data.n_actions, n))
@@ -191,6 +192,9 @@ def logit_q_model(
         if is_confounded(mechanism, learner, data):
             numpyro.deterministic("scaled_payoffs", centred * getattr(lq, temperature_name(lq)))
 
+    if per_subject:  # float[S] -> float[M]: each episode takes its subject's values
+        subject = jnp.asarray(data.subject_index)
+        lq = lq._replace(**{f: getattr(lq, f)[subject] for f in per_subject})
     observe_trajectories(
         mechanism,
         params,

@@ -113,3 +113,16 @@ def test_fit_command_fits_the_shipped_hbayesdm_file(tmp_path):
     assert np.all(np.diff(w) > 0), w
     bad = CliRunner().invoke(main, [*args, "--n-actions", "3,3"])
     assert bad.exit_code != 0 and "hBayesDM data have one agent" in bad.output
+
+
+def test_sessions_are_episodes_grouped_by_subject(tmp_path):
+    rows = ["subjID\tblock\tchoice\toutcome", "b\t1\t2\t1", "a\t2\t1\t0", "a\t1\t2\t1", "b\t1\t1\t0"]
+    rows += ["a\t2\t2\t1", "a\t1\t1\t0", "b\t2\t1\t0", "b\t2\t2\t1", ""]
+    path = _write(tmp_path / "s.txt", "\n".join(rows))
+    data = read_hbayesdm(path, session="block")
+    # episodes (a, 1), (a, 2), (b, 1), (b, 2); each session's trials in row order
+    np.testing.assert_array_equal(data.subjects, [0, 0, 1, 1])
+    np.testing.assert_array_equal(data.actions[:, :, 0], [[1, 0], [0, 1], [1, 0], [0, 1]])
+    assert read_hbayesdm(path).subjects is None and read_hbayesdm(path).n_episodes == 2
+    with pytest.raises(DataError, match=r"missing column\(s\) \['session'\]"):
+        read_hbayesdm(path, session="session")

@@ -57,14 +57,21 @@ def test_subject_sites_dims_and_initial_values():
         ModelSpec.build(data, mechanisms.Tabular((2, 2)), bd.LogitQ("infer_subjects", BETA, EPS), Priors())
 
 
-def test_each_episode_is_scored_with_its_own_subject_values():
-    """The model's log-likelihood equals the core likelihood of each episode with its alpha and eps."""
+@pytest.mark.parametrize("subjects", [None, [5, 2, 5, 2]])
+def test_each_episode_is_scored_with_its_own_subject_values(subjects):
+    """The model's log-likelihood equals the core likelihood of each episode with its subject's alpha and eps.
+
+    Without ``subjects`` every episode is a subject; with ``[5, 2, 5, 2]`` episodes 0 and 2 are
+    subject 1 (label 5) and episodes 1 and 3 subject 0 (label 2).
+    """
     data, _ = subject_data(4, 7, -1.0, 0.5, seed=3)
-    data = data.subset([0, 1, 2, 3])
-    ragged = bd.Trajectories(data.actions, data.n_actions, lengths=[7, 5, 7, 2])
+    ragged = bd.Trajectories(data.actions, data.n_actions, lengths=[7, 5, 7, 2], subjects=subjects)
     mech = mechanisms.Tabular((2, 2))
     spec = ModelSpec.build(ragged, mech, bd.LogitQ(INFER_SUBJECT, BETA, INFER_SUBJECT), Priors())
     z_alpha, z_eps = jnp.array([-1.0, 0.0, 0.5, 2.0]), jnp.array([0.3, -0.7, 1.1, 0.0])
+    if subjects is not None:
+        z_alpha, z_eps = z_alpha[:2], z_eps[:2]
+    of = ragged.subject_index  # the subject of each episode
     start = initial_values(spec, jax.random.key(1), jitter=0.5)  # random payoff tables
     free = {k: start[k] for k in ("u0_free", "u1_free")}
     sites = {
@@ -88,7 +95,7 @@ def test_each_episode_is_scored_with_its_own_subject_values():
     for m in range(4):
         one = ragged.subset([m])
         want = bd.log_likelihood(
-            mech, {"table": table}, bd.LogitQ(float(alphas[m]), BETA, float(epss[m])), one
+            mech, {"table": table}, bd.LogitQ(float(alphas[of[m]]), BETA, float(epss[of[m]])), one
         )
         np.testing.assert_allclose(got[m].sum(), float(want), rtol=1e-5)
     # one shared value would score them differently: the per-episode values are what is used
@@ -105,9 +112,15 @@ def test_per_subject_temperature_without_payoffs_is_refused():
         ).model()()
 
 
-def test_hbayesdm_subjects_fit_with_per_subject_alpha():
-    """The shipped hBayesDM file, each subjID its own alpha: MAP runs, one alpha per subject."""
-    data = bd.read_hbayesdm(example_hbayesdm_path())
+def test_hbayesdm_subjects_fit_with_per_subject_alpha(tmp_path):
+    """The shipped hBayesDM file, its 6 episodes grouped into 3 subjects: one alpha per subject.
+
+    MAP runs; the fit saves and loads with its subjects.
+    """
+    raw = bd.read_hbayesdm(example_hbayesdm_path())
+    data = bd.Trajectories(
+        raw.actions, raw.n_actions, lengths=raw.lengths, payoffs=raw.payoffs, subjects=[0, 0, 1, 1, 2, 2]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MAP convergence warnings are not the point here
         post = bd.fit(
@@ -118,9 +131,12 @@ def test_hbayesdm_subjects_fit_with_per_subject_alpha():
             progress=False,
         )
     alpha = post.draws("alpha")
-    assert alpha.shape == (1, data.n_episodes) and np.all((alpha > 0) & (alpha < 1))
+    assert alpha.shape == (1, 3) and np.all((alpha > 0) & (alpha < 1))
     assert post.idata["posterior"]["alpha"].dims[-1] == "subject"
     assert post.learner_draws().alpha.shape == (1,)  # the typical subject: link^-1(alpha_mu)
+    back = bd.load(post.save(tmp_path / "fit.nc"))
+    np.testing.assert_array_equal(back.data.subjects, [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(back.draws("alpha"), alpha)
 
 
 @pytest.mark.slow

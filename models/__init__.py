@@ -35,7 +35,7 @@ from .logit_q import (
     is_confounded,
     logit_q_model,
 )
-from .observation import episode_plate, observe_trajectories
+from .observation import episode_plate, observe_trajectories, scan_episode_states
 from .policy import EpisodeLearnerPolicy, LearnerPolicy
 from .priors import (
     INFER,
@@ -90,6 +90,7 @@ __all__ = [
     "logit_q_model",
     "observe_trajectories",
     "episode_plate",
+    "scan_episode_states",
     "sample_learner",
     "sample_mechanism",
     "sum_to_zero_basis",

@@ -24,7 +24,7 @@ from bayes_diml.sharding import shard_episodes
 from .policy import EpisodeLearnerPolicy, LearnerPolicy, episode_axes
 from .priors import Priors
 
-__all__ = ["observe_trajectories", "episode_plate"]
+__all__ = ["observe_trajectories", "episode_plate", "scan_episode_states"]
 
 #: The learner scan as a compiled program of stable identity. Run eagerly (NumPyro evaluates
 #: the model op by op while it sets up SVI and Laplace guides and checks a start), it is one
@@ -114,7 +114,7 @@ def observe_trajectories(
         mask = jnp.asarray(plan.action_mask)
         if episode_fields:
             learner = learner._replace(**{f: rows(getattr(learner, f)) for f in episode_fields})
-            states = _scan_per_episode(learner, episode_fields, cf, all_actions[:, :-1], mask)
+            states = scan_episode_states(learner, episode_fields, cf, all_actions[:, :-1], mask)
             policy = EpisodeLearnerPolicy(learner, states, plan.action_mask, episode_fields)
         else:
             states = _scan_states(learner, cf, all_actions[:, :-1], mask)
@@ -135,8 +135,15 @@ def observe_trajectories(
                 numpyro.sample("payoffs", noise, obs=rows(payoffs) if observe else None)
 
 
-def _scan_per_episode(learner: Any, episode_fields: tuple[str, ...], cf: Any, actions: Any, mask: Any) -> Any:
-    """Learner states of each episode with its own values of ``episode_fields``: leaves [M, S, ...]."""
+def scan_episode_states(
+    learner: Any, episode_fields: tuple[str, ...], cf: Any, actions: Any, mask: Any
+) -> Any:
+    """Return the learner's states of each episode run with its own values of ``episode_fields``.
+
+    ``learner``'s fields in ``episode_fields`` are float[M] (one value per episode), the others
+    shared; ``cf: float[M, S, n, K]``, ``actions: int[M, S, n]``, ``mask: bool[n, K]``. Returns
+    leaves [M, S, ...] as :func:`bayes_diml.likelihood.scan_states` does.
+    """
 
     def one(lrn, cf_m, actions_m):
         states = _scan_states(lrn, cf_m[None], actions_m[None], mask)

@@ -168,3 +168,15 @@ def test_population_of_subject_alphas_recovered_with_nuts():
     # negative control: a population centred at logit 0.6 is far outside the interval
     d = post.draws("alpha_mu")
     assert abs(d.mean() - np.log(0.6 / 0.4)) > Z * d.std()
+
+
+def test_nonfinite_diagnosis_runs_each_episode_with_its_subject_values():
+    """The NaN diagnosis scores actions as the model does (3 subjects, 5 episodes, 2 agents)."""
+    from bayes_diml.inference import diagnose_nonfinite
+
+    data, _ = subject_data(5, 6, -1.0, 0.5)
+    data = bd.Trajectories(data.actions, data.n_actions, subjects=[0, 1, 1, 2, 0])
+    spec = ModelSpec.build(data, mechanisms.Tabular((2, 2)), bd.LogitQ(INFER_SUBJECT, BETA, EPS), Priors())
+    values = initial_values(spec, jax.random.key(0), jitter=0.3)
+    text, sites = diagnose_nonfinite(spec, values)
+    assert text.startswith("The log density is finite") and sites == (), text

@@ -79,6 +79,10 @@ class Trajectories:
         Number of valid steps of each episode (``1 <= lengths[m] <= T``); default all ``T``.
     payoffs : float[M, T, n], optional
         Observed own payoff of each agent at each step; NaN where unobserved.
+    subjects : int[M], optional
+        Which subject played each episode (any integer labels, stored as ``0..S-1`` in order of
+        first label value), for per-subject learner parameters (``"infer_subject"``); default:
+        every episode its own subject.
 
     Examples
     --------
@@ -92,6 +96,7 @@ class Trajectories:
     n_actions: tuple[int, ...]
     lengths: np.ndarray | None = None
     payoffs: np.ndarray | None = None
+    subjects: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         raw = _as_array("actions", self.actions)
@@ -185,10 +190,20 @@ class Trajectories:
                 raise DataError(f"payoffs[{m}, {t}, {i}] is infinite; use NaN for an unobserved payoff.")
             payoffs = np.where(valid3, pay, np.nan)
 
+        subjects = None
+        if self.subjects is not None:
+            labels = _as_int_array("subjects", self.subjects)
+            if labels.shape != (M,):
+                raise DataError(
+                    f"subjects must have shape (M,) = ({M},), one per episode; got {labels.shape}."
+                )
+            subjects = np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
         object.__setattr__(self, "actions", actions)
         object.__setattr__(self, "n_actions", n_actions)
         object.__setattr__(self, "lengths", lengths)
         object.__setattr__(self, "payoffs", payoffs)
+        object.__setattr__(self, "subjects", subjects)
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -222,6 +237,16 @@ class Trajectories:
         return int(self.scored_mask.sum()) * self.n_agents
 
     @property
+    def subject_index(self) -> np.ndarray:
+        """int[M]: the subject (``0..S-1``) of each episode; each its own when ``subjects`` is None."""
+        return np.arange(self.n_episodes) if self.subjects is None else self.subjects
+
+    @property
+    def n_subjects(self) -> int:
+        """S, the number of subjects (M when every episode is its own)."""
+        return self.n_episodes if self.subjects is None else int(self.subjects.max()) + 1
+
+    @property
     def has_payoffs(self) -> bool:
         """Whether any payoff is observed."""
         return self.payoffs is not None and bool(np.isfinite(self.payoffs).any())
@@ -229,6 +254,7 @@ class Trajectories:
     def __repr__(self) -> str:
         ragged = "" if np.all(self.lengths == self.n_steps) else ", ragged"
         pay = ", payoffs" if self.has_payoffs else ""
+        pay += f", {self.n_subjects} subjects" if self.subjects is not None else ""
         k = self.n_actions
         ks = f"({k[0]},) * {len(k)}" if len(k) > 4 and len(set(k)) == 1 else str(k)
         return (
@@ -251,6 +277,7 @@ class Trajectories:
             self.n_actions,
             lengths=lengths,
             payoffs=None if self.payoffs is None else self.payoffs[idx, :T],
+            subjects=None if self.subjects is None else self.subjects[idx],
         )
 
     def split(self, test_fraction: float = 0.2, seed: int = 0) -> tuple[Trajectories, Trajectories]:
@@ -270,23 +297,26 @@ class Trajectories:
 
     # ---------------------------------------------------------------- long format
     def to_frame(self):
-        """Long-format ``pandas.DataFrame`` with columns episode, t, agent, action[, payoff]."""
+        """Long-format ``pandas.DataFrame``: columns episode, t, agent, action[, payoff][, subject]."""
         import pandas as pd
 
         m, t, i = np.nonzero(np.broadcast_to(self.step_mask[:, :, None], self.actions.shape))
         cols = {"episode": m, "t": t, "agent": i, "action": self.actions[m, t, i]}
         if self.payoffs is not None:
             cols["payoff"] = self.payoffs[m, t, i]
+        if self.subjects is not None:
+            cols["subject"] = self.subjects[m]
         return pd.DataFrame(cols)
 
     @classmethod
     def from_frame(cls, frame, n_actions: Sequence[int] | None = None, source: str = "frame"):
-        """Build from a long-format table (columns episode, t, agent, action[, payoff]).
+        """Build from a long-format table (columns episode, t, agent, action[, payoff][, subject]).
 
         Episodes may be ragged. ``episode`` labels may be any sortable values; ``t`` must
         run 0..L-1 within each episode and ``agent`` 0..n-1, with every agent present at
         every step. Without ``n_actions``, ``K_i`` is inferred as ``max action + 1`` of
-        agent ``i`` (pass ``n_actions`` when an agent's top action may be unplayed).
+        agent ``i`` (pass ``n_actions`` when an agent's top action may be unplayed). An integer
+        ``subject`` column, constant within each episode, gives ``subjects``.
         """
         missing = [c for c in _LONG_COLUMNS if c not in frame.columns]
         if missing:
@@ -358,7 +388,18 @@ class Trajectories:
             k = np.zeros(n, dtype=np.int64)
             np.maximum.at(k, agent, action_vals + 1)
             n_actions = tuple(int(v) for v in k)
-        return cls(actions, n_actions, lengths=lengths, payoffs=payoffs)
+        subjects = None
+        if "subject" in frame.columns:
+            labels = _as_int_array(f"{source} column 'subject'", frame["subject"].to_numpy())
+            subjects = np.full(M, -1, dtype=np.int64)
+            subjects[ep_index] = labels
+            if np.any(subjects[ep_index] != labels):
+                row = int(np.argmax(subjects[ep_index] != labels))
+                raise DataError(
+                    f"{source}: episode {episodes[ep_index[row]]!r} has more than one subject (row {row}); "
+                    "each episode belongs to one subject."
+                )
+        return cls(actions, n_actions, lengths=lengths, payoffs=payoffs, subjects=subjects)
 
     # ---------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> Path:
@@ -373,6 +414,8 @@ class Trajectories:
             }
             if self.payoffs is not None:
                 arrays["payoffs"] = self.payoffs
+            if self.subjects is not None:
+                arrays["subjects"] = self.subjects
             with open(path, "wb") as f:  # np.savez(path) would append ".npz" to a ".NPZ" name
                 np.savez(f, **arrays)
         elif suffix == ".csv":
@@ -423,7 +466,11 @@ class Trajectories:
             return _with_source(
                 path,
                 lambda: cls(
-                    arrays["actions"], n_actions, lengths=arrays.get("lengths"), payoffs=arrays.get("payoffs")
+                    arrays["actions"],
+                    n_actions,
+                    lengths=arrays.get("lengths"),
+                    payoffs=arrays.get("payoffs"),
+                    subjects=arrays.get("subjects"),
                 ),
             )
         if suffix == ".csv":
@@ -470,7 +517,7 @@ def _frame_digest(frame, n_actions) -> str | None:
     import hashlib
 
     h = hashlib.sha256(json.dumps(n_actions).encode())
-    for col in (*_LONG_COLUMNS, "payoff"):
+    for col in (*_LONG_COLUMNS, "payoff", "subject"):
         if col not in frame.columns:
             continue
         arr = np.ascontiguousarray(frame[col].to_numpy())

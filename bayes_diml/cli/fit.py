@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from bayes_diml.bandit import HBAYESDM_SUFFIXES, read_hbayesdm
 from bayes_diml.cli.console import (
     diagnostics_line,
     emit_json,
@@ -62,6 +63,24 @@ _METHOD_OPTIONS = {
 
 #: ``post.info`` entries ``fit --json`` reports as diagnostics.
 _DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "converged", "map_log_joint", "final_elbo_loss")
+
+
+def _read_data(path: Path, data_format: str, n_actions: str | None) -> Any:
+    """Trajectories from DATA: hBayesDM text (by --format or a .txt/.tsv suffix) or a trajectory file."""
+    suffix = path.suffix.lower()
+    if data_format == "hbayesdm" or (data_format == "auto" and suffix in HBAYESDM_SUFFIXES):
+        k = parse_n_actions(n_actions)
+        if k is not None and len(k) != 1:
+            message = f"hBayesDM data have one agent: give one K; got {n_actions}."
+            raise click.BadParameter(message, param_hint="--n-actions")
+        return read_hbayesdm(path, n_arms=None if k is None else k[0])
+    if suffix not in TRAJECTORY_SUFFIXES:
+        raise click.BadParameter(
+            f"{path}: unknown suffix {path.suffix!r}; use .npz, .csv or .parquet, or .txt/.tsv "
+            "(hBayesDM, or --format hbayesdm).",
+            param_hint="DATA",
+        )
+    return load_trajectories(path, n_actions=parse_n_actions(n_actions))
 
 
 def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +171,18 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     help="SVI: episodes per step (minibatches; default all). See docs/scale.md.",
 )
 @click.option("--shard-episodes", is_flag=True, help="Split episodes over all JAX devices (docs/scale.md).")
-@click.option("--n-actions", default=None, metavar="K1,K2,...", help="Action counts (CSV data).")
+@click.option(
+    "--n-actions", default=None, metavar="K1,K2,...", help="Action counts (CSV data; hBayesDM data: K arms)."
+)
+@click.option(
+    "--format",
+    "data_format",
+    type=click.Choice(["auto", "trajectories", "hbayesdm"]),
+    default="auto",
+    show_default=True,
+    help="DATA's format; auto: hbayesdm for .txt/.tsv (tab-separated subjID, choice 1..K, outcome; "
+    "docs/bandit.md), else trajectories (.npz, .csv, .parquet).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option(
     "--checkpoint",
@@ -216,6 +246,7 @@ def fit_command(
     prior_scale: str | None,
     candidates: str | None,
     n_actions: str | None,
+    data_format: str,
     no_progress: bool,
     checkpoint: Path | None,
     checkpoint_every: int | None,
@@ -228,7 +259,7 @@ def fit_command(
     strict: bool,
     **method_flags: Any,
 ) -> None:
-    """Fit a mechanism (and the learner) to the trajectories in DATA (.npz, .csv or .parquet).
+    """Fit a mechanism (and the learner) to the trajectories in DATA (.npz, .csv, .parquet; hBayesDM .txt).
 
     Learner parameters are inferred unless fixed: e.g. --beta 3 fixes beta (beta and the payoff
     scale are confounded when beta is inferred and no payoffs are observed). With --json, stdout
@@ -287,13 +318,8 @@ def fit_command(
                 f"expected a positive number or 'flat'; got {prior_scale!r}.", param_hint="--prior-scale"
             ) from None
     options = _method_options(method, method_flags)
-    if data_path.suffix.lower() not in TRAJECTORY_SUFFIXES:
-        raise click.BadParameter(
-            f"{data_path}: unknown suffix {data_path.suffix!r}; use .npz, .csv or .parquet.",
-            param_hint="DATA",
-        )
     with flag_errors():
-        data = load_trajectories(data_path, n_actions=parse_n_actions(n_actions))
+        data = _read_data(data_path, data_format, n_actions)
         mechanism = make_mechanism(mechanism_name.lower(), data)
 
     err = stderr()

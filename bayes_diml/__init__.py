@@ -2,6 +2,7 @@
 
 # the Bayesian layer (models/ and inference/ are installed as bayes_diml.models / .inference)
 from . import environments, inference, mechanisms, metrics, models  # noqa: E402,I001
+from .bandit import read_hbayesdm
 from .compilation_cache import enable_compilation_cache
 from .counterfactual import counterfactual_payoffs
 from .data import DataError, Trajectories, load_trajectories
@@ -27,6 +28,7 @@ __all__ = [
     "Trajectories",
     "DataError",
     "load_trajectories",
+    "read_hbayesdm",
     "Learner",
     "LogitQ",
     "BanditQ",

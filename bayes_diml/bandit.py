@@ -1,9 +1,11 @@
-"""Single-agent bandit data (hBayesDM-style): long-format CSV in, one-agent ``Trajectories`` out.
+"""Single-agent bandit data (hBayesDM-style): long-format tables in, one-agent ``Trajectories`` out.
 
 Each subject (or session) is one episode of one agent; its trials are the steps; the arms
 are the actions; the observed rewards are the agent's payoffs. The mechanism is one payoff
 per arm (:func:`bandit_mechanism`); with observed rewards the fit identifies these payoffs,
-the learner's beta and the reward noise. See ``docs/bandit.md``.
+the learner's beta and the reward noise. Two file formats: a CSV with a trial column
+(:func:`load_bandit_csv`), and hBayesDM's own tab-separated files (``subjID``, ``choice``
+numbered from 1, ``outcome``; trials in row order: :func:`read_hbayesdm`). See ``docs/bandit.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,21 @@ import numpy as np
 from .data import DataError, Trajectories
 from .mechanisms import Linear
 
-__all__ = ["bandit_from_frame", "load_bandit_csv", "bandit_mechanism", "example_bandit_path", "EXAMPLE_TRUTH"]
+__all__ = [
+    "bandit_from_frame",
+    "load_bandit_csv",
+    "read_hbayesdm",
+    "HBAYESDM_SUFFIXES",
+    "bandit_mechanism",
+    "example_bandit_path",
+    "example_hbayesdm_path",
+    "EXAMPLE_TRUTH",
+]
+
+#: File suffixes read as hBayesDM data (tab-separated text) by the command line.
+HBAYESDM_SUFFIXES = (".txt", ".tsv")
+#: Subjects of ``datasets/bandit_example.csv`` and their trial counts in ``datasets/hbayesdm_example.txt``.
+_HBAYESDM_EXAMPLE = {"s00": 30, "s01": 24, "s02": 30, "s03": 18, "s04": 27, "s05": 30}
 
 #: Parameters that generated ``datasets/bandit_example.csv`` (``LogitQ`` learner, Normal rewards).
 EXAMPLE_TRUTH = {
@@ -184,6 +200,121 @@ def load_bandit_csv(path: str | os.PathLike, **options: Any) -> Trajectories:
     except Exception as exc:
         raise DataError(f"{path}: not a readable CSV file ({exc}).") from None
     return bandit_from_frame(frame, source=str(path), **options)
+
+
+def read_hbayesdm(
+    path: str | os.PathLike,
+    *,
+    n_arms: int | None = None,
+    subject: str = "subjID",
+    choice: str = "choice",
+    outcome: str | None = "outcome",
+    session: str | None = None,
+) -> Trajectories:
+    """Read a bandit data file as hBayesDM takes it: tab-separated, one row per trial.
+
+    Parameters
+    ----------
+    path : path
+        Tab-separated text with a header row and (at least) the columns ``subjID``, ``choice``
+        and ``outcome``; other columns (``trial``, ``gain``, ...) are ignored. Each subject's
+        trials are its rows, in the order of the file (hBayesDM's convention; subjects' rows
+        need not be contiguous). Choices are numbered ``1..K`` (hBayesDM's bandit tasks).
+    n_arms : int, optional
+        K (default: the highest choice in the file).
+    subject, choice, outcome : str
+        Column names (``outcome=None``: rewards not read).
+    session : str, optional
+        A column of session (block, run) labels: each (subject, session) pair is then one
+        episode, and ``subjects`` groups a subject's episodes (for ``"infer_subject"``).
+
+    Returns
+    -------
+    Trajectories
+        One agent: ``actions: int[M, T, 1]`` (the choice minus 1, so ``0..K-1``), M subjects
+        (or subject-sessions) in sorted label order, T the most trials of an episode, ragged
+        ``lengths``, ``payoffs: float[M, T, 1]``, the outcomes (empty or ``NA`` cells:
+        unobserved), and with ``session``, ``subjects: int[M]``.
+
+    Raises
+    ------
+    DataError
+        No such file, an empty file, a missing column, a choice that is not a whole number
+        in ``1..K``, a non-numeric outcome, a subject with fewer than 2 trials in all.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no hBayesDM data at {path}.")
+    try:
+        frame = pd.read_csv(path, sep="\t")
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            f"{path}: the file is empty; hBayesDM data need a header row and one row per trial."
+        ) from None
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable tab-separated file ({exc}).") from None
+    need = [subject, choice] + ([outcome] if outcome is not None else []) + ([session] if session else [])
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        hint = " (is it tab-separated?)" if len(frame.columns) == 1 else ""
+        raise DataError(
+            f"{path}: missing column(s) {missing}; hBayesDM bandit data need columns {need}{hint} "
+            f"(other names: subject=, choice=, outcome=). Found {list(frame.columns)}."
+        )
+    trial, episode = "__trial__", subject
+    if session is not None:
+        if frame[[subject, session]].isna().any().any():
+            raise DataError(f"{path}: columns '{subject}' and '{session}' need a label in every row.")
+        episode = "__episode__"
+        frame = frame.assign(**{episode: frame.groupby([subject, session], sort=True).ngroup()})
+    frame = frame.assign(**{trial: frame.groupby(episode, sort=False, dropna=False).cumcount()})
+    try:
+        data = bandit_from_frame(
+            frame,
+            subject=episode,
+            trial=trial,
+            choice=choice,
+            reward=outcome,
+            n_arms=n_arms,
+            one_based=True,
+            source=str(path),
+        )
+    except DataError as exc:
+        if "is below 1" in str(exc):
+            raise DataError(
+                f"{exc} hBayesDM numbers choices from 1 (0-based files: load_bandit_csv)."
+            ) from None
+        raise
+    if session is None:
+        return data
+    labels = frame.groupby(episode, sort=True)[subject].first().to_numpy()  # episode -> subject label
+    subjects = np.unique(labels, return_inverse=True)[1]
+    return Trajectories(
+        data.actions, data.n_actions, lengths=data.lengths, payoffs=data.payoffs, subjects=subjects
+    )
+
+
+def example_hbayesdm_path() -> Path:
+    """Path of the shipped hBayesDM-format example: ``bayes_diml/datasets/hbayesdm_example.txt``.
+
+    Six subjects of the example CSV (truth :data:`EXAMPLE_TRUTH`), 18 to 30 trials each; made
+    by :func:`make_hbayesdm_example`.
+    """
+    return Path(str(resources.files("bayes_diml") / "datasets" / "hbayesdm_example.txt"))
+
+
+def make_hbayesdm_example(path: str | os.PathLike) -> Path:
+    """Write the shipped hBayesDM example from the shipped CSV (deterministic)."""
+    import pandas as pd
+
+    frame = pd.read_csv(example_bandit_path())
+    keep = [g.head(n) for s, n in _HBAYESDM_EXAMPLE.items() for g in [frame[frame["subject"] == s]]]
+    out = pd.concat(keep).rename(columns={"subject": "subjID", "reward": "outcome"})
+    path = Path(path)
+    out[["subjID", "trial", "choice", "outcome"]].to_csv(path, sep="\t", index=False)
+    return path
 
 
 def example_bandit_path() -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bayes_diml.labels import check_action_labels, check_agent_labels, encode_action_labels, encode_labels
+from bayes_diml import labels as lbl
 
 __all__ = ["Trajectories", "DataError", "load_trajectories"]
 
@@ -81,12 +81,15 @@ class Trajectories:
         Number of valid steps of each episode (``1 <= lengths[m] <= T``); default all ``T``.
     payoffs : float[M, T, n], optional
         Observed own payoff of each agent at each step; NaN where unobserved.
+    subjects : int[M], optional
+        Which subject played each episode (any integer labels, stored as ``0..S-1`` in order of
+        first label value), for per-subject learner parameters (``"infer_subject"``); default:
+        every episode its own subject.
     agent_labels : sequence of str, length n, optional
         Names of the agents (agent ``i`` is ``agent_labels[i]``); reports use them.
     action_labels : sequence of str, or n sequences of str, optional
-        Names of the actions: one sequence of K labels shared by every agent, or one of
-        ``K_i`` labels per agent (action ``k`` of agent ``i`` is ``action_labels[i][k]``).
-        Stored as n tuples.
+        Names of the actions (action ``k`` of agent ``i`` is ``action_labels[i][k]``), stored as
+        n tuples: one sequence of K labels shared by every agent, or one of ``K_i`` per agent.
 
     Examples
     --------
@@ -100,6 +103,7 @@ class Trajectories:
     n_actions: tuple[int, ...]
     lengths: np.ndarray | None = None
     payoffs: np.ndarray | None = None
+    subjects: np.ndarray | None = None
     agent_labels: tuple[str, ...] | None = None
     action_labels: tuple[tuple[str, ...], ...] | None = None
 
@@ -195,15 +199,23 @@ class Trajectories:
                 raise DataError(f"payoffs[{m}, {t}, {i}] is infinite; use NaN for an unobserved payoff.")
             payoffs = np.where(valid3, pay, np.nan)
 
+        subjects = None
+        if self.subjects is not None:
+            labels = _as_int_array("subjects", self.subjects)
+            if labels.shape != (M,):
+                raise DataError(
+                    f"subjects must have shape (M,) = ({M},), one per episode; got {labels.shape}."
+                )
+            subjects = np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
         object.__setattr__(self, "actions", actions)
         object.__setattr__(self, "n_actions", n_actions)
         object.__setattr__(self, "lengths", lengths)
         object.__setattr__(self, "payoffs", payoffs)
-        try:
-            object.__setattr__(self, "agent_labels", check_agent_labels(self.agent_labels, n))
-            object.__setattr__(self, "action_labels", check_action_labels(self.action_labels, n_actions))
-        except ValueError as exc:
-            raise DataError(str(exc)) from exc
+        object.__setattr__(self, "subjects", subjects)
+        with lbl.label_errors_as(DataError):
+            object.__setattr__(self, "agent_labels", lbl.check_agent_labels(self.agent_labels, n))
+            object.__setattr__(self, "action_labels", lbl.check_action_labels(self.action_labels, n_actions))
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -237,6 +249,16 @@ class Trajectories:
         return int(self.scored_mask.sum()) * self.n_agents
 
     @property
+    def subject_index(self) -> np.ndarray:
+        """int[M]: the subject (``0..S-1``) of each episode; each its own when ``subjects`` is None."""
+        return np.arange(self.n_episodes) if self.subjects is None else self.subjects
+
+    @property
+    def n_subjects(self) -> int:
+        """S, the number of subjects (M when every episode is its own)."""
+        return self.n_episodes if self.subjects is None else int(self.subjects.max()) + 1
+
+    @property
     def has_payoffs(self) -> bool:
         """Whether any payoff is observed."""
         return self.payoffs is not None and bool(np.isfinite(self.payoffs).any())
@@ -249,6 +271,7 @@ class Trajectories:
     def __repr__(self) -> str:
         ragged = "" if np.all(self.lengths == self.n_steps) else ", ragged"
         pay = ", payoffs" if self.has_payoffs else ""
+        pay += f", {self.n_subjects} subjects" if self.subjects is not None else ""
         k = self.n_actions
         ks = f"({k[0]},) * {len(k)}" if len(k) > 4 and len(set(k)) == 1 else str(k)
         return (
@@ -271,6 +294,7 @@ class Trajectories:
             self.n_actions,
             lengths=lengths,
             payoffs=None if self.payoffs is None else self.payoffs[idx, :T],
+            subjects=None if self.subjects is None else self.subjects[idx],
             **self.labels,
         )
 
@@ -291,22 +315,16 @@ class Trajectories:
 
     # ---------------------------------------------------------------- long format
     def to_frame(self):
-        """Long-format ``pandas.DataFrame`` with columns episode, t, agent, action[, payoff].
-
-        Agents and actions are written as their labels when the data carry them.
-        """
+        """Long-format ``pandas.DataFrame``: episode, t, agent, action[, payoff][, subject]; labels if any."""
         import pandas as pd
 
         m, t, i = np.nonzero(np.broadcast_to(self.step_mask[:, :, None], self.actions.shape))
-        cols = {"episode": m, "t": t, "agent": i, "action": self.actions[m, t, i]}
-        if self.agent_labels is not None:
-            cols["agent"] = np.asarray(self.agent_labels, dtype=object)[i]
-        if self.action_labels is not None:
-            cols["action"] = np.asarray(
-                [self.action_labels[a][k] for a, k in zip(i, cols["action"], strict=True)]
-            )
+        agent, action = lbl.label_columns(i, self.actions[m, t, i], self.agent_labels, self.action_labels)
+        cols = {"episode": m, "t": t, "agent": agent, "action": action}
         if self.payoffs is not None:
             cols["payoff"] = self.payoffs[m, t, i]
+        if self.subjects is not None:
+            cols["subject"] = self.subjects[m]
         return pd.DataFrame(cols)
 
     @classmethod
@@ -319,18 +337,18 @@ class Trajectories:
         agent_labels: Sequence[str] | None = None,
         action_labels: Sequence[Any] | None = None,
     ):
-        """Build from a long-format table (columns episode, t, agent, action[, payoff]).
+        """Build from a long-format table (columns episode, t, agent, action[, payoff][, subject]).
 
         Episodes may be ragged. ``episode`` labels may be any sortable values; ``t`` must
         run 0..L-1 within each episode and ``agent`` 0..n-1, with every agent present at
         every step. Without ``n_actions``, ``K_i`` is inferred as ``max action + 1`` of
-        agent ``i`` (pass ``n_actions`` when an agent's top action may be unplayed).
+        agent ``i`` (pass ``n_actions`` when an agent's top action may be unplayed). An integer
+        ``subject`` column, constant within each episode, gives ``subjects``.
 
-        ``agent`` and ``action`` may instead hold string labels: they become integer codes
-        in the order of ``agent_labels`` / ``action_labels`` when given, else agents in the
-        order they first appear and each agent's actions in sorted order (``K_i`` the number of
-        its distinct labels), and the labels are kept (:attr:`agent_labels`,
-        :attr:`action_labels`). Parquet and npz files store the labels' order; a CSV does not.
+        ``agent`` and ``action`` may instead hold string labels, kept as :attr:`agent_labels` and
+        :attr:`action_labels`: codes follow ``agent_labels`` / ``action_labels`` when given, else
+        agents in order of first appearance and each agent's actions sorted (``K_i`` the number of
+        its distinct labels). Parquet and npz files store the labels' order; a CSV does not.
         """
         missing = [c for c in _LONG_COLUMNS if c not in frame.columns]
         if missing:
@@ -340,10 +358,9 @@ class Trajectories:
             )
         if len(frame) == 0:
             raise DataError(f"{source}: the table has no rows.")
-        frame = frame.copy(deep=False)
-        if not _numeric(frame["agent"]):
-            codes, agent_labels = _encode(source, "agent", frame["agent"].to_numpy(), agent_labels)
-            frame["agent"] = codes
+        if lbl.is_label_column(frame["agent"]):
+            codes, agent_labels = lbl.encode_column(source, frame["agent"], agent_labels, error=DataError)
+            frame = frame.assign(agent=codes)
         for col in ("t", "agent"):
             vals = frame[col].to_numpy()
             if not np.issubdtype(vals.dtype, np.integer):
@@ -390,8 +407,10 @@ class Trajectories:
                 "each episode needs every agent at every step 0..L-1."
             )
         act_col = frame["action"].to_numpy()
-        if not _numeric(frame["action"]):
-            act_col, action_labels = _encode(source, "action", act_col, action_labels, agent)
+        if lbl.is_label_column(frame["action"]):
+            act_col, action_labels = lbl.encode_column(
+                source, frame["action"], action_labels, agent, DataError
+            )
             n_actions = tuple(len(v) for v in action_labels) if n_actions is None else n_actions
         action_vals = _as_int_array(f"{source} column 'action' (row-wise)", act_col)
         actions = np.zeros((M, T, n), dtype=np.int64)
@@ -407,8 +426,19 @@ class Trajectories:
             k = np.zeros(n, dtype=np.int64)
             np.maximum.at(k, agent, action_vals + 1)
             n_actions = tuple(int(v) for v in k)
-        labels = {"agent_labels": agent_labels, "action_labels": action_labels}
-        return cls(actions, n_actions, lengths=lengths, payoffs=payoffs, **labels)
+        subjects = None
+        if "subject" in frame.columns:
+            labels = _as_int_array(f"{source} column 'subject'", frame["subject"].to_numpy())
+            subjects = np.full(M, -1, dtype=np.int64)
+            subjects[ep_index] = labels
+            if np.any(subjects[ep_index] != labels):
+                row = int(np.argmax(subjects[ep_index] != labels))
+                raise DataError(
+                    f"{source}: episode {episodes[ep_index[row]]!r} has more than one subject (row {row}); "
+                    "each episode belongs to one subject."
+                )
+        names = {"agent_labels": agent_labels, "action_labels": action_labels}
+        return cls(actions, n_actions, lengths=lengths, payoffs=payoffs, subjects=subjects, **names)
 
     # ---------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> Path:
@@ -423,8 +453,9 @@ class Trajectories:
             }
             if self.payoffs is not None:
                 arrays["payoffs"] = self.payoffs
-            if self.agent_labels is not None or self.action_labels is not None:
-                arrays["labels"] = np.asarray(json.dumps(self.labels))  # a JSON string, no pickle
+            if self.subjects is not None:
+                arrays["subjects"] = self.subjects
+            arrays |= lbl.labels_to_npz(self.labels)
             with open(path, "wb") as f:  # np.savez(path) would append ".npz" to a ".NPZ" name
                 np.savez(f, **arrays)
         elif suffix == ".csv":
@@ -480,7 +511,8 @@ class Trajectories:
                     n_actions,
                     lengths=arrays.get("lengths"),
                     payoffs=arrays.get("payoffs"),
-                    **_npz_labels(path, arrays),
+                    subjects=arrays.get("subjects"),
+                    **lbl.labels_from_npz(str(path), arrays, error=DataError),
                 ),
             )
         if suffix == ".csv":
@@ -511,24 +543,10 @@ class Trajectories:
                 )
             if n_actions is None:
                 n_actions = ours.get("n_actions")
-            labels = {k: ours.get(k) for k in ("agent_labels", "action_labels")}
-            return _with_source(path, lambda: cls.from_frame(frame, n_actions, str(path), **labels))
+            return _with_source(
+                path, lambda: cls.from_frame(frame, n_actions, str(path), **lbl.label_fields(ours))
+            )
         raise DataError(f"unknown trajectory file suffix {suffix!r}; use .npz, .csv or .parquet.")
-
-
-def _numeric(column) -> bool:
-    """Whether a pandas column holds numbers (not string labels)."""
-    return column.dtype.kind in "iuf" or (column.dtype.kind == "b")
-
-
-def _encode(source: str, col: str, values: np.ndarray, labels: Any, agent: np.ndarray | None = None):
-    """Encode the string labels of column ``col``: (codes, labels), or a DataError naming the file."""
-    try:
-        if agent is None:
-            return encode_labels(f"{source}: column '{col}'", values, labels)
-        return encode_action_labels(f"{source}: column '{col}'", values, agent, labels)
-    except ValueError as exc:
-        raise DataError(str(exc)) from exc
 
 
 def _with_source(path: Path, build):
@@ -546,7 +564,7 @@ def _frame_digest(frame, n_actions) -> str | None:
     import hashlib
 
     h = hashlib.sha256(json.dumps(n_actions).encode())
-    for col in (*_LONG_COLUMNS, "payoff"):
+    for col in (*_LONG_COLUMNS, "payoff", "subject"):
         if col not in frame.columns:
             continue
         arr = np.ascontiguousarray(frame[col].to_numpy())
@@ -557,17 +575,6 @@ def _frame_digest(frame, n_actions) -> str | None:
         h.update(f"{col}:{arr.dtype.str}:{arr.shape}".encode())
         h.update(arr.tobytes())
     return h.hexdigest()
-
-
-def _npz_labels(path: Path, arrays: dict) -> dict:
-    """Return the ``labels`` entry of an .npz (a JSON object) as keyword arguments, or ``{}``."""
-    if "labels" not in arrays:
-        return {}
-    try:
-        labels = json.loads(str(arrays["labels"]))
-    except ValueError as exc:
-        raise DataError(f"{path}: key 'labels' is not valid JSON ({exc}).") from exc
-    return {k: labels.get(k) for k in ("agent_labels", "action_labels")}
 
 
 def _parquet_metadata(path: Path, meta: dict) -> dict:

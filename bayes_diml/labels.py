@@ -7,8 +7,10 @@ report (summaries, payoff tables, pair tables, plots).
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,13 @@ __all__ = [
     "agent_names",
     "action_names",
     "relabel_row",
+    "label_errors_as",
+    "is_label_column",
+    "label_columns",
+    "encode_column",
+    "label_fields",
+    "labels_to_npz",
+    "labels_from_npz",
 ]
 
 
@@ -151,6 +160,74 @@ def encode_action_labels(
             f"its labels {list(out[int(agent[r])])}."
         )
     return codes, tuple(out)
+
+
+@contextmanager
+def label_errors_as(error: type[Exception]) -> Iterator[None]:
+    """Re-raise a ``ValueError`` of the block (such as a :class:`LabelError`) as ``error``, same message."""
+    try:
+        yield
+    except ValueError as exc:
+        raise error(str(exc)) from exc
+
+
+def is_label_column(column) -> bool:
+    """Whether a pandas column holds text labels (not numbers or booleans)."""
+    return column.dtype.kind not in "iufb"
+
+
+def label_columns(
+    agent: np.ndarray, action: np.ndarray, agent_labels: Any, action_labels: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write the integer columns ``agent`` and ``action`` (of that agent) as labels where known."""
+    if action_labels is not None:
+        action = np.asarray([action_labels[a][k] for a, k in zip(agent, action, strict=True)])
+    if agent_labels is not None:
+        agent = np.asarray(agent_labels, dtype=object)[agent]
+    return agent, action
+
+
+def encode_column(
+    source: str, column, labels: Any, agent: np.ndarray | None = None, error: type[Exception] = LabelError
+) -> tuple[np.ndarray, Any]:
+    """Encode a pandas column of text labels of table ``source`` as integer codes: ``(codes, labels)``.
+
+    The agents when ``agent`` is None (see :func:`encode_labels`), else the actions of agents
+    ``agent`` (see :func:`encode_action_labels`). Bad labels raise ``error``.
+    """
+    values, what = column.to_numpy(), f"{source}: column '{column.name}'"
+    with label_errors_as(error):
+        if agent is None:
+            return encode_labels(what, values, labels)
+        return encode_action_labels(what, values, agent, labels)
+
+
+def label_fields(mapping: dict) -> dict[str, Any]:
+    """Return the ``agent_labels`` and ``action_labels`` entries of a mapping (None when absent)."""
+    return {k: mapping.get(k) for k in ("agent_labels", "action_labels")}
+
+
+def labels_to_npz(labels: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Return the ``.npz`` entry of :func:`label_fields` ``labels``: ``{"labels": JSON string}`` or ``{}``."""
+    if all(v is None for v in labels.values()):
+        return {}
+    return {"labels": np.asarray(json.dumps(labels))}  # a JSON string, no pickle
+
+
+def labels_from_npz(source: str, arrays: dict, error: type[Exception] = LabelError) -> dict[str, Any]:
+    """Read the ``labels`` entry of an ``.npz`` as keyword arguments (``{}`` when absent).
+
+    A malformed entry raises ``error`` naming ``source``.
+    """
+    if "labels" not in arrays:
+        return {}
+    try:
+        labels = json.loads(str(arrays["labels"]))
+    except ValueError as exc:
+        raise error(f"{source}: key 'labels' is not valid JSON ({exc}).") from exc
+    if not isinstance(labels, dict):
+        raise error(f"{source}: key 'labels' is not a JSON object; got {labels!r}.")
+    return label_fields(labels)
 
 
 def agent_names(agent_labels: Sequence[str] | None, n_agents: int) -> tuple[str, ...]:

@@ -35,9 +35,9 @@ __all__ = [
 
 #: Names of :func:`make_mechanism`; all but tabular and neural need equal K_i.
 MECHANISM_NAMES = ("tabular", "neural", "congestion", "public-goods", "symmetric", "bandit")
-#: Learner values that ask for inference: :data:`bayes_diml.models.INFER`, ``INFER_PER_AGENT``
-#: and ``INFER_HIERARCHICAL`` (the models floor reads them; core cannot import it).
-INFER_VALUES = ("infer", "infer_per_agent", "infer_hierarchical")
+#: Learner values that ask for inference: :data:`bayes_diml.models.INFER`, ``INFER_PER_AGENT``,
+#: ``INFER_HIERARCHICAL`` and ``INFER_SUBJECT`` (the models floor reads them; core cannot import it).
+INFER_VALUES = ("infer", "infer_per_agent", "infer_hierarchical", "infer_subject")
 #: Largest number of payoff entries (prod K_i x n) :func:`make_mechanism` builds a tabular mechanism for.
 TABULAR_LIMIT = 1_000_000
 
@@ -141,8 +141,8 @@ def parse_learner_value(value: Any, name: str) -> Any:
 
     Parameters
     ----------
-    value : ``"infer"``, ``"infer_per_agent"``, ``"infer_hierarchical"`` (any case, ``-`` for
-        ``_``), ``"0.3"``, ``"0.2,0.3"``; a number or array is returned as it is.
+    value : ``"infer"``, ``"infer_per_agent"``, ``"infer_hierarchical"``, ``"infer_subject"``
+        (any case, ``-`` for ``_``), ``"0.3"``, ``"0.2,0.3"``; a number or array is returned as it is.
     name : the parameter, named in the error.
 
     Returns
@@ -163,11 +163,11 @@ def parse_learner_value(value: Any, name: str) -> Any:
     try:
         numbers = [float(p) for p in value.split(",")]
     except ValueError:
-        infer, per_agent, hierarchical = INFER_VALUES
+        infer, per_agent, hierarchical, subject = INFER_VALUES
         raise ParameterError(
             name,
             f"expected a number, comma-separated numbers (one per agent), {infer!r}, "
-            f"{per_agent!r} or {hierarchical!r}; got {value!r}.",
+            f"{per_agent!r}, {hierarchical!r} or {subject!r}; got {value!r}.",
         ) from None
     return numbers[0] if len(numbers) == 1 else np.asarray(numbers)
 

@@ -29,6 +29,8 @@ sys.path.insert(0, str(HERE))
 from likelihood import compile_and_time, environment, load_average  # noqa: E402
 
 DEFAULT_OUT = HERE / "results" / "epoch.json"
+#: The reference's seconds per epoch (An & Du (2026), arXiv:2601.17678, the authors' script; the
+#: table of docs/paper-reference.md, which tests/test_paper_reference.py compares with this).
 PUBLISHED = {"e1": 0.42, "e2": 0.57, "e7 40x10": 0.18, "e7 300x40": 0.81}
 
 

@@ -12,7 +12,10 @@ sampling), the bulk ESS of every identified quantity (the 12 x 2 centred payoffs
 eps), ESS/s of the slowest one, and the agreement of the two posteriors: for each quantity
 ``z = (mean_ours - mean_pymc) / sqrt(mcse_ours^2 + mcse_pymc^2)`` with ``mcse = sd / sqrt(ess)``.
 
-Usage: ``python benchmarks/nuts.py [--episodes 20 --steps 40 --warmup 500 --draws 500]``.
+Usage: ``python benchmarks/nuts.py [--episodes 20 --steps 40 --warmup 500 --draws 500]``. The JSON at
+``--out`` (default ``benchmarks/results/nuts.json``) collects runs by name: ``{"benchmark": ...,
+"runs": {name: result}}``; a run replaces the entry of its ``--run`` name (default ``seed<S>``) and
+keeps the others, so a cold run and several warm seeds of one configuration share one file.
 """
 
 from __future__ import annotations
@@ -204,6 +207,7 @@ def main(argv=None) -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run", default=None, help="this run's name in the --out file (default: seed<S>)")
     parser.add_argument(
         "--chain-method",
         default="sequential",
@@ -327,8 +331,14 @@ def main(argv=None) -> None:
         ratios[first]["agreement"],
     )
     results = {
-        "benchmark": "NUTS bulk ESS/s of the slowest identified quantity, ours vs PyMC",
-        "settings": {**vars(args), "out": str(args.out), "game": "Tabular((3, 4))", "learner": TRUE_LEARNER},
+        "settings": {
+            **vars(args),
+            "out": args.out.name,
+            # whether JAX's persistent cache was on (its directory is machine-specific)
+            "compilation_cache": args.compilation_cache is not None,
+            "game": "Tabular((3, 4))",
+            "learner": TRUE_LEARNER,
+        },
         "load_average": loads,
         "environment": environment(),
         "ours": ours,
@@ -338,9 +348,22 @@ def main(argv=None) -> None:
         "agreement": agree,
         "by_backend": {b: {"ours": ours_all[b], **ratios[b]} for b in ours_all},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"wrote {args.out}")
+    _save_run(args.out, args.run or f"seed{args.seed}", results)
+    print(f"wrote run {args.run or f'seed{args.seed}'!r} to {args.out}")
+
+
+def _save_run(path: Path, name: str, result: dict) -> None:
+    """Write ``result`` as run ``name`` of the collection at ``path``, keeping its other runs."""
+    runs = {}
+    if path.exists():
+        old = json.loads(path.read_text())
+        if "runs" not in old:
+            raise ValueError(f"{path} holds no 'runs' collection; pass another --out")
+        runs = old["runs"]
+    runs[name] = result
+    out = {"benchmark": "NUTS bulk ESS/s of the slowest identified quantity, ours vs PyMC", "runs": runs}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

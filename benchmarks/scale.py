@@ -4,7 +4,8 @@ Each measurement runs in its own subprocess, so that its peak resident memory
 (``resource.getrusage(...).ru_maxrss``) belongs to it alone; each row also records the device
 (platform, kind, JAX version), on a GPU its peak memory (``gpu_peak_mib``), and the
 subprocess's wall time. Results are printed as a table and merged into
-``benchmarks/results/scale.json`` (``--out``; one key per section).
+``benchmarks/results/scale.json`` (``--out``; one key per section; the GPU figures of
+docs/gpu.md are in ``scale_gpu.json``).
 
 Usage::
 

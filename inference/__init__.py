@@ -2,9 +2,8 @@
 
 from .auto import stack_fits
 from .bagging import ROBUST, bootstrap_indices, fit_bagged
-from .checkpoint import CheckpointError
 from .compare import ParetoKWarning, compare
-from .errors import ConfoundingWarning, ConvergenceWarning, FitError, SpecificationWarning
+from .errors import CheckpointError, ConfoundingWarning, ConvergenceWarning, FitError, SpecificationWarning
 from .fit import METHODS, fit
 from .identification import identification_table, support_categories, support_mask
 from .interventions import EditedMechanism

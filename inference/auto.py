@@ -16,11 +16,17 @@ How it works (``docs/model_comparison.md``, "Learner uncertainty in one call"):
    nulls' share is filled with prior draws of the payoffs (antithetic). When the verdict is
    not informative, the prior's share is raised to at least :data:`ABSTAIN_PRIOR_WEIGHT`, so
    that no pair of actions is called sure.
+6. Robust intervals (the default, ``robust="bagging"``): every family with at least
+   :data:`BAG_MIN_WEIGHT` of the draws is refitted as a bagged posterior (BayesBag,
+   :data:`AUTO_BAGS` bootstrap data sets of whole episodes, the same ones for every family) and
+   contributes bagged draws instead of its ordinary ones. The weights and the verdict come from
+   the ordinary fits: LOO needs a posterior of the data, which a bagged one is not.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -30,7 +36,8 @@ from numpyro.infer import Predictive
 from bayes_diml.learners import FAMILIES, family_name, learner_family, parameter_names, temperature_name
 from bayes_diml.models import INFER, Priors, mechanism_sites, resolve_learner, sample_mechanism
 
-from .compare import loo
+from .bag_diagnostics import BAGGING
+from .compare import ParetoKWarning, loo
 from .idata import deterministic_sites
 from .nulls import NULL_KINDS, NullFit, fit_null
 from .posterior import Posterior
@@ -51,6 +58,12 @@ __all__ = [
     "nesting_notes",
     "decide",
     "mixture_weights",
+    "BAG_MIN_WEIGHT",
+    "AUTO_BAGS",
+    "Comparison",
+    "compare_candidates",
+    "bag_targets",
+    "stack_draws",
     "stack_fits",
 ]
 
@@ -68,6 +81,10 @@ NESTED_IN_EWA = ("logitq", "hedge", "fp")
 #: temperature x payoff, so its prior sd is e, the median of the default temperature prior
 #: (LogNormal(1, 1)) times the default payoff prior sd (1).
 AUTO_PRIORS = Priors(mechanism_scale=float(np.e))
+#: Least share of the stacked draws for which ``learner="auto"`` bags a family (robust="bagging").
+BAG_MIN_WEIGHT = 0.05
+#: Bootstrap data sets per bagged family in ``learner="auto"`` unless ``n_bags`` is given.
+AUTO_BAGS = 10
 #: Pareto k above which an episode's PSIS estimate is unreliable.
 HIGH_K = 0.7
 
@@ -263,10 +280,187 @@ def _elpd_table(elpds: dict[str, Any], families: dict[str, str]) -> pd.DataFrame
     return table
 
 
+class Comparison(NamedTuple):
+    """What comparing the candidates found (:func:`compare_candidates`).
+
+    ``table``: one row per candidate as in :attr:`StackedPosterior.table` (with
+    ``mixture_weight`` and ``note``); ``nulls``: the payoff-blind nulls' exact fits; ``info``:
+    ``verdict``, ``message``, ``best_learner``, ``best_null``, ``elpd_gap``, ``gap_dse``,
+    ``seed``, ``null_draws``.
+    """
+
+    table: pd.DataFrame
+    nulls: dict[str, NullFit]
+    info: dict[str, Any]
+
+
+def _warn_high_k(table: pd.DataFrame, n_episodes: int) -> None:
+    """Warn once, naming every candidate with episodes whose PSIS estimate is unreliable."""
+    high = table[table["n_high_k"] > 0]
+    if len(high):
+        which = ", ".join(
+            f"{n} ({int(r.n_high_k)} of {n_episodes}, max k {r.max_pareto_k:.2f})" for n, r in high.iterrows()
+        )
+        warnings.warn(
+            f"Pareto k > {HIGH_K} for held-out episodes of {which}: their elpd, the stacking weights and "
+            "the verdict rest on unreliable PSIS estimates there (table columns n_high_k, max_pareto_k). "
+            "More episodes help; use method='nuts' rather than Laplace or SVI for a verdict you report.",
+            ParetoKWarning,
+            stacklevel=3,
+        )
+
+
+def compare_candidates(fits: dict[str, Posterior], seed: int = 0, *, null_draws: int = 4000) -> Comparison:
+    """Compare learner-family fits of one data set with the payoff-blind nulls.
+
+    Each candidate's leave-one-episode-out elpd (PSIS-LOO) enters
+    ``arviz.compare(method="stacking")``; the verdict weighs the best learner against the best
+    null; the mixture weights follow from both (:func:`mixture_weights`).
+
+    Parameters
+    ----------
+    fits : dict name -> Posterior
+        Learner-family fits with draws (Laplace, SVI or NUTS) and pointwise log-likelihoods of
+        the same trajectories.
+    seed : int
+        Seed of the nulls' draws.
+    null_draws : int
+        Exact posterior draws of each null.
+
+    Returns
+    -------
+    Comparison
+    """
+    import arviz as az
+
+    if not fits:
+        raise ValueError("stacking needs at least one learner-family fit.")
+    _check_same_data(fits)
+    first = next(iter(fits.values()))
+    nkey = null_key(int(seed))
+    nulls = {
+        name: fit_null(first.data, kind, jax.random.fold_in(nkey, j), int(null_draws))
+        for j, (name, kind) in enumerate(NULL_NAMES.items())
+    }
+    with warnings.catch_warnings():  # one warning for all candidates, below
+        warnings.filterwarnings("ignore", category=ParetoKWarning)
+        elpds = {name: loo(p, label=name) for name, p in fits.items()}
+        elpds.update({name: n.loo() for name, n in nulls.items()})
+    families = {**{k: family_name(p.learner) for k, p in fits.items()}, **NULL_NAMES}
+    table = _elpd_table(elpds, families)
+    _warn_high_k(table, first.data.n_episodes)
+
+    learners = [n for n in table.index if n not in NULL_NAMES]
+    best_l = max(learners, key=lambda n: table.loc[n, "elpd"])
+    best_n = max(NULL_NAMES, key=lambda n: table.loc[n, "elpd"])
+    with silenced(*COMPARE_WARNINGS):
+        pair = az.compare({best_l: elpds[best_l], best_n: elpds[best_n]}, reference=best_n, round_to="none")
+    gap, dse = float(pair.loc[best_l, "elpd_diff"]), float(pair.loc[best_l, "dse"])
+    verdict = decide(gap, dse)
+
+    shares = mixture_weights(table["weight"].to_dict(), list(NULL_NAMES), verdict)
+    table["mixture_weight"] = [shares[n] for n in table.index]
+    notes = nesting_notes(families)
+    table["note"] = [notes[n] for n in table.index]
+    info = {
+        "verdict": verdict,
+        "message": _message(verdict, best_l, best_n, gap, dse),
+        "best_learner": best_l,
+        "best_null": best_n,
+        "elpd_gap": gap,
+        "gap_dse": dse,
+        "seed": int(seed),
+        "null_draws": int(null_draws),
+    }
+    return Comparison(table, nulls, info)
+
+
+def bag_targets(table: pd.DataFrame, min_weight: float = BAG_MIN_WEIGHT) -> list[str]:
+    """Return the learner families whose share of the stacked draws is at least ``min_weight``.
+
+    These are the families whose draws ``learner="auto"`` replaces by bagged ones (the others
+    contribute less than ``min_weight`` of the draws and keep their ordinary posterior's).
+    """
+    rows = table[(table["kind"] == "learner") & (table["mixture_weight"] >= float(min_weight))]
+    return [str(n) for n in rows.index]
+
+
+def stack_draws(
+    comparison: Comparison,
+    fits: dict[str, Posterior],
+    *,
+    bagged: dict[str, Posterior] | None = None,
+    num_draws: int = 4000,
+) -> StackedPosterior:
+    """Draw the stacked payoffs of a comparison and return the :class:`StackedPosterior`.
+
+    Each learner family contributes ``mixture_weight x num_draws`` draws (resampled with
+    replacement) of its temperature x centred payoffs, taken from ``bagged[name]`` (a bagged
+    posterior of that family, ``fit(..., robust="bagging")``) where given and from its
+    ordinary fit otherwise; the nulls' share is filled with antithetic prior draws.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        From :func:`compare_candidates` on ``fits``.
+    fits : dict name -> Posterior
+        The ordinary fits that were compared.
+    bagged : dict name -> Posterior, optional
+        Bagged posteriors of some of the families (same learner spec and data).
+    num_draws : int
+        Stacked payoff draws (one more when needed to keep the prior draws antithetic).
+
+    Returns
+    -------
+    StackedPosterior
+    """
+    bagged = dict(bagged or {})
+    table = comparison.table
+    unknown = [n for n in bagged if n not in fits]
+    if unknown:
+        raise ValueError(f"bagged fits {unknown} are not among the compared families {list(fits)}.")
+    for name, post in bagged.items():
+        if post.info.get("robust") != BAGGING or family_name(post.learner) != family_name(fits[name].learner):
+            raise ValueError(f"bagged[{name!r}] must be a bagged fit (robust='bagging') of the same family.")
+    first = next(iter(fits.values()))
+    key = jax.random.key(int(comparison.info["seed"]))
+    learners = [n for n in table.index if n not in NULL_NAMES]
+    counts = dict(
+        zip(table.index, mixture_counts(table["mixture_weight"].to_numpy(), num_draws), strict=True)
+    )
+    n_prior = sum(counts[n] for n in NULL_NAMES)
+    n_prior += n_prior % 2
+    pools = {n: scaled_payoff_draws(bagged.get(n, fits[n])) for n in learners if counts[n] > 0}
+    parts, sources = [], []
+    if pools:
+        d, s = mixture_draws(pools, {n: counts[n] for n in pools}, jax.random.fold_in(key, 1))
+        parts.append(d)
+        sources.append(s)
+    if n_prior:
+        parts.append(prior_payoff_draws(first, jax.random.fold_in(key, 2), n_prior))
+        sources.append(np.full(n_prior, "prior"))
+    fitted = [*fits.values(), *bagged.values()]
+    info = {
+        **comparison.info,
+        "prior_weight": float(n_prior / sum(len(p) for p in parts)),
+        "method": first.method,
+        "seconds": float(sum(float(p.info.get("seconds", 0.0)) for p in fitted)),
+        "robust": BAGGING if bagged else None,
+        "bagged": list(bagged),
+        "n_bags": int(next(iter(bagged.values())).info["n_bags"]) if bagged else 0,
+    }
+    candidates: dict[str, Posterior | NullFit] = {**fits, **comparison.nulls}
+    return StackedPosterior(
+        candidates, table, np.concatenate(parts), np.concatenate(sources), info, bagged=bagged
+    )
+
+
 def stack_fits(
     fits: dict[str, Posterior], seed: int = 0, *, num_draws: int = 4000, null_draws: int = 4000
 ) -> StackedPosterior:
     """Compare fits of one data set with the payoff-blind nulls and stack their payoff draws.
+
+    :func:`compare_candidates` then :func:`stack_draws` (no bagged fits).
 
     Parameters
     ----------
@@ -284,62 +478,4 @@ def stack_fits(
     -------
     StackedPosterior
     """
-    import arviz as az
-
-    if not fits:
-        raise ValueError("stack_fits needs at least one learner-family fit.")
-    _check_same_data(fits)
-    first = next(iter(fits.values()))
-    key = jax.random.key(int(seed))
-    nkey = null_key(int(seed))
-    nulls = {
-        name: fit_null(first.data, kind, jax.random.fold_in(nkey, j), int(null_draws))
-        for j, (name, kind) in enumerate(NULL_NAMES.items())
-    }
-    elpds = {name: loo(p, label=name) for name, p in fits.items()}
-    elpds.update({name: n.loo() for name, n in nulls.items()})
-    families = {**{k: family_name(p.learner) for k, p in fits.items()}, **NULL_NAMES}
-    table = _elpd_table(elpds, families)
-
-    learners = [n for n in table.index if n not in NULL_NAMES]
-    best_l = max(learners, key=lambda n: table.loc[n, "elpd"])
-    best_n = max(NULL_NAMES, key=lambda n: table.loc[n, "elpd"])
-    with silenced(*COMPARE_WARNINGS):
-        pair = az.compare({best_l: elpds[best_l], best_n: elpds[best_n]}, reference=best_n, round_to="none")
-    gap, dse = float(pair.loc[best_l, "elpd_diff"]), float(pair.loc[best_l, "dse"])
-    verdict = decide(gap, dse)
-
-    shares = mixture_weights(table["weight"].to_dict(), list(NULL_NAMES), verdict)
-    table["mixture_weight"] = [shares[n] for n in table.index]
-    notes = nesting_notes(families)
-    table["note"] = [notes[n] for n in table.index]
-
-    counts = dict(
-        zip(table.index, mixture_counts(table["mixture_weight"].to_numpy(), num_draws), strict=True)
-    )
-    n_prior = sum(counts[n] for n in NULL_NAMES)
-    n_prior += n_prior % 2
-    pools = {n: scaled_payoff_draws(fits[n]) for n in learners if counts[n] > 0}
-    parts, sources = [], []
-    if pools:
-        d, s = mixture_draws(pools, {n: counts[n] for n in pools}, jax.random.fold_in(key, 1))
-        parts.append(d)
-        sources.append(s)
-    if n_prior:
-        parts.append(prior_payoff_draws(first, jax.random.fold_in(key, 2), n_prior))
-        sources.append(np.full(n_prior, "prior"))
-    info = {
-        "verdict": verdict,
-        "message": _message(verdict, best_l, best_n, gap, dse),
-        "best_learner": best_l,
-        "best_null": best_n,
-        "elpd_gap": gap,
-        "gap_dse": dse,
-        "prior_weight": float(n_prior / sum(len(p) for p in parts)),
-        "seed": int(seed),
-        "null_draws": int(null_draws),
-        "method": first.method,
-        "seconds": float(sum(float(p.info.get("seconds", 0.0)) for p in fits.values())),
-    }
-    candidates: dict[str, Posterior | NullFit] = {**fits, **nulls}
-    return StackedPosterior(candidates, table, np.concatenate(parts), np.concatenate(sources), info)
+    return stack_draws(compare_candidates(fits, seed, null_draws=null_draws), fits, num_draws=num_draws)

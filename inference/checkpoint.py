@@ -10,8 +10,14 @@ last complete chunk: it loses at most the chunk in progress, and its result equa
 bit for bit on one machine, that of an uninterrupted run with the same checkpoint settings
 (the state carries the PRNG key, step size, mass matrix and optimiser moments).
 
-A checkpoint written for other data, mechanism, learner, priors, method, settings or seed is
-refused with :class:`CheckpointError`, which names what differs.
+Nothing in a checkpoint is pickled (format 2): arrays are ``.npz`` files read with
+``allow_pickle=False``; the state's tree structure, leaf shapes and dtypes and each file's
+sha256 are JSON in the manifest (:mod:`~bayes_diml.inference.state_files`), so opening a
+directory written by someone else runs no code from it. A checkpoint written for other data,
+mechanism, learner, priors, method, settings or seed, or one that is altered (a file changed,
+missing or added, a pickle present, a manifest that does not match its files) is refused with
+:class:`CheckpointError`, which names what differs. Format-1 checkpoints (pickled states,
+bayes-diml 0.1 before this change) are refused too: rerun the fit.
 """
 
 from __future__ import annotations
@@ -22,31 +28,31 @@ import hashlib
 import io
 import json
 import os
-import pickle
+import re
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
 from bayes_diml.models import mechanism_sites
 
-from .errors import FitError
+from .errors import CheckpointError
 from .spec import ModelSpec
+from .state_files import file_digest, state_from_npz, state_to_npz
 
 __all__ = ["Checkpoint", "CheckpointError", "fingerprint"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
+#: Files a run may leave besides those the manifest lists: an interrupted write (``*.tmp``), or a
+#: chunk or state written just before an interruption, before the manifest was committed.
+_LEFTOVER = re.compile(r"(chunk|state)_\d{5}\.npz|.+\.tmp")
 #: Called as ``hook(method, chunk_index)`` after each chunk is saved (tests use it to interrupt).
 _after_chunk: Callable[[str, int], None] | None = None
-
-
-class CheckpointError(FitError):
-    """A checkpoint directory cannot be used (written for another fit, or damaged)."""
 
 
 # ------------------------------------------------------------------ fingerprint
@@ -87,7 +93,7 @@ def fingerprint(spec: ModelSpec, method: str, config: Any, seed: int, every: int
     payoffs = np.nan_to_num(d.payoffs, nan=np.pi) if d.payoffs is not None else np.zeros(0)
     mech = {"description": _describe(spec.mechanism), "sites": mechanism_sites(spec.mechanism)}
     return {
-        "data": _digest(d.actions, d.lengths, np.asarray(d.n_actions), payoffs),
+        "data": _digest(d.actions, d.lengths, np.asarray(d.n_actions), payoffs, d.subject_index),
         "mechanism": json.dumps(mech, sort_keys=True, default=str),
         "learner": json.dumps(_describe(spec.learner), sort_keys=True, default=str),
         "priors": json.dumps(spec.priors.to_dict(), sort_keys=True, default=str),
@@ -99,28 +105,6 @@ def fingerprint(spec: ModelSpec, method: str, config: Any, seed: int, every: int
 
 
 # ------------------------------------------------------------------ state on disk
-class _Key(tuple):
-    """A typed PRNG key stored as (impl name, key data)."""
-
-
-def _to_host(tree: Any) -> Any:
-    def leaf(x):
-        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            return _Key((str(jax.random.key_impl(x)), np.asarray(jax.random.key_data(x))))
-        return np.asarray(x) if isinstance(x, jax.Array | np.ndarray | np.generic) else x
-
-    return jax.tree.map(leaf, tree)
-
-
-def _to_device(tree: Any) -> Any:
-    def leaf(x):
-        if isinstance(x, _Key):
-            return jax.random.wrap_key_data(jnp.asarray(x[1]), impl=x[0])
-        return jnp.asarray(x) if isinstance(x, np.ndarray | np.generic) else x
-
-    return jax.tree.map(leaf, tree, is_leaf=lambda x: isinstance(x, _Key))
-
-
 def _write_atomic(path: Path, payload: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -158,16 +142,31 @@ class Checkpoint:
     def _read_manifest(self) -> dict[str, Any]:
         path = self.directory / MANIFEST
         if not path.exists():
-            return {"version": FORMAT_VERSION, "fingerprint": self.fingerprint, "chunks": [], "state": None}
+            self._check_files({"chunks": [], "state": None}, has_manifest=False)
+            return {
+                "version": FORMAT_VERSION,
+                "fingerprint": self.fingerprint,
+                "chunks": [],
+                "files": {},
+                "state": None,
+                "state_layout": None,
+            }
         try:
             manifest = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"{path}: unreadable checkpoint manifest ({exc}).") from exc
-        if manifest.get("version") != FORMAT_VERSION:
+        version = manifest.get("version") if isinstance(manifest, dict) else None
+        if version == 1:
             raise CheckpointError(
-                f"{path}: checkpoint format {manifest.get('version')!r}, expected {FORMAT_VERSION}."
+                f"{path}: a checkpoint of format 1, written by an older bayes-diml with a pickled sampler "
+                "state, which is no longer read (a pickle can run code). Delete the directory, or use "
+                "another, and rerun the fit."
             )
-        old = manifest.get("fingerprint", {})
+        if version != FORMAT_VERSION:
+            raise CheckpointError(f"{path}: checkpoint format {version!r}, expected {FORMAT_VERSION}.")
+        _check_manifest(path, manifest)
+        self._check_files(manifest)
+        old = manifest["fingerprint"]
         differ = sorted(k for k in set(old) | set(self.fingerprint) if old.get(k) != self.fingerprint.get(k))
         if differ:
             detail = "; ".join(
@@ -179,9 +178,28 @@ class Checkpoint:
                 f"{detail}). Use another directory, or delete this one to start afresh."
             )
         for entry in manifest["chunks"] + ([manifest["state"]] if manifest["state"] else []):
-            if not (self.directory / entry).exists():
+            if not (self.directory / entry).is_file():
                 raise CheckpointError(f"checkpoint {self.directory} is damaged: {entry} is missing.")
         return manifest
+
+    def _check_files(self, manifest: dict[str, Any], has_manifest: bool = True) -> None:
+        """Refuse a directory holding a pickle or any file the manifest does not explain."""
+        listed = {MANIFEST, *manifest["chunks"], *([manifest["state"]] if manifest["state"] else [])}
+        names = sorted(p.name for p in self.directory.iterdir())
+        pickles = [n for n in names if n.lower().endswith((".pkl", ".pickle"))]
+        if pickles:
+            raise CheckpointError(
+                f"checkpoint {self.directory} holds the pickle file(s) {pickles}. bayes-diml checkpoints "
+                "hold no pickles (an older version wrote them; a pickle can run code when read): delete the "
+                "directory, or use another, and rerun the fit."
+            )
+        foreign = [n for n in names if n not in listed and not _LEFTOVER.fullmatch(n)]
+        if foreign:
+            listing = "which its manifest does not list" if has_manifest else f"and no {MANIFEST}"
+            raise CheckpointError(
+                f"checkpoint {self.directory} holds {foreign}, {listing}: not a checkpoint directory of "
+                "bayes-diml, or altered. Use an empty or new directory."
+            )
 
     def _commit(self) -> None:
         payload = json.dumps(self.manifest, indent=1, sort_keys=True).encode()
@@ -203,36 +221,71 @@ class Checkpoint:
         """Information saved with the state (MAP log joint, timings)."""
         return dict(self.manifest.get("info", {}))
 
-    def load_state(self) -> Any:
-        """Return the saved state pytree (on device) and any extra objects saved with it."""
-        with open(self.directory / self.manifest["state"], "rb") as f:
-            return _to_device(pickle.load(f))
+    def load_state(self, template: Any = None) -> Any:
+        """Return the saved state pytree, on the device.
+
+        ``template``, a state of this sampler (e.g. the optimiser's initial state), fixes the
+        structure, shapes and dtypes the saved one must have; without it the structure comes
+        from the manifest, built from known state records only (see
+        :mod:`~bayes_diml.inference.state_files`).
+        """
+        path = self.directory / self.manifest["state"]
+        return state_from_npz(path, self.manifest["state_layout"], template)
 
     def load_chunks(self) -> list[dict[str, np.ndarray]]:
-        """Return the arrays of every complete chunk, in order."""
+        """Return the arrays of every complete chunk, in order (checked against the manifest)."""
         out = []
         for name in self.manifest["chunks"]:
-            with np.load(self.directory / name, allow_pickle=False) as z:
-                out.append({k: z[k] for k in z.files})
+            expected = self.manifest["files"].get(name)
+            if not isinstance(expected, dict):
+                raise CheckpointError(f"checkpoint {self.directory}: the manifest does not describe {name}.")
+            payload = (self.directory / name).read_bytes()
+            if file_digest(payload) != expected.get("sha256"):
+                raise CheckpointError(
+                    f"checkpoint {self.directory}: {name} does not match the checksum in the manifest: the "
+                    "file was changed or damaged."
+                )
+            try:
+                with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+                    arrays = {k: z[k] for k in z.files}
+            except (ValueError, OSError, zipfile.BadZipFile) as exc:
+                raise CheckpointError(f"checkpoint {self.directory}: {name} is unreadable ({exc}).") from exc
+            layout = {k: {"shape": list(v.shape), "dtype": v.dtype.str} for k, v in arrays.items()}
+            if layout != expected.get("arrays"):
+                raise CheckpointError(
+                    f"checkpoint {self.directory}: {name} holds {_arrays_text(layout)}; the manifest lists "
+                    f"{_arrays_text(expected.get('arrays'))}."
+                )
+            out.append(arrays)
         return out
 
     def save(self, state: Any, arrays: dict[str, Any] | None, info: dict[str, Any] | None = None) -> None:
         """Write a chunk's arrays (if any) and the state after it, then commit the manifest."""
         k = self.n_chunks
         chunks = list(self.manifest["chunks"])
+        files = dict(self.manifest["files"])
         if arrays is not None:
             name = f"chunk_{k:05d}.npz"
+            host = {key: np.asarray(v) for key, v in arrays.items()}
             buf = io.BytesIO()
-            np.savez(buf, **{key: np.asarray(v) for key, v in arrays.items()})
-            _write_atomic(self.directory / name, buf.getvalue())
+            np.savez(buf, **host)
+            payload = buf.getvalue()
+            _write_atomic(self.directory / name, payload)
             chunks.append(name)
-        state_name = f"state_{len(chunks):05d}.pkl"
-        _write_atomic(self.directory / state_name, pickle.dumps(_to_host(state), protocol=5))
+            files[name] = {
+                "sha256": file_digest(payload),
+                "arrays": {key: {"shape": list(v.shape), "dtype": v.dtype.str} for key, v in host.items()},
+            }
+        state_name = f"state_{len(chunks):05d}.npz"
+        payload, layout = state_to_npz(state)
+        _write_atomic(self.directory / state_name, payload)
         old_state = self.manifest["state"]
         self.manifest = {
             **self.manifest,
             "chunks": chunks,
+            "files": files,
             "state": state_name,
+            "state_layout": layout,
             "info": {**self.manifest.get("info", {}), **(info or {})},
         }
         self._commit()
@@ -240,6 +293,40 @@ class Checkpoint:
             (self.directory / old_state).unlink(missing_ok=True)
         if arrays is not None and _after_chunk is not None:
             _after_chunk(self.fingerprint["method"], len(chunks) - 1)
+
+
+_CHUNK = re.compile(r"chunk_\d{5}\.npz")
+_STATE = re.compile(r"state_\d{5}\.npz")
+
+
+def _check_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Check the manifest's entries: types, and file names of the expected form (no paths)."""
+    problems = []
+    if not isinstance(manifest.get("fingerprint"), dict):
+        problems.append("'fingerprint' is not a table")
+    chunks = manifest.get("chunks")
+    if not isinstance(chunks, list) or not all(isinstance(c, str) and _CHUNK.fullmatch(c) for c in chunks):
+        problems.append("'chunks' is not a list of chunk_NNNNN.npz names")
+    elif chunks != [f"chunk_{i:05d}.npz" for i in range(len(chunks))]:
+        problems.append("'chunks' is not chunk_00000.npz, chunk_00001.npz, ... in order")
+    if not isinstance(manifest.get("files"), dict):
+        problems.append("'files' is not a table")
+    state = manifest.get("state")
+    if state is not None and not (isinstance(state, str) and _STATE.fullmatch(state)):
+        problems.append("'state' is not a state_NNNNN.npz name")
+    if state is not None and not isinstance(manifest.get("state_layout"), dict):
+        problems.append("'state_layout' is missing")
+    if not isinstance(manifest.get("info", {}), dict):
+        problems.append("'info' is not a table")
+    if problems:
+        raise CheckpointError(f"{path}: not a valid checkpoint manifest ({'; '.join(problems)}).")
+
+
+def _arrays_text(layout: Any) -> str:
+    if not isinstance(layout, dict):
+        return "(nothing)"
+    text = ", ".join(f"{k} {v.get('dtype')}{v.get('shape')}" for k, v in sorted(layout.items()))
+    return text or "(nothing)"
 
 
 def _short(value: str | None, n: int = 60) -> str:
@@ -338,7 +425,7 @@ def run_svi_chunks(
         init_failure(spec, "SVI", key, exc)
     losses: list[np.ndarray] = []
     if ckpt is not None and ckpt.has_state:
-        state = ckpt.load_state()
+        state = ckpt.load_state(template=state)  # the optimiser's initial state fixes the structure
         losses = [c["losses"] for c in ckpt.load_chunks()]
     elif ckpt is not None:
         ckpt.save(state, None, info)

@@ -296,9 +296,10 @@ def compare(
 
     Returns
     -------
-    pandas.DataFrame indexed by name, best first: ``rank, elpd, p, elpd_diff, weight, se, dse,
-    warning`` and ``max_pareto_k`` (NaN where not applicable). A ``ParetoKWarning`` is issued
-    per fit with unreliable PSIS estimates.
+    pandas.DataFrame
+        Indexed by name, best first: ``rank, elpd, p, elpd_diff, weight, se, dse, warning`` and
+        ``max_pareto_k`` (NaN where not applicable). A ``ParetoKWarning`` is issued per fit with
+        unreliable PSIS estimates.
     """
     import arviz as az
 

@@ -1,6 +1,6 @@
 """Errors and warnings of the fits: what a user catches or filters by category."""
 
-__all__ = ["ConvergenceWarning", "ConfoundingWarning", "SpecificationWarning", "FitError"]
+__all__ = ["ConvergenceWarning", "ConfoundingWarning", "SpecificationWarning", "FitError", "CheckpointError"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -17,3 +17,10 @@ class SpecificationWarning(UserWarning):
 
 class FitError(RuntimeError):
     """A fit could not proceed (non-finite log density, too large for the method, ...)."""
+
+
+class CheckpointError(FitError):
+    """A checkpoint directory cannot be used: written for another fit, damaged, altered or foreign.
+
+    Raised before anything in the directory is used; the message names the file and what differs.
+    """

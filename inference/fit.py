@@ -11,8 +11,17 @@ import numpy as np
 from bayes_diml.learners import temperature_name
 from bayes_diml.models import Priors, inferred_learner_fields
 
-from .auto import AUTO, AUTO_PRIORS, auto_candidates, check_auto_method, stack_fits
-from .bag_diagnostics import chains_per_bag, diagnostics_table
+from .auto import (
+    AUTO,
+    AUTO_BAGS,
+    AUTO_PRIORS,
+    auto_candidates,
+    bag_targets,
+    check_auto_method,
+    compare_candidates,
+    stack_draws,
+)
+from .bag_diagnostics import BAGGING, chains_per_bag, diagnostics_table
 from .bagging import fit_bagged
 from .errors import ConvergenceWarning
 from .map import MAPConfig
@@ -20,7 +29,10 @@ from .pipeline import METHODS, run_fit
 from .posterior import Posterior
 from .stacked import StackedPosterior
 
-__all__ = ["fit", "METHODS"]
+__all__ = ["fit", "METHODS", "DEFAULT_ROBUST"]
+
+#: ``fit``'s default ``robust``: the bagged posterior for ``learner="auto"``, none otherwise.
+DEFAULT_ROBUST = "default"
 
 
 def _identified_vars(post: Posterior) -> list[str]:
@@ -78,6 +90,12 @@ def _diagnose(post: Posterior, num_chains: int, dense: bool = False) -> dict[str
     return out
 
 
+def _check_bagging_keywords(robust: str | None, bagging: dict[str, Any], workers: int) -> None:
+    if robust is None and (any(v is not None for v in bagging.values()) or workers != 1):
+        given = [k for k, v in bagging.items() if v is not None] + (["workers"] if workers != 1 else [])
+        raise ValueError(f"{', '.join(given)} apply to robust='bagging'; pass robust='bagging'.")
+
+
 def fit(
     data: Any,
     mechanism: Any,
@@ -96,7 +114,7 @@ def fit(
     init_map: MAPConfig | None = None,
     config: Any = None,
     candidates: Any = None,
-    robust: str | None = None,
+    robust: str | None = DEFAULT_ROBUST,
     n_bags: int | None = None,
     bag_seed: int | None = None,
     bag_size: int | None = None,
@@ -151,14 +169,17 @@ def fit(
         ``learner="auto"`` only: family names (``"logitq"``, ``"bandit"``, ``"hedge"``, ``"fp"``,
         ``"ewa"``) or learner specs; default every family. ``priors`` default to
         ``AUTO_PRIORS`` there (payoff prior sd e: the default scale of temperature x payoff).
-    robust : ``"bagging"`` or None
+    robust : ``"bagging"``, None or ``"default"``
         ``"bagging"``: the bagged posterior (BayesBag), which stays calibrated when the agents do
         not learn by the fitted rule: ``n_bags`` bootstrap data sets of whole episodes, each
         fitted by ``method`` ("nuts", "laplace" or "svi"), draws pooled (see
-        :func:`bayes_diml.inference.bagging.fit_bagged` and ``docs/calibration.md``).
+        :func:`bayes_diml.inference.bagging.fit_bagged` and ``docs/calibration.md``). With
+        ``learner="auto"`` the families with at least 5% of the stacked draws are bagged (weights
+        and verdict from the ordinary fits). ``"default"``: ``"bagging"`` for ``learner="auto"``,
+        None (the ordinary posterior) otherwise.
     n_bags, bag_seed, bag_size : int, optional
-        Bagging: bootstrap data sets (default 20), seed of the resampling (default ``seed``),
-        episodes per data set (default the data's M).
+        Bagging: bootstrap data sets (default 20; 10 per bagged family with ``learner="auto"``),
+        seed of the resampling (default ``seed``), episodes per data set (default the data's M).
     workers, client
         Bagging: fit the bags on a local Dask cluster of ``workers`` processes or on a
         ``dask.distributed`` client (default: one after another).
@@ -171,17 +192,24 @@ def fit(
     -------
     Posterior, or StackedPosterior for ``learner="auto"``
     """
+    bagging = {"n_bags": n_bags, "bag_seed": bag_seed, "bag_size": bag_size, "client": client}
     if isinstance(learner, str):
         if learner.strip().lower() != AUTO:
             raise ValueError(f"learner={learner!r}: give a learner spec, None or 'auto'.")
         if checkpoint is not None or checkpoint_every is not None or not log_likelihood:
             raise ValueError("learner='auto' takes no checkpoint and needs log_likelihood=True.")
         check_auto_method(method, data)
-        if robust is not None:
-            raise ValueError(
-                "robust='bagging' with learner='auto' is not available yet: bag one family "
-                "(learner=spec, robust='bagging') or stack unbagged fits (robust=None)."
-            )
+        robust = BAGGING if robust == DEFAULT_ROBUST else robust
+        _check_bagging_keywords(robust, bagging, workers)
+        common = {
+            "priors": AUTO_PRIORS if priors is None else priors,
+            "progress": progress,
+            "shard_episodes": shard_episodes,
+            "init_map": init_map,
+            "config": config,
+            **options,
+        }
+        specs = auto_candidates(candidates)
         fits = {
             name: fit(
                 data,
@@ -189,24 +217,35 @@ def fit(
                 spec,
                 method,
                 seed,
-                priors=AUTO_PRIORS if priors is None else priors,
-                progress=progress,
                 prior_predictive=prior_predictive,
                 posterior_predictive=posterior_predictive,
-                shard_episodes=shard_episodes,
-                init_map=init_map,
-                config=config,
-                **options,
+                **common,
             )
-            for name, spec in auto_candidates(candidates).items()
+            for name, spec in specs.items()
         }
-        return stack_fits(fits, seed)
+        comparison = compare_candidates(fits, seed)
+        bagged = {}
+        if robust is not None:
+            bagging["n_bags"] = AUTO_BAGS if n_bags is None else n_bags
+            bagged = {
+                name: fit(
+                    data,
+                    mechanism,
+                    specs[name],
+                    method,
+                    seed,
+                    robust=robust,
+                    workers=workers,
+                    **bagging,
+                    **common,
+                )
+                for name in bag_targets(comparison.table)
+            }
+        return stack_draws(comparison, fits, bagged=bagged)
+    robust = None if robust == DEFAULT_ROBUST else robust
     if candidates is not None:
         raise ValueError("candidates= applies to learner='auto' only.")
-    bagging = {"n_bags": n_bags, "bag_seed": bag_seed, "bag_size": bag_size, "client": client}
-    if robust is None and (any(v is not None for v in bagging.values()) or workers != 1):
-        given = [k for k, v in bagging.items() if v is not None] + (["workers"] if workers != 1 else [])
-        raise ValueError(f"{', '.join(given)} apply to robust='bagging'; pass robust='bagging'.")
+    _check_bagging_keywords(robust, bagging, workers)
     if robust is not None:
         post = fit_bagged(
             data,

@@ -17,6 +17,7 @@ from bayes_diml.models import (
     BIAS,
     INFER_HIERARCHICAL,
     INFER_PER_AGENT,
+    INFER_SUBJECT,
     deterministic_site_names,
     hierarchical_site_names,
     inferred_learner_fields,
@@ -90,6 +91,7 @@ def _dims(spec: ModelSpec) -> dict[str, list[str]]:
         "payoffs": ["episode", "time", "agent"],
         "all_actions": ["episode", "time", "agent"],
         "lengths": ["episode"],
+        "subjects": ["episode"],
         "n_actions": ["agent"],
     }
     for name in inferred_learner_fields(spec.learner):
@@ -99,6 +101,8 @@ def _dims(spec: ModelSpec) -> dict[str, list[str]]:
             dims[name] = ["agent"]
         elif getattr(spec.learner, name) == INFER_HIERARCHICAL:
             dims[name] = dims[hierarchical_site_names(name)[2]] = ["agent"]
+        elif getattr(spec.learner, name) == INFER_SUBJECT:  # one value per subject (data.subjects)
+            dims[name] = dims[hierarchical_site_names(name)[2]] = ["subject"]
     return dims
 
 
@@ -134,6 +138,8 @@ def build_idata(
         observed["payoffs"] = data.payoffs
     groups["observed_data"] = observed
     constant = {"all_actions": data.actions, "lengths": data.lengths, "n_actions": np.asarray(data.n_actions)}
+    if data.subjects is not None:
+        constant["subjects"] = data.subjects
     if support is not None:
         constant["support"] = support
     groups["constant_data"] = constant

@@ -45,7 +45,7 @@ def support_categories(data: Trajectories) -> np.ndarray:
 
 
 def support_mask(data: Trajectories) -> np.ndarray:
-    """Return bool[K_1, ..., K_n, n]: cell (a, i) is informed directly when a_-i was observed.
+    """Return bool[K_1, ..., K_n, n]: cell ``(a, i)`` is informed directly when ``a_-i`` was observed.
 
     An opponent profile counts when it occurred at a step whose counterfactual update
     reaches a scored action (``t <= L_m - 2``); see :func:`support_categories`.

@@ -19,7 +19,13 @@ from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
 from bayes_diml.counterfactual import evaluate_plan
 from bayes_diml.likelihood import scan_log_policies
-from bayes_diml.models import learner_from_sites, params_from_sites
+from bayes_diml.models import (
+    EpisodeLearnerPolicy,
+    learner_from_sites,
+    params_from_sites,
+    scan_episode_states,
+    subject_learner_fields,
+)
 
 from .errors import FitError
 from .spec import ModelSpec
@@ -130,21 +136,28 @@ def _diagnose(spec: ModelSpec, values: dict[str, Any], gradient: bool) -> tuple[
         shown = "; ".join(f"{k} = {_fmt(values[k])}" for k in names)
         return f"{found[0]} Mechanism parameters: {shown}.", ("mechanism", *names)
     data = spec.data
-    learner = learner_from_sites(spec.learner, values, spec.data.n_actions)
+    # population parameters' values are deterministic sites of the trace
+    sites = {**values, **{k: s["value"] for k, s in tr.items() if s["type"] == "deterministic"}}
+    learner = learner_from_sites(spec.learner, sites, spec.data.n_actions)
     actions = jnp.asarray(data.actions)
     plan = spec.plan
-    logp = np.asarray(
-        scan_log_policies(
-            learner, jnp.asarray(cf), actions[:, :-1], jnp.asarray(plan.action_mask), actions[:, 1:]
-        )
-    )  # [M, T-1, n]
+    mask = jnp.asarray(plan.action_mask)
+    per_subject = tuple(subject_learner_fields(spec.learner))
+    if per_subject:  # float[S] -> float[M], each episode run with its subject's values
+        subject = jnp.asarray(data.subject_index)
+        learner = learner._replace(**{f: getattr(learner, f)[subject] for f in per_subject})
+        states = scan_episode_states(learner, per_subject, jnp.asarray(cf), actions[:, :-1], mask)
+        logp = np.asarray(EpisodeLearnerPolicy(learner, states, mask, per_subject).log_prob(actions[:, 1:]))
+    else:
+        logp = np.asarray(scan_log_policies(learner, jnp.asarray(cf), actions[:, :-1], mask, actions[:, 1:]))
+    # logp: float[M, T-1, n]
     idx = _first(~np.isfinite(logp) & data.scored_mask[:, :, None])
     if idx is not None:
         m, t, i = idx
         return (
             f"The learner's log-probability of agent {i}'s action {data.actions[m, t + 1, i]} "
             f"at episode {m}, "
-            f"step {t + 1} is {logp[idx]} (learner {_learner_text(values, spec)}; counterfactual payoffs "
+            f"step {t + 1} is {logp[idx]} (learner {_learner_text(sites, spec)}; counterfactual payoffs "
             f"{_fmt(cf[m, t, i])}).",
             ("learner",),
         )

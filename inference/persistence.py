@@ -166,6 +166,7 @@ def _stored_data(tree: Any, labels: dict | None = None) -> Trajectories:
         tuple(int(v) for v in const["n_actions"].values),
         lengths=const["lengths"].values,
         payoffs=payoffs,
+        subjects=const["subjects"].values if "subjects" in const.data_vars else None,
         **(labels or {}),
     )
 

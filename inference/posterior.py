@@ -22,12 +22,14 @@ from bayes_diml.mechanisms import joint_profiles
 from bayes_diml.metrics import agent_payoff_differences, payoff_differences
 from bayes_diml.models import (
     Priors,
-    hierarchical_learner_fields,
     hierarchical_site_names,
     inferred_learner_fields,
     is_confounded,
     learner_fields,
     params_from_sites,
+    population_learner_fields,
+    population_median,
+    subject_learner_fields,
 )
 
 from .bag_diagnostics import chains_per_bag, diagnostics_table
@@ -130,12 +132,22 @@ class Posterior:
         return params_from_sites(self.mechanism, pick)
 
     def learner_draws(self) -> LogitQ:
-        """Return the learner (same family) with every parameter as draws float[D] or float[D, n]."""
+        """Return the learner (same family) with every parameter as draws float[D] or float[D, n].
+
+        A per-subject parameter (``"infer_subject"``) is given as its population median
+        ``link^-1(mu)`` per draw, float[D]: the typical subject (``draws(name)`` holds the
+        subjects' own values, float[D, M]).
+        """
         D = self.n_draws
         out = {}
+        subjects = subject_learner_fields(self.learner)
         for name in learner_fields(self.learner):
             v = getattr(self.learner, name)
-            if isinstance(v, str):
+            if name in subjects:
+                out[name] = population_median(
+                    self.learner, name, self.draws(hierarchical_site_names(name)[0])
+                )
+            elif isinstance(v, str):
                 out[name] = self.draws(name)
             else:
                 arr = np.asarray(v, dtype=float)
@@ -249,7 +261,7 @@ class Posterior:
         return draws * t.reshape(len(t), *([1] * n_agents), n_agents)
 
     def payoff_pairs(self, prob: float = 0.9):
-        """Tabulate u_i(a, a_-i) - u_i(b, a_-i) for every agent, opponent profile and pair a < b.
+        """Tabulate ``u_i(a, a_-i) - u_i(b, a_-i)`` for every agent, opponent profile and pair a < b.
 
         Returns a pandas DataFrame with columns ``agent, opponents, a, b, mean, lower, upper,
         prob_greater, support, units`` (see :func:`bayes_diml.inference.pairs.payoff_pairs_frame`):
@@ -299,7 +311,7 @@ class Posterior:
     # --------------------------------------------------------------- summaries
     def _scalar_names(self) -> list[str]:
         names = list(inferred_learner_fields(self.learner))
-        for name in hierarchical_learner_fields(self.learner):  # population sites (scalars)
+        for name in population_learner_fields(self.learner):  # population sites (scalars)
             names += list(hierarchical_site_names(name)[:2])
         if self.data.has_payoffs:
             names.append("payoff_noise")

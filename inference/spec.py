@@ -25,6 +25,7 @@ from bayes_diml.models import (
     BIAS_FREE,
     INFER_HIERARCHICAL,
     INFER_PER_AGENT,
+    INFER_SUBJECT,
     Priors,
     bias_free_shape,
     check_fixed_learner,
@@ -174,6 +175,8 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
             out[name] = jnp.full((spec.data.n_agents,), pr.learner_centre(name))
         elif v == INFER_HIERARCHICAL:
             out.update(hierarchical_initial_values(spec.learner, name, pr, spec.data.n_agents))
+        elif v == INFER_SUBJECT:
+            out.update(hierarchical_initial_values(spec.learner, name, pr, spec.data.n_subjects))
         else:
             out[name] = jnp.asarray(pr.learner_centre(name))
     if spec.data.has_payoffs:

@@ -96,13 +96,24 @@ class StackedPosterior:
         ``verdict`` (one of :data:`VERDICTS`), ``message``, ``best_learner``, ``best_null``,
         ``elpd_gap`` and ``gap_dse`` (best learner minus best null, and its standard error),
         ``prior_weight`` (share of prior draws in the mixture), ``seed``, ``null_draws``,
-        ``seconds``.
+        ``seconds``, ``robust`` (``"bagging"`` or None), ``bagged`` (the families whose draws
+        come from bagged posteriors) and ``n_bags``.
+    bagged : dict name -> Posterior
+        The bagged posteriors behind the stacked draws (empty after :func:`load_stacked`, which
+        keeps the draws and ``info["bagged"]``, not the bagged fits).
     """
 
     def __init__(
-        self, candidates: dict[str, Any], table: pd.DataFrame, draws: np.ndarray, sources: Any, info: dict
+        self,
+        candidates: dict[str, Any],
+        table: pd.DataFrame,
+        draws: np.ndarray,
+        sources: Any,
+        info: dict,
+        bagged: dict[str, Posterior] | None = None,
     ):
         self.candidates = dict(candidates)
+        self.bagged = dict(bagged or {})
         self.table = table
         self._draws = np.asarray(draws, dtype=np.float64)
         self.sources = np.asarray(sources).astype(str)
@@ -183,7 +194,7 @@ class StackedPosterior:
         }
 
     def payoff_pairs(self, prob: float = 0.9) -> pd.DataFrame:
-        """Tabulate u_i(a, a_-i) - u_i(b, a_-i) from the stacked draws, with the verdict.
+        """Tabulate ``u_i(a, a_-i) - u_i(b, a_-i)`` from the stacked draws, with the verdict.
 
         Columns as :meth:`Posterior.payoff_pairs` (``units`` is :data:`STACKED_UNITS`) plus
         ``informative`` (bool: the verdict is ``"informative"``); ``attrs["verdict"]`` and
@@ -229,10 +240,17 @@ class StackedPosterior:
             text = self.table[cols].to_string(float_format=lambda v: f"{v:.3g}")
         pairs = self.payoff_pairs(prob)
         sure = int(((pairs["lower"] > 0) | (pairs["upper"] < 0)).sum())
+        bagged = self.info.get("bagged") or []
+        robust = (
+            f"\nintervals: bagged posteriors (BayesBag, {self.info['n_bags']} bootstrap data sets of whole "
+            f"episodes) of {', '.join(bagged)}; the other families' ordinary posteriors."
+            if bagged
+            else "\nintervals: ordinary posteriors (not bagged)."
+        )
         return (
             f"{text}\n\nverdict: {self.verdict}: {self.message}\n"
             f"stacked payoff pairs: {len(pairs)}, {sure} with a {prob:.0%} interval excluding 0 "
-            f"(units: {STACKED_UNITS})."
+            f"(units: {STACKED_UNITS}).{robust}"
         )
 
     # --------------------------------------------------------------------- I/O

@@ -10,7 +10,12 @@ from .bias import (
     infers_bias,
     sample_bias,
 )
-from .hierarchical import hierarchical_initial_values, hierarchical_site_names, population_summary
+from .hierarchical import (
+    hierarchical_initial_values,
+    hierarchical_site_names,
+    population_median,
+    population_summary,
+)
 from .learner_spec import (
     check_fixed_learner,
     hierarchical_learner_fields,
@@ -18,8 +23,10 @@ from .learner_spec import (
     learner_fields,
     learner_from_sites,
     learner_latent_sites,
+    population_learner_fields,
     resolve_learner,
     sample_learner,
+    subject_learner_fields,
 )
 from .logit_q import (
     REPORT_TABLE_LIMIT,
@@ -28,9 +35,17 @@ from .logit_q import (
     is_confounded,
     logit_q_model,
 )
-from .observation import episode_plate, observe_trajectories
-from .policy import LearnerPolicy
-from .priors import INFER, INFER_HIERARCHICAL, INFER_PER_AGENT, LEARNER_FIELDS, LEARNER_PRIOR_KINDS, Priors
+from .observation import episode_plate, observe_trajectories, scan_episode_states
+from .policy import EpisodeLearnerPolicy, LearnerPolicy
+from .priors import (
+    INFER,
+    INFER_HIERARCHICAL,
+    INFER_PER_AGENT,
+    INFER_SUBJECT,
+    LEARNER_FIELDS,
+    LEARNER_PRIOR_KINDS,
+    Priors,
+)
 from .sites import (
     PARAM_RECORD_LIMIT,
     free_from_table,
@@ -52,15 +67,20 @@ __all__ = [
     "infers_bias",
     "sample_bias",
     "LearnerPolicy",
+    "EpisodeLearnerPolicy",
     "check_fixed_learner",
     "hierarchical_initial_values",
     "INFER",
     "INFER_PER_AGENT",
     "INFER_HIERARCHICAL",
+    "INFER_SUBJECT",
     "hierarchical_learner_fields",
+    "subject_learner_fields",
+    "population_learner_fields",
     "hierarchical_site_names",
     "learner_latent_sites",
     "population_summary",
+    "population_median",
     "LEARNER_FIELDS",
     "LEARNER_PRIOR_KINDS",
     "learner_fields",
@@ -70,6 +90,7 @@ __all__ = [
     "logit_q_model",
     "observe_trajectories",
     "episode_plate",
+    "scan_episode_states",
     "sample_learner",
     "sample_mechanism",
     "sum_to_zero_basis",

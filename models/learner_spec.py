@@ -1,7 +1,8 @@
 """The learner spec: which parameters of a learner family are fixed, inferred or hierarchical.
 
 A learner spec is an instance of a learner family whose fields are numbers (fixed),
-``"infer"``, ``"infer_per_agent"`` or ``"infer_hierarchical"``
+``"infer"``, ``"infer_per_agent"``, ``"infer_hierarchical"`` (per agent, from a population) or
+``"infer_subject"`` (per subject, from a population; a subject is an episode)
 (:data:`~bayes_diml.models.priors.INFER` and friends). The action bias ``bias`` is a number,
 ``float[n, K]`` or ``"infer"`` (sites ``bias_free`` and ``bias``, see :mod:`.bias`).
 """
@@ -17,13 +18,15 @@ from bayes_diml.learners import FAMILIES, LogitQ, check_bias, learner_parameters
 
 from .bias import BIAS, BIAS_FREE, bias_from_free, sample_bias
 from .hierarchical import hierarchical_site_names, sample_hierarchical
-from .priors import INFER, INFER_HIERARCHICAL, INFER_PER_AGENT, Priors
+from .priors import INFER, INFER_HIERARCHICAL, INFER_PER_AGENT, INFER_SUBJECT, Priors
 
 __all__ = [
     "learner_fields",
     "resolve_learner",
     "inferred_learner_fields",
     "hierarchical_learner_fields",
+    "subject_learner_fields",
+    "population_learner_fields",
     "learner_latent_sites",
     "check_fixed_learner",
     "sample_learner",
@@ -65,10 +68,10 @@ def resolve_learner(learner: Any) -> Any:
         )
     for name in learner_fields(learner):
         v = getattr(learner, name)
-        if isinstance(v, str) and v not in (INFER, INFER_PER_AGENT, INFER_HIERARCHICAL):
+        if isinstance(v, str) and v not in (INFER, INFER_PER_AGENT, INFER_HIERARCHICAL, INFER_SUBJECT):
             raise ValueError(
-                f"learner.{name} = {v!r}: use a number, {INFER!r}, {INFER_PER_AGENT!r} "
-                f"or {INFER_HIERARCHICAL!r}."
+                f"learner.{name} = {v!r}: use a number, {INFER!r}, {INFER_PER_AGENT!r}, "
+                f"{INFER_HIERARCHICAL!r} or {INFER_SUBJECT!r}."
             )
     return learner
 
@@ -83,6 +86,17 @@ def hierarchical_learner_fields(learner: Any) -> list[str]:
     return [n for n in inferred_learner_fields(learner) if getattr(learner, n) == INFER_HIERARCHICAL]
 
 
+def subject_learner_fields(learner: Any) -> list[str]:
+    """Return the names of the parameters set to ``"infer_subject"`` (one value per subject)."""
+    return [n for n in inferred_learner_fields(learner) if getattr(learner, n) == INFER_SUBJECT]
+
+
+def population_learner_fields(learner: Any) -> list[str]:
+    """Return the names of the parameters with population sites (per agent or per subject)."""
+    kinds = (INFER_HIERARCHICAL, INFER_SUBJECT)
+    return [n for n in inferred_learner_fields(learner) if getattr(learner, n) in kinds]
+
+
 def learner_latent_sites(learner: Any) -> list[str]:
     """Return the learner's latent sample sites.
 
@@ -93,7 +107,8 @@ def learner_latent_sites(learner: Any) -> list[str]:
         if n == BIAS:
             out.append(BIAS_FREE)
         else:
-            out += list(hierarchical_site_names(n)) if getattr(learner, n) == INFER_HIERARCHICAL else [n]
+            population = getattr(learner, n) in (INFER_HIERARCHICAL, INFER_SUBJECT)
+            out += list(hierarchical_site_names(n)) if population else [n]
     return out
 
 
@@ -109,13 +124,16 @@ def check_fixed_learner(learner: Any, n_agents: int, n_actions: Any = None) -> N
     check_bias(fixed, n_agents, n_actions)
 
 
-def sample_learner(learner: Any, priors: Priors, n_agents: int, n_actions: Any = None) -> Any:
+def sample_learner(
+    learner: Any, priors: Priors, n_agents: int, n_actions: Any = None, n_subjects: int | None = None
+) -> Any:
     """Sample (or fix) every parameter of the learner family and return the learner.
 
     One site per inferred field (inside an ``agent`` plate for ``"infer_per_agent"``,
-    population sites for ``"infer_hierarchical"``; for ``bias="infer"`` the sites
-    ``bias_free`` and ``bias``, which need ``n_actions``, the ``K_i``); fixed fields become
-    arrays. Call inside a NumPyro model.
+    population sites for ``"infer_hierarchical"`` and, with a ``subject`` plate of
+    ``n_subjects``, for ``"infer_subject"``, whose field is then float[n_subjects]; for
+    ``bias="infer"`` the sites ``bias_free`` and ``bias``, which need ``n_actions``, the
+    ``K_i``); fixed fields become arrays. Call inside a NumPyro model.
     """
     values = {}
     for name in learner_fields(learner):
@@ -131,6 +149,10 @@ def sample_learner(learner: Any, priors: Priors, n_agents: int, n_actions: Any =
                 values[name] = numpyro.sample(name, priors.learner_distribution(name))
         elif isinstance(v, str) and v == INFER_HIERARCHICAL:
             values[name] = sample_hierarchical(learner, name, priors, n_agents)
+        elif isinstance(v, str) and v == INFER_SUBJECT:
+            if n_subjects is None:
+                raise ValueError(f"sample_learner needs n_subjects for learner.{name} = {INFER_SUBJECT!r}.")
+            values[name] = sample_hierarchical(learner, name, priors, n_subjects, plate="subject")
         else:
             values[name] = jnp.asarray(v, dtype=jnp.result_type(float))
     return learner._replace(**values)

@@ -50,6 +50,7 @@ from .learner_spec import (
     learner_latent_sites,
     resolve_learner,
     sample_learner,
+    subject_learner_fields,
 )
 from .observation import observe_trajectories
 from .priors import INFER, INFER_HIERARCHICAL, INFER_PER_AGENT, LEARNER_FIELDS, LEARNER_PRIOR_KINDS, Priors
@@ -119,6 +120,7 @@ def deterministic_site_names(data: Trajectories, mechanism: Any, learner: LogitQ
     """Return the names of the model's deterministic sites for these inputs."""
     learner = resolve_learner(learner)
     names = hierarchical_learner_fields(learner)  # per-agent values of populations
+    names += subject_learner_fields(learner)  # per-subject values of populations
     if infers_bias(learner):
         names.append(BIAS)
     names += param_site_names(mechanism)
@@ -150,7 +152,9 @@ def logit_q_model(
         ``actions: int[M, T, n]``; the history that conditions every next-action term.
     mechanism : Mechanism
     learner : LogitQ, optional
-        Fields fixed (numbers) or ``"infer"`` / ``"infer_per_agent"``; ``None`` infers all.
+        Fields fixed (numbers) or ``"infer"`` / ``"infer_per_agent"`` / ``"infer_hierarchical"``
+        / ``"infer_subject"`` (one value per subject, ``data.subjects``, from a population);
+        ``None`` infers all.
     priors : Priors
     observe : bool
         If False, next actions and payoffs are sampled (posterior/prior predictive of one
@@ -169,8 +173,16 @@ def logit_q_model(
     """
     learner = resolve_learner(learner)
     M, T, n = data.actions.shape
+    per_subject = tuple(subject_learner_fields(learner))
+    temperature = temperature_name(learner)
+    if temperature in per_subject and is_confounded(mechanism, learner, data):
+        raise ValueError(
+            f"learner.{temperature} = 'infer_subject' needs observed payoffs or a mechanism with fixed "
+            f"payoff units: otherwise each subject's {temperature} is confounded with the payoff scale. "
+            f"Fix {temperature}, or make it 'infer'."
+        )
     params = sample_mechanism(mechanism, priors)
-    lq = sample_learner(learner, priors, n, n_actions=data.n_actions)
+    lq = sample_learner(learner, priors, n, n_actions=data.n_actions, n_subjects=data.n_subjects)
 
     if _reports_table(data.n_actions):
         profiles = jnp.asarray(joint_profiles(data.n_actions).reshape(*data.n_actions, n))
@@ -180,6 +192,9 @@ def logit_q_model(
         if is_confounded(mechanism, learner, data):
             numpyro.deterministic("scaled_payoffs", centred * getattr(lq, temperature_name(lq)))
 
+    if per_subject:  # float[S] -> float[M]: each episode takes its subject's values
+        subject = jnp.asarray(data.subject_index)
+        lq = lq._replace(**{f: getattr(lq, f)[subject] for f in per_subject})
     observe_trajectories(
         mechanism,
         params,
@@ -193,6 +208,7 @@ def logit_q_model(
         observe=observe,
         batch_size=batch_size,
         mesh=mesh,
+        episode_fields=per_subject,
     )
 
 

@@ -21,10 +21,10 @@ from bayes_diml.counterfactual import CounterfactualPlan, evaluate_plan
 from bayes_diml.likelihood import scan_states
 from bayes_diml.sharding import shard_episodes
 
-from .policy import LearnerPolicy
+from .policy import EpisodeLearnerPolicy, LearnerPolicy, episode_axes
 from .priors import Priors
 
-__all__ = ["observe_trajectories", "episode_plate"]
+__all__ = ["observe_trajectories", "episode_plate", "scan_episode_states"]
 
 #: The learner scan as a compiled program of stable identity. Run eagerly (NumPyro evaluates
 #: the model op by op while it sets up SVI and Laplace guides and checks a start), it is one
@@ -60,6 +60,7 @@ def observe_trajectories(
     observe: bool = True,
     batch_size: int | None = None,
     mesh: Any = None,
+    episode_fields: tuple[str, ...] = (),
 ) -> None:
     """Add the observation sites ``actions`` (and ``payoff_noise``, ``payoffs``) to the model.
 
@@ -94,6 +95,9 @@ def observe_trajectories(
         scaled by ``M / batch_size``.
     mesh : jax.sharding.Mesh, optional
         Split the episode axis over the mesh's ``"episode"`` devices.
+    episode_fields : tuple of str
+        Learner fields that hold one value per episode, float[M] (per-subject parameters,
+        ``"infer_subject"``): the learner runs on each episode with that episode's values.
     """
     M, T, n = actions.shape
     episodes, subsampled = episode_plate(M, batch_size)
@@ -107,8 +111,14 @@ def observe_trajectories(
         all_actions = rows(actions)  # [B, T, n]
         cf = evaluate_plan(mechanism, params, plan, sel)  # [B, T-1, n, K]
         cf, all_actions = shard_episodes((cf, all_actions), mesh)
-        states = _scan_states(learner, cf, all_actions[:, :-1], jnp.asarray(plan.action_mask))
-        policy = LearnerPolicy(learner, states, plan.action_mask)
+        mask = jnp.asarray(plan.action_mask)
+        if episode_fields:
+            learner = learner._replace(**{f: rows(getattr(learner, f)) for f in episode_fields})
+            states = scan_episode_states(learner, episode_fields, cf, all_actions[:, :-1], mask)
+            policy = EpisodeLearnerPolicy(learner, states, plan.action_mask, episode_fields)
+        else:
+            states = _scan_states(learner, cf, all_actions[:, :-1], mask)
+            policy = LearnerPolicy(learner, states, plan.action_mask)
         if scored is not None:
             policy = policy.mask(rows(scored)[:, :, None])
         with numpyro.plate("step", T - 1, dim=-2), numpyro.plate("agent", n, dim=-1):
@@ -123,3 +133,20 @@ def observe_trajectories(
                 noise = noise.mask(rows(payoff_mask))
             with numpyro.plate("time", T, dim=-2), numpyro.plate("agent", n, dim=-1):
                 numpyro.sample("payoffs", noise, obs=rows(payoffs) if observe else None)
+
+
+def scan_episode_states(
+    learner: Any, episode_fields: tuple[str, ...], cf: Any, actions: Any, mask: Any
+) -> Any:
+    """Return the learner's states of each episode run with its own values of ``episode_fields``.
+
+    ``learner``'s fields in ``episode_fields`` are float[M] (one value per episode), the others
+    shared; ``cf: float[M, S, n, K]``, ``actions: int[M, S, n]``, ``mask: bool[n, K]``. Returns
+    leaves [M, S, ...] as :func:`bayes_diml.likelihood.scan_states` does.
+    """
+
+    def one(lrn, cf_m, actions_m):
+        states = _scan_states(lrn, cf_m[None], actions_m[None], mask)
+        return jax.tree_util.tree_map(lambda x: x[0], states)
+
+    return jax.vmap(one, in_axes=(episode_axes(learner, episode_fields), 0, 0))(learner, cf, actions)

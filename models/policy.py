@@ -19,7 +19,7 @@ from numpyro.distributions import constraints
 
 from bayes_diml.likelihood import action_log_prob
 
-__all__ = ["LearnerPolicy"]
+__all__ = ["LearnerPolicy", "EpisodeLearnerPolicy", "episode_axes"]
 
 #: One compiled program (of stable identity) for scoring actions; see ``logit_q._scan_states``.
 _action_log_prob = jax.jit(action_log_prob)
@@ -27,6 +27,8 @@ _action_log_prob = jax.jit(action_log_prob)
 
 class LearnerPolicy(dist.Distribution):
     """Next action of every agent given the learner's states.
+
+    ``batch_shape`` is the states' leading shape ``[..., n]``; values are int[..., n].
 
     Parameters
     ----------
@@ -37,8 +39,6 @@ class LearnerPolicy(dist.Distribution):
         (float[M, S, n, K] for LogitQ; see :func:`bayes_diml.likelihood.scan_states`).
     action_mask : bool[n, K]
         Which actions exist for each agent (padding for unequal action counts).
-
-    ``batch_shape`` is the states' leading shape ``[..., n]``; values are int[..., n].
     """
 
     arg_constraints: dict = {}
@@ -62,8 +62,48 @@ class LearnerPolicy(dist.Distribution):
         return self.learner.log_policy(self.states, self.action_mask)
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
-        """Draw actions: int[*sample_shape, ..., n]."""
+        """Draw actions: ``int[*sample_shape, ..., n]``."""
         log_pi = self.log_policy()
         # padded actions get the smallest finite logit: probability 0, valid parameter
         log_pi = jnp.where(jnp.isneginf(log_pi), jnp.finfo(log_pi.dtype).min, log_pi)
         return dist.Categorical(logits=log_pi).sample(key, sample_shape)
+
+
+def episode_axes(learner: Any, episode_fields: tuple[str, ...]) -> Any:
+    """Return ``vmap`` axes for a learner: 0 for the fields in ``episode_fields``, None for the rest."""
+    return type(learner)(**{f: (0 if f in episode_fields else None) for f in learner._fields})
+
+
+class EpisodeLearnerPolicy(LearnerPolicy):
+    """:class:`LearnerPolicy` whose learner has some fields per episode (float[M] leading axis).
+
+    ``episode_fields`` name those fields (per-subject parameters, ``"infer_subject"``); the
+    policy of episode ``m`` uses their ``m``-th entries. ``states`` and values have the
+    episode axis first (float[M, S, n, K] and int[M, S, n] for LogitQ).
+    """
+
+    pytree_aux_fields = ("episode_fields",)
+
+    def __init__(
+        self,
+        learner: Any,
+        states: Any,
+        action_mask: Any,
+        episode_fields: tuple[str, ...],
+        *,
+        validate_args: bool | None = None,
+    ):
+        self.episode_fields = tuple(episode_fields)
+        super().__init__(learner, states, action_mask, validate_args=validate_args)
+
+    def log_prob(self, value: jax.Array) -> jax.Array:
+        """Log-probability of ``value: int[M, ..., n]``: float[M, ..., n]."""
+        axes = episode_axes(self.learner, self.episode_fields)
+        fn = jax.vmap(lambda lrn, st, v: action_log_prob(lrn, st, self.action_mask, v), in_axes=(axes, 0, 0))
+        return fn(self.learner, self.states, jnp.asarray(value))
+
+    def log_policy(self) -> jax.Array:
+        """Return the whole log-policy: float[M, ..., n, K] (``-inf`` on padded actions)."""
+        axes = episode_axes(self.learner, self.episode_fields)
+        fn = jax.vmap(lambda lrn, st: lrn.log_policy(st, self.action_mask), in_axes=(axes, 0))
+        return fn(self.learner, self.states)

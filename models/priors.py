@@ -1,7 +1,8 @@
 """Prior hyper-parameters of the model and the learner-field spec values.
 
-A learner field is a number (fixed), :data:`INFER` (one shared value), :data:`INFER_PER_AGENT`
-or :data:`INFER_HIERARCHICAL`; :class:`Priors` holds the hyper-parameters of every prior.
+A learner field is a number (fixed), :data:`INFER` (one shared value), :data:`INFER_PER_AGENT`,
+:data:`INFER_HIERARCHICAL` (per agent, from a population) or :data:`INFER_SUBJECT` (per
+subject, i.e. per episode, from a population); :class:`Priors` holds the hyper-parameters of every prior.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "INFER",
     "INFER_PER_AGENT",
     "INFER_HIERARCHICAL",
+    "INFER_SUBJECT",
     "LEARNER_FIELDS",
     "LEARNER_PRIOR_KINDS",
     "Priors",
@@ -26,6 +28,8 @@ INFER = "infer"
 INFER_PER_AGENT = "infer_per_agent"
 #: One value per agent from a population prior, non-centred (see ``models/hierarchical.py``).
 INFER_HIERARCHICAL = "infer_hierarchical"
+#: One value per subject (an episode: an hBayesDM ``subjID``) from a population prior, non-centred.
+INFER_SUBJECT = "infer_subject"
 LEARNER_FIELDS = ("alpha", "beta", "eps")  # LogitQ's; other families: learner_fields(learner)
 #: Prior kind of every learner parameter of every family: Beta on the unit interval, else LogNormal.
 LEARNER_PRIOR_KINDS = {
@@ -49,6 +53,9 @@ def _positive_scale(name: str, value: object) -> float:
 @dataclass(frozen=True)
 class Priors:
     """Prior hyper-parameters (plain numbers, so fits can be saved and rebuilt).
+
+    Parameters in the unit interval have Beta(a, b) priors, the others LogNormal(loc, scale)
+    (see ``bayes_diml.learners.Parameter``).
 
     Attributes
     ----------
@@ -77,8 +84,9 @@ class Priors:
     prior_weight : (loc, scale)
         LogNormal prior on fictitious play's weight of the initial value.
     population : (mu_scale, sigma_scale)
-        Hierarchical (``"infer_hierarchical"``) parameters: ``link(theta_i) = mu + sigma z_i``
-        with ``mu ~ Normal(link(centre of the parameter's prior above), mu_scale)`` and
+        Hierarchical (``"infer_hierarchical"``, ``"infer_subject"``) parameters:
+        ``link(theta_i) = mu + sigma z_i`` with
+        ``mu ~ Normal(link(centre of the parameter's prior above), mu_scale)`` and
         ``sigma ~ HalfNormal(sigma_scale)`` (``models/hierarchical.py``).
     h : (a, b)
         Beta prior on the aspiration learner's aspiration adaptation rate (mean 0.25).
@@ -87,9 +95,6 @@ class Priors:
         learner with ``bias="infer"``, see ``models/bias.py``): isotropic inside the sum-to-zero
         subspace, so a difference ``b_i[k] - b_i[j]`` has sd ``sqrt(2) * bias`` logits (1.4 by
         default: a habit can shift the odds between two actions by about e^1.4 = 4 a priori).
-
-    Parameters in the unit interval have Beta(a, b) priors, the others LogNormal(loc, scale)
-    (see ``bayes_diml.learners.Parameter``).
     """
 
     mechanism_scale: float | None = 1.0

@@ -1,18 +1,26 @@
 """Write the example notebooks (``01_quickstart``, ``02_unknown_temperature``, ``03_paper_experiments``).
 
-Run from anywhere: ``python notebooks/make_notebooks.py``. The notebooks are written without
-outputs; ``tests/test_notebooks.py`` executes them top to bottom with small settings
-(``BAYES_DIML_NOTEBOOK_SMALL=1``).
+Run from anywhere: ``python notebooks/make_notebooks.py`` writes them without outputs;
+``python notebooks/make_notebooks.py --execute`` (the committed copies) also runs each one top to
+bottom with its small settings (``BAYES_DIML_NOTEBOOK_SMALL=1``, as ``tests/test_notebooks.py``
+does) and keeps the outputs, so that they render where people browse the repository. Image
+outputs above ``MAX_IMAGE_BYTES`` are dropped and absolute paths of the machine are replaced.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import re
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
+#: Largest base64 image output kept in an executed notebook (a larger one is dropped).
+MAX_IMAGE_BYTES = 400_000
 
 SMALL_CELL = """\
 import os
@@ -451,8 +459,64 @@ def _notebook(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     return nb
 
 
-def main() -> None:
-    """Write the three notebooks next to this script."""
+def _execute(nb: nbformat.NotebookNode, timeout: int) -> nbformat.NotebookNode:
+    """Run ``nb`` in a ``python3`` kernel in this folder with the small settings; keep its outputs."""
+    from nbclient import NotebookClient  # the ``test`` extra
+
+    os.environ["BAYES_DIML_NOTEBOOK_SMALL"] = "1"
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures kept as PNG outputs
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(HERE)}},
+    )
+    client.execute()
+    return _clean_outputs(nb)
+
+
+def _clean_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop large images and tqdm's widget notice; replace this machine's paths in the outputs."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and "TqdmWarning: IProgress not found" in out.text:
+                continue  # the kernel has no ipywidgets; the notebook does not use tqdm's widget
+            data = out.get("data", {})
+            for mime in [m for m in data if m.startswith("image/")]:
+                if len(data[mime]) > MAX_IMAGE_BYTES:
+                    del data[mime]
+                    data.setdefault("text/plain", "[image dropped: larger than MAX_IMAGE_BYTES]")
+            if "text" in out:
+                out["text"] = _local_paths(out["text"])
+            for mime, value in data.items():
+                if isinstance(value, str) and not mime.startswith("image/"):
+                    data[mime] = _local_paths(value)
+            outputs.append(out)
+        cell["outputs"] = outputs
+    return nb
+
+
+def _local_paths(text: str) -> str:
+    """``text`` without this machine's absolute paths (site-packages, repository, kernel cells)."""
+    tmp = re.escape(tempfile.gettempdir())
+    text = re.sub(r"\S*/site-packages/", "site-packages/", text)
+    text = re.sub(tmp + r"/ipykernel_\d+/\d+\.py:(\d+):", r"<cell>:\1:", text)
+    text = text.replace(str(HERE.parent), "<repo>").replace(str(Path.home()), "~")
+    return re.sub(tmp + r"[^\s'\"]*", "<tmp>", text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write the three notebooks next to this script (executed with ``--execute``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--execute", action="store_true", help="run each notebook (small settings), keep outputs"
+    )
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell when executing")
+    args = parser.parse_args(argv)
     for name, cells in [
         ("01_quickstart.ipynb", QUICKSTART),
         ("02_unknown_temperature.ipynb", UNKNOWN_TEMPERATURE),
@@ -460,6 +524,9 @@ def main() -> None:
     ]:
         nb = _notebook(cells)
         nbformat.validate(nb)
+        if args.execute:
+            nb = _execute(nb, args.timeout)
+            nbformat.validate(nb)
         nbformat.write(nb, HERE / name)
 
 

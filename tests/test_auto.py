@@ -11,21 +11,25 @@ import warnings
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
 from bayes_diml.cli import main as cli
-from bayes_diml.inference import ParetoKWarning, StackedPosterior, load_stacked
+from bayes_diml.inference import ConvergenceWarning, ParetoKWarning, StackedPosterior, load_stacked
 from bayes_diml.inference.auto import (
     ABSTAIN_PRIOR_WEIGHT,
     NULL_NAMES,
     auto_candidates,
     auto_learner,
+    bag_targets,
+    compare_candidates,
     decide,
     mixture_weights,
     nesting_notes,
+    stack_draws,
 )
 from bayes_diml.inference.stacked import NO_INFORMATION, mixture_counts
 from bayes_diml.learners import FAMILIES, temperature_name
@@ -138,7 +142,13 @@ def blind_fit():
     with warnings.catch_warnings():  # Laplace: some episodes' Pareto k may exceed 0.7 (incidental here)
         warnings.filterwarnings("ignore", category=ParetoKWarning)
         return bd.fit(
-            data, mechanisms.Tabular(GAME), "auto", method="laplace", candidates=["logitq"], progress=False
+            data,
+            mechanisms.Tabular(GAME),
+            "auto",
+            method="laplace",
+            candidates=["logitq"],
+            robust=None,
+            progress=False,
         )
 
 
@@ -158,6 +168,7 @@ def test_payoff_blind_data_abstain(blind_fit):
         assert col in table.columns
     assert table["weight"].sum() == pytest.approx(1.0, abs=1e-6)
     assert NO_INFORMATION in st.report(0.9)
+    assert st.info["robust"] is None and st.info["bagged"] == [] and "not bagged" in st.report(0.9)
 
 
 def test_stacked_draws_follow_the_mixture_weights(blind_fit):
@@ -175,6 +186,87 @@ def test_stacked_draws_follow_the_mixture_weights(blind_fit):
     own = st.candidates["logitq"].payoff_differences()
     rows = draws[st.sources == "logitq"].reshape(-1, own[0].size)
     assert np.isin(rows[:, 0], own.reshape(len(own), -1)[:, 0]).all()
+
+
+@pytest.fixture(scope="module")
+def bagged_auto():
+    """A bagged ``learner="auto"`` fit (its default) and the unbagged one of the same data and seed."""
+    data = logit_q_game(16, 20, 4)[1]
+    kw = dict(method="laplace", candidates=["logitq", "hedge"], progress=False, seed=3)
+    with warnings.catch_warnings():  # this checks how bagged draws are stacked, not Laplace on tiny bags
+        warnings.filterwarnings("ignore", category=ParetoKWarning)
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        plain = bd.fit(data, mechanisms.Tabular(GAME), "auto", robust=None, **kw)
+        bagged = bd.fit(data, mechanisms.Tabular(GAME), "auto", n_bags=2, **kw)
+    return plain, bagged
+
+
+def test_auto_bags_the_weighty_families_by_default(bagged_auto):
+    plain, st = bagged_auto
+    # weights, elpds and the verdict come from the ordinary fits: identical with and without bagging
+    pd.testing.assert_frame_equal(st.table, plain.table)
+    assert st.verdict == plain.verdict
+    targets = bag_targets(st.table)
+    assert targets and st.info["bagged"] == targets == list(st.bagged)
+    assert st.info["robust"] == "bagging" and st.info["n_bags"] == 2
+    assert "bagged posteriors (BayesBag, 2 bootstrap" in st.report(0.9)
+    for name in targets:
+        bag = st.bagged[name]
+        assert bag.info["robust"] == "bagging" and bag.info["n_bags"] == 2
+        assert bag.learner == st.candidates[name].learner
+        # every stacked draw of a bagged family is a draw of its bagged posterior, none of the ordinary one
+        cells = GAME[0] * GAME[1] * len(GAME)
+        rows = st.payoff_differences()[st.sources == name].reshape(-1, cells)
+        assert len(rows) > 0
+        assert np.isin(rows[:, 0], bag.payoff_differences().reshape(-1, cells)[:, 0]).all()
+        ordinary = st.candidates[name].payoff_differences().reshape(-1, cells)[:, 0]
+        assert not np.isin(rows[:, 0], ordinary).any()
+    # the bags of every family are the same bootstrap data sets
+    idx = [st.bagged[n].info["bag_indices"] for n in targets]
+    for other in idx[1:]:
+        np.testing.assert_array_equal(other, idx[0])
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ParetoKWarning")
+def test_stack_draws_checks_the_bagged_fits(bagged_auto):
+    plain, st = bagged_auto
+    fits = plain.posteriors
+    comparison = compare_candidates(fits, 3)
+    name = next(iter(st.bagged))
+    with pytest.raises(ValueError, match="not among the compared families"):
+        stack_draws(comparison, fits, bagged={"ewa": st.bagged[name]})
+    with pytest.raises(ValueError, match="must be a bagged fit"):
+        stack_draws(comparison, fits, bagged={name: fits[name]})
+    again = stack_draws(comparison, fits, bagged=st.bagged)
+    np.testing.assert_array_equal(again.payoff_differences(), st.payoff_differences())
+
+
+def test_high_pareto_k_is_one_warning_naming_every_candidate(bagged_auto):
+    plain, _ = bagged_auto
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ParetoKWarning)
+        comparison = compare_candidates(plain.posteriors, 3)
+    high = comparison.table[comparison.table["n_high_k"] > 0]
+    assert len(high) > 0  # Laplace on 16 episodes: some episodes' PSIS estimates are unreliable
+    pareto = [w for w in caught if issubclass(w.category, ParetoKWarning)]
+    assert len(pareto) == 1
+    for name, row in high.iterrows():
+        assert f"{name} ({row.n_high_k} of 16" in str(pareto[0].message)
+
+
+def test_bag_targets_take_learners_above_the_threshold():
+    table = pd.DataFrame(
+        {"kind": ["learner", "learner", "null", "learner"], "mixture_weight": [0.6, 0.049, 0.3, 0.05]},
+        index=["ewa", "hedge", "null_markov", "logitq"],
+    )
+    assert bag_targets(table) == ["ewa", "logitq"]
+    assert bag_targets(table, 0.5) == ["ewa"]
+
+
+def test_auto_bagging_keyword_errors():
+    data = payoff_blind(4, 6, 2)
+    with pytest.raises(ValueError, match="n_bags apply to robust='bagging'"):
+        bd.fit(data, mechanisms.Tabular(GAME), "auto", method="laplace", robust=None, n_bags=3)
 
 
 def test_stacked_save_load_round_trip(blind_fit, tmp_path):
@@ -232,11 +324,16 @@ def test_cli_fit_auto(tmp_path):
         "laplace",
         "--candidates",
         "logitq,hedge",
+        "--bags",
+        "2",
     ]
     res = CliRunner().invoke(cli, [*args, "--out", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "verdict:" in res.output and NO_INFORMATION in res.output
-    assert set(load_stacked(out).candidates) == {"logitq", "hedge", *NULL_NAMES}
+    back = load_stacked(out)
+    assert set(back.candidates) == {"logitq", "hedge", *NULL_NAMES}
+    assert back.info["robust"] == "bagging" and back.info["n_bags"] == 2 and back.info["bagged"]
+    assert "bagged posteriors (BayesBag, 2 bootstrap" in res.output
 
 
 # ------------------------------------------------------------------ NUTS, every family (slow)
@@ -249,8 +346,9 @@ NUTS = dict(num_warmup=300, num_samples=300, num_chains=2, progress=False)
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
 def test_auto_on_logit_q_data_is_informative_and_covers_the_truth():
     mech, data, truth = logit_q_game(30, 30, 0)
-    st = bd.fit(data, mech, "auto", method="nuts", **NUTS)
+    st = bd.fit(data, mech, "auto", method="nuts", n_bags=5, **NUTS)  # bagged intervals (the default)
     assert st.verdict == "informative", st.summary()
+    assert st.info["robust"] == "bagging" and st.info["bagged"], st.info
     learners = st.table[st.table["kind"] == "learner"]["weight"].sum()
     assert learners > 0.5, st.summary()
     table = st.payoff_table(0.9)
@@ -279,6 +377,7 @@ def _true_pairs(truth: np.ndarray, pairs) -> np.ndarray:
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
 def test_auto_on_payoff_blind_data_abstains():
     data = payoff_blind(30, 30, 3)
-    st = bd.fit(data, mechanisms.Tabular(GAME), "auto", method="nuts", **NUTS)
+    # unbagged: the abstention (>= 50% antithetic prior draws) does not depend on the intervals
+    st = bd.fit(data, mechanisms.Tabular(GAME), "auto", method="nuts", robust=None, **NUTS)
     assert st.verdict in ("no_signal", "misspecified"), st.summary()
     assert not sure(st.payoff_pairs(0.9)).any()

@@ -157,7 +157,7 @@ def test_cli_errors_are_one_line():
 
 
 TINY = ["--game", "2x2", "--n-datasets", "4", "--episodes", "2", "--steps", "4", "--method", "svi"]
-TINY += ["--svi-steps", "20", "--draws", "10", "--n-ranks", "9", "--chunk-size", "2"]
+TINY += ["--num-steps", "20", "--num-samples", "10", "--n-ranks", "9", "--chunk-size", "2", "--json"]
 
 
 @pytest.mark.slow

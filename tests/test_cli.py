@@ -236,9 +236,12 @@ def test_counterfactual_welfare_warns_when_confounded(map_fit):
 # ---------------------------------------------------------------------------- errors
 def test_errors_missing_and_wrong_files(work, data_path):
     fails("fit", work / "nope.npz", "--out", work / "x.nc", match="does not exist")
-    bad = work / "data.txt"
+    bad = work / "data.dat"
     bad.write_text("hello")
-    fails("fit", bad, "--out", work / "x.nc", match="unknown suffix '.txt'")
+    fails("fit", bad, "--out", work / "x.nc", match="unknown suffix '.dat'")
+    bad = work / "data.txt"  # .txt / .tsv: hBayesDM's tab-separated files
+    bad.write_text("hello")
+    fails("fit", bad, "--out", work / "x.nc", match="missing column(s) ['subjID', 'choice', 'outcome']")
     fails("fit", data_path, "--out", work / "x.json", match="unknown suffix '.json'")
     fails("fit", data_path, "--out", work / "no_such_dir" / "x.nc", match="does not exist")
     empty = work / "empty.npz"

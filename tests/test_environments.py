@@ -1,6 +1,7 @@
 """Tests of ``bayes_diml.environments``: the DIML experiments E1, E2, E3, E7 as built by ``make``.
 
-The facts checked here come from the reference (``/work/shared/diml-reference.md``): game
+The facts checked here come from the reference (``docs/paper-reference.md``: An & Du (2026),
+arXiv:2601.17678, and the authors' script): game
 sizes, the true mechanisms' families and parameter ranges, learner parameters, data sizes
 (60 episodes x 60 steps, E7 per setting) and the 80/20 train/test split by episode.
 

@@ -115,6 +115,24 @@ def test_unlabelled_npz_keys_are_unchanged(tmp_path):
         assert sorted(z.files) == ["actions", "labels", "lengths", "n_actions"]
 
 
+@pytest.mark.parametrize("suffix", [".npz", ".parquet", ".csv"])
+def test_labels_and_subjects_travel_together(tmp_path, suffix):
+    d = _labelled(subjects=[7, 3, 7])
+    back = Trajectories.load(d.save(tmp_path / f"both{suffix}"))
+    assert back.agent_labels == AGENTS and sorted(back.action_labels[0]) == sorted(ACTIONS[0])
+    assert list(back.subjects) == [1, 0, 1] and _decoded(back) == _decoded(d)
+    sub = d.subset([2, 0])
+    assert list(sub.subjects) == [0, 0] and sub.labels == d.labels  # subjects renumbered
+
+
+@pytest.mark.parametrize("raw, match", [("{not json", "not valid JSON"), ("[1, 2]", "not a JSON object")])
+def test_malformed_npz_labels_raise_data_error(tmp_path, raw, match):
+    path = tmp_path / "bad.npz"
+    np.savez(path, actions=_actions(), n_actions=np.asarray((3, 2)), labels=np.asarray(raw))
+    with pytest.raises(DataError, match=rf"bad\.npz: key 'labels' is {match}"):
+        Trajectories.load(path)
+
+
 def test_hand_written_csv_with_text_labels(tmp_path):
     path = tmp_path / "hand.csv"
     path.write_text(

@@ -1,6 +1,6 @@
 """Tests of ``bayes_diml.metrics``: payoff differences, diff_mse and cfkl_params.
 
-The metric definitions are the reference's (``/work/shared/diml-reference.md``):
+The metric definitions are the reference's (``docs/paper-reference.md``, "Metrics"):
 
 - ``diff_mse``: contexts (episode m, step t < L_m - 1, agent i) uniform over the test
   episodes, ``a, a'`` uniform in agent i's actions, mean of

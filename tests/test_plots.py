@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from pathlib import Path
@@ -181,6 +182,11 @@ def test_cli_plot_writes_the_figure(tmp_path, laplace):
     )
     assert res.exit_code == 0, res.output
     assert f"Wrote {out}" in res.output and out.stat().st_size > 5_000
+    args = ["plot", str(fit), "--kind", "forest", "--out", str(out), "--max-cells", "4", "--json"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)  # stdout is one JSON document
+    assert doc == {"out": str(out), "fit": str(fit), "kind": "forest", "stacked_best_learner": None}
     bad = CliRunner().invoke(main, ["plot", str(fit), "--kind", "violin", "--out", str(out)])
     assert bad.exit_code == 2 and "'violin' is not one of 'trace', 'rank'" in bad.output
     bad = CliRunner().invoke(main, ["plot", str(fit), "--kind", "trace", "--out", str(tmp_path / "x.txt")])

@@ -22,7 +22,8 @@ from bayes_diml.registry import (
 
 
 def test_infer_values_are_the_models_constants():
-    assert INFER_VALUES == (models.INFER, models.INFER_PER_AGENT, models.INFER_HIERARCHICAL)
+    m = models
+    assert INFER_VALUES == (m.INFER, m.INFER_PER_AGENT, m.INFER_HIERARCHICAL, m.INFER_SUBJECT)
 
 
 @pytest.mark.parametrize(

@@ -263,7 +263,7 @@ def test_checkpoint_state_round_trips_exactly(small, tmp_path):
         "chunk_00000.npz",
         "chunk_00001.npz",
         "manifest.json",
-        "state_00002.pkl",
+        "state_00002.npz",
     ]  # older states are removed once the manifest points past them; no temporary files remain
 
 

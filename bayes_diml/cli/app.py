@@ -11,9 +11,11 @@ import click
 
 from bayes_diml.cli.bandit import bandit_command
 from bayes_diml.cli.compare import compare_command, ppc_command
+from bayes_diml.cli.console import EXIT_CODES
 from bayes_diml.cli.counterfactual import counterfactual
 from bayes_diml.cli.demo import demo
 from bayes_diml.cli.fit import fit_command
+from bayes_diml.cli.options import add_global_flags
 from bayes_diml.cli.paper import paper
 from bayes_diml.cli.plot import plot_command
 from bayes_diml.cli.report import identify, payoffs, summary
@@ -23,8 +25,17 @@ from bayes_diml.compilation_cache import cache_from_environment
 
 __all__ = ["main"]
 
+_EPILOG = (
+    "Conventions: --json prints one JSON document on stdout (notes and warnings go to stderr); "
+    "--quiet and --debug go before or after the command name; fit --strict turns convergence "
+    "problems into exit code 3; old flag spellings still work for now and print a deprecation notice.\n\n"
+    "\b\nExit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES)
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=_EPILOG
+)
 @click.version_option(package_name="bayes-diml", prog_name="bayes-diml")
 @click.option(
     "--compilation-cache/--no-compilation-cache",
@@ -50,6 +61,9 @@ def main(compilation_cache: bool) -> None:
     cache_from_environment(compilation_cache)
 
 
+add_global_flags(main)
+
+
 for _command in (
     simulate,
     fit_command,
@@ -65,4 +79,4 @@ for _command in (
     demo,
     sbc_command,
 ):
-    main.add_command(_command)
+    main.add_command(add_global_flags(_command))

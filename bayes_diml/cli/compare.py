@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from bayes_diml.cli.console import finite, fmt, percent, stderr, stdout, user_errors, visible_warnings
-from bayes_diml.cli.options import check_out, load_fit, prob_option
+from bayes_diml.cli.console import emit_json, fmt, percent, stderr, stdout, user_errors, visible_warnings
+from bayes_diml.cli.options import check_out, json_option, load_fit, prob_option
 from bayes_diml.inference import compare
 
 __all__ = ["compare_command", "ppc_command"]
@@ -29,13 +28,14 @@ __all__ = ["compare_command", "ppc_command"]
 @click.option(
     "--min-steps", type=click.IntRange(min=1), default=None, help="LFO: steps in the first training set."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print only a JSON list of rows, best first.")
+@json_option
 @user_errors
 def compare_command(fit_paths: tuple[Path, ...], ic: str, min_steps: int | None, as_json: bool) -> None:
     """Compare fits of the same data by expected log predictive density (ArviZ compare).
 
     Each FIT is named by its file stem. Columns: rank, elpd, elpd_diff (to the best) with its
-    standard error dse, weight (stacking), p (effective parameters), max Pareto k.
+    standard error dse, weight (stacking), p (effective parameters), max Pareto k. With --json,
+    stdout holds a JSON list of these rows, best first, each with its model name.
     """
     if len(fit_paths) < 2:
         raise click.UsageError("compare needs at least two fits: bayes-diml compare FIT1 FIT2 ...")
@@ -50,11 +50,9 @@ def compare_command(fit_paths: tuple[Path, ...], ic: str, min_steps: int | None,
     wanted = ("rank", "elpd", "se", "elpd_diff", "dse", "weight", "p", "max_pareto_k")
     cols = [c for c in wanted if c in table]
     if as_json:
-        rows = [
-            {"model": str(name), **{c: (float(row[c]) if finite(row[c]) else None) for c in cols}}
-            for name, row in table.iterrows()
-        ]
-        click.echo(json.dumps(rows, indent=2, allow_nan=False))
+        emit_json(
+            [{"model": str(name), **{c: float(row[c]) for c in cols}} for name, row in table.iterrows()]
+        )
         return
     what = "PSIS-LOO, episodes left out" if ic == "loo" else "PSIS-LFO, one step ahead"
     out = Table(title=f"Model comparison ({what}; best first)", title_justify="left")
@@ -84,13 +82,14 @@ def compare_command(fit_paths: tuple[Path, ...], ic: str, min_steps: int | None,
 @click.option("--draws", type=click.IntRange(min=10), default=200, show_default=True, help="Posterior draws.")
 @prob_option
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print only a JSON list of per-agent rows.")
+@json_option
 @user_errors
 def ppc_command(fit_path: Path, out: Path, draws: int, prob: float, seed: int, as_json: bool) -> None:
     """Posterior-predictive check in behaviour space: action frequencies over time and switching rates.
 
     Simulates as many episodes as the data per posterior draw and writes a figure of the data
-    against the simulated bands; prints per agent the switching rates and p-values.
+    against the simulated bands; prints per agent the switching rates and p-values (--json: a
+    JSON list of per-agent rows).
     """
     out = check_out(out, (".png", ".pdf", ".svg"))
     err = stderr()
@@ -100,8 +99,7 @@ def ppc_command(fit_path: Path, out: Path, draws: int, prob: float, seed: int, a
         check.save(out)
     frame = check.summary()
     if as_json:
-        rows = [{"agent": int(a), **{c: float(v) for c, v in row.items()}} for a, row in frame.iterrows()]
-        click.echo(json.dumps(rows, indent=2, allow_nan=False))
+        emit_json([{"agent": int(a), **{c: float(v) for c, v in row.items()}} for a, row in frame.iterrows()])
         return
     table = Table(title=f"Behaviour check ({percent(prob)} bands, {draws} draws)", title_justify="left")
     for c in ("agent", *frame.columns):

@@ -2,15 +2,19 @@
 
 Bad input (missing or unreadable files, wrong suffixes, bad values, a mechanism that does not
 fit the data) ends in a one-line error and a non-zero exit code, never a traceback
-(:func:`user_errors`). Warnings of the package (confounding, convergence) are printed to stderr
-so that they stay visible and never mix with machine-readable output (:func:`visible_warnings`).
+(:func:`user_errors`; ``--debug`` shows the traceback instead). Warnings of the package
+(confounding, convergence) are printed to stderr so that they stay visible and never mix with
+machine-readable output (:func:`visible_warnings`); ``--json`` output goes through
+:func:`emit_json`. The exit codes are listed in :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,15 +25,26 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bayes_diml.inference import FitError, Posterior
+from bayes_diml.inference import ConvergenceWarning, FitError, Posterior
 from bayes_diml.learners import LogitQ, parameter_names
 from bayes_diml.memory import MemoryLimitError
 
 __all__ = [
+    "EXIT_CODES",
+    "QUIET",
+    "DEBUG",
+    "StrictFailure",
+    "quiet",
+    "debug",
+    "note",
     "stdout",
     "stderr",
     "user_errors",
     "visible_warnings",
+    "warning_records",
+    "strict_check",
+    "json_ready",
+    "emit_json",
     "fmt",
     "fmt_values",
     "percent",
@@ -50,6 +65,45 @@ _SHORT_LABELS = {
 }
 
 
+#: Exit codes of every command (shown in ``bayes-diml --help``, README and docs/cli.md).
+EXIT_CODES = (
+    (0, "success"),
+    (1, "error in the input or the data (one-line message; --debug shows the traceback)"),
+    (2, "usage error: unknown flag, missing argument, bad value (click's)"),
+    (3, "fit --strict: the fit failed its convergence checks (a ConvergenceWarning)"),
+)
+#: Keys in click's ``Context.meta`` (shared by the group and its commands) of --quiet and --debug.
+QUIET = "bayes_diml.quiet"
+DEBUG = "bayes_diml.debug"
+
+
+class StrictFailure(click.ClickException):
+    """``--strict``: a fit finished with convergence problems (exit code 3)."""
+
+    exit_code = 3
+
+
+def _meta_flag(key: str) -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(key, False))
+
+
+def quiet() -> bool:
+    """Return whether --quiet was given (no progress bars, no notes; results and errors stay)."""
+    return _meta_flag(QUIET)
+
+
+def debug() -> bool:
+    """Return whether --debug was given (errors show their full traceback)."""
+    return _meta_flag(DEBUG)
+
+
+def note(console: Console, text: str) -> None:
+    """Print an informational note (rich markup) to ``console`` unless --quiet was given."""
+    if not quiet():
+        console.print(text, soft_wrap=True)
+
+
 def stdout() -> Console:
     """Return a rich console on stdout (no highlighting)."""
     return Console(highlight=False)
@@ -68,7 +122,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Turn the package's input errors into a one-line click error (exit code 1)."""
+    """Turn the package's input errors into a one-line click error (exit code 1).
+
+    With --debug the original exception propagates and Python prints its traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -77,26 +134,31 @@ def user_errors(fn: Callable) -> Callable:
         except click.ClickException:
             raise
         except ImportError as exc:  # e.g. zarr not installed for a .zarr fit
+            if debug():
+                raise
             raise click.ClickException(f"a required package is missing: {_one_line(exc)}") from None
-        except (ValueError, TypeError, KeyError, OSError, FitError) as exc:  # DataError is a ValueError
-            raise click.ClickException(_one_line(exc)) from None
-        except MemoryLimitError as exc:  # the memory guard, raised before allocating
+        except (ValueError, TypeError, KeyError, OSError, FitError, MemoryLimitError) as exc:
+            # DataError is a ValueError; MemoryLimitError is the memory guard, raised before allocating
+            if debug():
+                raise
             raise click.ClickException(_one_line(exc)) from None
 
     return wrapper
 
 
 @contextlib.contextmanager
-def visible_warnings(console: Console) -> Iterator[None]:
+def visible_warnings(console: Console) -> Iterator[list[warnings.WarningMessage]]:
     """Collect warnings raised inside and print the user-facing ones (UserWarning) to ``console``.
 
     Deprecation and numeric RuntimeWarnings of the libraries are dropped: they are not about
-    the user's fit. Identical messages are printed once.
+    the user's fit. Identical messages are printed once. Yields a list that holds, once the
+    block has ended, the warnings printed (for :func:`strict_check` and ``--json``).
     """
+    shown: list[warnings.WarningMessage] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            yield
+            yield shown
         finally:
             seen = set()
             for w in caught:
@@ -106,9 +168,53 @@ def visible_warnings(console: Console) -> Iterator[None]:
                 if text in seen:
                     continue
                 seen.add(text)
+                shown.append(w)
                 console.print(
                     f"[bold yellow]Warning ({w.category.__name__}):[/] {escape(text)}", soft_wrap=True
                 )
+
+
+def warning_records(shown: list[warnings.WarningMessage]) -> list[dict[str, str]]:
+    """Return the warnings :func:`visible_warnings` printed as ``[{category, message}]`` (for --json)."""
+    return [{"category": w.category.__name__, "message": " ".join(str(w.message).split())} for w in shown]
+
+
+def strict_check(shown: list[warnings.WarningMessage], strict: bool) -> None:
+    """Under --strict, end with exit code 3 if a :class:`ConvergenceWarning` was among ``shown``."""
+    problems = [w for w in shown if issubclass(w.category, ConvergenceWarning)]
+    if strict and problems:
+        text = " ".join(str(problems[0].message).split())
+        raise StrictFailure(f"--strict: the fit failed its convergence checks ({text})")
+
+
+def json_ready(value: Any) -> Any:
+    """Return ``value`` as plain JSON types: numpy numbers and arrays as numbers and lists, NaN as None.
+
+    Mappings keep their order (keys as strings); tuples, lists and arrays become lists; paths
+    become strings; infinite and NaN floats become None, so that the document is strict JSON.
+    """
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(float(value)) else None
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON.")
+
+
+def emit_json(document: Any) -> None:
+    """Print ``document`` as one JSON document on stdout (see :func:`json_ready`)."""
+    click.echo(json.dumps(json_ready(document), indent=2, allow_nan=False))
 
 
 def fmt(x: Any, digits: int = 4) -> str:

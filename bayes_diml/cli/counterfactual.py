@@ -8,8 +8,8 @@ import click
 import numpy as np
 from rich.table import Table
 
-from bayes_diml.cli.console import fmt, percent, stderr, stdout, user_errors, visible_warnings
-from bayes_diml.cli.options import check_out, load_fit, prob_option
+from bayes_diml.cli.console import emit_json, fmt, percent, stderr, stdout, user_errors, visible_warnings
+from bayes_diml.cli.options import check_out, json_option, load_fit, prob_option
 from bayes_diml.learners import LogitQ
 
 __all__ = ["counterfactual", "STATISTICS"]
@@ -55,6 +55,7 @@ STATISTICS = ("action_frequencies", "mean_payoff", "welfare")
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Save draws to .npz."
 )
+@json_option
 @user_errors
 def counterfactual(
     fit_path: Path,
@@ -69,11 +70,15 @@ def counterfactual(
     seed: int,
     prob: float,
     out: Path | None,
+    as_json: bool,
 ) -> None:
     """Posterior-predictive simulation with the learner's alpha, beta, eps scaled (alpha capped at 1).
 
     For each posterior draw, simulates EPISODES episodes under the fitted mechanism and the
-    scaled learner and computes the statistic; prints its mean and equal-tailed interval.
+    scaled learner and computes the statistic; prints its mean and equal-tailed interval. With
+    --json, stdout holds one JSON object: statistic, scales, n_draws, episodes, steps, prob, and
+    mean, lower, upper (nested lists: [agent][action] for action_frequencies, [agent] for
+    mean_payoff, a number for welfare).
     """
     if out is not None:
         check_out(out, (".npz",))
@@ -90,8 +95,27 @@ def counterfactual(
     values = np.asarray(values, dtype=np.float64)
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
     mean, lower, upper = values.mean(0), np.quantile(values, lo, axis=0), np.quantile(values, hi, axis=0)
-    console = stdout()
     T = steps or post.data.n_steps
+    if out is not None:
+        with open(out, "wb") as f:
+            np.savez(f, draws=values, mean=mean, lower=lower, upper=upper)
+    if as_json:
+        emit_json(
+            {
+                "statistic": statistic,
+                "scales": {"alpha": alpha_scale, "beta": beta_scale, "eps": eps_scale, "eps_cap": eps_cap},
+                "n_draws": values.shape[0],
+                "episodes": episodes,
+                "steps": T,
+                "prob": prob,
+                "mean": mean,
+                "lower": lower,
+                "upper": upper,
+                "out": out,
+            }
+        )
+        return
+    console = stdout()
     console.print(
         f"Counterfactual {statistic}: alpha x {alpha_scale:g}, beta x {beta_scale:g}, eps x {eps_scale:g} "
         f"(eps capped at {eps_cap:g}); {values.shape[0]} posterior draws x {episodes} episodes x {T} steps.",
@@ -118,6 +142,4 @@ def counterfactual(
         table.add_row("welfare", fmt(mean), fmt(lower), fmt(upper))
     console.print(table)
     if out is not None:
-        with open(out, "wb") as f:
-            np.savez(f, draws=values, mean=mean, lower=lower, upper=upper)
         console.print(f"Saved draws {values.shape} and mean/lower/upper to {out}.")

@@ -9,15 +9,21 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from bayes_diml.bandit import HBAYESDM_SUFFIXES, read_hbayesdm
 from bayes_diml.cli.console import (
     diagnostics_line,
+    emit_json,
+    frame_rows,
     post_header,
+    quiet,
     stats_table,
     stderr,
     stdout,
+    strict_check,
     table_recorded,
     user_errors,
     visible_warnings,
+    warning_records,
 )
 from bayes_diml.cli.options import (
     FIT_SUFFIXES,
@@ -27,12 +33,14 @@ from bayes_diml.cli.options import (
     build_learner,
     check_out,
     flag_errors,
+    json_option,
     learner_options,
+    strict_option,
 )
 from bayes_diml.data import load_trajectories
 from bayes_diml.inference import METHODS, StackedPosterior, fit
 from bayes_diml.inference.auto import AUTO, auto_learner
-from bayes_diml.learners import FAMILIES, parameter_names, temperature_name
+from bayes_diml.learners import FAMILIES, family_name, parameter_names, temperature_name
 from bayes_diml.learners import learner_family as learner_family_cls
 from bayes_diml.models import INFER, Priors
 from bayes_diml.registry import MECHANISM_NAMES, make_mechanism, parse_n_actions
@@ -52,6 +60,27 @@ _METHOD_OPTIONS = {
     "guide": {"svi": "guide"},
     "batch_size": {"svi": "batch_size"},
 }
+
+#: ``post.info`` entries ``fit --json`` reports as diagnostics.
+_DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "converged", "map_log_joint", "final_elbo_loss")
+
+
+def _read_data(path: Path, data_format: str, n_actions: str | None) -> Any:
+    """Trajectories from DATA: hBayesDM text (by --format or a .txt/.tsv suffix) or a trajectory file."""
+    suffix = path.suffix.lower()
+    if data_format == "hbayesdm" or (data_format == "auto" and suffix in HBAYESDM_SUFFIXES):
+        k = parse_n_actions(n_actions)
+        if k is not None and len(k) != 1:
+            message = f"hBayesDM data have one agent: give one K; got {n_actions}."
+            raise click.BadParameter(message, param_hint="--n-actions")
+        return read_hbayesdm(path, n_arms=None if k is None else k[0])
+    if suffix not in TRAJECTORY_SUFFIXES:
+        raise click.BadParameter(
+            f"{path}: unknown suffix {path.suffix!r}; use .npz, .csv or .parquet, or .txt/.tsv "
+            "(hBayesDM, or --format hbayesdm).",
+            param_hint="DATA",
+        )
+    return load_trajectories(path, n_actions=parse_n_actions(n_actions))
 
 
 def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +171,18 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     help="SVI: episodes per step (minibatches; default all). See docs/scale.md.",
 )
 @click.option("--shard-episodes", is_flag=True, help="Split episodes over all JAX devices (docs/scale.md).")
-@click.option("--n-actions", default=None, metavar="K1,K2,...", help="Action counts (CSV data).")
+@click.option(
+    "--n-actions", default=None, metavar="K1,K2,...", help="Action counts (CSV data; hBayesDM data: K arms)."
+)
+@click.option(
+    "--format",
+    "data_format",
+    type=click.Choice(["auto", "trajectories", "hbayesdm"]),
+    default="auto",
+    show_default=True,
+    help="DATA's format; auto: hbayesdm for .txt/.tsv (tab-separated subjID, choice 1..K, outcome; "
+    "docs/bandit.md), else trajectories (.npz, .csv, .parquet).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option(
     "--checkpoint",
@@ -158,16 +198,18 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 )
 @click.option(
     "--robust",
-    type=click.Choice(["bagging"]),
+    type=click.Choice(["bagging", "none"]),
     default=None,
     help="bagging: the bagged posterior (BayesBag; whole episodes resampled, one fit per bag, draws pooled), "
-    "whose intervals stay honest when the agents do not learn by the fitted rule (docs/calibration.md).",
+    "whose intervals stay honest when the agents do not learn by the fitted rule (docs/calibration.md); "
+    "none: the ordinary posterior. Default: bagging with --learner-family auto (10 bags per family with at "
+    "least 5%% of the stacked draws), none otherwise.",
 )
 @click.option(
     "--bags",
     type=click.IntRange(min=1),
     default=None,
-    help="--robust bagging: bootstrap data sets (default 20).",
+    help="Bagging: bootstrap data sets (default 20; 10 with --learner-family auto).",
 )
 @click.option(
     "--bag-seed", type=int, default=None, help="--robust bagging: seed of the resampling (default --seed)."
@@ -179,6 +221,8 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     show_default=True,
     help="--robust bagging: fit the bags on a local Dask cluster of this many processes.",
 )
+@json_option
+@strict_option
 @user_errors
 def fit_command(
     data_path: Path,
@@ -202,6 +246,7 @@ def fit_command(
     prior_scale: str | None,
     candidates: str | None,
     n_actions: str | None,
+    data_format: str,
     no_progress: bool,
     checkpoint: Path | None,
     checkpoint_every: int | None,
@@ -210,12 +255,16 @@ def fit_command(
     bags: int | None,
     bag_seed: int | None,
     workers: int,
+    as_json: bool,
+    strict: bool,
     **method_flags: Any,
 ) -> None:
-    """Fit a mechanism (and the learner) to the trajectories in DATA (.npz, .csv or .parquet).
+    """Fit a mechanism (and the learner) to the trajectories in DATA (.npz, .csv, .parquet; hBayesDM .txt).
 
     Learner parameters are inferred unless fixed: e.g. --beta 3 fixes beta (beta and the payoff
-    scale are confounded when beta is inferred and no payoffs are observed).
+    scale are confounded when beta is inferred and no payoffs are observed). With --json, stdout
+    holds one JSON object: out, mechanism, method, learner, n_draws, seconds, parameters (as
+    `summary --json`), diagnostics and warnings (a stacked fit: out, verdict, message, candidates).
     """
     out = check_out(out, FIT_SUFFIXES)
     if out.suffix == ".zarr":
@@ -269,53 +318,87 @@ def fit_command(
                 f"expected a positive number or 'flat'; got {prior_scale!r}.", param_hint="--prior-scale"
             ) from None
     options = _method_options(method, method_flags)
-    if data_path.suffix.lower() not in TRAJECTORY_SUFFIXES:
-        raise click.BadParameter(
-            f"{data_path}: unknown suffix {data_path.suffix!r}; use .npz, .csv or .parquet.",
-            param_hint="DATA",
-        )
     with flag_errors():
-        data = load_trajectories(data_path, n_actions=parse_n_actions(n_actions))
+        data = _read_data(data_path, data_format, n_actions)
         mechanism = make_mechanism(mechanism_name.lower(), data)
 
     err = stderr()
-    with visible_warnings(err):
+    with visible_warnings(err) as shown:
         if checkpoint is not None or checkpoint_every is not None:
             options.update(checkpoint=checkpoint, checkpoint_every=checkpoint_every)
         if shard_episodes:
             options["shard_episodes"] = True
         if family == AUTO:
             options["candidates"] = auto_specs
-        if robust is None and (bags is not None or bag_seed is not None or workers != 1):
+        bagged = robust == "bagging" or (robust is None and family == AUTO)
+        if not bagged and (bags is not None or bag_seed is not None or workers != 1):
             raise click.UsageError("--bags, --bag-seed and --workers apply to --robust bagging.")
         if robust is not None:
-            options.update(robust=robust, n_bags=bags, bag_seed=bag_seed, workers=workers)
-        post = fit(data, mechanism, learner, method, seed, priors=priors, progress=not no_progress, **options)
+            options["robust"] = None if robust == "none" else robust
+        if bagged:
+            options.update(n_bags=bags, bag_seed=bag_seed, workers=workers)
+        progress = not (no_progress or quiet())
+        post = fit(data, mechanism, learner, method, seed, priors=priors, progress=progress, **options)
         post.save(out)
-        console = stdout()
-        if isinstance(post, StackedPosterior):
-            console.print(escape(post.report(0.9)), soft_wrap=True)
-            console.print(f"Saved the stacked fit to {out}.")
-            return
-        console.print(escape(post_header(post)), soft_wrap=True)
-        console.print(f"Fitted in {post.info.get('seconds', float('nan')):.1f} s.")
-        stats = post.scalar_summary(0.9)
-        if stats:
-            console.print(stats_table(stats, "Learner parameters (90% intervals)"))
-        if table_recorded(post):
-            sup = post.support
-            what = (
-                f"{temperature_name(post.learner)} x centred payoffs ('scaled_payoffs')"
-                if post.confounded
-                else "centred payoffs"
-            )
-            console.print(
-                f"Payoff table: {sup.size:,} (profile, agent) cells, {int(sup.sum()):,} with an observed "
-                f"opponent profile; identified: {what}. See `bayes-diml summary {out}` and "
-                f"`bayes-diml payoffs {out} --out payoffs.npz`.",
-                soft_wrap=True,
-            )
-        line = diagnostics_line(post)
-        if line:
-            console.print(line)
-        console.print(f"Saved the fit to {out}.")
+        if not as_json:
+            _print_fit(post, out)
+    if as_json:
+        emit_json({**_fit_document(post, out), "warnings": warning_records(shown)})
+    strict_check(shown, strict)
+
+
+def _fit_document(post: Any, out: Path) -> dict[str, Any]:
+    """Return what ``fit --json`` prints (before the warnings)."""
+    if isinstance(post, StackedPosterior):
+        table = post.summary(0.9)
+        return {
+            "out": out,
+            "verdict": post.verdict,
+            "message": post.message,
+            "robust": post.info.get("robust"),
+            "bagged": post.info.get("bagged", []),
+            "candidates": frame_rows(table.astype(object)),
+        }
+    diagnostics = {k: post.info[k] for k in _DIAGNOSTICS if k in post.info}
+    return {
+        "out": out,
+        "mechanism": type(post.mechanism).__name__,
+        "method": post.method,
+        "learner": family_name(post.learner),
+        "confounded": bool(post.confounded),
+        "n_draws": post.n_draws,
+        "seconds": post.info.get("seconds"),
+        "parameters": post.scalar_summary(0.9),
+        "diagnostics": diagnostics,
+    }
+
+
+def _print_fit(post: Any, out: Path) -> None:
+    """Print a fit's header, parameter table, payoff-table note and diagnostics to stdout."""
+    console = stdout()
+    if isinstance(post, StackedPosterior):
+        console.print(escape(post.report(0.9)), soft_wrap=True)
+        console.print(f"Saved the stacked fit to {out}.")
+        return
+    console.print(escape(post_header(post)), soft_wrap=True)
+    console.print(f"Fitted in {post.info.get('seconds', float('nan')):.1f} s.")
+    stats = post.scalar_summary(0.9)
+    if stats:
+        console.print(stats_table(stats, "Learner parameters (90% intervals)"))
+    if table_recorded(post):
+        sup = post.support
+        what = (
+            f"{temperature_name(post.learner)} x centred payoffs ('scaled_payoffs')"
+            if post.confounded
+            else "centred payoffs"
+        )
+        console.print(
+            f"Payoff table: {sup.size:,} (profile, agent) cells, {int(sup.sum()):,} with an observed "
+            f"opponent profile; identified: {what}. See `bayes-diml summary {out}` and "
+            f"`bayes-diml payoffs {out} --out payoffs.npz`.",
+            soft_wrap=True,
+        )
+    line = diagnostics_line(post)
+    if line:
+        console.print(line)
+    console.print(f"Saved the fit to {out}.")

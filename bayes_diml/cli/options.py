@@ -3,23 +3,37 @@
 :func:`build_learner` and :func:`flag_errors` turn the flags into the library's objects
 (:mod:`bayes_diml.registry`) and its :class:`~bayes_diml.registry.ParameterError` into a click
 error against the flag at fault.
+
+The conventions every command follows live here too: ``--json`` (:data:`json_option`),
+``--strict`` (:data:`strict_option`), ``--quiet`` and ``--debug`` (:func:`add_global_flags`,
+accepted on the group and on every command), and old flag spellings kept as hidden aliases
+that print a one-line deprecation notice (:func:`deprecated_alias`, :class:`AliasedChoice`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
+from bayes_diml.cli.console import DEBUG, QUIET
 from bayes_diml.inference import Posterior, StackedPosterior, load, load_stacked
 from bayes_diml.inference.stacked import is_stacked
 from bayes_diml.learners import FAMILIES, learner_family, parameter_names
 from bayes_diml.registry import ParameterError, make_learner
 
 __all__ = [
+    "deprecation_notice",
+    "DeprecatedAlias",
+    "deprecated_alias",
+    "AliasedChoice",
+    "json_option",
+    "strict_option",
+    "add_global_flags",
     "TRAJECTORY_SUFFIXES",
     "FIT_SUFFIXES",
     "FIXED_BY_DEFAULT",
@@ -36,6 +50,135 @@ TRAJECTORY_SUFFIXES = (".npz", ".csv", ".parquet", ".pq")
 FIT_SUFFIXES = (".nc", ".zarr")
 #: Parameters ``fit`` keeps at the family's default unless given (weakly identified).
 FIXED_BY_DEFAULT = ("n0", "prior_weight")
+
+
+def deprecation_notice(old: str, new: str) -> None:
+    """Print one line to stderr: the spelling ``old`` is deprecated, use ``new``."""
+    click.echo(
+        f"Deprecated: {old} is now {new}; the old spelling will be removed in a later release.", err=True
+    )
+
+
+class DeprecatedAlias(click.Option):
+    """A hidden old spelling of a flag: its value goes to the flag ``target``, with a notice.
+
+    Use through :func:`deprecated_alias`. The alias has its own destination (so that click
+    can tell which spelling was typed) and exposes no value of its own; when it is given on
+    the command line it prints :func:`deprecation_notice` and fills ``target``'s parameter,
+    which then keeps that value over its default. Giving both spellings is a usage error.
+    """
+
+    def __init__(self, param_decls: list[str], *, target: str, replaced_by: str, **attrs: Any) -> None:
+        super().__init__(param_decls, hidden=True, expose_value=False, **attrs)
+        self.target = target
+        self.replaced_by = replaced_by
+
+    def handle_parse_result(self, ctx: click.Context, opts: Mapping[str, Any], args: list[str]) -> Any:
+        """Process the value as usual; if typed, warn and move it to the target flag."""
+        value, args = super().handle_parse_result(ctx, opts, args)
+        if ctx.get_parameter_source(self.name) is ParameterSource.COMMANDLINE:
+            old = self.opts[0]
+            if self.target in opts or ctx.get_parameter_source(self.target) is ParameterSource.COMMANDLINE:
+                raise click.UsageError(
+                    f"{old} is the old spelling of {self.replaced_by}; give only {self.replaced_by}."
+                )
+            deprecation_notice(old, self.replaced_by)
+            ctx.params[self.target] = value
+            ctx.set_parameter_source(self.target, ParameterSource.COMMANDLINE)
+        return value, args
+
+
+def deprecated_alias(old: str, new: str, target: str, **attrs: Any) -> Callable:
+    """Return a decorator adding ``old`` as a hidden, deprecated spelling of the flag ``new``.
+
+    Parameters
+    ----------
+    old, new : the flags, e.g. ``"--warmup"`` and ``"--num-warmup"``.
+    target : the parameter name of ``new`` (e.g. ``"num_warmup"``).
+    **attrs : passed to :class:`click.Option` (give the same ``type`` as ``new``).
+    """
+    name = "deprecated_" + old.lstrip("-").replace("-", "_").lower()
+    return click.option(old, name, cls=DeprecatedAlias, target=target, replaced_by=new, **attrs)
+
+
+class AliasedChoice(click.Choice):
+    """A case-insensitive choice whose old values still work, with a deprecation notice.
+
+    ``aliases`` maps an old value to the value the command receives; ``spellings`` (optional)
+    maps an old value to what the notice recommends instead (default ``FLAG NEW``). Only the
+    current choices are shown in --help.
+    """
+
+    def __init__(
+        self,
+        choices: list[str] | tuple[str, ...],
+        aliases: Mapping[str, str],
+        spellings: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(list(choices), case_sensitive=False)
+        self.aliases = {k.lower(): v for k, v in aliases.items()}
+        self.spellings = dict(spellings or {})
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Return the value; an old value is replaced by its new one after a notice."""
+        if isinstance(value, str) and value.lower() in self.aliases:
+            flag = param.opts[0] if param is not None and param.opts else "the value"
+            new = self.aliases[value.lower()]
+            deprecation_notice(f"{flag} {value}", self.spellings.get(value.lower(), f"{flag} {new}"))
+            return new
+        return super().convert(value, param, ctx)
+
+
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as one JSON document on stdout (numbers as numbers, NaN as null) and "
+    "nothing else; notes, warnings and progress go to stderr.",
+)
+
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit with code 3 when the fit finishes with divergences or R-hat / ESS problems (a "
+    "ConvergenceWarning); the fit is still saved.",
+)
+
+
+def _set_meta(key: str) -> Callable:
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.meta[key] = True
+
+    return callback
+
+
+def _global_flags() -> list[click.Option]:
+    return [
+        click.Option(
+            ["--quiet", "-q"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_set_meta(QUIET),
+            help="No progress bars and no notes (results, warnings and errors are still shown).",
+        ),
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_set_meta(DEBUG),
+            help="Show the full traceback of an error instead of the one-line message.",
+        ),
+    ]
+
+
+def add_global_flags(command: click.Command) -> click.Command:
+    """Add --quiet/-q and --debug to ``command`` (the group or a command); both may go in either place."""
+    command.params.extend(_global_flags())
+    return command
+
 
 prob_option = click.option(
     "--prob",

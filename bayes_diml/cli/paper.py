@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import click
 
-from bayes_diml.cli.console import stdout, user_errors
-from bayes_diml.cli.options import check_out
+from bayes_diml.cli.console import emit_json, frame_rows, quiet, stdout, user_errors
+from bayes_diml.cli.options import check_out, json_option
 from bayes_diml.studies import experiments as ex
 
 __all__ = ["paper"]
@@ -30,6 +32,7 @@ __all__ = ["paper"]
 )
 @click.option("--quick", is_flag=True, help="Tiny settings (for a smoke run).")
 @click.option("--no-progress", is_flag=True, help="Hide progress.")
+@json_option
 @user_errors
 def paper(
     experiments: tuple[str, ...],
@@ -39,10 +42,13 @@ def paper(
     plot: Path | None,
     quick: bool,
     no_progress: bool,
+    as_json: bool,
 ) -> None:
     """Reproduce the paper's experiments.
 
     EXPERIMENTS: e1, e2, e3, e7 (all five reference settings), e7:40x10 (one setting), or all.
+    With --json, progress goes to stderr and stdout holds a JSON list of the summary rows (one
+    per experiment, setting and method).
     """
     names = ["e1", "e2", "e3", "e7"] if list(experiments) == ["all"] else list(experiments)
     try:
@@ -51,9 +57,15 @@ def paper(
         raise click.BadParameter(f"--seeds must be comma-separated integers; got {seeds!r}.") from None
     method_list = None if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
     check_out(out_csv, (".csv",))
-    results = ex.run_paper(names, seed_list, method_list, out_csv, quick=quick, progress=not no_progress)
+    progress = not (no_progress or quiet())
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        results = ex.run_paper(names, seed_list, method_list, out_csv, quick=quick, progress=progress)
+        if plot is not None:
+            ex.plot_figure1(results, plot)
+    if as_json:
+        emit_json(list(frame_rows(ex.summarize(results).reset_index(drop=True)).values()))
+        return
     console = stdout()
     console.print(ex.format_table(ex.summarize(results)), soft_wrap=True)
     if plot is not None:
-        ex.plot_figure1(results, plot)
         console.print(f"Wrote {plot}.")

@@ -8,8 +8,8 @@ import click
 import matplotlib.pyplot as plt
 from rich.markup import escape
 
-from bayes_diml.cli.console import stderr, user_errors, visible_warnings
-from bayes_diml.cli.options import check_out, load_fit
+from bayes_diml.cli.console import emit_json, note, stderr, user_errors, visible_warnings
+from bayes_diml.cli.options import check_out, json_option, load_fit
 from bayes_diml.inference import StackedPosterior
 from bayes_diml.inference.plots import KINDS, MAX_CELLS
 
@@ -42,8 +42,11 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
     help="Posterior-predictive data sets for --kind ppc (when the fit holds none).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --kind ppc simulation.")
+@json_option
 @user_errors
-def plot_command(fit_path: Path, kind: str, out: Path, max_cells: int, draws: int, seed: int) -> None:
+def plot_command(
+    fit_path: Path, kind: str, out: Path, max_cells: int, draws: int, seed: int, as_json: bool
+) -> None:
     """Write a diagnostic figure of a fit (arviz-plots), in the data's agent and action labels.
 
     \b
@@ -53,19 +56,23 @@ def plot_command(fit_path: Path, kind: str, out: Path, max_cells: int, draws: in
     pareto-k          Pareto k of leave-one-episode-out PSIS (needs draws)
     ppc               rootogram per agent: action counts in the data against posterior-predictive
                       data sets
+
+    With --json, stdout holds one JSON object describing what was written.
     """  # noqa: D301 (click's \b keeps the table's line breaks)
     out = check_out(out, FIGURE_SUFFIXES)
     err = stderr()
     with visible_warnings(err):
         post = load_fit(fit_path)
+        learner = None
         if isinstance(post, StackedPosterior):
-            err.print(
-                f"[bold yellow]Note:[/] a stacked fit: plotting its best learner family, "
-                f"{escape(str(post.info['best_learner']))!r}.",
-                soft_wrap=True,
-            )
+            learner = str(post.info["best_learner"])
+            what = f"a stacked fit: plotting its best learner family, {escape(learner)!r}."
+            note(err, f"[bold yellow]Note:[/] {what}")
             post = post.best
         pc = post.plot(kind, max_cells=max_cells, ppc_draws=draws, seed=seed)
         pc.savefig(out, dpi=120)
         plt.close(pc.viz["figure"].item())  # arviz-plots made it with pyplot: free it
-    click.echo(f"Wrote {out}: {kind} plot of {fit_path}.")
+    if as_json:
+        emit_json({"out": out, "fit": fit_path, "kind": kind, "stacked_best_learner": learner})
+    else:
+        click.echo(f"Wrote {out}: {kind} plot of {fit_path}.")

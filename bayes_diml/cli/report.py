@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,11 @@ from rich.table import Table
 
 from bayes_diml.cli.console import (
     diagnostics_line,
+    emit_json,
     fmt,
     frame_rows,
     game_text,
+    note,
     percent,
     post_header,
     stats_table,
@@ -27,8 +28,9 @@ from bayes_diml.cli.console import (
     user_errors,
     visible_warnings,
 )
-from bayes_diml.cli.options import check_out, load_fit, prob_option
+from bayes_diml.cli.options import check_out, json_option, load_fit, prob_option
 from bayes_diml.inference import StackedPosterior
+from bayes_diml.labels import labels_to_npz
 from bayes_diml.learners import temperature_name
 from bayes_diml.models import REPORT_TABLE_LIMIT
 from bayes_diml.registry import short_n_actions
@@ -44,7 +46,7 @@ def _cell_rows(frame: Any) -> np.ndarray:
 @click.command("summary")
 @click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
 @prob_option
-@click.option("--json", "as_json", is_flag=True, help="Print only a JSON object of the scalar parameters.")
+@json_option
 @click.option("--all", "show_all", is_flag=True, help="Show every payoff cell.")
 @click.option(
     "--max-cells", type=click.IntRange(min=0), default=20, show_default=True, help="Payoff cells shown."
@@ -64,8 +66,7 @@ def summary(fit_path: Path, prob: float, as_json: bool, show_all: bool, max_cell
             _stacked_summary(post, prob, as_json)
             return
         if as_json:
-            stats = post.scalar_summary(prob)
-            click.echo(json.dumps(stats, indent=2, allow_nan=False))
+            emit_json(post.scalar_summary(prob))
             return
         frame = post.summary(prob)
     console = stdout()
@@ -136,14 +137,8 @@ def summary(fit_path: Path, prob: float, as_json: bool, show_all: bool, max_cell
 def _stacked_summary(post: StackedPosterior, prob: float, as_json: bool) -> None:
     """Print a stacked fit's candidates table, verdict and payoff intervals (or them as JSON)."""
     if as_json:
-        table = post.summary(prob)
-        rows = {
-            str(k): {c: (None if isinstance(v, float) and not np.isfinite(v) else v) for c, v in row.items()}
-            for k, row in table.astype(object).iterrows()
-        }
-        click.echo(
-            json.dumps({"verdict": post.verdict, "message": post.message, "candidates": rows}, indent=2)
-        )
+        rows = frame_rows(post.summary(prob).astype(object))
+        emit_json({"verdict": post.verdict, "message": post.message, "candidates": rows})
         return
     console = stdout()
     console.print(escape(post.report(prob)), soft_wrap=True)
@@ -153,7 +148,16 @@ def _stacked_summary(post: StackedPosterior, prob: float, as_json: bool) -> None
 
 def _abstention_note(post: Any, err: Any) -> None:
     if isinstance(post, StackedPosterior) and post.abstains:
-        err.print(f"[bold yellow]Note:[/] {escape(post.message)}", soft_wrap=True)
+        note(err, f"[bold yellow]Note:[/] {escape(post.message)}")
+
+
+def _confounding_note(post: Any, err: Any, what: str) -> None:
+    if getattr(post, "confounded", False):
+        t = temperature_name(post.learner)
+        note(
+            err,
+            f"[bold yellow]Note:[/] {t} and the payoff scale are confounded in this fit: {what.format(t=t)}",
+        )
 
 
 @click.command("payoffs")
@@ -171,8 +175,9 @@ def _abstention_note(post: Any, err: Any) -> None:
     help="Write one CSV row per agent, opponent profile and pair of own actions a < b instead: "
     "agent, opponents, a, b, mean, lower, upper, prob_greater, support, units.",
 )
+@json_option
 @user_errors
-def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool) -> None:
+def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool, as_json: bool) -> None:
     """Write the centred payoff table of a fit: mean, lower, upper, support of shape (K_1, ..., K_n, n).
 
     Cell [a_1, ..., a_n, i] holds u_i(a) - mean_k u_i(k, a_-i) (posterior mean and equal-tailed
@@ -180,9 +185,11 @@ def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool) -> None:
     agent and action labels, the key 'labels' holds them as JSON. With --pairs, a CSV of
     u_i(a, a_-i) - u_i(b, a_-i) for every agent, opponent profile and a < b (named by the labels
     when there are any), with the posterior probability that it is positive (from joint draws).
+    With --json, stdout holds one JSON object describing what was written (the table itself is
+    in the file).
     """
     if pairs:
-        _write_pairs(fit_path, prob, out)
+        _write_pairs(fit_path, prob, out, as_json)
         return
     check_out(out, (".npz",))
     err = stderr()
@@ -203,26 +210,32 @@ def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool) -> None:
         "upper": np.asarray(table["upper"], dtype=np.float64),
         "support": np.asarray(table["support"], dtype=bool),
     }
-    if post.data.agent_labels is not None or post.data.action_labels is not None:
-        arrays["labels"] = np.asarray(json.dumps(post.data.labels))  # as in a data .npz
+    arrays |= labels_to_npz(post.data.labels)  # as in a data .npz
     with open(out, "wb") as f:
         np.savez(f, **arrays)
     sup = arrays["support"]
-    click.echo(
-        f"Wrote {out}: mean, lower, upper ({percent(prob)}) and support of shape {sup.shape}; "
-        f"{int(sup.sum()):,} of {sup.size:,} cells have an observed opponent profile."
-    )
-    _abstention_note(post, err)
-    if getattr(post, "confounded", False):
-        t = temperature_name(post.learner)
-        err.print(
-            f"[bold yellow]Note:[/] {t} and the payoff scale are confounded in this fit: the table is in "
-            f"the prior's units; only {t} x payoffs is identified.",
-            soft_wrap=True,
+    confounded = bool(getattr(post, "confounded", False))
+    if as_json:
+        emit_json(
+            {
+                "out": out,
+                "prob": prob,
+                "shape": sup.shape,
+                "cells": sup.size,
+                "supported_cells": int(sup.sum()),
+                "confounded": confounded,
+            }
         )
+    else:
+        click.echo(
+            f"Wrote {out}: mean, lower, upper ({percent(prob)}) and support of shape {sup.shape}; "
+            f"{int(sup.sum()):,} of {sup.size:,} cells have an observed opponent profile."
+        )
+    _abstention_note(post, err)
+    _confounding_note(post, err, "the table is in the prior's units; only {t} x payoffs is identified.")
 
 
-def _write_pairs(fit_path: Path, prob: float, out: Path) -> None:
+def _write_pairs(fit_path: Path, prob: float, out: Path, as_json: bool) -> None:
     check_out(out, (".csv",))
     err = stderr()
     with visible_warnings(err):
@@ -230,25 +243,35 @@ def _write_pairs(fit_path: Path, prob: float, out: Path) -> None:
         frame = post.payoff_pairs(prob)
     frame.to_csv(out, index=False)
     sure = (frame["lower"] > 0) | (frame["upper"] < 0)
-    click.echo(
-        f"Wrote {out}: {len(frame):,} pairs (agent, opponent profile, a < b) with {percent(prob)} "
-        f"intervals; {int(frame['support'].sum()):,} have an observed opponent profile; "
-        f"{int(sure.sum()):,} intervals exclude 0."
-    )
-    _abstention_note(post, err)
-    if getattr(post, "confounded", False):
-        t = temperature_name(post.learner)
-        err.print(
-            f"[bold yellow]Note:[/] {t} and the payoff scale are confounded in this fit: the differences "
-            f"are in the identified units {t} x payoff (column units), so their signs and prob_greater "
-            "keep their meaning.",
-            soft_wrap=True,
+    if as_json:
+        emit_json(
+            {
+                "out": out,
+                "prob": prob,
+                "pairs": len(frame),
+                "supported_pairs": int(frame["support"].sum()),
+                "intervals_excluding_zero": int(sure.sum()),
+                "confounded": bool(getattr(post, "confounded", False)),
+            }
         )
+    else:
+        click.echo(
+            f"Wrote {out}: {len(frame):,} pairs (agent, opponent profile, a < b) with {percent(prob)} "
+            f"intervals; {int(frame['support'].sum()):,} have an observed opponent profile; "
+            f"{int(sure.sum()):,} intervals exclude 0."
+        )
+    _abstention_note(post, err)
+    _confounding_note(
+        post,
+        err,
+        "the differences are in the identified units {t} x payoff (column units), so their signs and "
+        "prob_greater keep their meaning.",
+    )
 
 
 @click.command("identify")
 @click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the identification table as JSON.")
+@json_option
 @click.option(
     "--prior-draws",
     type=click.IntRange(min=100),
@@ -288,30 +311,16 @@ def identify(fit_path: Path, as_json: bool, prior_draws: int, max_cells: int) ->
         except ValueError:
             flat = []
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "quantities": {
-                        str(k): {
-                            c: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                            for c, v in row.items()
-                        }
-                        for k, row in table.iterrows()
-                    },
-                    "flat_directions": flat,
-                    **(
-                        {}
-                        if stacked is None
-                        else {
-                            "verdict": stacked.verdict,
-                            "message": stacked.message,
-                            "family": stacked.info["best_learner"],
-                        }
-                    ),
-                },
-                indent=2,
-            )
+        extra = (
+            {}
+            if stacked is None
+            else {
+                "verdict": stacked.verdict,
+                "message": stacked.message,
+                "family": stacked.info["best_learner"],
+            }
         )
+        emit_json({"quantities": frame_rows(table), "flat_directions": flat, **extra})
         return
     console = stdout()
     if stacked is not None:
@@ -341,8 +350,8 @@ def identify(fit_path: Path, as_json: bool, prior_draws: int, max_cells: int) ->
             counts.add_row(sup, lab, f"{n:,}")
         console.print(counts)
     notes = sorted({n for n in table["note"] if n})
-    for note in notes:
-        console.print(f"[yellow]Note:[/] {escape(note)}", soft_wrap=True)
+    for text in notes:
+        console.print(f"[yellow]Note:[/] {escape(text)}", soft_wrap=True)
     for j, d in enumerate(flat):
         comps = ", ".join(f"{name} {w:+.2f}" for name, w in d["components"])
         console.print(

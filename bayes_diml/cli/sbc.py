@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
+from rich.table import Table
 
 from bayes_diml import mechanisms
-from bayes_diml.cli.console import stderr, user_errors, visible_warnings
+from bayes_diml.cli.console import emit_json, fmt, note, quiet, stderr, stdout, user_errors, visible_warnings
+from bayes_diml.cli.options import AliasedChoice, deprecated_alias, json_option
 from bayes_diml.studies.calibration import sbc
+
+#: ``--simulator`` (CLI, learner-family spelling) -> the API's simulator name.
+_SIMULATORS = {"logitq": "logit_q", "bandit": "bandit_q", "hedge": "hedge"}
+#: Defaults of the draws and steps flags by method.
+_DEFAULT_SAMPLES = {"nuts": 300, "svi": 1000, "laplace": 1000}
 
 __all__ = ["sbc_command"]
 
@@ -29,9 +36,21 @@ def _game(value: str) -> tuple[int, ...]:
 @click.option("--game", default="2x2", show_default=True, help="Tabular game K_1xK_2[x...].")
 @click.option(
     "--method",
-    type=click.Choice(["nuts", "svi", "svi_lowrank", "laplace"]),
+    type=AliasedChoice(
+        ["nuts", "svi", "laplace"],
+        aliases={"svi_lowrank": "svi_lowrank"},
+        spellings={"svi_lowrank": "--method svi --guide lowrank"},
+    ),
     default="nuts",
     show_default=True,
+    help="Inference method of every fit (as `fit --method`).",
+)
+@click.option(
+    "--guide",
+    type=click.Choice(["normal", "lowrank"]),
+    default="normal",
+    show_default=True,
+    help="SVI guide: normal (AutoNormal) or lowrank (AutoLowRankMultivariateNormal, see --rank).",
 )
 @click.option("--n-datasets", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--episodes", "M", type=click.IntRange(min=1), default=10, show_default=True)
@@ -46,21 +65,29 @@ def _game(value: str) -> tuple[int, ...]:
 )
 @click.option(
     "--simulator",
-    type=click.Choice(["logit_q", "bandit_q", "hedge"]),
-    default="logit_q",
+    type=AliasedChoice(list(_SIMULATORS), aliases={"logit_q": "logitq", "bandit_q": "bandit"}),
+    default="logitq",
     show_default=True,
-    help="Data-generating learner (others than logit_q: a misspecification study).",
+    help="Data-generating learner family (as `simulate --learner-family`); the fits assume logitq, so "
+    "others make a misspecification study.",
 )
-@click.option("--warmup", type=click.IntRange(min=1), default=300, show_default=True, help="NUTS warm-up.")
 @click.option(
-    "--samples", type=click.IntRange(min=1), default=300, show_default=True, help="NUTS draws/chain."
+    "--num-warmup", type=click.IntRange(min=1), default=300, show_default=True, help="NUTS warm-up."
 )
-@click.option("--chains", type=click.IntRange(min=1), default=2, show_default=True, help="NUTS chains.")
+@click.option(
+    "--num-samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="NUTS draws per chain (default 300); SVI/Laplace draws (default 1000).",
+)
+@click.option("--num-chains", type=click.IntRange(min=1), default=2, show_default=True, help="NUTS chains.")
 @click.option("--max-tree-depth", type=click.IntRange(min=1), default=8, show_default=True, help="NUTS.")
-@click.option("--svi-steps", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option(
-    "--draws", type=click.IntRange(min=1), default=1000, show_default=True, help="SVI/Laplace draws."
-)
+@click.option("--num-steps", type=click.IntRange(min=1), default=2000, show_default=True, help="SVI steps.")
+@deprecated_alias("--warmup", "--num-warmup", "num_warmup", type=click.IntRange(min=1))
+@deprecated_alias("--samples", "--num-samples", "num_samples", type=click.IntRange(min=1))
+@deprecated_alias("--draws", "--num-samples", "num_samples", type=click.IntRange(min=1))
+@deprecated_alias("--chains", "--num-chains", "num_chains", type=click.IntRange(min=1))
+@deprecated_alias("--svi-steps", "--num-steps", "num_steps", type=click.IntRange(min=1))
 @click.option("--rank", type=click.IntRange(min=1), default=None, help="Rank of the low-rank guide.")
 @click.option(
     "--n-ranks", type=click.IntRange(min=1), default=99, show_default=True, help="Thinned draws per rank."
@@ -72,11 +99,13 @@ def _game(value: str) -> tuple[int, ...]:
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Figure (.png/.pdf)."
 )
-@click.option("--no-progress", is_flag=True)
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@json_option
 @user_errors
 def sbc_command(
     game: str,
     method: str,
+    guide: str,
     n_datasets: int,
     M: int,
     T: int,
@@ -84,12 +113,11 @@ def sbc_command(
     observe_payoffs: bool,
     fix: tuple[str, ...],
     simulator: str,
-    warmup: int,
-    samples: int,
-    chains: int,
+    num_warmup: int,
+    num_samples: int | None,
+    num_chains: int,
     max_tree_depth: int,
-    svi_steps: int,
-    draws: int,
+    num_steps: int,
     rank: int | None,
     n_ranks: int,
     chunk_size: int,
@@ -98,12 +126,15 @@ def sbc_command(
     out: Path,
     plot: Path | None,
     no_progress: bool,
+    as_json: bool,
 ) -> None:
     """Simulation-based calibration: prior draws -> simulated data -> fits -> ranks and coverage.
 
     Writes the ranks, the coverage of 50/80/90/95% intervals (with binomial bands) and
     rank-uniformity p-values to --out (JSON; partial results go to OUT.partial.jsonl as they
     finish, and a rerun resumes from them) and ECDF-difference and coverage panels to --plot.
+    Prints the coverage rates and the smallest rank-uniformity p-value per quantity; with --json,
+    stdout holds them as one JSON object: n_datasets, flagged, quantities.
     """
     if out.suffix != ".json":
         raise click.ClickException(f"--out must end in .json; got {out}.")
@@ -113,19 +144,28 @@ def sbc_command(
         if name not in ("alpha", "beta", "eps") or not value:
             raise click.ClickException(f"--fix takes alpha=..., beta=... or eps=...; got {item!r}.")
         learner[name] = float(value)
+    if method == "svi_lowrank":  # the deprecated spelling of --method svi --guide lowrank
+        method, guide = "svi", "lowrank"
+    samples = _DEFAULT_SAMPLES[method] if num_samples is None else num_samples
     if method == "nuts":
         options = {
-            "num_warmup": warmup,
+            "num_warmup": num_warmup,
             "num_samples": samples,
-            "num_chains": chains,
+            "num_chains": num_chains,
             "max_tree_depth": max_tree_depth,
         }
     elif method == "laplace":
-        options = {"num_draws": draws}
+        options = {"num_draws": samples}
     else:
-        options = {"num_steps": svi_steps, "num_draws": draws}
+        options = {"num_steps": num_steps, "num_draws": samples}
         if rank is not None:
             options["rank"] = rank
+    if guide == "lowrank":
+        if method != "svi":
+            raise click.UsageError("--guide applies to --method svi.")
+        method = "svi_lowrank"
+    elif rank is not None:
+        raise click.UsageError("--rank applies to --guide lowrank.")
     with visible_warnings(stderr()):
         res = sbc(
             mechanisms.Tabular(_game(game)),
@@ -137,12 +177,12 @@ def sbc_command(
             method,
             seed,
             observe_payoffs=observe_payoffs,
-            simulator=simulator,
+            simulator=_SIMULATORS[simulator],
             n_ranks=n_ranks,
             chunk_size=chunk_size,
             engine=engine,
             workers=workers,
-            progress=not no_progress,
+            progress=not (no_progress or quiet()),
             out=out,
             **options,
         )
@@ -153,7 +193,23 @@ def sbc_command(
         q: {**{p: round(c["rate"], 3) for p, c in cov[q].items()}, "p_unif": round(min(uni[q].values()), 4)}
         for q in res.quantities
     }
-    click.echo(
-        json.dumps({"n_datasets": res.n_datasets, "flagged": res.flagged(), "quantities": rows}, indent=1)
+    if as_json:
+        emit_json({"n_datasets": res.n_datasets, "flagged": res.flagged(), "quantities": rows})
+    else:
+        _print_rows(res.n_datasets, res.flagged(), rows)
+    note(stderr(), f"Wrote {out}" + (f" and {plot}" if plot else "") + ".")
+
+
+def _print_rows(n_datasets: int, flagged: list[str], rows: dict[str, dict[str, float]]) -> None:
+    """Print the coverage table of an SBC run and the quantities it flags."""
+    table = Table(title=f"SBC: interval coverage over {n_datasets} data sets", title_justify="left")
+    columns = list(next(iter(rows.values()), {}))
+    for col in ("quantity", *columns):
+        table.add_column(col, justify="left" if col == "quantity" else "right")
+    for q, row in rows.items():
+        table.add_row(escape(q), *(fmt(row[c], 3) for c in columns))
+    console = stdout()
+    console.print(table)
+    console.print(
+        f"flagged: {escape(', '.join(flagged))}" if flagged else "No quantity flagged.", soft_wrap=True
     )
-    click.echo(f"Wrote {out}" + (f" and {plot}" if plot else "") + ".", err=True)

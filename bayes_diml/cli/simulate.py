@@ -8,10 +8,17 @@ import click
 import numpy as np
 
 from bayes_diml import environments
-from bayes_diml.cli.console import fmt_values, game_text, user_errors
-from bayes_diml.cli.options import TRAJECTORY_SUFFIXES, build_learner, check_out, learner_options
+from bayes_diml.cli.console import emit_json, fmt_values, game_text, user_errors
+from bayes_diml.cli.options import (
+    TRAJECTORY_SUFFIXES,
+    build_learner,
+    check_out,
+    deprecated_alias,
+    json_option,
+    learner_options,
+)
 from bayes_diml.data import Trajectories
-from bayes_diml.learners import LogitQ, parameter_names
+from bayes_diml.learners import LogitQ, family_name, parameter_names
 
 __all__ = ["simulate", "SIMULATION_DEFAULTS"]
 
@@ -45,8 +52,10 @@ SIMULATION_DEFAULTS = {
 )
 @click.option("--episodes", type=click.IntRange(min=1), default=None, help="Episodes M (default 60).")
 @click.option("--steps", type=click.IntRange(min=2), default=None, help="Steps T per episode (default 60).")
-@click.option("--n", "n_agents", type=click.IntRange(min=2), default=None, help="Agents (e7 only).")
-@click.option("--K", "n_choices", type=click.IntRange(min=1), default=None, help="Actions (e7 only).")
+@click.option("--n-agents", type=click.IntRange(min=2), default=None, help="Agents n (e7 only).")
+@click.option("--n-actions", type=click.IntRange(min=1), default=None, help="Actions K per agent (e7 only).")
+@deprecated_alias("--n", "--n-agents", "n_agents", type=click.IntRange(min=2))
+@deprecated_alias("--K", "--n-actions", "n_actions", type=click.IntRange(min=1))
 @click.option("--record-payoffs", is_flag=True, help="Store each agent's realised payoff at each step.")
 @click.option(
     "--payoff-noise",
@@ -59,6 +68,7 @@ SIMULATION_DEFAULTS = {
 @click.option("--beta", default=None, help="Inverse temperature (logitq, bandit, fp): number(s).")
 @click.option("--eps", default=None, help="Exploration rate: number(s).")
 @learner_options("number, or comma-separated numbers (one per agent)")
+@json_option
 @user_errors
 def simulate(
     env_name: str,
@@ -67,16 +77,18 @@ def simulate(
     episodes: int | None,
     steps: int | None,
     n_agents: int | None,
-    n_choices: int | None,
+    n_actions: int | None,
     record_payoffs: bool,
     payoff_noise: float | None,
     learner_family: str,
+    as_json: bool,
     **learner_flags: str | None,
 ) -> None:
     """Simulate learners in one of the paper's environments and write the trajectories.
 
     The learner is the paper's logit-Q learner (alpha 0.25, beta 3, eps 0.06) unless
     --learner-family or parameter flags change it (other families' defaults: docs/learners.md).
+    With --json, stdout holds one JSON object describing the data written.
     """
     check_out(out, TRAJECTORY_SUFFIXES)
     record = record_payoffs or payoff_noise is not None
@@ -93,7 +105,7 @@ def simulate(
         env_name,
         seed,
         n=n_agents,
-        K=n_choices,
+        K=n_actions,
         n_episodes=episodes,
         T=steps,
         record_payoffs=record,
@@ -106,6 +118,22 @@ def simulate(
         data = Trajectories(data.actions, data.n_actions, lengths=data.lengths, payoffs=noisy)
     data.save(out)
     lq = env.learner
+    if as_json:
+        emit_json(
+            {
+                "out": out,
+                "env": env.name,
+                "mechanism": type(env.mechanism).__name__,
+                "n_actions": data.n_actions,
+                "n_episodes": data.n_episodes,
+                "n_steps": data.n_steps,
+                "learner": {"family": family_name(lq), **{n: getattr(lq, n) for n in parameter_names(lq)}},
+                "payoffs_recorded": record,
+                "payoff_noise": payoff_noise,
+                "seed": seed,
+            }
+        )
+        return
     pay = ""
     if record:
         pay = f", payoffs recorded{f' with noise sd {payoff_noise:g}' if payoff_noise else ''}"

@@ -20,6 +20,8 @@ __all__ = ["Linear", "Function"]
 class Linear:
     """Payoffs linear in features of the joint action: ``payoff_i(a) = features(a)[i] @ weights``.
 
+    Params: ``{"weights": float[F]}``.
+
     Parameters
     ----------
     features : callable or array
@@ -29,8 +31,6 @@ class Linear:
         ``K_i``; taken from the feature table when one is given, else from the data.
     init_scale : float
         ``init`` draws weights ``N(0, init_scale^2)``.
-
-    Params: ``{"weights": float[F]}``.
     """
 
     features: Callable[[jax.Array], jax.Array] | Any

@@ -48,6 +48,8 @@ _KEY = ("experiment", "setting", "method", "seed")
 _FIXED_SETTINGS = {"e1": "3x6", "e2": "4x5", "e3": "3x7"}
 
 #: The reference's single-run results (final epoch): (experiment, setting, method) -> (diff_mse, cfkl).
+#: Source: An & Du (2026), arXiv:2601.17678, results of the authors' script (the paper plots them in
+#: Figure 1); recorded in docs/paper-reference.md, which tests/test_paper_reference.py compares with this.
 PUBLISHED: dict[tuple[str, str, str], tuple[float, float]] = {
     ("e1", "3x6", "diml"): (9.79e-3, 0.032),
     ("e1", "3x6", "diml_wrong"): (4.02e-2, 0.086),

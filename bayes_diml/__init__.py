@@ -1,5 +1,7 @@
 """bayes-diml: Bayesian inverse mechanism learning from the trajectories of learning agents."""
 
+from importlib import metadata as _metadata
+
 # the Bayesian layer (models/ and inference/ are installed as bayes_diml.models / .inference)
 from . import environments, inference, mechanisms, metrics, models  # noqa: E402,I001
 from .bandit import read_hbayesdm
@@ -22,7 +24,16 @@ from .likelihood import log_likelihood, log_policies
 from .models import Priors  # noqa: E402
 from .simulation import simulate
 
-__version__ = "0.1.0"
+
+def _installed_version(distribution: str = "bayes-diml") -> str:
+    """The installed distribution's version (pyproject's ``version``), or ``"0+unknown"`` if not installed."""
+    try:
+        return _metadata.version(distribution)
+    except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 __all__ = [
     "Trajectories",

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from bayes_diml import labels as lbl
+from bayes_diml.optional import require
 
 __all__ = ["Trajectories", "DataError", "load_trajectories"]
 
@@ -442,7 +443,7 @@ class Trajectories:
 
     # ---------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> Path:
-        """Write to ``.npz``, ``.csv`` or ``.parquet`` (chosen by suffix)."""
+        """Write to ``.npz``, ``.csv`` or ``.parquet`` (by suffix; Parquet needs the ``parquet`` extra)."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".npz":
@@ -461,9 +462,8 @@ class Trajectories:
         elif suffix == ".csv":
             self.to_frame().to_csv(path, index=False)
         elif suffix in (".parquet", ".pq"):
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
+            pa = require("pyarrow", "parquet", "Writing Parquet trajectory files")
+            pq = require("pyarrow.parquet", "parquet", "Writing Parquet trajectory files")
             frame = self.to_frame()
             table = pa.Table.from_pandas(frame, preserve_index=False)
             meta = dict(table.schema.metadata or {})
@@ -481,6 +481,7 @@ class Trajectories:
         """Read ``.npz``, ``.csv`` or ``.parquet`` written by :meth:`save` or by hand.
 
         ``n_actions`` overrides the file's (npz, parquet) or the inferred (csv) action counts.
+        Parquet needs the ``parquet`` extra (pyarrow): ``pip install "bayes-diml[parquet]"``.
         """
         path = Path(path)
         if not path.exists():
@@ -524,8 +525,7 @@ class Trajectories:
                 raise DataError(f"{path}: not a readable CSV file ({exc}).") from exc
             return _with_source(path, lambda: cls.from_frame(frame, n_actions=n_actions, source=str(path)))
         if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
+            pq = require("pyarrow.parquet", "parquet", "Reading Parquet trajectory files")
             try:
                 table = pq.read_table(path)
             except Exception as exc:

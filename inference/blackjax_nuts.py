@@ -26,6 +26,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from tqdm.auto import tqdm
 
+from bayes_diml.optional import require
+
 __all__ = ["run_blackjax_nuts", "PROGRESS_CHUNKS"]
 
 #: Sampling is split into this many compiled chunks (progress steps); the last one may run
@@ -34,14 +36,7 @@ PROGRESS_CHUNKS = 10
 
 
 def _import_blackjax():
-    try:
-        import blackjax
-    except ImportError as exc:  # pragma: no cover - blackjax is a dependency of bayes-diml
-        raise ImportError(
-            "NUTSConfig(backend='blackjax') needs the blackjax package (a bayes-diml dependency): "
-            "pip install 'blackjax>=1.7.1'"
-        ) from exc
-    return blackjax
+    return require("blackjax", "blackjax", "NUTSConfig(backend='blackjax')")
 
 
 def _programs(logdensity, z0, config):

@@ -76,6 +76,12 @@ class NUTSConfig:
     exploration against the payoff scale); on the 3 x 4 table game a dense mass matrix cuts
     the leapfrog steps per draw from ~34 to ~7 and raises the bulk ESS 2-4 fold
     (``benchmarks/nuts.py``). The choice made is in ``info["dense_mass"]``.
+
+    Defaults: 4 chains x (500 warm-up + 1000 draws), as Stan's 4 chains. With 2 x (500 + 500)
+    a third of small fits (2 x 3 game, 20 x 30, data drawn from the prior) failed the
+    package's own check (R-hat > 1.01 on some identified quantity: split R-hat's noise at
+    ~250 draws per half-chain); see "Default NUTS settings" in ``docs/reliability.md`` and
+    ``benchmarks/nuts_defaults.py``.
     """
 
     num_warmup: int = 500

@@ -145,3 +145,15 @@ def test_init_options_are_checked():
     with warnings.catch_warnings(), pytest.raises(ValueError, match="dispersed points by default"):
         warnings.simplefilter("ignore")
         bd.fit(data, mech, LEARNER, method="nuts", init_map=MAPConfig(num_steps=5))
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # short runs
+def test_a_checkpointed_fit_starts_dispersed_and_resumes(game, tmp_path):
+    """The checkpoint path (``MCMC.warmup`` / ``MCMC.run`` in chunks) takes the dispersed starts."""
+    mech, data = game
+    opts = {"num_warmup": 20, "num_samples": 10, "num_chains": 2, "method": "nuts", "progress": False}
+    first = bd.fit(data, mech, LEARNER, seed=4, checkpoint=tmp_path / "ck", checkpoint_every=5, **opts)
+    assert first.info["init"] == "dispersed" and "map_log_joint" not in first.info
+    resumed = bd.fit(data, mech, LEARNER, seed=4, checkpoint=tmp_path / "ck", checkpoint_every=5, **opts)
+    np.testing.assert_array_equal(first.idata["posterior"]["alpha"], resumed.idata["posterior"]["alpha"])
+    assert not np.allclose(first.idata["posterior"]["alpha"][0], first.idata["posterior"]["alpha"][1])

@@ -103,7 +103,9 @@ def test_chunk_length():
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
 def test_a_progress_bar_runs_the_same_iterations_in_chunks(data, capsys):
     """With a bar, the iterations run in chunks (a bar that moves); the chains are the same."""
-    opts = {"num_warmup": 60, "num_samples": 40, "num_chains": 2}
+    # from the MAP: chains from prior draws travel far in 60 warm-up iterations, and the float32
+    # rounding differences between the two programs grow past the tolerance on the way
+    opts = {"num_warmup": 60, "num_samples": 40, "num_chains": 2, "init": "map"}
     quiet = _fit(data, **opts)
     mech, d = data
     shown = bd.fit(d, mech, LEARNER, method="nuts", seed=0, progress=True, **opts)

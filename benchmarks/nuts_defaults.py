@@ -63,6 +63,8 @@ def _fit_one(mech, actions: np.ndarray, seed: int, options: dict) -> dict:
         "max_r_hat": float(info["max_r_hat"]),
         "min_ess_bulk": float(info["min_ess_bulk"]),
         "divergences": int(info["divergences"]),
+        "init": info.get("init"),
+        "init_fallback_chains": info.get("init_fallback_chains"),
         "chains": int(post.idata["posterior"].sizes["chain"]),
         "draws": int(post.idata["posterior"].sizes["draw"]),
         "seconds": seconds,

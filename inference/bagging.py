@@ -46,7 +46,7 @@ BAG_METHODS = ("laplace", "svi", "nuts")
 #: Per-bag settings used unless given (as keywords; a ``config`` object is used as it is):
 #: lighter than an ordinary fit's, since the pooled posterior has ``B`` times the draws.
 BAG_DEFAULTS = {
-    "nuts": {"num_warmup": 300, "num_samples": 250},
+    "nuts": {"num_warmup": 300, "num_samples": 250, "num_chains": 2},
     "laplace": {"num_draws": 250},
     "svi": {"num_draws": 250},
 }

@@ -3,9 +3,10 @@
 ``NUTSConfig(backend="blackjax")``. The sampler is the same algorithm as NumPyro's (multinomial
 NUTS, diagonal or dense mass matrix, step size adapted to ``target_accept`` in Stan's
 windows), run on the same unconstrained potential (``numpyro.infer.util.potential_energy``)
-from the same start (the MAP). Warm-up and sampling are each one compiled ``lax.scan`` over
-draws, compiled together on two threads before any draw is taken, so the time spent
-compiling is known (``info["compile_seconds"]``) and the sampling time is sampling alone.
+from the same starts (one dispersed point per chain, or the MAP). Warm-up and sampling are
+each one compiled ``lax.scan`` over draws, compiled together on two threads before any draw is
+taken, so the time spent compiling is known (``info["compile_seconds"]``) and the sampling time
+is sampling alone.
 Per leapfrog step both backends cost about the same once compiled (41 and 57 us on a 3 x 4
 game, against ~250 us for PyMC; ``docs/performance.md``).
 
@@ -110,9 +111,11 @@ def _timed(fn, *args):
 
 
 def run_blackjax_nuts(
-    potential: Any, start_z: Any, key: jax.Array, config: Any, *, progress: bool = True
+    potential: Any, starts: Any, key: jax.Array, config: Any, *, progress: bool = True
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
-    """Warm up and sample ``config.num_chains`` chains from ``start_z`` (one position pytree).
+    """Warm up and sample ``config.num_chains`` chains, chain ``c`` from ``starts[c]``.
+
+    ``starts``: a position pytree whose leaves hold one start per chain ([C, ...]).
 
     Returns unconstrained draws ``{site: [C, S, ...]}``, per-draw statistics ``[C, S]``
     (``diverging``, ``num_steps``, ``accept_prob``, ``energy``, ``potential_energy``, the
@@ -123,7 +126,8 @@ def run_blackjax_nuts(
     def logdensity(z):
         return -potential(z)
 
-    warmup, sample = _programs(logdensity, start_z, config)
+    first = jax.tree.map(lambda x: x[0], starts)
+    warmup, sample = _programs(logdensity, first, config)
     C, S = int(config.num_chains), int(config.num_samples)
     L = -(-S // min(PROGRESS_CHUNKS, S))  # draws per compiled chunk
     n_chunks = -(-S // L)
@@ -132,20 +136,18 @@ def run_blackjax_nuts(
     draw_keys = jax.random.split(k_draw, C * n_chunks * L).reshape(C, n_chunks, L)
     vectorized = config.chain_method == "vectorized"
     if vectorized:  # one group of C chains in lockstep
-        z_in = jax.tree.map(lambda x: jnp.broadcast_to(x, (C, *jnp.shape(x))), start_z)
-        groups = [(warm_keys, draw_keys)]
+        groups = [(warm_keys, draw_keys, starts)]
         (warmup_fn, sample_fn), compile_s = _timed(_compile_both, jax.jit(jax.vmap(warmup)),
-                                                   jax.jit(jax.vmap(sample)), warm_keys, z_in,
+                                                   jax.jit(jax.vmap(sample)), warm_keys, starts,
                                                    draw_keys[:, 0])  # fmt: skip
     else:  # C groups of one chain, one compiled program
-        z_in = start_z
-        groups = [(warm_keys[c], draw_keys[c]) for c in range(C)]
+        groups = [(warm_keys[c], draw_keys[c], jax.tree.map(lambda x, c=c: x[c], starts)) for c in range(C)]
         (warmup_fn, sample_fn), compile_s = _timed(_compile_both, jax.jit(warmup), jax.jit(sample),
-                                                   warm_keys[0], z_in, draw_keys[0, 0])  # fmt: skip
+                                                   warm_keys[0], first, draw_keys[0, 0])  # fmt: skip
     width = C if vectorized else 1
     draws, stats = [], []
     with tqdm(total=C * (1 + n_chunks), desc="NUTS (BlackJAX)", unit="step", disable=not progress) as bar:
-        for g, (k_w, k_d) in enumerate(groups):
+        for g, (k_w, k_d, z_in) in enumerate(groups):
             bar.set_postfix_str("chains" if vectorized else f"chain {g + 1}/{C}")
             state, params = warmup_fn(k_w, z_in)
             bar.update(width)

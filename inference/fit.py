@@ -156,10 +156,12 @@ def fit(
         one device). Not with NUTS ``chain_method="parallel"``, which puts one chain per
         device instead (see ``docs/scale.md``).
     init_map : MAPConfig, optional
-        Laplace, SVI and NUTS: settings of the MAP fit that gives their starting point (the
-        Laplace mode, the SVI guide's initial location, every NUTS chain's start); default
-        ``MAPConfig(num_restarts=1)``, for NUTS ``MAPConfig(num_restarts=1, tol=1e-4)`` (a start
-        near the mode is enough there). Not with ``init="prior"``.
+        Laplace, SVI and NUTS with ``init="map"``: settings of the MAP fit that gives their
+        starting point (the Laplace mode, the SVI guide's initial location, every NUTS chain's
+        start); default ``MAPConfig(num_restarts=1)``, for NUTS ``MAPConfig(num_restarts=1,
+        tol=1e-4)`` (a start near the mode is enough there). NUTS chains start at dispersed
+        points by default (``init="dispersed"``, one prior draw per chain): pass
+        ``init="map"`` with ``init_map``. Not with ``init="prior"``.
     config : MAPConfig, LaplaceConfig, SVIConfig or NUTSConfig, optional
         The method's settings as one object, e.g. ``method="nuts",
         config=NUTSConfig(num_warmup=300, num_samples=300)``; the class must match ``method``

@@ -1,6 +1,7 @@
 """NumPyro's NUTS run as compiled programs per chain (warm-up and sampling together).
 
-``NUTSConfig(backend="numpyro")`` with sequential chains started at the MAP and no checkpoint.
+``NUTSConfig(backend="numpyro")`` with sequential chains started at dispersed points or the MAP
+(``init="dispersed"`` or ``"map"``) and no checkpoint.
 The kernel is NumPyro's own (``numpyro.infer.hmc.hmc(potential_fn=..., algo="NUTS")``, the
 functional form of ``numpyro.infer.NUTS``): the same multinomial NUTS, Stan's window adaptation
 of the step size and mass matrix, the same random keys as ``MCMC.run`` with sequential chains
@@ -100,14 +101,16 @@ def nuts_chain_programs(potential: Any, config: Any) -> tuple[Any, Any]:
 
 
 def run_numpyro_nuts(
-    potential: Any, start_z: Any, key: jax.Array, config: Any, *, progress: bool = True
-) -> tuple[bool, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``config.num_chains`` chains one after another from ``start_z`` (one position pytree).
+    potential: Any, starts: Any, key: jax.Array, config: Any, *, progress: bool = True
+) -> tuple[bool | int, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``config.num_chains`` chains one after another, chain ``c`` from ``starts[c]``.
 
-    Returns whether the start was finite (if not, nothing else: the first chain stops there),
-    the unconstrained draws ``{site: [C, S, ...]}`` and the per-draw statistics ``[C, S]``
-    (:data:`STAT_FIELDS`). The chains' keys are ``jax.random.split(key, C)``, as ``MCMC.run``
-    derives them. ``progress``: a bar over all chains' iterations (see :func:`chunk_length`).
+    ``starts``: a position pytree whose leaves hold one start per chain ([C, ...]). Returns
+    ``True`` when every start was finite, else the index of the first chain whose start was not
+    (then nothing else: the run stops there), the unconstrained draws ``{site: [C, S, ...]}``
+    and the per-draw statistics ``[C, S]`` (:data:`STAT_FIELDS`). The chains' keys are
+    ``jax.random.split(key, C)``, as ``MCMC.run`` derives them. ``progress``: a bar over all
+    chains' iterations (see :func:`chunk_length`). Every chain runs the same compiled program(s).
     """
     init, advance = nuts_chain_programs(potential, config)
     num_chains, num_warmup = int(config.num_chains), int(config.num_warmup)
@@ -120,16 +123,16 @@ def run_numpyro_nuts(
             ok, state = init(k, z0)
             return ok, advance(state, total)[1]
 
-        def run_chain(k, bar, name):
-            ok, part = jax.device_get(chain(k, start_z))
+        def run_chain(k, z0, bar, name):
+            ok, part = jax.device_get(chain(k, z0))
             bar.update(total)
             return ok, [part]
 
     else:  # a compiled initialisation, then chunks of iterations: the bar moves between them
         init, advance = jax.jit(init), jax.jit(advance, static_argnums=1)
 
-        def run_chain(k, bar, name):
-            ok, state = init(k, start_z)
+        def run_chain(k, z0, bar, name):
+            ok, state = init(k, z0)
             if not ok:
                 return False, []
             parts, done = [], 0
@@ -145,9 +148,10 @@ def run_numpyro_nuts(
     draws, stats = [], []
     with tqdm(total=num_chains * total, desc="NUTS", unit="it", disable=not progress) as bar:
         for c, k in enumerate(jax.random.split(key, num_chains)):
-            ok, parts = run_chain(k, bar, f"chain {c + 1}/{num_chains}")
-            if not ok:  # the same start for every chain: no need to run the others
-                return False, {}, {}
+            z0 = jax.tree.map(lambda x, c=c: x[c], starts)
+            ok, parts = run_chain(k, z0, bar, f"chain {c + 1}/{num_chains}")
+            if not ok:
+                return c, {}, {}
             z, st = jax.tree.map(lambda *xs: np.concatenate(xs)[num_warmup:], *parts)
             draws.append(z)
             stats.append(st)

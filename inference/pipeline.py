@@ -110,7 +110,10 @@ def _check_init_map(init_map: MAPConfig | None, method: str, config: Any) -> Non
             "init_map sets the start of laplace, svi or nuts; for method='map' pass MAP options directly."
         )
     if getattr(config, "init", "map") != "map":
-        raise ValueError(f"init_map needs init='map' (the start is the MAP); got init={config.init!r}.")
+        raise ValueError(
+            f"init_map needs init='map' (the start is the MAP); got init={config.init!r}"
+            + (" (NUTS chains start at dispersed points by default)." if method == "nuts" else ".")
+        )
 
 
 def _warn_confounded(spec: ModelSpec) -> None:

@@ -1,4 +1,8 @@
-"""Posterior approximations: NUTS, SVI (NumPyro autoguides) and Laplace, all started at the MAP."""
+"""Posterior approximations: NUTS, SVI (NumPyro autoguides) and Laplace.
+
+NUTS chains start at dispersed points (one prior draw each) or at the MAP; SVI and Laplace
+start at the MAP.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from numpyro import handlers
@@ -31,9 +34,10 @@ from numpyro.optim import optax_to_numpyro
 from .checkpoint import Checkpoint, init_failure, run_nuts_chunks, run_svi_chunks
 from .errors import FitError
 from .idata import deterministic_sites, group_by_chain
-from .map import MAPConfig, MAPResult, fit_map_spec
+from .map import MAPConfig, fit_map_spec
 from .nonfinite import check_nuts_draws, raise_nonfinite
 from .spec import ModelSpec
+from .starts import INITS, broadcast_start, chain_starts, dispersed_starts, for_mcmc, prior_draw_fn
 
 __all__ = [
     "NUTSConfig",
@@ -52,14 +56,18 @@ class NUTSConfig:
     """Settings of the No-U-Turn sampler.
 
     ``chain_method``: ``"sequential"``, ``"vectorized"`` or ``"parallel"`` (one device per
-    chain). ``init``: ``"map"`` (start every chain at the MAP, the default) or ``"prior"``.
+    chain). ``init``: ``"dispersed"`` (the default: each chain starts at its own draw from the
+    prior, in unconstrained space, so that R-hat can see chains that disagree, e.g. in two
+    modes; a chain without a finite draw in :data:`~bayes_diml.inference.starts.DISPERSED_TRIES`
+    tries starts at the MAP; see ``inference/starts.py``), ``"map"`` (every chain at the MAP)
+    or ``"prior"`` (NumPyro's ``init_to_median`` model initialisation).
     ``backend``: ``"numpyro"`` (default) or ``"blackjax"``: the same NUTS with Stan's window
     adaptation on the same potential, warm-up and sampling compiled (in parallel) before the
-    first draw, so that ``info["compile_seconds"]`` is known; it needs ``init="map"``, a
-    sequential or vectorised chain method and no checkpoint. With ``"numpyro"``, sequential
-    chains from the MAP without a checkpoint run NumPyro's kernel as one compiled program per
-    chain (``inference/numpyro_nuts.py``; the chains of ``MCMC.run``, without its per-draw
-    Python loop). See ``docs/performance.md``.
+    first draw, so that ``info["compile_seconds"]`` is known; it needs ``init="dispersed"`` or
+    ``"map"``, a sequential or vectorised chain method and no checkpoint. With ``"numpyro"``,
+    sequential chains from dispersed starts or the MAP without a checkpoint run NumPyro's
+    kernel as one compiled program per chain (``inference/numpyro_nuts.py``; the chains of
+    ``MCMC.run``, without its per-draw Python loop). See ``docs/performance.md``.
     ``dense_mass``: ``True`` (adapt a dense mass matrix), ``False`` (diagonal) or ``"auto"``
     (default): dense when the unconstrained parameter vector has at most
     :data:`DENSE_MASS_MAX_DIM` entries and at most ``num_warmup / 10`` (Stan's last adaptation
@@ -68,32 +76,41 @@ class NUTSConfig:
     exploration against the payoff scale); on the 3 x 4 table game a dense mass matrix cuts
     the leapfrog steps per draw from ~34 to ~7 and raises the bulk ESS 2-4 fold
     (``benchmarks/nuts.py``). The choice made is in ``info["dense_mass"]``.
+
+    Defaults: 4 chains x (500 warm-up + 1000 draws), as Stan's 4 chains. With 2 x (500 + 500)
+    a third of small fits (2 x 3 game, 20 x 30, data drawn from the prior) failed the
+    package's own check (R-hat > 1.01 on some identified quantity: split R-hat's noise at
+    ~250 draws per half-chain); see "Default NUTS settings" in ``docs/reliability.md`` and
+    ``benchmarks/nuts_defaults.py``.
     """
 
     num_warmup: int = 500
-    num_samples: int = 500
-    num_chains: int = 2
+    num_samples: int = 1000
+    num_chains: int = 4
     chain_method: str = "sequential"
     dense_mass: bool | str = "auto"
     target_accept: float = 0.85
     max_tree_depth: int = 10
-    init: str = "map"
+    init: str = "dispersed"
     backend: str = "numpyro"
 
     def __post_init__(self) -> None:
         if self.backend not in ("numpyro", "blackjax"):
             raise ValueError(f"NUTSConfig.backend must be 'numpyro' or 'blackjax'; got {self.backend!r}.")
-        if self.backend == "blackjax" and (self.init != "map" or self.chain_method == "parallel"):
+        if self.backend == "blackjax" and (self.init == "prior" or self.chain_method == "parallel"):
             raise ValueError(
-                "NUTSConfig(backend='blackjax') starts at the MAP (init='map') and runs chains "
-                f"'sequential' or 'vectorized'; got init={self.init!r}, chain_method={self.chain_method!r}."
+                "NUTSConfig(backend='blackjax') starts at dispersed points or the MAP (init='dispersed' "
+                f"or 'map') and runs chains 'sequential' or 'vectorized'; got init={self.init!r}, "
+                f"chain_method={self.chain_method!r}."
             )
         if self.chain_method not in ("sequential", "vectorized", "parallel"):
             raise ValueError(
                 f"chain_method must be sequential, vectorized or parallel; got {self.chain_method!r}."
             )
-        if self.init not in ("map", "prior"):
-            raise ValueError(f"NUTSConfig.init must be 'map' or 'prior'; got {self.init!r}.")
+        if self.init not in INITS:
+            raise ValueError(
+                f"NUTSConfig.init must be one of {', '.join(map(repr, INITS))}; got {self.init!r}."
+            )
         if not (isinstance(self.dense_mass, bool) or self.dense_mass == "auto"):
             raise ValueError(f"NUTSConfig.dense_mass must be True, False or 'auto'; got {self.dense_mass!r}.")
         for name in ("num_warmup", "num_samples", "num_chains", "max_tree_depth"):
@@ -233,33 +250,74 @@ def _constrain_draws(model) -> Any:
     return jax.jit(jax.vmap(jax.vmap(one)))
 
 
-def _map_start(spec: ModelSpec, potential, m: MAPResult, num_chains: int | None) -> Any:
-    """Return the MAP in unconstrained space as a start for NUTS.
+def _nuts_starts(
+    spec: ModelSpec,
+    model,
+    potential,
+    key: jax.Array,
+    config: NUTSConfig,
+    progress: bool,
+    map_config: MAPConfig | None,
+    info: dict[str, Any],
+) -> ParamInfo:
+    """Return every chain's start in unconstrained space: leaves [C, ...] (``inference/starts.py``).
 
-    For NumPyro with its potential and gradient (a ``ParamInfo``, one copy per chain), for
-    BlackJAX (``num_chains=None``) the position alone.
-
-    Handing NumPyro the potential and gradient spares its eager (op-by-op) evaluation at the
-    start; a start where either is not finite is diagnosed here. BlackJAX evaluates them in
-    its compiled warm-up; there the MAP's finite objective vouches for the start, and a
-    gradient that is not finite there shows as non-finite or all-divergent draws, which
-    ``check_nuts_draws`` reports.
+    ``init="dispersed"``: one prior draw per chain (the MAP for a chain without a finite draw);
+    ``init="map"``: the MAP for every chain. Energy and gradient are filled in where known
+    (dispersed starts, or a MAP start for ``MCMC.run``, which then skips its eager evaluation);
+    a start where either is not finite is diagnosed here. The compiled chains and BlackJAX
+    evaluate them in their compiled initialisation instead; there the MAP's finite objective
+    vouches for the start, and a gradient that is not finite shows as a non-finite start
+    (``run_numpyro_nuts``) or as non-finite or all-divergent draws (``check_nuts_draws``).
     """
-    from .nonfinite import raise_nonfinite
+    C = int(config.num_chains)
+    k_draw = jax.random.fold_in(key, 1)  # the MAP takes ``key`` itself, as before dispersed starts
+    t0 = time.perf_counter()
+    starts, fallback = None, np.ones(C, dtype=bool)
+    if config.init == "dispersed":
+        starts, found = dispersed_starts(potential, prior_draw_fn(model), k_draw, C)
+        fallback = ~found
+        info["init_fallback_chains"] = np.flatnonzero(fallback).tolist()
+    if fallback.any():
+        t_map = time.perf_counter()
+        m = _map_init(spec, key, progress, map_config, NUTS_START_MAP)
+        info["map_seconds"] = time.perf_counter() - t_map
+        info["map_log_joint"] = m.log_joint
+        z0 = m.unconstrained
+        need_energy = starts is not None or not (
+            config.backend == "blackjax" or _compiled_chains(config, None)
+        )
+        if need_energy:
+            energy, grad = jax.jit(jax.value_and_grad(potential))(z0)
+            finite = np.isfinite(float(energy)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grad))
+            where = "at the initial point (the MAP)"
+            if not finite:
+                raise_nonfinite(spec, "NUTS", where, m.values)
+            start = ParamInfo(z0, energy, grad)
+        else:
+            if not all(np.all(np.isfinite(v)) for v in jax.tree.leaves(z0)):
+                raise_nonfinite(spec, "NUTS", "at the initial point (the MAP)", m.values)
+            start = ParamInfo(z0, None, None)
+        starts = broadcast_start(start, C) if starts is None else chain_starts(starts, start, fallback)
+    info["init_seconds"] = time.perf_counter() - t0
+    return starts
 
-    z0 = m.unconstrained
-    if num_chains is None:
-        if not all(np.all(np.isfinite(v)) for v in jax.tree.leaves(z0)):
-            raise_nonfinite(spec, "NUTS", "at the initial point (the MAP)", m.values)
-        return z0
-    energy, grad = jax.jit(jax.value_and_grad(potential))(z0)
-    finite = np.isfinite(float(energy)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grad))
-    if not finite:
-        raise_nonfinite(spec, "NUTS", "at the initial point (the MAP)", m.values)
-    start = ParamInfo(z0, energy, grad)
-    if num_chains == 1:
-        return start
-    return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains, *jnp.shape(x))), start)
+
+def _compiled_chains(config: NUTSConfig, checkpoint: Checkpoint | None) -> bool:
+    """Whether NUTS runs as compiled programs per chain (``numpyro_nuts``) rather than ``MCMC.run``."""
+    return (
+        _COMPILED_CHAINS
+        and config.backend == "numpyro"
+        and config.init in ("map", "dispersed")
+        and config.chain_method == "sequential"
+        and checkpoint is None
+    )
+
+
+def _start_values(model, starts: ParamInfo, chain: int) -> dict[str, Any]:
+    """Return the constrained latent values at chain ``chain``'s start (for a diagnosis)."""
+    z = jax.tree.map(lambda x: x[chain], starts.z)
+    return {k: np.asarray(v) for k, v in constrain_fn(model, (), {}, z).items()}
 
 
 def run_nuts(
@@ -283,33 +341,23 @@ def run_nuts(
     config = _resolve_dense_mass(config, model)
     info["dense_mass"] = config.dense_mass
     start = postprocess = None
-    compiled_chains = (
-        _COMPILED_CHAINS
-        and config.backend == "numpyro"
-        and config.init == "map"
-        and config.chain_method == "sequential"
-        and checkpoint is None
-    )
-    if config.init == "map":
-        # Started at the MAP, NUTS runs on a jitted potential function of the unconstrained
-        # values: NumPyro's model initialisation (the model and its gradient evaluated eagerly,
-        # op by op: ~10 s of one-off compilations for a small game) is not needed.
-        # jitted: the warm-up, the sampler and the start then share one trace of the model
+    compiled_chains = _compiled_chains(config, checkpoint)
+    if config.init in ("map", "dispersed"):
+        # Started at the MAP or at prior draws, NUTS runs on a jitted potential function of the
+        # unconstrained values: NumPyro's model initialisation (the model and its gradient
+        # evaluated eagerly, op by op: ~10 s of one-off compilations for a small game) is not
+        # needed. jitted: the warm-up, the sampler and the start share one trace of the model
         potential = jax.jit(functools.partial(potential_energy, model, (), {}))
         postprocess = _constrain_draws(model)
         if not (checkpoint is not None and checkpoint.has_state):
-            t0 = time.perf_counter()
-            m = _map_init(spec, k_map, progress, map_config, NUTS_START_MAP)
-            info["map_seconds"] = time.perf_counter() - t0
-            info["map_log_joint"] = m.log_joint
-            chains = None if config.backend == "blackjax" or compiled_chains else config.num_chains
-            start = _map_start(spec, potential, m, chains)
+            start = _nuts_starts(spec, model, potential, k_map, config, progress, map_config, info)
         # BlackJAX builds its own kernel from the same potential
         kernel = (
             NUTS(potential_fn=potential, **_nuts_options(config)) if config.backend == "numpyro" else None
         )
     else:
         kernel = NUTS(model, init_strategy=init_to_median(num_samples=15), **_nuts_options(config))
+    info["init"] = config.init
 
     # Sequential chains from the MAP run as compiled programs (numpyro_nuts); otherwise
     # sequential chains always take NumPyro's progress-bar path (compiled once, see
@@ -339,28 +387,31 @@ def run_nuts(
             from .blackjax_nuts import run_blackjax_nuts
 
             z, extra, info["compile_seconds"] = run_blackjax_nuts(
-                potential, start, k_run, config, progress=progress
+                potential, start.z, k_run, config, progress=progress
             )
             posterior = {k: np.asarray(v) for k, v in postprocess(z).items()}
             check_nuts_draws(spec, posterior, extra)
         elif compiled_chains:
             from .numpyro_nuts import run_numpyro_nuts
 
-            finite, z, extra = run_numpyro_nuts(potential, start, k_run, config, progress=progress)
-            if not finite:
-                raise_nonfinite(spec, "NUTS", "at the initial point (the MAP)", m.values)
+            finite, z, extra = run_numpyro_nuts(potential, start.z, k_run, config, progress=progress)
+            if finite is not True:  # the first chain whose start is not finite
+                where = f"at the initial point of chain {finite} ({config.init} start)"
+                raise_nonfinite(spec, "NUTS", where, _start_values(model, start, finite))
             posterior = {k: np.asarray(v) for k, v in postprocess(z).items()}
             check_nuts_draws(spec, posterior, extra)
         elif checkpoint is not None:
             posterior, extra = run_nuts_chunks(
                 spec, make_mcmc, k_run, config.num_samples, fields, checkpoint, info,
-                init_params=start, postprocess=postprocess,
+                init_params=None if start is None else for_mcmc(start, config.num_chains),
+                postprocess=postprocess,
             )  # fmt: skip
             info = {**checkpoint.info, **info}
         else:
             mcmc = make_mcmc(config.num_samples)
             try:
-                mcmc.run(k_run, init_params=start, extra_fields=fields)
+                init = None if start is None else for_mcmc(start, config.num_chains)
+                mcmc.run(k_run, init_params=init, extra_fields=fields)
             except (RuntimeError, ValueError) as exc:
                 init_failure(spec, "NUTS", k_run, exc)
             posterior = mcmc.get_samples(group_by_chain=True)

@@ -94,8 +94,8 @@ def test_blackjax_without_warmup_runs_with_unit_step(data):
     "options, message",
     [
         ({"backend": "stan"}, "backend must be"),
-        ({"backend": "blackjax", "init": "prior"}, "starts at the MAP"),
-        ({"backend": "blackjax", "chain_method": "parallel"}, "starts at the MAP"),
+        ({"backend": "blackjax", "init": "prior"}, "starts at dispersed points or the MAP"),
+        ({"backend": "blackjax", "chain_method": "parallel"}, "starts at dispersed points or the MAP"),
     ],
 )
 def test_bad_backend_options_are_named(options, message):

@@ -317,7 +317,7 @@ def test_nuts_blackjax_backend_with_dense_mass(work, data_path):
     result = invoke(
         "fit", data_path, "--mechanism", "congestion", "--method", "nuts", "--beta", 3,
         "--backend", "blackjax", "--num-warmup", 40, "--num-samples", 20, "--num-chains", 1,
-        "--dense-mass", "--out", path, "--no-progress",
+        "--dense-mass", "--init", "map", "--out", path, "--no-progress",
     )  # fmt: skip
     assert "NUTS diagnostics" in result.stdout
     post = bd.load(path)
@@ -326,8 +326,10 @@ def test_nuts_blackjax_backend_with_dense_mass(work, data_path):
     # (--diag-mass reaching the options as False: test_errors_bad_values)
     assert post.info["dense_mass"] is True
     assert np.asarray(post.idata["posterior"]["alpha"]).shape == (1, 20)
+    assert post.info["init"] == "map" and "map_log_joint" in post.info  # --init reached the sampler
     fails("fit", data_path, "--backend", "blackjax", "--out", work / "m.nc",
           match="--backend applies to --method nuts")  # fmt: skip
+    fails("fit", data_path, "--init", "map", "--out", work / "m.nc", match="--init applies to --method nuts")
 
 
 # ---------------------------------------------------------------------------- slow

@@ -50,12 +50,13 @@ def test_init_map_reaches_the_runner(game, method, monkeypatch):
 
     monkeypatch.setattr(pipeline_module, f"run_{method}", stub)
     cfg = MAPConfig(num_steps=7, num_restarts=1)
+    init = {"init": "map"} if method == "nuts" else {}  # NUTS starts at dispersed points by default
     with pytest.raises(_Stop):
-        _fit(game, method, init_map=cfg)
+        _fit(game, method, init_map=cfg, **init)
     assert seen["map_config"] is cfg
     seen.clear()
     with pytest.raises(_Stop):
-        _fit(game, method)
+        _fit(game, method, **init)
     assert "map_config" not in seen
 
 

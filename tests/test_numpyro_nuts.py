@@ -1,5 +1,6 @@
-"""NUTSConfig(backend="numpyro") with sequential chains from the MAP: each chain runs as compiled
-programs (``inference/numpyro_nuts.py``) of NumPyro's own kernel, the chains of ``MCMC.run``."""
+"""NUTSConfig(backend="numpyro") with sequential chains from dispersed starts or the MAP: each chain
+runs as compiled programs (``inference/numpyro_nuts.py``) of NumPyro's own kernel, the chains of
+``MCMC.run``."""
 
 from __future__ import annotations
 
@@ -63,11 +64,11 @@ def test_sequential_chains_compile_one_program_and_bypass_mcmc(data, monkeypatch
 def test_run_numpyro_nuts_samples_a_standard_normal():
     config = NUTSConfig(num_warmup=300, num_samples=400, num_chains=2, dense_mass=True)
     potential = jax.jit(lambda z: 0.5 * jnp.sum(z["x"] ** 2))
-    start = {"x": jnp.full(3, 0.5)}
+    starts = {"x": jnp.array([[0.5, 0.5, 0.5], [-2.0, 1.0, 3.0]])}  # chain c from starts["x"][c]
     finite, draws, stats = numpyro_nuts.run_numpyro_nuts(
-        potential, start, jax.random.key(1), config, progress=False
+        potential, starts, jax.random.key(1), config, progress=False
     )
-    assert finite
+    assert finite is True
     x = draws["x"]
     assert x.shape == (2, 400, 3)
     assert set(stats) == set(numpyro_nuts.STAT_FIELDS)
@@ -78,12 +79,13 @@ def test_run_numpyro_nuts_samples_a_standard_normal():
 
 
 def test_run_numpyro_nuts_reports_a_non_finite_start():
-    config = NUTSConfig(num_warmup=5, num_samples=5, num_chains=2)
-    potential = jax.jit(lambda z: jnp.sum(z["x"] ** 2) * jnp.nan)
+    config = NUTSConfig(num_warmup=5, num_samples=5, num_chains=3)
+    potential = jax.jit(lambda z: jnp.where(z["x"][0] < 1.0, jnp.sum(z["x"] ** 2), jnp.nan))
+    starts = {"x": jnp.array([[0.0, 0.0], [2.0, 0.0], [0.0, 0.0]])}  # chain 1 starts where it is NaN
     finite, draws, stats = numpyro_nuts.run_numpyro_nuts(
-        potential, {"x": jnp.zeros(2)}, jax.random.key(0), config, progress=False
+        potential, starts, jax.random.key(0), config, progress=False
     )
-    assert not finite and draws == {} and stats == {}
+    assert finite == 1 and finite is not True and draws == {} and stats == {}
 
 
 def test_chunk_length():
@@ -101,7 +103,9 @@ def test_chunk_length():
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
 def test_a_progress_bar_runs_the_same_iterations_in_chunks(data, capsys):
     """With a bar, the iterations run in chunks (a bar that moves); the chains are the same."""
-    opts = {"num_warmup": 60, "num_samples": 40, "num_chains": 2}
+    # from the MAP: chains from prior draws travel far in 60 warm-up iterations, and the float32
+    # rounding differences between the two programs grow past the tolerance on the way
+    opts = {"num_warmup": 60, "num_samples": 40, "num_chains": 2, "init": "map"}
     quiet = _fit(data, **opts)
     mech, d = data
     shown = bd.fit(d, mech, LEARNER, method="nuts", seed=0, progress=True, **opts)

@@ -55,6 +55,7 @@ _METHOD_OPTIONS = {
     "chain_method": {"nuts": "chain_method"},
     "dense_mass": {"nuts": "dense_mass"},
     "backend": {"nuts": "backend"},
+    "init": {"nuts": "init"},
     "num_steps": {"map": "num_steps", "svi": "num_steps"},
     "learning_rate": {"map": "learning_rate", "svi": "learning_rate", "laplace": "learning_rate"},
     "guide": {"svi": "guide"},
@@ -158,6 +159,13 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     type=click.Choice(["numpyro", "blackjax"]),
     default=None,
     help="NUTS implementation: numpyro (default) or blackjax (the same sampler, compiled up front).",
+)
+@click.option(
+    "--init",
+    type=click.Choice(["dispersed", "map", "prior"]),
+    default=None,
+    help="NUTS chains' starts: dispersed (default: one prior draw per chain, so R-hat can flag a second "
+    "mode), map (every chain at the MAP) or prior (NumPyro's init_to_median).",
 )
 @click.option("--num-steps", type=click.IntRange(min=1), default=None, help="MAP/SVI optimiser steps.")
 @click.option(

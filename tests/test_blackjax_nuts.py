@@ -46,6 +46,7 @@ def _moments(post) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     return out
 
 
+@pytest.mark.slow  # two 2 x (400 + 400) NUTS runs; the fast suite checks the backend's output below
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # bound below, not 1.01
 def test_blackjax_and_numpyro_sample_the_same_posterior(data):
     opts = {"num_warmup": 400, "num_samples": 400, "num_chains": 2}
@@ -78,6 +79,11 @@ def test_blackjax_vectorized_chains_are_reproducible(data):
     opts = {"num_warmup": 60, "num_samples": 23, "num_chains": 3, "chain_method": "vectorized"}
     first = _fit(data, "blackjax", **opts)
     again = _fit(data, "blackjax", **opts)
+    assert first.info["nuts_backend"] == "blackjax" and first.info["compile_seconds"] > 0.0
+    stats = first.idata["sample_stats"]
+    for name in ("diverging", "n_steps", "acceptance_rate", "energy", "lp"):
+        assert stats[name].shape == (3, 23), name
+    assert np.all(np.asarray(stats["n_steps"]) >= 1)
     alpha = np.asarray(first.idata["posterior"]["alpha"])
     assert alpha.shape == (3, 23)  # 23 draws: the last progress chunk's surplus is dropped
     np.testing.assert_array_equal(alpha, np.asarray(again.idata["posterior"]["alpha"]))

@@ -22,7 +22,7 @@ from .auto import (
     stack_draws,
 )
 from .bag_diagnostics import BAGGING, chains_per_bag, diagnostics_table
-from .bagging import fit_bagged
+from .bagging import ROBUST, fit_bagged
 from .errors import ConvergenceWarning
 from .map import MAPConfig
 from .pipeline import METHODS, run_fit
@@ -202,6 +202,10 @@ def fit(
             raise ValueError("learner='auto' takes no checkpoint and needs log_likelihood=True.")
         check_auto_method(method, data)
         robust = BAGGING if robust == DEFAULT_ROBUST else robust
+        if robust not in (None, *ROBUST):
+            raise ValueError(
+                f"unknown robust={robust!r}; choose one of {ROBUST}, None or {DEFAULT_ROBUST!r}."
+            )
         _check_bagging_keywords(robust, bagging, workers)
         common = {
             "priors": AUTO_PRIORS if priors is None else priors,

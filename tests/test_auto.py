@@ -267,6 +267,8 @@ def test_auto_bagging_keyword_errors():
     data = payoff_blind(4, 6, 2)
     with pytest.raises(ValueError, match="n_bags apply to robust='bagging'"):
         bd.fit(data, mechanisms.Tabular(GAME), "auto", method="laplace", robust=None, n_bags=3)
+    with pytest.raises(ValueError, match="unknown robust='bootstrap'"):
+        bd.fit(data, mechanisms.Tabular(GAME), "auto", method="laplace", robust="bootstrap")
 
 
 def test_stacked_save_load_round_trip(blind_fit, tmp_path):

@@ -215,7 +215,7 @@ def score_pairs(pairs: pd.DataFrame, truth: np.ndarray, support: np.ndarray, sca
     lo, hi = pairs["lower"].to_numpy()[rows], pairs["upper"].to_numpy()[rows]
     t = true[rows]
     sure = (lo > 0) | (hi < 0)
-    right = sure & (np.sign(np.where(lo > 0, 1.0, -1.0)) == np.sign(t))
+    right = sure & (np.where(lo > 0, 1.0, -1.0) == np.sign(t))
     return {
         "pairs": int(rows.sum()),
         "sure": int(sure.sum()),

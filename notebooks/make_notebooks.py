@@ -98,14 +98,16 @@ data""",
 
 The learner is fixed to its true values, so beta fixes the units of the payoffs (see notebook 02
 for what happens when beta is unknown). The prior on each payoff cell is N(0, 1). NUTS starts
-from a MAP fit whose settings `init_map` controls.""",
+every chain at a dispersed point (a prior draw) by default; here `init="map"` starts them at a
+MAP fit whose settings `init_map` controls, which lets the small settings warm up quickly.""",
     ),
     (
         "code",
         """\
 post = bd.fit(
     data, mech, learner=learner, method="nuts", seed=0,
-    priors=Priors(mechanism_scale=1.0), init_map=INIT_MAP, progress=False, log_likelihood=False, **NUTS,
+    priors=Priors(mechanism_scale=1.0), init="map", init_map=INIT_MAP, progress=False,
+    log_likelihood=False, **NUTS,
 )
 post""",
     ),
@@ -272,7 +274,7 @@ for name, data in [("actions only", actions_only), ("payoffs observed", with_pay
         warnings.simplefilter("always")
         fits[name] = bd.fit(
             data, mech, learner, "nuts", 0, priors=Priors(mechanism_scale=1.0),
-            init_map=INIT_MAP, progress=False, log_likelihood=False, **NUTS,
+            init="map", init_map=INIT_MAP, progress=False, log_likelihood=False, **NUTS,
         )
     confound = [str(w.message)[:90] for w in caught if issubclass(w.category, ConfoundingWarning)]
     note = confound[0] + "..." if confound else None

@@ -31,6 +31,8 @@ from numpyro.infer.autoguide import (
 from numpyro.infer.util import ParamInfo, constrain_fn, potential_energy
 from numpyro.optim import optax_to_numpyro
 
+from bayes_diml.optional import require
+
 from .checkpoint import Checkpoint, init_failure, run_nuts_chunks, run_svi_chunks
 from .errors import FitError
 from .idata import deterministic_sites, group_by_chain
@@ -97,6 +99,8 @@ class NUTSConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("numpyro", "blackjax"):
             raise ValueError(f"NUTSConfig.backend must be 'numpyro' or 'blackjax'; got {self.backend!r}.")
+        if self.backend == "blackjax":  # a missing extra is named before any work (the MAP start)
+            require("blackjax", "blackjax", "NUTSConfig(backend='blackjax')")
         if self.backend == "blackjax" and (self.init == "prior" or self.chain_method == "parallel"):
             raise ValueError(
                 "NUTSConfig(backend='blackjax') starts at dispersed points or the MAP (init='dispersed' "

@@ -30,7 +30,7 @@ from packaging.version import Version
 import bayes_diml as bd
 from bayes_diml import mechanisms
 from bayes_diml.cli import main
-from bayes_diml.inference import blackjax_nuts
+from bayes_diml.inference import NUTSConfig, blackjax_nuts
 from bayes_diml.optional import MissingExtraError, require
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,6 +189,10 @@ def test_blackjax_backend_without_blackjax_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=message):
         bd.fit(data, mech, bd.LogitQ(0.3, 2.0, 0.05), method="nuts", backend="blackjax", seed=0,
                num_warmup=0, num_samples=2, num_chains=1, progress=False)  # fmt: skip
+    # named when the settings are made, before any fit work (the MAP start would come first)
+    with pytest.raises(MissingExtraError, match=message):
+        NUTSConfig(backend="blackjax")
+    assert NUTSConfig().backend == "numpyro"  # the default backend does not need the extra
 
 
 def test_parquet_without_pyarrow_names_the_extra(monkeypatch, tmp_path):

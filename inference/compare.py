@@ -18,6 +18,7 @@ See ``docs/model_comparison.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -146,10 +147,13 @@ def loo(post: Any, *, label: str = "model") -> Any:
 
 
 def _truncate(data: Trajectories, n_time: int) -> Trajectories:
-    """Return the first ``n_time`` time points of every episode (ragged lengths clipped)."""
+    """Return the first ``n_time`` time points of every episode (ragged lengths clipped).
+
+    Subjects and agent / action labels are kept.
+    """
     pay = None if data.payoffs is None else data.payoffs[:, :n_time]
-    return Trajectories(
-        data.actions[:, :n_time], data.n_actions, lengths=np.minimum(data.lengths, n_time), payoffs=pay
+    return dataclasses.replace(
+        data, actions=data.actions[:, :n_time], lengths=np.minimum(data.lengths, n_time), payoffs=pay
     )
 
 

@@ -204,3 +204,25 @@ def test_true_family_wins_on_its_own_data(family):
     if "logit_q" in nesting:
         alpha = fits["logit_q"].draws("alpha").reshape(-1)
         assert np.quantile(alpha, 0.95) < 0.15, np.quantile(alpha, [0.05, 0.5, 0.95])
+
+
+def test_lfo_training_data_keep_subjects_and_labels():
+    from bayes_diml.inference.compare import _truncate
+
+    rng = np.random.default_rng(0)
+    data = bd.Trajectories(
+        rng.integers(0, 2, size=(3, 6, 2)),
+        (2, 2),
+        lengths=[6, 4, 2],
+        payoffs=rng.normal(size=(3, 6, 2)),
+        subjects=[7, 7, 9],
+        agent_labels=["row", "col"],
+        action_labels=["left", "right"],
+    )
+    cut = _truncate(data, 3)
+    assert cut.actions.shape == (3, 3, 2) and cut.lengths.tolist() == [3, 3, 2]
+    np.testing.assert_array_equal(cut.actions, data.actions[:, :3])
+    np.testing.assert_array_equal(cut.payoffs, data.payoffs[:, :3])
+    np.testing.assert_array_equal(cut.subject_index, data.subject_index)
+    assert cut.n_subjects == 2
+    assert cut.agent_labels == ("row", "col") and cut.action_labels == data.action_labels

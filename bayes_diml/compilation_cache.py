@@ -47,7 +47,7 @@ def enable_compilation_cache(
     min_compile_time_s: float = 0.0,
     max_size_bytes: int = DEFAULT_MAX_SIZE_BYTES,
 ) -> Path:
-    """Store compiled JAX programs in ``path`` (default :func:`default_cache_dir`) and reuse them.
+    """Store compiled JAX programs in ``path`` (default ``default_cache_dir()``) and reuse them.
 
     Sets JAX's ``jax_compilation_cache_dir``, ``jax_persistent_cache_min_compile_time_secs``
     and ``jax_compilation_cache_max_size`` (process-wide JAX settings; call before the first

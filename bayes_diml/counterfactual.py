@@ -288,7 +288,7 @@ def counterfactual_payoffs(
 ) -> jax.Array:
     """Compute ``u_i(k, a_-i(t))`` for ``t = 0..T-2``: float[M, T-1, n, K] (0 on padded actions).
 
-    ``plan`` (from :func:`plan_for`) is reused when given (then ``kind`` is ignored);
+    ``plan`` (from ``plan_for``) is reused when given (then ``kind`` is ignored);
     otherwise one is built for this call.
     """
     if plan is None:

@@ -346,8 +346,8 @@ class Trajectories:
         agent ``i`` (pass ``n_actions`` when an agent's top action may be unplayed). An integer
         ``subject`` column, constant within each episode, gives ``subjects``.
 
-        ``agent`` and ``action`` may instead hold string labels, kept as :attr:`agent_labels` and
-        :attr:`action_labels`: codes follow ``agent_labels`` / ``action_labels`` when given, else
+        ``agent`` and ``action`` may instead hold string labels, kept as ``agent_labels`` and
+        ``action_labels``: codes follow ``agent_labels`` / ``action_labels`` when given, else
         agents in order of first appearance and each agent's actions sorted (``K_i`` the number of
         its distinct labels). Parquet and npz files store the labels' order; a CSV does not.
         """

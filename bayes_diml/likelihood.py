@@ -97,7 +97,7 @@ def scan_log_policies(
         ``None`` (default): :func:`auto_segment_length`.
     recurrence : {"auto", "sequential", "associative"}
         How a learner with a linear update (LogitQ) runs over time:
-        :func:`bayes_diml.recurrence.linear_recurrence` (``"auto"``: sequential on the CPU,
+        ``bayes_diml.recurrence.linear_recurrence`` (``"auto"``: sequential on the CPU,
         associative on a GPU or TPU). Same value and gradient to float rounding.
     """
 
@@ -128,7 +128,7 @@ def scan_states(
 ) -> Any:
     """Return the learner's state after each step: leaves with leading axes ``[M, S]``.
 
-    Same recursion as :func:`scan_log_policies` (``counterfactual: float[M, S, n, K]``,
+    Same recursion as ``bayes_diml.likelihood.scan_log_policies`` (``counterfactual: float[M, S, n, K]``,
     ``actions: int[M, S, n]``), returning the states themselves (float[M, S, n, K] for
     LogitQ), so that a caller can score only the actions it needs
     (:class:`bayes_diml.models.LearnerPolicy`).
@@ -268,7 +268,7 @@ def log_policies(
     """Compute log-probabilities of the action at ``t+1`` given the history to ``t``.
 
     Returns float[M, T-1, n, K]: entries for padded actions are ``-inf``; padded steps hold
-    unscored values. ``plan`` (:func:`bayes_diml.counterfactual.plan_for`) is built for this
+    unscored values. ``plan`` (``bayes_diml.counterfactual.plan_for``) is built for this
     call unless given: pass one to reuse it across calls on the same data.
     """
     data = _check_data(data)
@@ -314,17 +314,17 @@ def log_likelihood(
         ``t = 0..T-2``, zero on padding. Otherwise the sum over all scored terms.
     segment_length : int, optional
         Checkpoint the time scan in segments of this many steps (``0``: never; ``None``:
-        automatically for long, large scans); see :func:`scan_log_policies`. Value and
+        automatically for long, large scans); see ``bayes_diml.likelihood.scan_log_policies``. Value and
         gradient are the same either way; only peak memory and time change.
     mesh : jax.sharding.Mesh, optional
         Split the episode axis over the mesh's ``"episode"`` devices
-        (:func:`bayes_diml.sharding.episode_mesh`); same value, computed in parallel.
+        (``bayes_diml.sharding.episode_mesh``); same value, computed in parallel.
     recurrence : {"auto", "sequential", "associative"}
         How the linear Q recursion runs over time (``"auto"``: one scan step per time step on
         the CPU; a parallel prefix, ``O(log T)`` steps, on a GPU or TPU, where it is 3-20x
-        faster); see :func:`bayes_diml.recurrence.linear_recurrence`.
+        faster); see ``bayes_diml.recurrence.linear_recurrence``.
     plan : CounterfactualPlan, optional
-        The data's counterfactual plan (:func:`bayes_diml.counterfactual.plan_for`); built
+        The data's counterfactual plan (``bayes_diml.counterfactual.plan_for``); built
         for this call when not given (after the memory guard). Pass one to reuse it across
         calls on the same data (e.g. many parameter values).
 

@@ -460,13 +460,13 @@ def stack_fits(
 ) -> StackedPosterior:
     """Compare fits of one data set with the payoff-blind nulls and stack their payoff draws.
 
-    :func:`compare_candidates` then :func:`stack_draws` (no bagged fits).
+    ``compare_candidates`` then ``stack_draws`` of ``bayes_diml.inference.auto`` (no bagged fits).
 
     Parameters
     ----------
     fits : dict name -> Posterior
         Learner-family fits with draws (Laplace, SVI or NUTS) of the same trajectories, whose
-        temperature x payoff units agree (:func:`auto_learner`).
+        temperature x payoff units agree (``bayes_diml.inference.auto.auto_learner``).
     seed : int
         Seed of the nulls' draws, the prior draws and the resampling.
     num_draws : int

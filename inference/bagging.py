@@ -212,8 +212,8 @@ def fit_bagged(
     data, mechanism, learner, method, seed, priors, shard_episodes, init_map, config, **options
         As for :func:`bayes_diml.inference.fit`; ``method`` is ``"nuts"``, ``"laplace"`` or
         ``"svi"``. Bag ``b`` is fitted with seed ``seed + b``. Per-bag defaults
-        (:data:`BAG_DEFAULTS`, unless given): NUTS 300 warm-up and 250 draws per chain (2
-        chains), Laplace and SVI 250 draws.
+        (``inference.bagging.BAG_DEFAULTS``, unless given): NUTS 300 warm-up and 250 draws per
+        chain (2 chains), Laplace and SVI 250 draws.
     robust : str
         ``"bagging"``.
     n_bags : int, optional

@@ -218,7 +218,7 @@ class Posterior:
         A dict of NumPy arrays; with ``labelled=True`` an ``xarray.Dataset`` of the same
         variables with coordinates ``action_<agent>`` (one per agent) and ``agent``, named by
         the data's labels when it has them (see
-        :func:`bayes_diml.inference.labelled.payoff_dataset`).
+        ``bayes_diml.inference.labelled.payoff_dataset``).
         """
         _check_prob(prob)
         d = self.payoff_differences()
@@ -264,7 +264,7 @@ class Posterior:
         """Tabulate ``u_i(a, a_-i) - u_i(b, a_-i)`` for every agent, opponent profile and pair a < b.
 
         Returns a pandas DataFrame with columns ``agent, opponents, a, b, mean, lower, upper,
-        prob_greater, support, units`` (see :func:`bayes_diml.inference.pairs.payoff_pairs_frame`):
+        prob_greater, support, units`` (see ``bayes_diml.inference.pairs.payoff_pairs_frame``):
         ``prob_greater`` is the posterior probability, from joint draws, that action a pays
         more than b against that opponent profile; ``support`` whether the profile was
         observed. When the payoff scale is not identified the differences are in the
@@ -475,24 +475,24 @@ class Posterior:
 
     # ------------------------------------------------ model comparison and checks
     def loo(self):
-        """PSIS-LOO with whole episodes left out; see :func:`bayes_diml.inference.compare.loo`."""
+        """PSIS-LOO with whole episodes left out; see ``inference.compare.loo``."""
         return loo(self)
 
     def lfo(self, **options: Any):
-        """PSIS leave-future-out CV of one-step-ahead predictions; see :func:`.compare.lfo`."""
+        """PSIS leave-future-out CV of one-step-ahead predictions; see ``inference.compare.lfo``."""
         return lfo(self, **options)
 
     def ppc_behaviour(self, **options: Any):
-        """Posterior-predictive check in behaviour space; see :func:`.ppc.ppc_behaviour`."""
+        """Posterior-predictive check in behaviour space; see :func:`~bayes_diml.inference.ppc_behaviour`."""
         return ppc_behaviour(self, **options)
 
     def plot(self, kind: str, **kwargs: Any):
-        """Draw a diagnostic plot with arviz-plots (``kind``: one of :data:`.plots.KINDS`).
+        """Draw a diagnostic plot with arviz-plots (``kind``: one of ``bayes_diml.inference.plots.KINDS``).
 
         Kinds ``"trace"``, ``"rank"``, ``"forest"``, ``"ess"``, ``"pareto-k"``, ``"ppc"``.
         Plots identified quantities (learner parameters, centred payoffs of observed opponent
         profiles), named by the data's labels; returns the ``arviz_plots.PlotCollection``
-        (``pc.savefig("trace.png")``). See :func:`bayes_diml.inference.plots.plot_posterior`.
+        (``pc.savefig("trace.png")``). See ``bayes_diml.inference.plots.plot_posterior``.
         """
         return plot_posterior(self, kind, **kwargs)
 

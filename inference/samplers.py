@@ -60,7 +60,7 @@ class NUTSConfig:
     ``chain_method``: ``"sequential"``, ``"vectorized"`` or ``"parallel"`` (one device per
     chain). ``init``: ``"dispersed"`` (the default: each chain starts at its own draw from the
     prior, in unconstrained space, so that R-hat can see chains that disagree, e.g. in two
-    modes; a chain without a finite draw in :data:`~bayes_diml.inference.starts.DISPERSED_TRIES`
+    modes; a chain without a finite draw in ``bayes_diml.inference.starts.DISPERSED_TRIES``
     tries starts at the MAP; see ``inference/starts.py``), ``"map"`` (every chain at the MAP)
     or ``"prior"`` (NumPyro's ``init_to_median`` model initialisation).
     ``backend``: ``"numpyro"`` (default) or ``"blackjax"``: the same NUTS with Stan's window

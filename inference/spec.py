@@ -44,7 +44,7 @@ __all__ = ["ModelSpec", "initial_values", "check_finite_start"]
 class ModelSpec(NamedTuple):
     """Everything that defines the model: data, mechanism, learner spec and priors.
 
-    ``plan`` is the data's counterfactual plan (:func:`bayes_diml.counterfactual.plan_for`),
+    ``plan`` is the data's counterfactual plan (``bayes_diml.counterfactual.plan_for``),
     built once with the spec (:meth:`build`, :meth:`from_parts`, :meth:`with_data`) and
     used by every evaluation of the model. ``mesh`` (optional ``jax.sharding.Mesh`` with an
     ``"episode"`` axis) splits the likelihood's episodes over devices; it changes no value.
@@ -63,7 +63,7 @@ class ModelSpec(NamedTuple):
     ) -> ModelSpec:
         """Return the spec of already validated pieces, with the data's plan built now.
 
-        The memory guard (:func:`bayes_diml.memory.check_plan_memory`) runs before the plan
+        The memory guard (``bayes_diml.memory.check_plan_memory``) runs before the plan
         is built. Use :meth:`build` for pieces that still need checking.
         """
         return cls(data, mechanism, learner, priors, plan_for(mechanism, data), mesh)

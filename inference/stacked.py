@@ -93,7 +93,7 @@ class StackedPosterior:
     weights : dict name -> float
         Stacking weights (``arviz.compare(method="stacking")``), summing to 1.
     info : dict
-        ``verdict`` (one of :data:`VERDICTS`), ``message``, ``best_learner``, ``best_null``,
+        ``verdict`` (one of ``inference.stacked.VERDICTS``), ``message``, ``best_learner``, ``best_null``,
         ``elpd_gap`` and ``gap_dse`` (best learner minus best null, and its standard error),
         ``prior_weight`` (share of prior draws in the mixture), ``seed``, ``null_draws``,
         ``seconds``, ``robust`` (``"bagging"`` or None), ``bagged`` (the families whose draws
@@ -196,7 +196,7 @@ class StackedPosterior:
     def payoff_pairs(self, prob: float = 0.9) -> pd.DataFrame:
         """Tabulate ``u_i(a, a_-i) - u_i(b, a_-i)`` from the stacked draws, with the verdict.
 
-        Columns as :meth:`Posterior.payoff_pairs` (``units`` is :data:`STACKED_UNITS`) plus
+        Columns as :meth:`Posterior.payoff_pairs` (``units``: ``inference.stacked.STACKED_UNITS``) plus
         ``informative`` (bool: the verdict is ``"informative"``); ``attrs["verdict"]`` and
         ``attrs["message"]`` carry the verdict. When the verdict is not informative (no learning
         family predicts held-out episodes better than the best null by 2 dse) the mixture holds

@@ -165,9 +165,9 @@ def logit_q_model(
         their log-likelihood is scaled by ``M / batch_size`` (an unbiased estimate).
     mesh : jax.sharding.Mesh, optional
         Split the episode axis of the likelihood over the mesh's ``"episode"`` devices
-        (see :mod:`bayes_diml.sharding`).
+        (see ``bayes_diml.sharding``).
     plan : CounterfactualPlan, optional
-        The counterfactual plan of ``data`` (:func:`bayes_diml.counterfactual.plan_for`),
+        The counterfactual plan of ``data`` (``bayes_diml.counterfactual.plan_for``),
         built once by :class:`bayes_diml.inference.ModelSpec`; when None it is built at every
         run of the model.
     """

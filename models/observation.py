@@ -142,7 +142,7 @@ def scan_episode_states(
 
     ``learner``'s fields in ``episode_fields`` are float[M] (one value per episode), the others
     shared; ``cf: float[M, S, n, K]``, ``actions: int[M, S, n]``, ``mask: bool[n, K]``. Returns
-    leaves [M, S, ...] as :func:`bayes_diml.likelihood.scan_states` does.
+    leaves [M, S, ...] as ``bayes_diml.likelihood.scan_states`` does.
     """
 
     def one(lrn, cf_m, actions_m):

@@ -36,7 +36,7 @@ class LearnerPolicy(dist.Distribution):
         ``LogitQ``, ``Hedge``, ... with concrete (or traced) parameters.
     states : pytree
         The learner's states after each step, leaves with leading shape ``[..., n]``
-        (float[M, S, n, K] for LogitQ; see :func:`bayes_diml.likelihood.scan_states`).
+        (float[M, S, n, K] for LogitQ; see ``bayes_diml.likelihood.scan_states``).
     action_mask : bool[n, K]
         Which actions exist for each agent (padding for unequal action counts).
     """

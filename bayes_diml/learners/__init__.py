@@ -14,12 +14,10 @@ Parameters may be scalars (shared) or ``float[n]`` (per agent). Every family has
 action bias (habit) ``bias``: a number or ``float[n, K]`` added to each agent's logits
 (:func:`~bayes_diml.learners.policy.add_bias`), 0 (none) by default.
 
-Layout: :mod:`~bayes_diml.learners.policy` (policies from scores),
-:mod:`~bayes_diml.learners.parameters` (parameter tables, validation, scaling),
-:mod:`~bayes_diml.learners.base` (the interface and the methods every family shares), one
-module per family (:mod:`~bayes_diml.learners.logit_q`, ``bandit_q``, ``hedge``,
-``fictitious_play``, ``ewa``, ``aspiration``, ``regret_matching``, ``markov_q``) and
-:mod:`~bayes_diml.learners.registry` (families by name).
+Layout: ``policy`` (policies from scores), ``parameters`` (parameter tables, validation,
+scaling), ``base`` (the interface and the methods every family shares), one module per family
+(``logit_q``, ``bandit_q``, ``hedge``, ``fictitious_play``, ``ewa``, ``aspiration``,
+``regret_matching``, ``markov_q``) and ``registry`` (families by name).
 """
 
 from bayes_diml.learners.aspiration import Aspiration

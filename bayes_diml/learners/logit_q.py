@@ -63,7 +63,7 @@ class LogitQ(NamedTuple):
         """Return ``(a, b)`` with ``update(Q, u, actions) = a Q + b u`` for every ``actions``.
 
         Both broadcast against float[n, K] (``1 - alpha`` and ``alpha`` per agent). The
-        likelihood runs such learners through :func:`bayes_diml.recurrence.linear_recurrence`.
+        likelihood runs such learners through ``bayes_diml.recurrence.linear_recurrence``.
         """
         alpha = per_agent(self.alpha, dtype)
         return 1.0 - alpha, alpha

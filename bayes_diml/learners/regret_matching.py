@@ -78,7 +78,7 @@ class RegretMatching(NamedTuple):
     def logits(self, state: jax.Array) -> jax.Array:
         """Return ``log softplus(beta R) + bias``, whose softmax is the greedy part: float[..., n, K].
 
-        The policy (``log_policy``, ``log_prob``: the shared :mod:`~bayes_diml.learners.base`
+        The policy (``log_policy``, ``log_prob``: the shared ``bayes_diml.learners.base``
         functions) is ``(1 - eps) softmax(logits) + eps / K_i``: with ``bias = 0`` the greedy
         part is ``softplus(beta R) / sum(softplus(beta R))``, with a bias
         ``e^b softplus(beta R) / sum(e^b softplus(beta R))``.

@@ -46,14 +46,19 @@ def test_dispersed_starts_are_distinct_finite_and_reproducible(game):
         assert len({tuple(row) for row in v.tolist()}) == 4, f"{name}: chains share a start"
     for g in jax.tree.leaves(first.z_grad):
         assert np.all(np.isfinite(np.asarray(g)))
-    again, _ = _model_starts(game, jax.random.key(5), 4)
-    other, _ = _model_starts(game, jax.random.key(6), 4)
-    fewer, _ = _model_starts(game, jax.random.key(5), 2)
+    # one more call on the model shows both (each call compiles its own program, ~4 s here): the
+    # same key gives the same starts again, and chain c's start depends on (key, c) only, not on
+    # the number of chains
+    more, _ = _model_starts(game, jax.random.key(5), 5)
     for name in first.z:
-        np.testing.assert_array_equal(np.asarray(again.z[name]), np.asarray(first.z[name]))
-        assert not np.allclose(np.asarray(other.z[name]), np.asarray(first.z[name]))
-        # chain c's start depends on (key, c) only, not on the number of chains
-        np.testing.assert_array_equal(np.asarray(fewer.z[name]), np.asarray(first.z[name])[:2])
+        np.testing.assert_array_equal(np.asarray(more.z[name])[:4], np.asarray(first.z[name]))
+    # another key, other starts: how dispersed_starts derives the chains' keys, whatever the model
+    # (each site's draw following its chain's key is shown above: the chains' starts differ)
+    potential = jax.jit(lambda z: 0.5 * jnp.sum(z["x"] ** 2))
+    draw = lambda k: {"x": jax.random.normal(k, (3,))}  # noqa: E731
+    toy, _ = starts.dispersed_starts(potential, draw, jax.random.key(5), 4)
+    other, _ = starts.dispersed_starts(potential, draw, jax.random.key(6), 4)
+    assert not np.allclose(np.asarray(other.z["x"]), np.asarray(toy.z["x"]))
 
 
 def test_a_non_finite_draw_is_replaced_by_the_chains_next_draw():
@@ -105,17 +110,41 @@ def test_r_hat_flags_a_second_mode_from_dispersed_starts_but_not_from_the_map():
     assert r_hat["dispersed"] > 1.1, r_hat
 
 
+class _Stop(Exception):
+    """Ends a fit once its NUTS starts are made (nothing is compiled for the sampler)."""
+
+
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # short runs
 def test_fit_starts_chains_dispersed_by_default_and_at_the_map_on_request(game, monkeypatch):
     mech, data = game
     opts = {"num_warmup": 20, "num_samples": 10, "num_chains": 2, "method": "nuts", "progress": False}
+    # every fit's starts, as run_nuts makes them: (config.init, info so far, z [C, ...])
+    made = []
+    real_starts = samplers._nuts_starts
+
+    def record_starts(*args):
+        out = real_starts(*args)
+        config, info = args[4], args[7]
+        made.append((config.init, dict(info), {k: np.asarray(v) for k, v in out.z.items()}))
+        if config.init == "map":
+            raise _Stop
+        return out
+
+    monkeypatch.setattr(samplers, "_nuts_starts", record_starts)
     post = bd.fit(data, mech, LEARNER, seed=3, **opts)
     assert post.info["init"] == "dispersed" and post.info["init_fallback_chains"] == []
     assert "map_log_joint" not in post.info  # no MAP fit was needed
-    same = bd.fit(data, mech, LEARNER, seed=3, **opts)
-    np.testing.assert_array_equal(post.idata["posterior"]["alpha"], same.idata["posterior"]["alpha"])
-    at_map = bd.fit(data, mech, LEARNER, seed=3, init="map", **opts)
-    assert at_map.info["init"] == "map" and "map_log_joint" in at_map.info
+    dispersed_z = made[-1][2]
+
+    # init="map": every chain at the MAP. Stopped once the starts are made (a fit's ``info["init"]``
+    # and the MAP's log joint reaching ``info`` are shown by the real fits here)
+    with pytest.raises(_Stop):
+        bd.fit(data, mech, LEARNER, seed=3, init="map", **opts)
+    init, info, map_z = made[-1]
+    assert init == "map" and "map_log_joint" in info and "init_fallback_chains" not in info
+    for name, v in map_z.items():
+        np.testing.assert_array_equal(v[0], v[1])
+        assert not np.allclose(v, dispersed_z[name])
 
     # a chain whose draws are all non-finite starts at the MAP
     seen = []
@@ -127,10 +156,16 @@ def test_fit_starts_chains_dispersed_by_default_and_at_the_map_on_request(game, 
 
     monkeypatch.setattr(samplers, "dispersed_starts", record)
     fallback = bd.fit(data, mech, LEARNER, seed=3, **opts)
+    assert len(seen) == 1 and seen[0].all()  # (the real draws were all finite)
     assert fallback.info["init_fallback_chains"] == [1] and "map_log_joint" in fallback.info
+    assert fallback.info["init"] == "dispersed"
     np.testing.assert_array_equal(  # chain 0 kept its dispersed start: the same chain as before
         fallback.idata["posterior"]["alpha"][0], post.idata["posterior"]["alpha"][0]
     )
+    # ... as the starts show: chain 0 at post's chain 0, chain 1 at the MAP of init="map"
+    for name, v in made[-1][2].items():
+        np.testing.assert_array_equal(v[0], dispersed_z[name][0])
+        np.testing.assert_array_equal(v[1], map_z[name][1])
 
 
 def test_init_options_are_checked():

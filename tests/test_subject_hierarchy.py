@@ -129,6 +129,9 @@ def test_hbayesdm_subjects_fit_with_per_subject_alpha(tmp_path):
             bd.LogitQ(INFER_SUBJECT, "infer", "infer"),
             method="map",
             progress=False,
+            # shapes, ranges and save / load are the point, not the optimum: one short restart
+            num_steps=300,
+            num_restarts=1,
         )
     alpha = post.draws("alpha")
     assert alpha.shape == (1, 3) and np.all((alpha > 0) & (alpha < 1))

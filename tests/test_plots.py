@@ -39,8 +39,18 @@ def data():
 
 @pytest.fixture(scope="module")
 def laplace(data):
+    """Laplace fit with its own posterior-predictive draws (one fit serves every Laplace test;
+    the simulated predictive path is tested on the MAP fit, which has no stored draws)."""
     mech, d = data
-    return bd.fit(d, mech, bd.LogitQ("infer", 2.0, 0.05), method="laplace", seed=0, progress=False)
+    return bd.fit(
+        d,
+        mech,
+        bd.LogitQ("infer", 2.0, 0.05),
+        method="laplace",
+        seed=0,
+        progress=False,
+        posterior_predictive=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -152,9 +162,10 @@ def _scored_counts(d, i):
     return counts
 
 
-def test_ppc_tree_uses_the_fits_own_predictive_draws(data):
-    mech, d = data
-    post = bd.fit(d, mech, LEARNER, method="laplace", seed=0, progress=False, posterior_predictive=True)
+def test_ppc_tree_uses_the_fits_own_predictive_draws(laplace, map_fit):
+    post = laplace
+    assert "posterior_predictive" in post.idata.children
+    assert "posterior_predictive" not in map_fit.idata.children  # so its ppc tree simulates
     pred = ppc_tree(post, n_draws=3)["posterior_predictive"]["actions of row"]
     assert pred.shape[1] == post.n_draws  # all of them, not the 3 a simulation would make
 

@@ -204,8 +204,9 @@ def test_map_with_flat_priors_is_the_mle(game):
     with jax.enable_x64(True):
         table = jnp.asarray(np.asarray(p["table"]), jnp.float64)
         lq = bd.LogitQ(*(jnp.float64(x) for x in (0.3, 2.0, 0.05)))
-        hess = jax.hessian(lambda t: -bd.log_likelihood(mech, {"table": t}, lq, data))(table)
-        jac = jax.jacobian(lambda t: bd.metrics.payoff_differences(mech, {"table": t}))(table)
+        # jitted: one program each (eager, every operation of the Hessian compiles on its own)
+        hess = jax.jit(jax.hessian(lambda t: -bd.log_likelihood(mech, {"table": t}, lq, data)))(table)
+        jac = jax.jit(jax.jacobian(lambda t: bd.metrics.payoff_differences(mech, {"table": t})))(table)
         hess, jac = np.asarray(hess).reshape(table.size, -1), np.asarray(jac).reshape(-1, table.size)
         sd = np.sqrt(np.diag(jac @ np.linalg.pinv(hess, hermitian=True) @ jac.T)).reshape(mle.shape)
     moved = np.abs(np.asarray(post.payoff_table()["mean"]) - mle)

@@ -35,7 +35,9 @@ def _fit(game, method, **kw):
     ("method", "config"),
     [
         ("map", MAPConfig(num_steps=40, chunk=20, num_restarts=1)),
-        ("laplace", LaplaceConfig(num_draws=8, refine_steps=5)),
+        # two whole Laplace fits (each with its own MAP): slow; the MAP case checks the same
+        # config/keyword route (make_config, shared by every method) in the fast run
+        pytest.param("laplace", LaplaceConfig(num_draws=8, refine_steps=5), marks=pytest.mark.slow),
     ],
 )
 def test_a_config_gives_the_same_fit_as_its_keywords(game, method, config):
@@ -63,5 +65,8 @@ def test_keywords_fill_what_the_config_leaves_at_its_default():
     cfg = make_config("nuts", {"num_samples": 50, "num_warmup": 100}, NUTSConfig(num_warmup=100))
     assert cfg == NUTSConfig(num_warmup=100, num_samples=50)
     assert make_config("map", {}, MAPConfig(num_steps=7)) == MAPConfig(num_steps=7)
+    laplace = LaplaceConfig(num_draws=8, refine_steps=5)  # a config and its keywords: one config
+    assert make_config("laplace", {}, laplace) == make_config("laplace", dataclasses.asdict(laplace), None)
+    assert make_config("laplace", dataclasses.asdict(laplace), None) == laplace
     with pytest.raises(TypeError, match="unknown option"):
         make_config("map", {"num_samples": 5}, MAPConfig())

@@ -56,6 +56,33 @@ def nuts_fit(game):
         return _nuts_fit(mech, data)
 
 
+@pytest.fixture(scope="module")
+def map_fit(game):
+    """The default MAP (3 restarts) of ``game``: the reference of the SVI/Laplace checks."""
+    mech, _, data = game
+    return bd.fit(data, mech, LEARNER, method="map", seed=0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def svi_fit(game):
+    """One SVI fit of ``game`` for the agreement check and the predictive groups: 1500 steps
+    (converged), 200 draws (the agreement check's Monte Carlo error in the mean is sd / 14,
+    small against its z = 4.06 band), with prior and posterior predictive groups."""
+    mech, _, data = game
+    return bd.fit(
+        data,
+        mech,
+        LEARNER,
+        method="svi",
+        seed=0,
+        progress=False,
+        num_steps=1500,
+        num_draws=200,
+        prior_predictive=15,
+        posterior_predictive=True,
+    )
+
+
 def _nuts_fit(mech, data):
     return bd.fit(
         data,
@@ -150,13 +177,18 @@ def test_map_with_flat_priors_is_the_mle(game):
 
     # an independent MLE: plain Adam on the raw table with the core likelihood
     loss = jax.jit(jax.value_and_grad(lambda p: -bd.log_likelihood(mech, p, LEARNER, data)))
-    p = {"table": jnp.zeros((2, 3, 2))}
     opt = optax.adam(0.05)
-    state = opt.init(p)
-    for _ in range(3000):
-        _, g = loss(p)
-        upd, state = opt.update(g, state)
-        p = optax.apply_updates(p, upd)
+
+    @jax.jit
+    def adam(p):  # 3000 steps in one compiled loop (a Python loop dispatches ~10 ops per step)
+        def step(_, carry):
+            p, state = carry
+            upd, state = opt.update(loss(p)[1], state)
+            return optax.apply_updates(p, upd), state
+
+        return jax.lax.fori_loop(0, 3000, step, (p, opt.init(p)))[0]
+
+    p = adam({"table": jnp.zeros((2, 3, 2))})
     mle = np.asarray(bd.metrics.payoff_differences(mech, p))
     ll_map = float(bd.log_likelihood(mech, fitted, LEARNER, data))
     np.testing.assert_allclose(ll_map, post.info["map_log_joint"], rtol=1e-6)
@@ -172,8 +204,9 @@ def test_map_with_flat_priors_is_the_mle(game):
     with jax.enable_x64(True):
         table = jnp.asarray(np.asarray(p["table"]), jnp.float64)
         lq = bd.LogitQ(*(jnp.float64(x) for x in (0.3, 2.0, 0.05)))
-        hess = jax.hessian(lambda t: -bd.log_likelihood(mech, {"table": t}, lq, data))(table)
-        jac = jax.jacobian(lambda t: bd.metrics.payoff_differences(mech, {"table": t}))(table)
+        # jitted: one program each (eager, every operation of the Hessian compiles on its own)
+        hess = jax.jit(jax.hessian(lambda t: -bd.log_likelihood(mech, {"table": t}, lq, data)))(table)
+        jac = jax.jit(jax.jacobian(lambda t: bd.metrics.payoff_differences(mech, {"table": t})))(table)
         hess, jac = np.asarray(hess).reshape(table.size, -1), np.asarray(jac).reshape(-1, table.size)
         sd = np.sqrt(np.diag(jac @ np.linalg.pinv(hess, hermitian=True) @ jac.T)).reshape(mle.shape)
     moved = np.abs(np.asarray(post.payoff_table()["mean"]) - mle)
@@ -182,9 +215,8 @@ def test_map_with_flat_priors_is_the_mle(game):
     assert np.max(moved[identified] / sd[identified]) <= np.sqrt(2 * gap), moved / np.where(identified, sd, 1)
 
 
-def test_map_reports_a_single_point(game):
-    mech, _, data = game
-    post = bd.fit(data, mech, LEARNER, method="map", seed=1, progress=False, num_restarts=2)
+def test_map_reports_a_single_point(map_fit):
+    post = map_fit  # three restarts, one point
     assert post.n_draws == 1
     s = post.summary()
     assert np.isnan(s["sd"]).all() and s["mean"].notna().all()
@@ -417,21 +449,25 @@ def test_save_load_round_trip(tmp_path, nuts_fit):
 
 
 # ---------------------------------------------------------------- other methods
+def _assert_agrees_with_map(post, map_fit, label):
+    d = post.payoff_differences()
+    z = np.abs(d.mean(0) - map_fit.payoff_table()["mean"]) / d.std(0)
+    assert np.all(z < Z), (label, z.max())
+
+
+def test_svi_agrees_with_map(svi_fit, map_fit):
+    _assert_agrees_with_map(svi_fit, map_fit, "svi")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "method, opts",
-    [
-        ("svi", {"num_steps": 1500}),
-        pytest.param("svi", {"num_steps": 1500, "guide": "lowrank"}, marks=pytest.mark.slow),
-        pytest.param("laplace", {}, marks=pytest.mark.slow),
-    ],
+    [("svi", {"num_steps": 1500, "guide": "lowrank"}), ("laplace", {})],
 )
-def test_svi_and_laplace_agree_with_map(game, method, opts):
+def test_svi_and_laplace_agree_with_map(game, map_fit, method, opts):
     mech, _, data = game
-    m = bd.fit(data, mech, LEARNER, method="map", seed=0, progress=False)
     post = bd.fit(data, mech, LEARNER, method=method, seed=0, progress=False, **opts)
-    d = post.payoff_differences()
-    z = np.abs(d.mean(0) - m.payoff_table()["mean"]) / d.std(0)
-    assert np.all(z < Z), (method, opts, z.max())
+    _assert_agrees_with_map(post, map_fit, (method, opts))
 
 
 def test_learner_per_agent_and_flat_priors_errors(game):
@@ -477,25 +513,14 @@ def test_neural_mechanism_map_fit_runs():
     )
 
 
-def test_predictive_groups_and_zarr(tmp_path, game):
-    mech, _, data = game
-    post = bd.fit(
-        data,
-        mech,
-        LEARNER,
-        method="svi",
-        seed=0,
-        progress=False,
-        num_steps=300,
-        num_draws=40,
-        prior_predictive=15,
-        posterior_predictive=True,
-    )
+def test_predictive_groups_and_zarr(tmp_path, game, svi_fit):
+    data = game[2]
+    post = svi_fit
     tree = post.idata
     assert {"prior", "prior_predictive", "posterior_predictive"} <= set(tree.children)
     assert tree["prior_predictive"]["actions"].shape == (1, 15, *data.actions[:, 1:].shape)
     pp = np.asarray(tree["posterior_predictive"]["actions"].values)
-    assert pp.shape == (1, 40, *data.actions[:, 1:].shape)
+    assert pp.shape == (1, 200, *data.actions[:, 1:].shape)
     assert np.all((pp >= 0) & (pp < np.array([2, 3])))
     pytest.importorskip("zarr")
     back = bd.load(post.save(tmp_path / "fit.zarr"))

@@ -41,9 +41,10 @@ def test_log_prob_equals_picked_log_policy(x64, eps):
         return bd.LogitQ(0.3, beta, eps).log_prob(q, MASK, a)
 
     args = (q, jnp.asarray(3.0), jnp.asarray(eps))
-    np.testing.assert_allclose(sel(*args), full(*args), rtol=1e-12, atol=0)
-    g_full = jax.grad(lambda *x: full(*x).sum(), argnums=(0, 1, 2))(*args)
-    g_sel = jax.grad(lambda *x: sel(*x).sum(), argnums=(0, 1, 2))(*args)
+    # compiled as whole programs (eager, each of the many small operations compiles on its own)
+    np.testing.assert_allclose(jax.jit(sel)(*args), jax.jit(full)(*args), rtol=1e-12, atol=0)
+    g_full = jax.jit(jax.grad(lambda *x: full(*x).sum(), argnums=(0, 1, 2)))(*args)
+    g_sel = jax.jit(jax.grad(lambda *x: sel(*x).sum(), argnums=(0, 1, 2)))(*args)
     for gf, gs in zip(g_full[:2], g_sel[:2], strict=True):
         assert np.all(np.isfinite(gs))
         np.testing.assert_allclose(gs, gf, rtol=1e-10, atol=1e-12)
@@ -94,9 +95,10 @@ def test_every_family_log_prob_and_learner_policy_match_categorical(x64, family)
         lp = jnp.where(jnp.isneginf(lp), jnp.finfo(lp.dtype).min, lp)
         return dist.Categorical(logits=lp).log_prob(actions[:, 1:])
 
-    np.testing.assert_allclose(scores(cf0, "learner"), scores(cf0, "categorical"), rtol=1e-12, atol=1e-13)
-    g_new = jax.grad(lambda c: scores(c, "learner").sum())(cf0)
-    g_ref = jax.grad(lambda c: scores(c, "categorical").sum())(cf0)
+    compiled = jax.jit(scores, static_argnums=1)  # one program each (eager: op by op)
+    np.testing.assert_allclose(compiled(cf0, "learner"), compiled(cf0, "categorical"), rtol=1e-12, atol=1e-13)
+    g_new = jax.jit(jax.grad(lambda c: scores(c, "learner").sum()))(cf0)
+    g_ref = jax.jit(jax.grad(lambda c: scores(c, "categorical").sum()))(cf0)
     np.testing.assert_allclose(g_new, g_ref, rtol=1e-10, atol=1e-12)
     assert np.abs(np.asarray(g_new)).max() > 0
     # sampling forms the whole policy: draws stay within each agent's actions

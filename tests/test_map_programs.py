@@ -29,35 +29,45 @@ def spec():
     return ModelSpec.build(data, mech, bd.LogitQ("infer", 2.0, "infer"), Priors(mechanism_scale=1.0))
 
 
-def _compiled_programs(caplog, fn) -> list[str]:
-    """Names of the jitted programs compiled while ``fn()`` runs."""
-    caplog.clear()
-    with caplog.at_level(logging.DEBUG, logger="jax"), jax.log_compiles(True):
-        fn()
-    names = []
-    for record in caplog.records:
-        msg = record.getMessage()
-        if msg.startswith("Compiling jit("):
-            names.append(msg[len("Compiling jit(") : msg.index(")")])
-    return names
+class _Messages(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
 
 
-def test_map_compiles_its_chunk_program_once(spec, caplog):
+@pytest.fixture(scope="module")
+def map_run(spec):
+    """One MAP of ``spec`` (2 restarts x 5 chunks of 100 Adam steps, tol=0 so that every chunk
+    runs) and the names of the jitted programs compiled while it ran."""
+    config = MAPConfig(num_steps=500, chunk=100, num_restarts=2, tol=0.0)
+    logger, handler = logging.getLogger("jax"), _Messages()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        with warnings.catch_warnings(), jax.log_compiles(True):
+            warnings.simplefilter("ignore")  # tol=0: "did not converge" is expected
+            m = fit_map_spec(spec, jax.random.key(0), config, progress=False)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    prefix = "Compiling jit("
+    names = [msg[len(prefix) : msg.index(")")] for msg in handler.messages if msg.startswith(prefix)]
+    return names, m
+
+
+def test_map_compiles_its_chunk_program_once(map_run):
     """Five chunks of Adam steps run one compiled program: the first chunk's outputs have the
     types of its inputs (no retrace for weakly typed starting values)."""
-    config = MAPConfig(num_steps=500, chunk=100, num_restarts=2, tol=0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tol=0: "did not converge" is expected
-        names = _compiled_programs(
-            caplog, lambda: fit_map_spec(spec, jax.random.key(0), config, progress=False)
-        )
+    names = map_run[0]
     assert names.count("run_chunk") == 1, names
 
 
-def test_map_result_carries_the_unconstrained_optimum(spec):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence is not the point here
-        m = fit_map_spec(spec, jax.random.key(0), MAPConfig(num_restarts=2, num_steps=300), progress=False)
+def test_map_result_carries_the_unconstrained_optimum(spec, map_run):
+    m = map_run[1]  # convergence is not the point here
     assert set(m.unconstrained) == set(m.values)
     back = constrain_fn(spec.model(), (), {}, m.unconstrained)
     for name, value in m.values.items():

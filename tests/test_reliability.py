@@ -96,12 +96,21 @@ def _differs(a, b) -> bool:
 
 
 # ------------------------------------------------------------------- non-finite log density
-def test_map_names_the_mechanism_output_and_step_that_became_nan(small):
+@pytest.fixture(scope="module")
+def nan_map(small):
+    """A MAP (default restarts) that walks into a NaN region: its mechanism and the error.
+
+    Restarts run one after another and restart 0 starts at the mechanism's init whatever
+    ``num_restarts`` is, so this error is also the one a ``num_restarts=1`` run raises."""
     _, data = small
     mech = _function(_nan_beyond(0.05, centre=0.4), init_value=0.4)
     with pytest.raises(NonFiniteError) as info:
         bd.fit(data, mech, LEARNER, method="map", priors=bd.Priors(mechanism_scale=None), progress=False)
-    err = info.value
+    return mech, info.value
+
+
+def test_map_names_the_mechanism_output_and_step_that_became_nan(nan_map):
+    err = nan_map[1]
     assert err.method == "MAP" and "mechanism" in err.sites and "mech.w" in err.sites
     msg = str(err)
     step = int(__import__("re").search(r"at step (\d+) of restart 0", msg).group(1))
@@ -110,20 +119,18 @@ def test_map_names_the_mechanism_output_and_step_that_became_nan(small):
     assert "mech.w = " in msg
 
 
-def test_map_checks_the_objective_after_its_last_step(small):
+def test_map_checks_the_objective_after_its_last_step(small, nan_map):
     """The chunk program records the objective before each step; the one after the last step
     of the last chunk (the returned optimum) is checked too, not returned as a NaN log joint."""
     _, data = small
-    mech = _function(_nan_beyond(0.05, centre=0.4), init_value=0.4)
+    mech, err = nan_map
     run = {"method": "map", "priors": bd.Priors(mechanism_scale=None), "num_restarts": 1, "progress": False}
-    with pytest.raises(NonFiniteError) as info:
-        bd.fit(data, mech, LEARNER, **run)
-    step = int(__import__("re").search(r"at step (\d+) of restart 0", str(info.value)).group(1))
+    step = int(__import__("re").search(r"at step (\d+) of restart 0", str(err)).group(1))
     # the same optimisation stopped right at that step: every recorded loss is finite
     last = rf"at step {step} of restart 0 \(objective nan; its last step\)"
     with pytest.raises(NonFiniteError, match=last):
         bd.fit(data, mech, LEARNER, num_steps=step, chunk=step, **run)
-    assert "mech.w" in info.value.sites
+    assert "mech.w" in err.sites
 
 
 def test_infinite_payoffs_stop_at_the_starting_point(small):

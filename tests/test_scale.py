@@ -287,7 +287,9 @@ def test_episodes_sharded_over_two_host_devices():
     """Two forced host devices: sharded likelihood and model log density (value, gradient) equal
     the unsharded ones; a sharded MAP fit equals the unsharded one; NUTS runs one chain per
     device; fit refuses sharding + parallel chains."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    # keep this run's flags (the fast run's compile level; conftest.py), add the two host devices
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    env = {**os.environ, "XLA_FLAGS": flags.strip(), "JAX_PLATFORMS": "cpu"}
     res = subprocess.run(
         [sys.executable, "-c", _SHARDING_SCRIPT],
         capture_output=True,

@@ -185,7 +185,7 @@ def flat_directions(post: Any, k: int = 3, max_params: int = 3000, top: int = 4)
         lq = learner_from_sites(post.learner, s, post.data.n_actions)
         return -log_likelihood(post.mechanism, params, lq, post.data)
 
-    H = np.asarray(jax.hessian(nll)(flat), dtype=np.float64)
+    H = np.asarray(jax.jit(jax.hessian(nll))(flat), dtype=np.float64)  # one program, not op by op
     # coordinates the likelihood never sees: the unused bias_free entries of agents with fewer actions
     ka = post.data.n_actions
     unused = {f"bias_free[{i}, {j}]" for i in range(len(ka)) for j in range(ka[i] - 1, max(ka) - 1)}

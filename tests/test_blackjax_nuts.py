@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
+import _c2_compilation_cache
 import arviz as az
 import jax
 import numpy as np
@@ -74,11 +75,29 @@ def test_blackjax_and_numpyro_sample_the_same_posterior(data):
     assert np.all(np.abs(ma + 0.5 * sa - mb) / np.sqrt(sa**2 / ea + sb**2 / eb) > z_max)
 
 
+@pytest.fixture(scope="module")
+def small_data():
+    """Fast tests check the backend's plumbing: every fit is compile-bound, and 8 x 10 data run
+    the same programs as the 30 x 30 of the statistical comparison above, in less time."""
+    mech = mechanisms.Tabular((2, 3))
+    truth = {"table": jax.random.normal(jax.random.key(3), (2, 3, 2))}
+    return mech, bd.simulate(mech, truth, bd.LogitQ(0.3, 2.0, 0.05), 8, 10, 11)
+
+
+@pytest.fixture
+def compilation_cache(tmp_path):
+    """JAX's persistent compilation cache for one test: the second of two equal fits loads the code."""
+    with _c2_compilation_cache.compilation_cache(tmp_path / "jax") as where:
+        yield where
+
+
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
-def test_blackjax_vectorized_chains_are_reproducible(data):
+def test_blackjax_vectorized_chains_are_reproducible(small_data, compilation_cache):
     opts = {"num_warmup": 60, "num_samples": 23, "num_chains": 3, "chain_method": "vectorized"}
-    first = _fit(data, "blackjax", **opts)
-    again = _fit(data, "blackjax", **opts)
+    first = _fit(small_data, "blackjax", **opts)
+    assert any(compilation_cache.iterdir())  # the second fit loads the first one's compiled code:
+    # what is checked is unchanged (the same seed gives the same keys, starts and draws)
+    again = _fit(small_data, "blackjax", **opts)
     assert first.info["nuts_backend"] == "blackjax" and first.info["compile_seconds"] > 0.0
     stats = first.idata["sample_stats"]
     for name in ("diverging", "n_steps", "acceptance_rate", "energy", "lp"):
@@ -90,10 +109,15 @@ def test_blackjax_vectorized_chains_are_reproducible(data):
     assert not np.allclose(alpha[0], alpha[1])  # chains have their own keys
 
 
+# One fit for two edge cases (each fit is compile-bound): no warm-up (no adaptation: unit step,
+# identity mass) and a single chain under vmap. Sequential chains with a warm-up: the slow
+# comparison above; vmapped adaptation: the reproducibility test.
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # no adaptation
-def test_blackjax_without_warmup_runs_with_unit_step(data):
-    post = _fit(data, "blackjax", num_warmup=0, num_samples=5, num_chains=1)
-    assert np.asarray(post.idata["posterior"]["alpha"]).shape == (1, 5)
+def test_blackjax_vectorized_single_chain_without_warmup_runs_with_unit_step(small_data):
+    post = _fit(small_data, "blackjax", num_warmup=0, num_samples=7, num_chains=1, chain_method="vectorized")
+    assert np.asarray(post.idata["posterior"]["alpha"]).shape == (1, 7)
+    assert np.asarray(post.idata["posterior"]["eps"]).shape == (1, 7)
+    assert post.info["nuts_backend"] == "blackjax"
 
 
 @pytest.mark.parametrize(
@@ -109,14 +133,8 @@ def test_bad_backend_options_are_named(options, message):
         NUTSConfig(**options)
 
 
-def test_blackjax_refuses_checkpoints(data, tmp_path):
-    mech, d = data
+def test_blackjax_refuses_checkpoints(small_data, tmp_path):
+    mech, d = small_data
     with pytest.raises(ValueError, match="checkpointing"):
         bd.fit(d, mech, LEARNER, method="nuts", backend="blackjax", progress=False,
                checkpoint=tmp_path / "ck")  # fmt: skip
-
-
-@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
-def test_blackjax_vectorized_single_chain(data):
-    post = _fit(data, "blackjax", num_warmup=20, num_samples=7, num_chains=1, chain_method="vectorized")
-    assert np.asarray(post.idata["posterior"]["eps"]).shape == (1, 7)

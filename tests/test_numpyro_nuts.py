@@ -5,7 +5,9 @@ runs as compiled programs (``inference/numpyro_nuts.py``) of NumPyro's own kerne
 from __future__ import annotations
 
 import logging
+import warnings
 
+import _c2_compilation_cache
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
-from bayes_diml.inference import NUTSConfig, numpyro_nuts, samplers
+from bayes_diml.inference import ConvergenceWarning, NUTSConfig, numpyro_nuts, samplers
 
 LEARNER = bd.LogitQ("infer", 2.0, "infer")
 
@@ -30,35 +32,89 @@ def _fit(data, **options):
     return bd.fit(d, mech, LEARNER, method="nuts", seed=0, progress=False, **options)
 
 
-@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
-def test_compiled_chains_are_the_chains_of_numpyro_mcmc(data, monkeypatch):
-    opts = {"num_warmup": 150, "num_samples": 60, "num_chains": 2}
-    compiled = _fit(data, **opts)
-    monkeypatch.setattr(samplers, "_COMPILED_CHAINS", False)  # NumPyro's MCMC.run
-    reference = _fit(data, **opts)
-    for site in ("alpha", "eps", "centred_payoffs"):
-        a, b = (np.asarray(p.idata["posterior"][site]) for p in (compiled, reference))
-        assert a.shape[:2] == (2, 60)
-        # the same keys and kernel: equal up to float32 rounding (one program vs one per draw)
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4, err_msg=site)
-    for name in ("n_steps", "diverging"):
-        np.testing.assert_array_equal(
-            compiled.idata["sample_stats"][name], reference.idata["sample_stats"][name]
-        )
-    assert not np.allclose(compiled.idata["posterior"]["alpha"][0], compiled.idata["posterior"]["alpha"][1])
+# 150 warm-up iterations: the smallest run with Stan's full adaptation schedule (75 + 25 + 50).
+# In float64: the compiled chains, MCMC.run and the chunked chains (with a bar) run the same
+# iterations in differently compiled programs, which round differently; NUTS's warm-up amplifies
+# float32 rounding differences from dispersed starts past the tolerance (a 60-iteration warm-up
+# in float32 failed it at XLA optimisation level 0), float64 rounding stays ~1e-9 below it.
+OPTS = {"num_warmup": 150, "num_samples": 60, "num_chains": 2}
 
 
-@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
-def test_sequential_chains_compile_one_program_and_bypass_mcmc(data, monkeypatch, caplog):
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """JAX's persistent compilation cache for the three fits below: they share their dispersed
+    starts' and draws' programs (the programs under comparison differ and compile each)."""
+    with _c2_compilation_cache.compilation_cache(tmp_path_factory.mktemp("jax")) as where:
+        yield where
+
+
+@pytest.fixture(scope="module")
+def compiled(data, cache):
+    """The compiled chains (float64, no bar) and the names of the chain programs compiled on the way.
+
+    Shared by the tests below: each fit is compile-bound, so one fit serves three comparisons.
+    """
+
     def no_mcmc(*args, **kwargs):
         raise AssertionError("MCMC.run was called")
 
-    monkeypatch.setattr(samplers.MCMC, "run", no_mcmc)
-    with caplog.at_level(logging.WARNING, logger="jax._src.dispatch"), jax.log_compiles():
-        post = _fit(data, num_warmup=40, num_samples=20, num_chains=3)
-    compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling jit(chain)")]
-    assert len(compiled) == 1, compiled  # one program for the three chains (no progress bar: one call)
-    assert np.asarray(post.idata["posterior"]["alpha"]).shape == (3, 20)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger, dispatch = logging.getLogger("jax"), logging.getLogger("jax._src.dispatch")
+    level = dispatch.level
+    dispatch.setLevel(logging.WARNING)  # as caplog.at_level: jax.log_compiles logs at WARNING
+    logger.addHandler(handler)  # "Compiling jit(chain) ..." comes from jax._src.interpreters.pxla
+    try:
+        with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # a short run
+            patch.setattr(samplers.MCMC, "run", no_mcmc)
+            with jax.enable_x64(True), jax.log_compiles():
+                post = _fit(data, **OPTS)
+    finally:
+        logger.removeHandler(handler)
+        dispatch.setLevel(level)
+    names = [r.getMessage() for r in records if r.getMessage().startswith("Compiling jit(chain)")]
+    return post, names
+
+
+def test_sequential_chains_compile_one_program_and_bypass_mcmc(compiled):
+    post, names = compiled  # MCMC.run raised if called
+    assert len(names) == 1, names  # one program for the two chains (no progress bar: one call)
+    assert np.asarray(post.idata["posterior"]["alpha"]).shape == (2, 60)
+
+
+def _same_chains(post, reference, tolerance: str) -> None:
+    for site in ("alpha", "eps", "centred_payoffs"):
+        a, b = (np.asarray(p.idata["posterior"][site]) for p in (post, reference))
+        assert a.shape[:2] == (2, 60) and a.dtype == b.dtype == np.float64
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4, err_msg=f"{site}: {tolerance}")
+    for name in ("n_steps", "diverging"):
+        np.testing.assert_array_equal(post.idata["sample_stats"][name], reference.idata["sample_stats"][name])
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
+def test_compiled_chains_are_the_chains_of_numpyro_mcmc(data, cache, compiled, monkeypatch):
+    monkeypatch.setattr(samplers, "_COMPILED_CHAINS", False)  # NumPyro's MCMC.run
+    with jax.enable_x64(True):
+        reference = _fit(data, **OPTS)
+    # the same keys and kernel: equal up to rounding (one program vs one per draw)
+    _same_chains(compiled[0], reference, "one program vs MCMC.run")
+    alpha = np.asarray(compiled[0].idata["posterior"]["alpha"])
+    assert not np.allclose(alpha[0], alpha[1])
+
+
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
+def test_a_progress_bar_runs_the_same_iterations_in_chunks(data, cache, compiled, capsys):
+    """With a bar, the iterations run in chunks (a bar that moves); the chains are the same."""
+    total = OPTS["num_warmup"] + OPTS["num_samples"]
+    assert 1 < numpyro_nuts.chunk_length(total, progress=True) < total  # 21 chunks of 10
+    mech, d = data
+    with jax.enable_x64(True):
+        shown = bd.fit(d, mech, LEARNER, method="nuts", seed=0, progress=True, **OPTS)
+    assert "NUTS" in capsys.readouterr().err  # the bar was shown
+    # one program against an initialisation and chunks: equal up to rounding
+    _same_chains(shown, compiled[0], "one program vs chunks")
 
 
 def test_run_numpyro_nuts_samples_a_standard_normal():
@@ -98,24 +154,3 @@ def test_chunk_length():
     for n in (1, 7, 60, 123, 500, 999, 1000, 1009, 4096):
         length = numpyro_nuts.chunk_length(n, progress=True)
         assert 1 <= length <= n and -(-n // length) <= 2 * numpyro_nuts.PROGRESS_CHUNKS
-
-
-@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
-def test_a_progress_bar_runs_the_same_iterations_in_chunks(data, capsys):
-    """With a bar, the iterations run in chunks (a bar that moves); the chains are the same."""
-    # from the MAP: chains from prior draws travel far in 60 warm-up iterations, and the float32
-    # rounding differences between the two programs grow past the tolerance on the way
-    opts = {"num_warmup": 60, "num_samples": 40, "num_chains": 2, "init": "map"}
-    quiet = _fit(data, **opts)
-    mech, d = data
-    shown = bd.fit(d, mech, LEARNER, method="nuts", seed=0, progress=True, **opts)
-    for site in ("alpha", "eps", "centred_payoffs"):
-        np.testing.assert_allclose(
-            np.asarray(shown.idata["posterior"][site]),
-            np.asarray(quiet.idata["posterior"][site]),
-            rtol=1e-3,  # one program against an initialisation and chunks: float32 rounding differs
-            atol=1e-4,
-        )
-    np.testing.assert_array_equal(
-        shown.idata["sample_stats"]["n_steps"], quiet.idata["sample_stats"]["n_steps"]
-    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
-import _c2_compilation_cache
+import jax_cache
 import arviz as az
 import jax
 import numpy as np
@@ -87,7 +87,7 @@ def small_data():
 @pytest.fixture
 def compilation_cache(tmp_path):
     """JAX's persistent compilation cache for one test: the second of two equal fits loads the code."""
-    with _c2_compilation_cache.compilation_cache(tmp_path / "jax") as where:
+    with jax_cache.compilation_cache(tmp_path / "jax") as where:
         yield where
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import warnings
 
-import _c2_compilation_cache
+import jax_cache
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,7 +44,7 @@ OPTS = {"num_warmup": 150, "num_samples": 60, "num_chains": 2}
 def cache(tmp_path_factory):
     """JAX's persistent compilation cache for the three fits below: they share their dispersed
     starts' and draws' programs (the programs under comparison differ and compile each)."""
-    with _c2_compilation_cache.compilation_cache(tmp_path_factory.mktemp("jax")) as where:
+    with jax_cache.compilation_cache(tmp_path_factory.mktemp("jax")) as where:
         yield where
 
 

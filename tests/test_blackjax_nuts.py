@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
-import jax_cache
 import arviz as az
 import jax
+import jax_cache
 import numpy as np
 import pytest
 import xarray as xr

@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import warnings
 
-import jax_cache
 import jax
 import jax.numpy as jnp
+import jax_cache
 import numpy as np
 import pytest
 

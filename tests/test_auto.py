@@ -209,6 +209,7 @@ def bagged_auto():
     return plain, bagged
 
 
+@pytest.mark.slow  # fast-suite budget: the slow run in CI checks it
 def test_auto_bags_the_weighty_families_by_default(bagged_auto):
     plain, st = bagged_auto
     # weights, elpds and the verdict come from the ordinary fits: identical with and without bagging
@@ -235,6 +236,7 @@ def test_auto_bags_the_weighty_families_by_default(bagged_auto):
         np.testing.assert_array_equal(other, idx[0])
 
 
+@pytest.mark.slow  # fast-suite budget: the slow run in CI checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ParetoKWarning")
 def test_stack_draws_checks_the_bagged_fits(bagged_auto):
     plain, st = bagged_auto
@@ -249,6 +251,7 @@ def test_stack_draws_checks_the_bagged_fits(bagged_auto):
     np.testing.assert_array_equal(again.payoff_differences(), st.payoff_differences())
 
 
+@pytest.mark.slow  # fast-suite budget: the slow run in CI checks it
 def test_high_pareto_k_is_one_warning_naming_every_candidate(bagged_auto):
     plain, _ = bagged_auto
     with warnings.catch_warnings(record=True) as caught:

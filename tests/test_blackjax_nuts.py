@@ -91,6 +91,7 @@ def compilation_cache(tmp_path):
         yield where
 
 
+@pytest.mark.slow  # fast-suite budget: the slow run in CI checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
 def test_blackjax_vectorized_chains_are_reproducible(small_data, compilation_cache):
     opts = {"num_warmup": 60, "num_samples": 23, "num_chains": 3, "chain_method": "vectorized"}

@@ -303,6 +303,7 @@ def test_python_dash_m_entry_point(tmp_path):
         assert command in result.stdout
 
 
+@pytest.mark.slow  # fast-suite budget: the slow run in CI checks it
 def test_nuts_blackjax_backend_with_dense_mass(work, data_path):
     # the fit is also the round trip of a .zarr fit file (one NUTS fit instead of an extra MAP fit)
     zarr = importlib.util.find_spec("zarr") is not None
@@ -369,6 +370,7 @@ def test_demo_quick(work):
     assert post.method == "nuts" and type(post.mechanism).__name__ == "StructuredCongestion"
 
 
+@pytest.mark.slow  # fast-suite budget: the slow run in CI checks it
 def test_identify_command(work, data_path, map_fit):
     # the shared 4 x 8 data set (no simulation of its own); SVI, not Laplace: the Laplace
     # fit's Hessian compiles far longer than SVI's steps

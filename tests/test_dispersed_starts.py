@@ -114,6 +114,7 @@ class _Stop(Exception):
     """Ends a fit once its NUTS starts are made (nothing is compiled for the sampler)."""
 
 
+@pytest.mark.slow  # fast-suite budget: the slow run in CI checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # short runs
 def test_fit_starts_chains_dispersed_by_default_and_at_the_map_on_request(game, monkeypatch):
     mech, data = game
@@ -182,6 +183,7 @@ def test_init_options_are_checked():
         bd.fit(data, mech, LEARNER, method="nuts", init_map=MAPConfig(num_steps=5))
 
 
+@pytest.mark.slow  # fast-suite budget: the slow run in CI checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # short runs
 def test_a_checkpointed_fit_starts_dispersed_and_resumes(game, tmp_path):
     """The checkpoint path (``MCMC.warmup`` / ``MCMC.run`` in chunks) takes the dispersed starts."""

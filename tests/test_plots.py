@@ -83,7 +83,15 @@ def _close(pc: PlotCollection) -> None:
     plt.close(pc.viz["figure"].item())
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "pareto-k"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        # the rank plot needs a NUTS fit (chains): slow, for the fast-suite budget
+        pytest.param(k, marks=pytest.mark.slow) if k == "rank" else k
+        for k in KINDS
+        if k != "pareto-k"
+    ],
+)
 def test_every_kind_returns_a_plot_collection_of_identified_quantities(laplace, nuts, kind):
     post = nuts if kind == "rank" else laplace  # ranks compare chains; a Laplace fit has one
     pc = post.plot(kind, max_cells=3, ppc_draws=5)

@@ -283,6 +283,7 @@ _SHARDING_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # fast-suite budget: the slow run in CI checks it
 def test_episodes_sharded_over_two_host_devices():
     """Two forced host devices: sharded likelihood and model log density (value, gradient) equal
     the unsharded ones; a sharded MAP fit equals the unsharded one; NUTS runs one chain per

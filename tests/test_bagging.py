@@ -186,9 +186,18 @@ def test_one_bag_of_every_episode_is_the_ordinary_fit():
     """B = 1 with the identity resample: the same draws, bit for bit, as fit(seed)."""
     data = _data()
     mech = mechanisms.Tabular((2, 2))
-    ordinary = bd.fit(data, mech, FITTED, "nuts", 3, progress=False, **TINY)
+    # the same number of chains in both (a bag's default is 2, an ordinary fit's 4)
+    ordinary = bd.fit(data, mech, FITTED, "nuts", 3, progress=False, num_chains=2, **TINY)
     one = fit_bagged(
-        data, mech, FITTED, "nuts", 3, indices=np.arange(data.n_episodes)[None], progress=False, **TINY
+        data,
+        mech,
+        FITTED,
+        "nuts",
+        3,
+        indices=np.arange(data.n_episodes)[None],
+        progress=False,
+        num_chains=2,
+        **TINY,
     )
     assert one.info["bag_seed"] is None and one.info["bag_fit_seeds"] == [3]
     for name in ordinary.idata["posterior"].data_vars:

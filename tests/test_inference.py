@@ -285,6 +285,8 @@ def test_summary_labels_and_intervals(nuts_fit):
 
 
 @pytest.mark.slow
+# coverage is the check; a short chain's ESS note (e.g. bulk ESS 92 < 100) is not
+@pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
 @pytest.mark.parametrize("beta_factor, expect_calibrated", [(1.0, True), (0.4, False)])
 def test_interval_coverage_is_nominal(beta_factor, expect_calibrated):
     """Truth drawn from the prior: 90% intervals of centred payoffs cover at ~90% on supported cells.

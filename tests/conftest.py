@@ -5,7 +5,9 @@ promotion in ``learners.py`` (``per_agent`` params float[n, 1] against float[M, 
 ``LogitQ.update``/``epsilon_mixture``) and in ``mechanisms/_util.py`` (``mlp_apply`` adds a
 bias float[out] to float[..., out]), so the whole suite fails with it.
 
-Tests that take more than ~5 s are marked ``@pytest.mark.slow`` (deselect with ``-m "not slow"``).
+Statistical tests and the heaviest integration runs are marked ``@pytest.mark.slow`` (deselect with
+``-m "not slow"``; CI runs them after the fast suite). A fast run compiles at XLA optimisation level 0
+(:func:`pytest_configure`).
 """
 
 from __future__ import annotations

@@ -31,8 +31,7 @@ from numpyro.infer.autoguide import (
 from numpyro.infer.util import ParamInfo, constrain_fn, potential_energy
 from numpyro.optim import optax_to_numpyro
 
-from bayes_diml.optional import require
-
+from .blackjax_nuts import _import_blackjax, run_blackjax_nuts
 from .checkpoint import Checkpoint, init_failure, run_nuts_chunks, run_svi_chunks
 from .errors import FitError
 from .idata import deterministic_sites, group_by_chain
@@ -100,7 +99,7 @@ class NUTSConfig:
         if self.backend not in ("numpyro", "blackjax"):
             raise ValueError(f"NUTSConfig.backend must be 'numpyro' or 'blackjax'; got {self.backend!r}.")
         if self.backend == "blackjax":  # a missing extra is named before any work (the MAP start)
-            require("blackjax", "blackjax", "NUTSConfig(backend='blackjax')")
+            _import_blackjax()
         if self.backend == "blackjax" and (self.init == "prior" or self.chain_method == "parallel"):
             raise ValueError(
                 "NUTSConfig(backend='blackjax') starts at dispersed points or the MAP (init='dispersed' "
@@ -388,8 +387,6 @@ def run_nuts(
     with _discard_progress_output(quiet_bar), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="There are not enough devices")
         if config.backend == "blackjax":
-            from .blackjax_nuts import run_blackjax_nuts
-
             z, extra, info["compile_seconds"] = run_blackjax_nuts(
                 potential, start.z, k_run, config, progress=progress
             )

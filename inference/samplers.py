@@ -31,7 +31,7 @@ from numpyro.infer.autoguide import (
 from numpyro.infer.util import ParamInfo, constrain_fn, potential_energy
 from numpyro.optim import optax_to_numpyro
 
-from .blackjax_nuts import _import_blackjax, run_blackjax_nuts
+from .blackjax_nuts import _import_blackjax
 from .checkpoint import Checkpoint, init_failure, run_nuts_chunks, run_svi_chunks
 from .errors import FitError
 from .idata import deterministic_sites, group_by_chain
@@ -387,6 +387,8 @@ def run_nuts(
     with _discard_progress_output(quiet_bar), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="There are not enough devices")
         if config.backend == "blackjax":
+            from .blackjax_nuts import run_blackjax_nuts  # looked up per call (tests replace it)
+
             z, extra, info["compile_seconds"] = run_blackjax_nuts(
                 potential, start.z, k_run, config, progress=progress
             )

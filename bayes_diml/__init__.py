@@ -3,7 +3,7 @@
 from importlib import metadata as _metadata
 
 # the Bayesian layer (models/ and inference/ are installed as bayes_diml.models / .inference)
-from . import environments, inference, mechanisms, metrics, models  # noqa: E402,I001
+from . import edits, environments, inference, mechanisms, metrics, models  # noqa: E402,I001
 from .bandit import read_hbayesdm
 from .compilation_cache import enable_compilation_cache
 from .counterfactual import counterfactual_payoffs
@@ -62,6 +62,7 @@ __all__ = [
     "inference",
     "mechanisms",
     "environments",
+    "edits",
     "metrics",
     "__version__",
 ]

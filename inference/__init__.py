@@ -3,6 +3,8 @@
 from .auto import stack_fits
 from .bagging import ROBUST, bootstrap_indices, fit_bagged
 from .compare import ParetoKWarning, compare
+from .design import Design
+from .design import grid as design_grid
 from .errors import CheckpointError, ConfoundingWarning, ConvergenceWarning, FitError, SpecificationWarning
 from .fit import METHODS, fit
 from .identification import identification_table, support_categories, support_mask
@@ -36,6 +38,8 @@ __all__ = [
     "load_stacked",
     "stack_fits",
     "EditedMechanism",
+    "Design",
+    "design_grid",
     "support_mask",
     "ModelSpec",
     "MAPConfig",

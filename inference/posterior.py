@@ -34,6 +34,7 @@ from bayes_diml.models import (
 
 from .bag_diagnostics import chains_per_bag, diagnostics_table
 from .compare import lfo, loo
+from .design import Design, design
 from .identification import (
     SUPPORT_NAMES,
     flat_directions,
@@ -471,6 +472,77 @@ class Posterior:
         """
         return counterfactual(
             self, learner, mechanism_edit, n_episodes, T, statistic, n_draws=n_draws, seed=seed
+        )
+
+    def design(
+        self,
+        edit: Callable[[jax.Array, jax.Array, jax.Array], jax.Array],
+        space: Any,
+        objective: str | Callable = "welfare",
+        n_episodes: int = 100,
+        T: int | None = None,
+        *,
+        criterion: str = "mean",
+        maximize: bool = True,
+        prob: float = 0.9,
+        quantile: float = 0.1,
+        learner: LogitQ | Callable[[LogitQ], LogitQ] | None = None,
+        n_draws: int | None = 200,
+        seed: int = 0,
+        independent_keys: bool = False,
+    ) -> Design:
+        """Choose a mechanism change: the posterior of an objective for each candidate edit.
+
+        For each of ``n_draws`` posterior draws (mechanism and learner together, so both
+        uncertainties count) and each candidate ``theta`` in ``space``, simulates
+        ``n_episodes`` episodes of ``T`` steps under the edited mechanism and evaluates the
+        objective; the status quo (no edit) is simulated beside them with the same random
+        numbers, as are all candidates (one compiled, vectorised program per draw).
+
+        Parameters
+        ----------
+        edit : callable
+            ``edit(u float[..., n], joint int[..., n], theta float[d]) -> float[..., n]``;
+            built-ins in :mod:`bayes_diml.edits` (``bd.edits.toll(2)``: a toll on action 2).
+        space : float[C] or float[C, d]
+            The candidates (1-3 dimensions; :func:`bayes_diml.inference.design_grid` builds a grid).
+        objective : str or callable
+            ``"welfare"`` (mean total payoff per step, transfers cancelling), ``"agent_welfare"``,
+            ``"revenue"``, ``"share:K"``, or ``f(actions, payoffs, base_payoffs) -> float[]``.
+        criterion : str
+            ``"mean"`` (best posterior mean), ``"quantile"`` (best ``quantile`` of the objective:
+            risk averse) or ``"prob_improvement"`` (most probably better than the status quo).
+        maximize : bool
+            False to minimise the objective (e.g. the share of a congested route).
+        prob : float
+            Mass of the equal-tailed intervals.
+        learner : LogitQ, callable or None
+            As in :meth:`counterfactual`: the posterior learners, fixed values or a shift.
+        independent_keys : bool
+            Give each candidate its own random numbers (only to measure what sharing them saves).
+
+        Returns
+        -------
+        Design
+            ``.table()`` (one row per candidate: theta, mean, lower, upper, prob_improvement,
+            mcse, chosen), ``.chosen_theta``, ``.evpi`` (expected value of perfect information)
+            and ``.plot()``.
+        """
+        return design(
+            self,
+            edit,
+            space,
+            objective,
+            n_episodes,
+            T,
+            criterion=criterion,
+            maximize=maximize,
+            prob=prob,
+            quantile=quantile,
+            learner=learner,
+            n_draws=n_draws,
+            seed=seed,
+            independent_keys=independent_keys,
         )
 
     # ------------------------------------------------ model comparison and checks

@@ -355,6 +355,16 @@ def design(
             ConfoundingWarning,
             stacklevel=3,
         )
+    if _depends_on_levels(name, edit) and not post.data.has_payoffs:
+        warnings.warn(
+            f"objective {name!r} depends on payoff levels, and actions identify payoffs only up to adding "
+            "to each agent's payoff a function of the other agents' actions (the gauge): without observed "
+            "payoffs its values, and its differences between candidates, follow the fit's convention "
+            "(centred payoffs for a table, the prior for a family's constant terms). Objectives of play "
+            "(share:K) and a toll's or subsidy's revenue are identified.",
+            ConfoundingWarning,
+            stacklevel=3,
+        )
     k = tuple(int(x) for x in post.data.n_actions)
     n = len(k)
     if name.startswith("share:") and int(name.split(":")[1]) >= max(k):
@@ -434,6 +444,14 @@ def _check_edit(edit: Edit, mechanism: Any, n_actions: tuple[int, ...], theta: n
         raise ValueError(
             f"the edit must return payoffs of the same shape {tuple(u.shape)}; got {tuple(v.shape)}."
         )
+
+
+def _depends_on_levels(objective: str, edit: Edit) -> bool:
+    """Tell whether a built-in objective's value depends on payoff levels (not only on play)."""
+    if objective in ("welfare", "agent_welfare"):
+        return True
+    additive = getattr(edit, "__name__", "").startswith(("toll", "subsidy"))
+    return objective == "revenue" and not additive
 
 
 def _check_objective(f: Objective, T: int, n: int) -> None:

@@ -100,7 +100,7 @@ def test_help_shows_old_values_nowhere():
 @pytest.mark.parametrize(
     "command",
     ["simulate", "fit", "summary", "payoffs", "counterfactual", "identify", "compare", "ppc", "sbc",
-     "bandit", "paper", "demo", "plot"],
+     "bandit", "paper", "demo", "plot", "design"],
 )  # fmt: skip
 def test_every_command_has_json_quiet_debug(command):
     text = run(command, "--help").stdout

@@ -23,6 +23,7 @@ PACKAGES = [
     "bayes_diml.models",
     "bayes_diml.inference",
     "bayes_diml.environments",
+    "bayes_diml.edits",
     "bayes_diml.metrics",
 ]
 

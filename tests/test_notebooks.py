@@ -19,7 +19,12 @@ nbformat = pytest.importorskip("nbformat")
 NotebookClient = pytest.importorskip("nbclient").NotebookClient
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = ["01_quickstart.ipynb", "02_unknown_temperature.ipynb", "03_paper_experiments.ipynb"]
+NOTEBOOKS = [
+    "01_quickstart.ipynb",
+    "02_unknown_temperature.ipynb",
+    "03_paper_experiments.ipynb",
+    "04_design.ipynb",
+]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

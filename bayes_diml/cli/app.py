@@ -14,6 +14,7 @@ from bayes_diml.cli.compare import compare_command, ppc_command
 from bayes_diml.cli.console import EXIT_CODES
 from bayes_diml.cli.counterfactual import counterfactual
 from bayes_diml.cli.demo import demo
+from bayes_diml.cli.design import design_command
 from bayes_diml.cli.fit import fit_command
 from bayes_diml.cli.options import add_global_flags
 from bayes_diml.cli.paper import paper
@@ -56,6 +57,7 @@ def main(compilation_cache: bool) -> None:
       bayes-diml payoffs fit.nc --out payoffs.npz
       bayes-diml plot fit.nc --kind trace --out trace.png
       bayes-diml counterfactual fit.nc --beta-scale 1.4
+      bayes-diml design fit.nc --edit toll --on-action 2 --grid 0:1:21 --out design.csv
       bayes-diml demo
     """  # noqa: D301 (click's \b, a backspace, keeps the session's line breaks)
     cache_from_environment(compilation_cache)
@@ -70,6 +72,7 @@ for _command in (
     summary,
     payoffs,
     counterfactual,
+    design_command,
     paper,
     identify,
     plot_command,

@@ -4,6 +4,7 @@ from .auto import stack_fits
 from .bagging import ROBUST, bootstrap_indices, fit_bagged
 from .compare import ParetoKWarning, compare
 from .design import Design
+from .design import box as design_box
 from .design import grid as design_grid
 from .errors import CheckpointError, ConfoundingWarning, ConvergenceWarning, FitError, SpecificationWarning
 from .fit import METHODS, fit
@@ -40,6 +41,7 @@ __all__ = [
     "EditedMechanism",
     "Design",
     "design_grid",
+    "design_box",
     "support_mask",
     "ModelSpec",
     "MAPConfig",

@@ -41,7 +41,7 @@ from bayes_diml.simulation import simulate_arrays
 from .errors import ConfoundingWarning
 from .interventions import EditedMechanism, evenly_spaced
 
-__all__ = ["Design", "design", "grid", "OBJECTIVES", "CRITERIA"]
+__all__ = ["Design", "design", "grid", "box", "OBJECTIVES", "CRITERIA"]
 
 #: Built-in objectives (besides ``"share:K"`` and a callable); see :func:`objective_function`.
 OBJECTIVES = ("welfare", "agent_welfare", "revenue")
@@ -70,6 +70,23 @@ def grid(*axes: tuple[float, float, int] | Sequence[float]) -> np.ndarray:
             values.append(np.asarray(ax, dtype=np.float64).reshape(-1))
     mesh = np.meshgrid(*values, indexing="ij")
     return np.stack([m.reshape(-1) for m in mesh], axis=-1)
+
+
+def box(low: Sequence[float], high: Sequence[float], num: int, seed: int = 0) -> np.ndarray:
+    """Return float[num, d]: a scrambled Sobol sequence filling the box ``low <= theta <= high``.
+
+    For 2-3 dimensions, where a grid of the same size leaves large gaps; ``num`` a power of 2
+    keeps the sequence balanced. ``box([0, 0], [1, 2], 16)``: 16 (toll, subsidy) pairs.
+    """
+    from scipy.stats import qmc
+
+    lo, hi = np.atleast_1d(np.asarray(low, np.float64)), np.atleast_1d(np.asarray(high, np.float64))
+    if lo.shape != hi.shape or lo.ndim != 1 or not np.all(lo <= hi):
+        raise ValueError(f"box needs low <= high, of the same length; got low={low}, high={high}.")
+    if int(num) < 1:
+        raise ValueError(f"box needs num >= 1; got {num}.")
+    points = qmc.Sobol(len(lo), scramble=True, seed=int(seed)).random(int(num))
+    return qmc.scale(points, lo, hi) if np.all(lo < hi) else lo + points * (hi - lo)
 
 
 def _candidates(space: Any) -> np.ndarray:

@@ -505,7 +505,8 @@ class Posterior:
             ``edit(u float[..., n], joint int[..., n], theta float[d]) -> float[..., n]``;
             built-ins in :mod:`bayes_diml.edits` (``bd.edits.toll(2)``: a toll on action 2).
         space : float[C] or float[C, d]
-            The candidates (1-3 dimensions; :func:`bayes_diml.inference.design_grid` builds a grid).
+            The candidates (1-3 dimensions): :func:`bayes_diml.inference.design_grid` builds a grid,
+            :func:`bayes_diml.inference.design_box` fills a box (a Sobol sequence).
         objective : str or callable
             ``"welfare"`` (mean total payoff per step, transfers cancelling), ``"agent_welfare"``,
             ``"revenue"``, ``"share:K"``, or ``f(actions, payoffs, base_payoffs) -> float[]``.

@@ -16,7 +16,7 @@ import pytest
 
 import bayes_diml as bd
 from bayes_diml import edits, mechanisms
-from bayes_diml.inference import ConfoundingWarning, Posterior, design_grid
+from bayes_diml.inference import ConfoundingWarning, Posterior, design_box, design_grid
 from bayes_diml.inference.design import decide
 from bayes_diml.inference.idata import build_idata, deterministic_sites
 from bayes_diml.inference.interventions import EditedMechanism
@@ -93,6 +93,15 @@ def test_grid_is_the_product_of_its_axes():
     np.testing.assert_allclose(g[:, 1], [5, 6, 5, 6, 5, 6])
     with pytest.raises(ValueError, match="num >= 1"):
         design_grid((0, 1, 0))
+
+
+def test_box_fills_the_box_evenly():
+    b = design_box([0.0, 1.0], [1.0, 3.0], 64, seed=1)
+    assert b.shape == (64, 2) and np.all((b >= [0, 1]) & (b <= [1, 3]))
+    # a Sobol sequence: each half of each side holds half the points
+    np.testing.assert_array_equal([(b[:, 0] < 0.5).sum(), (b[:, 1] < 2.0).sum()], [32, 32])
+    with pytest.raises(ValueError, match="low <= high"):
+        design_box([1.0], [0.0], 4)
 
 
 # ----------------------------------------------------------------------------- decision rule

@@ -122,6 +122,8 @@ nitpicky = True
 # configured here (the site builds offline); keep this list to such targets only.
 nitpick_ignore = [
     ("py:class", "numpyro.distributions.distribution.Distribution"),  # base of models.LearnerPolicy
+    ("py:class", "jax.Array"),  # in the value of the type alias bayes_diml.edits.Edit
+    ("py:class", "collections.abc.Callable"),  # likewise
 ]
 
 # ----------------------------------------------------------------------------- HTML

@@ -124,7 +124,8 @@ def test_point_mass_objective_equals_direct_simulation(game, point_mass):
     E, T = 200, 20
     d = point_mass.design(edits.toll(0), THETAS, "share:0", E, T, maximize=False, seed=1)
     shares = {}
-    for c, theta in enumerate(THETAS):
+    for c in (0, 2, 4):  # three of the five candidates (each direct simulation compiles anew)
+        theta = THETAS[c]
         edited = EditedMechanism(mech, lambda u, a, t=theta: edits.toll(0)(u, a, jnp.array([t])))
         direct = bd.simulate(edited, params, LEARNER, E, T, 100 + c)
         per_episode = (direct.actions == 0).mean((1, 2))  # [E]

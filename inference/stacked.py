@@ -12,8 +12,10 @@ incentives: :meth:`~StackedPosterior.payoff_differences`, :meth:`~StackedPosteri
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ import xarray as xr
 
 from bayes_diml.data import Trajectories
 
+from .design import Design, decide
+from .errors import SpecificationWarning
 from .nulls import NullFit, fit_null
 from .pairs import payoff_pairs_frame
 from .persistence import STACKED_ATTR, fit_from_tree, fit_tree, open_tree, write_tree
@@ -254,6 +258,62 @@ class StackedPosterior:
         )
 
     # --------------------------------------------------------------------- I/O
+    def design(
+        self,
+        edit: Any,
+        space: Any,
+        objective: Any = "welfare",
+        n_episodes: int = 100,
+        T: int | None = None,
+        *,
+        n_draws: int | None = 200,
+        seed: int = 0,
+        **options: Any,
+    ) -> Design:
+        """Choose a mechanism edit with the learner families mixed by their stacking weights.
+
+        Each family's posterior (its bagged posterior where the stacked draws came from one)
+        contributes draws in proportion to its stacking weight, renormalised over the learner
+        families; every family runs ``Posterior.design`` with the same ``seed`` (so the same
+        random numbers), and the decision, probabilities and EVPI are computed on the pooled
+        draws. Arguments as :meth:`Posterior.design`. Refuses when the comparison abstains (no
+        learning family predicts better than the payoff-blind nulls: the data say nothing about
+        how an edit would change play) and warns when the nulls keep more than 5% of the weight.
+        """
+        if self.abstains:
+            raise ValueError(f"no design from this stacked fit: {self.message}")
+        fits = {name: self.bagged.get(name, post) for name, post in self.posteriors.items()}
+        weights = np.array([max(self.weights.get(name, 0.0), 0.0) for name in fits])
+        null_weight = 1.0 - float(weights.sum())
+        if null_weight > 0.05:
+            warnings.warn(
+                f"the payoff-blind nulls hold {null_weight:.0%} of the stacking weight; the design mixes "
+                "the learner families only, renormalised, so it assumes play responds to payoffs.",
+                SpecificationWarning,
+                stacklevel=2,
+            )
+        total = int(n_draws) if n_draws is not None else sum(p.n_draws for p in fits.values())
+        counts = mixture_counts(weights, total)
+        parts = [
+            post.design(edit, space, objective, n_episodes, T, n_draws=int(c), seed=seed, **options)
+            for post, c in zip(fits.values(), counts, strict=True)
+            if c > 0
+        ]
+        episodes = np.concatenate([d.episodes for d in parts])
+        status_quo = np.concatenate([d.status_quo_episodes for d in parts])
+        first = parts[0]
+        chosen, evpi, evpi_mcse = decide(
+            episodes.mean(-1), status_quo.mean(-1), first.criterion, first.maximize, first.quantile
+        )
+        return dataclasses.replace(
+            first,
+            episodes=episodes,
+            status_quo_episodes=status_quo,
+            chosen=chosen,
+            evpi=evpi,
+            evpi_mcse=evpi_mcse,
+        )
+
     def save(self, path: str | Path) -> Path:
         """Write the stacked fit to one netCDF (``.nc``) or zarr (``.zarr``) file.
 

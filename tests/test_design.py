@@ -227,3 +227,33 @@ def test_a_rebates_revenue_depends_on_levels(game):
     mech, params, data = game
     with pytest.warns(ConfoundingWarning, match="'revenue' depends on payoff levels"):
         _posterior(mech, [params["table"]], data).design(edits.rebate(0), THETAS, "revenue", 2, 3)
+
+
+# ----------------------------------------------------------------------------- stacked fits
+def _stacked(families: dict, weights: dict, verdict: str = "informative"):
+    import pandas as pd
+
+    from bayes_diml.inference import StackedPosterior
+
+    table = pd.DataFrame({"weight": pd.Series(weights)})
+    info = {"verdict": verdict, "message": f"verdict {verdict}", "best_learner": next(iter(families))}
+    return StackedPosterior(families, table, np.zeros((1, 1)), ["x"], info)
+
+
+def test_a_stacked_fit_mixes_the_families_by_their_weights(game, point_mass, spread):
+    stacked = _stacked({"a": point_mass, "b": spread}, {"a": 0.75, "b": 0.25})
+    d = stacked.design(edits.toll(0), THETAS, "share:0", 10, 8, n_draws=8, seed=6)
+    # 6 draws of the point mass (its single draw, repeated) and 2 of the spread posterior
+    alone = point_mass.design(edits.toll(0), THETAS, "share:0", 10, 8, n_draws=6, seed=6)
+    assert d.episodes.shape[0] == 1 + 2  # the point mass has one draw: evenly_spaced keeps it once
+    np.testing.assert_array_equal(d.episodes[:1], alone.episodes)
+    other = spread.design(edits.toll(0), THETAS, "share:0", 10, 8, n_draws=2, seed=6)
+    np.testing.assert_array_equal(d.episodes[1:], other.episodes)
+    with pytest.warns(bd.inference.SpecificationWarning, match="nulls hold 40%"):
+        _stacked({"a": point_mass}, {"a": 0.6, "null_markov": 0.4}).design(
+            edits.toll(0), THETAS, "share:0", 2, 3, n_draws=2
+        )
+    with pytest.raises(ValueError, match="no design from this stacked fit"):
+        _stacked({"a": point_mass}, {"a": 0.1, "null_markov": 0.9}, "no_signal").design(
+            edits.toll(0), THETAS, "share:0", 2, 3
+        )

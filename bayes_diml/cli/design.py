@@ -358,11 +358,7 @@ def design_command(
     with visible_warnings(err) as shown:
         post = load_fit(fit_path)
         if isinstance(post, StackedPosterior):
-            best = str(post.info["best_learner"])
-            note(
-                err, f"[bold yellow]Note:[/] a stacked fit: designing with its best learner family, {best!r}."
-            )
-            post = post.best
+            note(err, "[bold yellow]Note:[/] a stacked fit: the learner families are mixed by their weights.")
         _check_actions(actions, objective, tuple(post.data.n_actions))
         result = post.design(
             edit,

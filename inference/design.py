@@ -35,11 +35,11 @@ import pandas as pd
 
 from bayes_diml.edits import Edit
 from bayes_diml.learners import LogitQ
-from bayes_diml.models import learner_fields, params_from_sites
+from bayes_diml.models import params_from_sites
 from bayes_diml.simulation import simulate_arrays
 
 from .errors import ConfoundingWarning
-from .interventions import EditedMechanism, evenly_spaced
+from .interventions import EditedMechanism, draw_arrays
 
 __all__ = ["Design", "design", "grid", "box", "OBJECTIVES", "CRITERIA"]
 
@@ -392,12 +392,7 @@ def design(
     if learner is not None and not callable(learner) and callable(getattr(learner, "check", None)):
         learner.check(n)
 
-    idx = evenly_spaced(post.n_draws, n_draws)
-    sites = {s: jnp.asarray(v[idx]) for s, v in post.site_draws().items()}
-    ld = post.learner_draws()
-    fields = learner_fields(ld)
-    lds = tuple(jnp.asarray(np.asarray(getattr(ld, fl))[idx]) for fl in fields)
-    keys = jax.random.split(jax.random.key(seed), len(idx))
+    sites, fields, lds, keys = draw_arrays(post, n_draws, seed)
     dtype = jnp.result_type(float)
     # the status quo is one more lane of the same vectorised program, flagged: theta is unused there
     theta_lanes = jnp.asarray(np.concatenate([thetas, thetas[:1]]), dtype=dtype)

@@ -21,7 +21,7 @@ from bayes_diml.simulation import simulate_arrays
 
 from .errors import ConfoundingWarning
 
-__all__ = ["EditedMechanism", "evenly_spaced", "counterfactual"]
+__all__ = ["EditedMechanism", "evenly_spaced", "draw_arrays", "counterfactual"]
 
 STATISTICS = ("action_frequencies", "mean_payoff", "welfare")
 
@@ -59,6 +59,22 @@ def evenly_spaced(n_total: int, n_draws: int | None) -> np.ndarray:
     return np.linspace(0, n_total - 1, n_draws).round().astype(int)
 
 
+def draw_arrays(
+    post: Any, n_draws: int | None, seed: int
+) -> tuple[dict[str, jax.Array], tuple[str, ...], tuple[jax.Array, ...], jax.Array]:
+    """Return ``(sites, fields, learner_values, keys)`` of ``n_draws`` evenly spaced posterior draws.
+
+    ``sites``: the latent sites {name: [D, ...]}; ``fields``: the learner's parameter names with
+    their draws ``learner_values`` ([D, ...] each); ``keys``: one simulation key per draw.
+    """
+    idx = evenly_spaced(post.n_draws, n_draws)
+    sites = {name: jnp.asarray(v[idx]) for name, v in post.site_draws().items()}
+    ld = post.learner_draws()
+    fields = tuple(learner_fields(ld))
+    lds = tuple(jnp.asarray(np.asarray(getattr(ld, f))[idx]) for f in fields)
+    return sites, fields, lds, jax.random.split(jax.random.key(seed), len(idx))
+
+
 def counterfactual(
     post: Any,
     learner: LogitQ | Callable[[LogitQ], LogitQ] | None = None,
@@ -89,12 +105,7 @@ def counterfactual(
         )
     mech = post.mechanism if mechanism_edit is None else EditedMechanism(post.mechanism, mechanism_edit)
     k = post.data.n_actions
-    idx = evenly_spaced(post.n_draws, n_draws)
-    sites = {name: jnp.asarray(v[idx]) for name, v in post.site_draws().items()}
-    ld = post.learner_draws()
-    fields = learner_fields(ld)
-    lds = tuple(jnp.asarray(np.asarray(getattr(ld, f))[idx]) for f in fields)
-    keys = jax.random.split(jax.random.key(seed), len(idx))
+    sites, fields, lds, keys = draw_arrays(post, n_draws, seed)
     K = max(k)
 
     def stat(actions, payoffs):

@@ -37,6 +37,8 @@ __all__ = [
     "action_mask",
     "make_plan",
     "plan_for",
+    "grouped_plan",
+    "episode_group_codes",
     "evaluate_plan",
     "counterfactual_payoffs",
     "step_counterfactuals",
@@ -218,9 +220,61 @@ def plan_for(
     holds one) to reuse it across calls.
     """
     _check_mechanism(mechanism, data.n_actions)
+    if _is_grouped(mechanism):
+        if kind not in (None, "joint"):
+            raise ValueError(f"a grouped mechanism's plan is a joint plan; got kind={kind!r}.")
+        check_plan_memory(mechanism, data.actions.shape, data.n_actions, "joint")
+        return grouped_plan(data.actions[:, :-1], data.n_actions, episode_group_codes(mechanism, data))
     kind = kind or _choose_kind(mechanism, data.n_actions, table_limit)
     check_plan_memory(mechanism, data.actions.shape, data.n_actions, kind)  # before allocating
     return make_plan(mechanism, data.actions[:, :-1], data.n_actions, kind=kind)
+
+
+def _is_grouped(mechanism: Any) -> bool:
+    """Tell whether the mechanism's payoffs take the episode's group as one more joint column."""
+    return isinstance(getattr(mechanism, "groups", None), tuple) and callable(
+        getattr(mechanism, "group_code", None)
+    )
+
+
+def episode_group_codes(mechanism: Any, data: Trajectories) -> np.ndarray:
+    """int[M]: each episode's group as its position in ``mechanism.groups``.
+
+    Raises ValueError when the data carry no groups or a group the mechanism does not know.
+    """
+    groups = getattr(data, "groups", None)
+    if groups is None:
+        raise ValueError(
+            f"{type(mechanism).__name__} needs data with groups (Trajectories(..., groups=...), "
+            "or --group-by COLUMN on the command line); these data have none."
+        )
+    known = {g: c for c, g in enumerate(mechanism.groups)}
+    unknown = sorted({str(g) for g in groups} - set(known))
+    if unknown:
+        raise ValueError(
+            f"the data have group(s) {', '.join(map(repr, unknown))} that the mechanism does not know; "
+            f"its groups are {', '.join(map(repr, mechanism.groups))}."
+        )
+    return np.array([known[str(g)] for g in groups], dtype=np.int64)
+
+
+def grouped_plan(actions: np.ndarray, n_actions: tuple[int, ...], codes: np.ndarray) -> CounterfactualPlan:
+    """Joint plan of grouped episodes: points int[U, n + 1] (counterfactual joint action, group).
+
+    ``actions: int[M, T', n]``, ``codes: int[M]`` (each episode's group). The index is the
+    joint plan's ``u * n + i``, so :func:`evaluate_plan` needs no change.
+    """
+    actions = np.asarray(actions, dtype=np.int64)
+    n = len(n_actions)
+    mask = action_mask(n_actions)
+    joints = _counterfactual_joints(actions, n_actions)  # [M, T', n, K, n]
+    group = np.broadcast_to(np.asarray(codes, np.int64)[:, None, None, None, None], (*joints.shape[:-1], 1))
+    rows = np.concatenate([joints, group], axis=-1)  # [M, T', n, K, n + 1]
+    radix = np.asarray([*n_actions, int(np.max(codes, initial=0)) + 1])
+    uniq, inverse = _unique_rows(rows.reshape(-1, n + 1), radix)
+    flat = inverse.reshape(joints.shape[:-1]) * n + np.arange(n)[:, None]
+    index = np.where(mask, flat, 0).astype(np.int64 if flat.max(initial=0) >= 2**31 else np.int32)
+    return CounterfactualPlan("joint", uniq.astype(np.int32), index, mask)
 
 
 def evaluate_plan(

@@ -5,7 +5,6 @@ Vocabulary: ``M`` episodes, ``T`` steps, ``n`` agents, ``K_i`` actions of agent 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,55 +14,24 @@ from typing import Any
 import numpy as np
 
 from bayes_diml import labels as lbl
-from bayes_diml.optional import require
+from bayes_diml.trajectory_checks import (
+    DataError,
+    as_array,
+    as_int_array,
+    check_covariate_names,
+    group_labels,
+)
+from bayes_diml.trajectory_frames import (
+    frame_fields,
+    npz_arrays,
+    read_csv,
+    read_npz,
+    read_parquet,
+    with_source,
+    write_parquet,
+)
 
 __all__ = ["Trajectories", "DataError", "load_trajectories"]
-
-_LONG_COLUMNS = ("episode", "t", "agent", "action")
-
-
-class DataError(ValueError):
-    """Invalid trajectory data or file (a ``ValueError`` naming the problem)."""
-
-
-def _as_int_array(name: str, x: Any, *, allow_nan_padding: np.ndarray | None = None) -> np.ndarray:
-    """Exact conversion to int64; raises on NaN, non-integral values, bools, objects."""
-    arr = _as_array(name, x)
-    if arr.dtype == bool:
-        raise DataError(f"{name} must hold integers; got dtype bool.")
-    if arr.dtype.kind in "iu":  # not issubdtype(integer), which admits timedelta64
-        if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-            raise DataError(f"{name} holds a value above 2**63 - 1 ({arr.max()}); not an integer index.")
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "f":
-        checked = arr if allow_nan_padding is None else np.where(allow_nan_padding, arr, 0.0)
-        bad = np.argwhere(~np.isfinite(checked))
-        if bad.size:
-            idx = tuple(int(v) for v in bad[0])
-            raise DataError(
-                f"{name}{list(idx)} is {checked[idx]}: NaN/inf is not an action. "
-                "Mark ragged episodes with `lengths` instead of NaN padding."
-            )
-        bad = np.argwhere(checked != np.round(checked))
-        if bad.size:
-            idx = tuple(int(v) for v in bad[0])
-            raise DataError(
-                f"{name}{list(idx)} = {checked[idx]} is not an integer; actions are integer indices 0..K_i-1."
-            )
-        bad = np.argwhere(np.abs(checked) >= np.float64(2.0**63))  # float64: no float16 overflow
-        if bad.size:
-            idx = tuple(int(v) for v in bad[0])
-            raise DataError(f"{name}{list(idx)} = {checked[idx]} is too large for an integer index.")
-        return checked.astype(np.int64)
-    raise DataError(f"{name} must hold integers; got dtype {arr.dtype}.")
-
-
-def _as_array(name: str, x: Any) -> np.ndarray:
-    """``np.asarray`` raising DataError (not a bare ValueError) on ragged nested sequences."""
-    try:
-        return np.asarray(x)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{name} must be a rectangular array; got {type(x).__name__} ({exc}).") from exc
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +59,13 @@ class Trajectories:
     action_labels : sequence of str, or n sequences of str, optional
         Names of the actions (action ``k`` of agent ``i`` is ``action_labels[i][k]``), stored as
         n tuples: one sequence of K labels shared by every agent, or one of ``K_i`` per agent.
+    groups : str[M], optional
+        A label per episode (str, or ints turned into their str), such as the arm of an
+        experiment; stored as a NumPy unicode array. See :attr:`group_names`, :meth:`episodes_of`.
+    covariates : float[M, C] or float[M], optional
+        Finite episode-level covariates (a 1-d array is one covariate), stored as float64.
+    covariate_names : sequence of str, length C, optional
+        Distinct names of the covariates; default ``("x0", ..., "x{C-1}")`` with covariates.
 
     Examples
     --------
@@ -107,9 +82,12 @@ class Trajectories:
     subjects: np.ndarray | None = None
     agent_labels: tuple[str, ...] | None = None
     action_labels: tuple[tuple[str, ...], ...] | None = None
+    groups: np.ndarray | None = None
+    covariates: np.ndarray | None = None
+    covariate_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        raw = _as_array("actions", self.actions)
+        raw = as_array("actions", self.actions)
         if raw.dtype == object:
             raise DataError("actions must be a numeric array of shape (M, T, n); got dtype object.")
         if raw.ndim != 3:
@@ -146,7 +124,7 @@ class Trajectories:
                 f"n_actions has length {k_arr.size} but actions has n = {n} agents "
                 f"(shape {raw.shape}); give one K_i per agent."
             )
-        k_int = _as_int_array("n_actions", k_arr)
+        k_int = as_int_array("n_actions", k_arr)
         if np.any(k_int < 1):
             i = int(np.argmax(k_int < 1))
             raise DataError(f"n_actions[{i}] = {k_int[i]}; every agent needs at least 1 action.")
@@ -156,7 +134,7 @@ class Trajectories:
         if self.lengths is None:
             lengths = np.full(M, T, dtype=np.int64)
         else:
-            lengths = _as_int_array("lengths", self.lengths)
+            lengths = as_int_array("lengths", self.lengths)
             if lengths.shape != (M,):
                 raise DataError(
                     f"lengths must have shape (M,) = ({M},), one per episode; got {lengths.shape}."
@@ -170,7 +148,7 @@ class Trajectories:
         valid = np.arange(T)[None, :] < lengths[:, None]  # bool[M, T]
         valid3 = np.broadcast_to(valid[:, :, None], raw.shape)
 
-        actions = _as_int_array("actions", raw, allow_nan_padding=valid3)
+        actions = as_int_array("actions", raw, allow_nan_padding=valid3)
         actions = np.where(valid3, actions, 0)
         bad = np.argwhere(actions < 0)
         if bad.size:
@@ -186,7 +164,7 @@ class Trajectories:
 
         payoffs = None
         if self.payoffs is not None:
-            pay = _as_array("payoffs", self.payoffs)
+            pay = as_array("payoffs", self.payoffs)
             if pay.dtype.kind not in "fiu":
                 raise DataError(f"payoffs must be a float array; got dtype {pay.dtype}.")
             if pay.shape != raw.shape:
@@ -202,18 +180,55 @@ class Trajectories:
 
         subjects = None
         if self.subjects is not None:
-            labels = _as_int_array("subjects", self.subjects)
+            labels = as_int_array("subjects", self.subjects)
             if labels.shape != (M,):
                 raise DataError(
                     f"subjects must have shape (M,) = ({M},), one per episode; got {labels.shape}."
                 )
             subjects = np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
+        groups = None
+        if self.groups is not None:
+            groups = group_labels("groups", self.groups)
+            if groups.shape != (M,):
+                raise DataError(f"groups must have shape (M,) = ({M},), one per episode; got {groups.shape}.")
+
+        covariates, covariate_names = None, None
+        if self.covariates is not None:
+            cov = as_array("covariates", self.covariates)
+            if cov.dtype.kind not in "biuf":
+                raise DataError(f"covariates must be a float array; got dtype {cov.dtype}.")
+            if cov.ndim == 1:
+                cov = cov[:, None]
+            if cov.ndim != 2 or cov.shape[0] != M or cov.shape[1] == 0:
+                raise DataError(
+                    f"covariates must have shape (M, C) = ({M}, C) with C >= 1 (or (M,) for one "
+                    f"covariate); got {as_array('covariates', self.covariates).shape}."
+                )
+            C = cov.shape[1]
+            names = self.covariate_names
+            covariate_names = (
+                tuple(f"x{c}" for c in range(C)) if names is None else check_covariate_names(names, C)
+            )
+            covariates = cov.astype(np.float64)
+            bad = np.argwhere(~np.isfinite(covariates))
+            if bad.size:
+                m, c = (int(v) for v in bad[0])
+                raise DataError(
+                    f"covariates[{m}, {c}] is {covariates[m, c]} (episode {m}, column "
+                    f"{covariate_names[c]!r}); covariates must be finite."
+                )
+        elif self.covariate_names is not None:
+            raise DataError("covariate_names is given without covariates; pass covariates=... too.")
+
         object.__setattr__(self, "actions", actions)
         object.__setattr__(self, "n_actions", n_actions)
         object.__setattr__(self, "lengths", lengths)
         object.__setattr__(self, "payoffs", payoffs)
         object.__setattr__(self, "subjects", subjects)
+        object.__setattr__(self, "groups", groups)
+        object.__setattr__(self, "covariates", covariates)
+        object.__setattr__(self, "covariate_names", covariate_names)
         with lbl.label_errors_as(DataError):
             object.__setattr__(self, "agent_labels", lbl.check_agent_labels(self.agent_labels, n))
             object.__setattr__(self, "action_labels", lbl.check_action_labels(self.action_labels, n_actions))
@@ -260,6 +275,39 @@ class Trajectories:
         return self.n_episodes if self.subjects is None else int(self.subjects.max()) + 1
 
     @property
+    def group_names(self) -> tuple[str, ...]:
+        """The distinct group labels, sorted; ``()`` when there are no groups."""
+        return () if self.groups is None else tuple(np.unique(self.groups).tolist())
+
+    @property
+    def n_groups(self) -> int:
+        """The number of distinct groups (0 when there are none)."""
+        return len(self.group_names)
+
+    @property
+    def group_index(self) -> np.ndarray:
+        """int[M]: the group of each episode, as an index into :attr:`group_names`."""
+        if self.groups is None:
+            raise DataError("these trajectories have no groups; pass groups=... (one label per episode).")
+        return np.unique(self.groups, return_inverse=True)[1].astype(np.int64)
+
+    @property
+    def n_covariates(self) -> int:
+        """C, the number of episode covariates (0 when there are none)."""
+        return 0 if self.covariates is None else int(self.covariates.shape[1])
+
+    def episodes_of(self, group: str) -> np.ndarray:
+        """int[k]: the indices of the episodes of group ``group`` (an int label is read as its str)."""
+        if self.groups is None:
+            raise DataError("these trajectories have no groups; pass groups=... (one label per episode).")
+        key = (
+            str(int(group)) if isinstance(group, int | np.integer) and not isinstance(group, bool) else group
+        )
+        if key not in self.group_names:
+            raise DataError(f"unknown group {group!r}; the groups are {list(self.group_names)}.")
+        return np.flatnonzero(self.groups == key)
+
+    @property
     def has_payoffs(self) -> bool:
         """Whether any payoff is observed."""
         return self.payoffs is not None and bool(np.isfinite(self.payoffs).any())
@@ -273,6 +321,8 @@ class Trajectories:
         ragged = "" if np.all(self.lengths == self.n_steps) else ", ragged"
         pay = ", payoffs" if self.has_payoffs else ""
         pay += f", {self.n_subjects} subjects" if self.subjects is not None else ""
+        pay += f", {self.n_groups} groups" if self.groups is not None else ""
+        pay += f", {self.n_covariates} covariates" if self.covariates is not None else ""
         k = self.n_actions
         ks = f"({k[0]},) * {len(k)}" if len(k) > 4 and len(set(k)) == 1 else str(k)
         return (
@@ -283,7 +333,7 @@ class Trajectories:
     # ------------------------------------------------------------- selection
     def subset(self, episodes: Sequence[int] | np.ndarray) -> Trajectories:
         """Return the episodes with the given indices, as new ``Trajectories``."""
-        idx = _as_int_array("episodes", episodes)  # a bool mask is refused, not read as indices 0/1
+        idx = as_int_array("episodes", episodes)  # a bool mask is refused, not read as indices 0/1
         if idx.ndim != 1 or idx.size == 0:
             raise DataError("subset needs a non-empty 1-d sequence of episode indices.")
         if idx.min() < -self.n_episodes or idx.max() >= self.n_episodes:
@@ -297,6 +347,106 @@ class Trajectories:
             payoffs=None if self.payoffs is None else self.payoffs[idx, :T],
             subjects=None if self.subjects is None else self.subjects[idx],
             **self.labels,
+            **self._context(idx),
+        )
+
+    def _context(self, idx: np.ndarray | slice = slice(None)) -> dict[str, Any]:
+        """Return the groups, covariates and covariate_names of episodes ``idx``, as keywords."""
+        return {
+            "groups": None if self.groups is None else self.groups[idx],
+            "covariates": None if self.covariates is None else self.covariates[idx],
+            "covariate_names": self.covariate_names,
+        }
+
+    @classmethod
+    def concat(cls, parts: Sequence[Trajectories], groups: Sequence[str] | None = None) -> Trajectories:
+        """Stack the episodes of several data sets, in order (e.g. the two arms of an experiment).
+
+        Parameters
+        ----------
+        parts : sequence of Trajectories
+            All with the same ``n_actions``. ``T`` becomes the longest ``n_steps`` (shorter
+            parts are padded; ``lengths`` kept). Payoffs, subjects, groups and covariates must be
+            present in every part or in none (subjects are dropped unless all parts have them;
+            those of different parts are taken as different subjects). Agent and action labels
+            are kept where all parts agree, else dropped.
+        groups : sequence of str, length len(parts), optional
+            One label per part: every episode of ``parts[j]`` gets ``groups[j]`` (replacing the
+            parts' own groups). Default: the parts' own groups.
+
+        Returns
+        -------
+        Trajectories
+            ``M = sum of the parts' M`` episodes.
+        """
+        if isinstance(parts, Trajectories) or not isinstance(parts, Sequence) or not len(parts):
+            raise DataError("concat needs a non-empty sequence of Trajectories.")
+        parts = list(parts)
+        for j, p in enumerate(parts):
+            if not isinstance(p, Trajectories):
+                raise DataError(f"concat: parts[{j}] is a {type(p).__name__}, not Trajectories.")
+            if p.n_actions != parts[0].n_actions:
+                raise DataError(
+                    f"concat: parts[{j}] has n_actions = {p.n_actions} but parts[0] has "
+                    f"{parts[0].n_actions}; "
+                    "all parts need the same agents and actions."
+                )
+
+        def _all_or_none(what: str, have: list[bool]) -> bool:
+            if any(have) and not all(have):
+                raise DataError(
+                    f"concat: parts {[j for j, h in enumerate(have) if h]} have {what} but parts "
+                    f"{[j for j, h in enumerate(have) if not h]} do not; give {what} to all parts or none."
+                )
+            return all(have)
+
+        T = max(p.n_steps for p in parts)
+        pad = [((0, 0), (0, T - p.n_steps), (0, 0)) for p in parts]
+        actions = np.concatenate([np.pad(p.actions, w) for p, w in zip(parts, pad, strict=True)])
+        payoffs = None
+        if _all_or_none("payoffs", [p.payoffs is not None for p in parts]):
+            payoffs = np.concatenate(
+                [np.pad(p.payoffs, w, constant_values=np.nan) for p, w in zip(parts, pad, strict=True)]
+            )
+        subjects = None
+        if all(p.subjects is not None for p in parts):
+            offsets = np.cumsum([0] + [p.n_subjects for p in parts[:-1]])
+            subjects = np.concatenate([p.subjects + o for p, o in zip(parts, offsets, strict=True)])
+        if groups is not None:
+            if isinstance(groups, str) or not isinstance(groups, Sequence | np.ndarray):
+                raise DataError(f"concat: groups must be a sequence of one label per part; got {groups!r}.")
+            if len(groups) != len(parts):
+                raise DataError(
+                    f"concat: groups has {len(groups)} labels for {len(parts)} parts; give one per part."
+                )
+            labels = group_labels("groups", list(groups))
+            group_arr = np.repeat(labels, [p.n_episodes for p in parts])
+        elif _all_or_none("groups", [p.groups is not None for p in parts]):
+            group_arr = np.concatenate([p.groups for p in parts])
+        else:
+            group_arr = None
+        covariates, names = None, None
+        if _all_or_none("covariates", [p.covariates is not None for p in parts]):
+            names = parts[0].covariate_names
+            for j, p in enumerate(parts):
+                if p.covariate_names != names:
+                    raise DataError(
+                        f"concat: parts[{j}] has covariates {list(p.covariate_names)} but parts[0] has "
+                        f"{list(names)}; all parts need the same covariates."
+                    )
+            covariates = np.concatenate([p.covariates for p in parts])
+        same = {k: v for k, v in parts[0].labels.items() if all(p.labels[k] == v for p in parts)}
+        return cls(
+            actions,
+            parts[0].n_actions,
+            lengths=np.concatenate([p.lengths for p in parts]),
+            payoffs=payoffs,
+            subjects=subjects,
+            agent_labels=same.get("agent_labels"),
+            action_labels=same.get("action_labels"),
+            groups=group_arr,
+            covariates=covariates,
+            covariate_names=names,
         )
 
     def split(self, test_fraction: float = 0.2, seed: int = 0) -> tuple[Trajectories, Trajectories]:
@@ -316,7 +466,10 @@ class Trajectories:
 
     # ---------------------------------------------------------------- long format
     def to_frame(self):
-        """Long-format ``pandas.DataFrame``: episode, t, agent, action[, payoff][, subject]; labels if any."""
+        """Long-format ``pandas.DataFrame``: episode, t, agent, action[, payoff][, subject][, group].
+
+        Labels replace integer agents/actions if any; one more column per covariate (by name).
+        """
         import pandas as pd
 
         m, t, i = np.nonzero(np.broadcast_to(self.step_mask[:, :, None], self.actions.shape))
@@ -326,6 +479,10 @@ class Trajectories:
             cols["payoff"] = self.payoffs[m, t, i]
         if self.subjects is not None:
             cols["subject"] = self.subjects[m]
+        if self.groups is not None:
+            cols["group"] = self.groups[m].astype(object)
+        for c, name in enumerate(self.covariate_names or ()):
+            cols[name] = self.covariates[m, c]
         return pd.DataFrame(cols)
 
     @classmethod
@@ -337,7 +494,9 @@ class Trajectories:
         *,
         agent_labels: Sequence[str] | None = None,
         action_labels: Sequence[Any] | None = None,
-    ):
+        group_by: str | None = None,
+        covariates: Sequence[str] | None = None,
+    ) -> Trajectories:
         """Build from a long-format table (columns episode, t, agent, action[, payoff][, subject]).
 
         Episodes may be ragged. ``episode`` labels may be any sortable values; ``t`` must
@@ -350,96 +509,21 @@ class Trajectories:
         ``action_labels``: codes follow ``agent_labels`` / ``action_labels`` when given, else
         agents in order of first appearance and each agent's actions sorted (``K_i`` the number of
         its distinct labels). Parquet and npz files store the labels' order; a CSV does not.
+
+        ``group_by`` names a column of group labels (default: the column ``group`` if there is
+        one) and ``covariates`` numeric covariate columns; each must be constant within every
+        episode, and gives ``groups`` / ``covariates`` (named after the columns).
         """
-        missing = [c for c in _LONG_COLUMNS if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"{source}: missing column(s) {missing}; long format needs columns "
-                f"{list(_LONG_COLUMNS)} and optionally 'payoff'. Found {list(frame.columns)}."
-            )
-        if len(frame) == 0:
-            raise DataError(f"{source}: the table has no rows.")
-        if lbl.is_label_column(frame["agent"]):
-            codes, agent_labels = lbl.encode_column(source, frame["agent"], agent_labels, error=DataError)
-            frame = frame.assign(agent=codes)
-        for col in ("t", "agent"):
-            vals = frame[col].to_numpy()
-            if not np.issubdtype(vals.dtype, np.integer):
-                as_int = (
-                    _as_int_array(f"{source} column '{col}'", vals.astype(np.float64))
-                    if (np.issubdtype(vals.dtype, np.floating))
-                    else None
-                )
-                if as_int is None:
-                    raise DataError(f"{source}: column '{col}' must hold integers; got {vals.dtype}.")
-        if frame["episode"].isna().any():
-            row = int(np.argmax(frame["episode"].isna().to_numpy()))
-            raise DataError(f"{source}: column 'episode' is empty in row {row}; every row needs a label.")
-        try:
-            episodes, ep_index = np.unique(frame["episode"].to_numpy(), return_inverse=True)
-        except TypeError as exc:
-            raise DataError(f"{source}: episode labels must be mutually sortable ({exc}).") from exc
-        episodes = episodes.tolist()  # plain labels in messages: 0, not np.int64(0)
-        t = _as_int_array(f"{source} column 't'", frame["t"].to_numpy())
-        agent = _as_int_array(f"{source} column 'agent'", frame["agent"].to_numpy())
-        if t.min() < 0 or agent.min() < 0:
-            raise DataError(f"{source}: columns 't' and 'agent' must be >= 0.")
-        n = int(agent.max()) + 1
-        M = len(episodes)
-        lengths = np.zeros(M, dtype=np.int64)
-        np.maximum.at(lengths, ep_index, t + 1)
-        T = max(int(lengths.max()), 2)  # as in subset: all-length-1 episodes are padded to T = 2
-        key = (ep_index * T + t) * n + agent
-        uniq, counts = np.unique(key, return_counts=True)
-        if np.any(counts > 1):
-            k = int(uniq[np.argmax(counts > 1)])
-            raise DataError(
-                f"{source}: duplicate row for episode {episodes[k // (T * n)]!r}, "
-                f"t={(k // n) % T}, agent={k % n}."
-            )
-        expected = int((lengths * n).sum())
-        if len(uniq) != expected:
-            present = np.zeros(M * T * n, dtype=bool)
-            present[key] = True
-            need = np.broadcast_to((np.arange(T)[None, :] < lengths[:, None])[:, :, None], (M, T, n))
-            gap = np.argwhere(need & ~present.reshape(M, T, n))[0]
-            raise DataError(
-                f"{source}: no row for episode {episodes[gap[0]]!r}, t={gap[1]}, agent={gap[2]}; "
-                "each episode needs every agent at every step 0..L-1."
-            )
-        act_col = frame["action"].to_numpy()
-        if lbl.is_label_column(frame["action"]):
-            act_col, action_labels = lbl.encode_column(
-                source, frame["action"], action_labels, agent, DataError
-            )
-            n_actions = tuple(len(v) for v in action_labels) if n_actions is None else n_actions
-        action_vals = _as_int_array(f"{source} column 'action' (row-wise)", act_col)
-        actions = np.zeros((M, T, n), dtype=np.int64)
-        actions[ep_index, t, agent] = action_vals
-        payoffs = None
-        if "payoff" in frame.columns:
-            payoffs = np.full((M, T, n), np.nan)
-            try:
-                payoffs[ep_index, t, agent] = frame["payoff"].to_numpy(dtype=np.float64)
-            except (ValueError, TypeError) as exc:
-                raise DataError(f"{source}: column 'payoff' must be numeric ({exc}).") from exc
-        if n_actions is None:
-            k = np.zeros(n, dtype=np.int64)
-            np.maximum.at(k, agent, action_vals + 1)
-            n_actions = tuple(int(v) for v in k)
-        subjects = None
-        if "subject" in frame.columns:
-            labels = _as_int_array(f"{source} column 'subject'", frame["subject"].to_numpy())
-            subjects = np.full(M, -1, dtype=np.int64)
-            subjects[ep_index] = labels
-            if np.any(subjects[ep_index] != labels):
-                row = int(np.argmax(subjects[ep_index] != labels))
-                raise DataError(
-                    f"{source}: episode {episodes[ep_index[row]]!r} has more than one subject (row {row}); "
-                    "each episode belongs to one subject."
-                )
-        names = {"agent_labels": agent_labels, "action_labels": action_labels}
-        return cls(actions, n_actions, lengths=lengths, payoffs=payoffs, subjects=subjects, **names)
+        fields = frame_fields(
+            frame,
+            n_actions,
+            source,
+            agent_labels=agent_labels,
+            action_labels=action_labels,
+            group_by=group_by,
+            covariates=covariates,
+        )
+        return cls(**fields)
 
     # ---------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> Path:
@@ -447,154 +531,59 @@ class Trajectories:
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".npz":
-            arrays = {
-                "actions": self.actions,
-                "n_actions": np.asarray(self.n_actions),
-                "lengths": self.lengths,
-            }
-            if self.payoffs is not None:
-                arrays["payoffs"] = self.payoffs
-            if self.subjects is not None:
-                arrays["subjects"] = self.subjects
-            arrays |= lbl.labels_to_npz(self.labels)
+            fields = {"payoffs": self.payoffs, "subjects": self.subjects, "labels": self.labels}
+            fields |= self._context()
+            arrays = npz_arrays(self.actions, self.n_actions, self.lengths, **fields)
             with open(path, "wb") as f:  # np.savez(path) would append ".npz" to a ".NPZ" name
                 np.savez(f, **arrays)
         elif suffix == ".csv":
             self.to_frame().to_csv(path, index=False)
         elif suffix in (".parquet", ".pq"):
-            pa = require("pyarrow", "parquet", "Writing Parquet trajectory files")
-            pq = require("pyarrow.parquet", "parquet", "Writing Parquet trajectory files")
-            frame = self.to_frame()
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            meta = dict(table.schema.metadata or {})
-            n_actions = list(self.n_actions)
-            ours = {"n_actions": n_actions, "sha256": _frame_digest(frame, n_actions)}
-            ours |= {k: v for k, v in self.labels.items() if v is not None}
-            meta[b"bayes_diml"] = json.dumps(ours).encode()
-            pq.write_table(table.replace_schema_metadata(meta), path)
+            write_parquet(path, self.to_frame(), self.n_actions, self.covariate_names, self.labels)
         else:
             raise DataError(f"unknown trajectory file suffix {suffix!r}; use .npz, .csv or .parquet.")
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, n_actions: Sequence[int] | None = None) -> Trajectories:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        n_actions: Sequence[int] | None = None,
+        *,
+        group_by: str | None = None,
+        covariates: Sequence[str] | None = None,
+    ) -> Trajectories:
         """Read ``.npz``, ``.csv`` or ``.parquet`` written by :meth:`save` or by hand.
 
         ``n_actions`` overrides the file's (npz, parquet) or the inferred (csv) action counts.
+        ``group_by`` and ``covariates`` name the group and covariate columns of a CSV or Parquet
+        table (see :meth:`from_frame`; a Parquet file written by :meth:`save` records its
+        covariates, a CSV does not). An npz stores its own: they must be None or match it.
         Parquet needs the ``parquet`` extra (pyarrow): ``pip install "bayes-diml[parquet]"``.
         """
         path = Path(path)
         if not path.exists():
             raise DataError(f"no such trajectory file: {path}")
         suffix = path.suffix.lower()
+        options = {"group_by": group_by, "covariates": covariates}
         if suffix == ".npz":
-            try:
-                # our own handle: np.load(path) leaves its file open when the archive is corrupt
-                with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-                    arrays = {k: z[k] for k in z.files}
-            except Exception as exc:
-                raise DataError(f"{path}: not a readable .npz file ({exc}).") from exc
-            if "actions" not in arrays:
-                raise DataError(
-                    f"{path}: missing key 'actions'; an .npz needs keys 'actions' and "
-                    f"'n_actions' (optional 'lengths', 'payoffs'). Found {sorted(arrays)}."
-                )
-            if n_actions is None:
-                if "n_actions" not in arrays:
-                    raise DataError(
-                        f"{path}: missing key 'n_actions' (one K_i per agent); pass n_actions=..."
-                    )
-                n_actions = arrays["n_actions"]
-            return _with_source(
-                path,
-                lambda: cls(
-                    arrays["actions"],
-                    n_actions,
-                    lengths=arrays.get("lengths"),
-                    payoffs=arrays.get("payoffs"),
-                    subjects=arrays.get("subjects"),
-                    **lbl.labels_from_npz(str(path), arrays, error=DataError),
-                ),
-            )
+            fields = read_npz(path, n_actions, **options)
+            return with_source(path, lambda: cls(**fields))
         if suffix == ".csv":
-            import pandas as pd
-
-            try:
-                frame = pd.read_csv(path)
-            except Exception as exc:
-                raise DataError(f"{path}: not a readable CSV file ({exc}).") from exc
-            return _with_source(path, lambda: cls.from_frame(frame, n_actions=n_actions, source=str(path)))
+            keywords = read_csv(path, n_actions, **options)
+            return with_source(path, lambda: cls.from_frame(**keywords))
         if suffix in (".parquet", ".pq"):
-            pq = require("pyarrow.parquet", "parquet", "Reading Parquet trajectory files")
-            try:
-                table = pq.read_table(path)
-            except Exception as exc:
-                raise DataError(f"{path}: not a readable Parquet file ({exc}).") from exc
-            ours = _parquet_metadata(path, table.schema.metadata or {})
-            try:
-                frame = table.to_pandas()
-            except Exception as exc:  # damaged pandas metadata in the schema
-                raise DataError(f"{path}: not a readable Parquet file ({exc}).") from exc
-            if "sha256" in ours and _frame_digest(frame, ours.get("n_actions")) != ours["sha256"]:
-                raise DataError(
-                    f"{path}: the table does not match the checksum bayes-diml wrote with it: the file is "
-                    "corrupted or was edited (to use an edited table, write it without the 'bayes_diml' "
-                    "schema metadata)."
-                )
-            if n_actions is None:
-                n_actions = ours.get("n_actions")
-            return _with_source(
-                path, lambda: cls.from_frame(frame, n_actions, str(path), **lbl.label_fields(ours))
-            )
+            keywords = read_parquet(path, n_actions, **options)
+            return with_source(path, lambda: cls.from_frame(**keywords))
         raise DataError(f"unknown trajectory file suffix {suffix!r}; use .npz, .csv or .parquet.")
 
 
-def _with_source(path: Path, build):
-    """Run ``build()``; a DataError that does not name ``path`` gets it as a prefix."""
-    try:
-        return build()
-    except DataError as exc:
-        if str(path) in str(exc):
-            raise
-        raise DataError(f"{path}: {exc}") from exc
-
-
-def _frame_digest(frame, n_actions) -> str | None:
-    """sha256 of a long-format table's columns and ``n_actions`` (None if a column is not numeric)."""
-    import hashlib
-
-    h = hashlib.sha256(json.dumps(n_actions).encode())
-    for col in (*_LONG_COLUMNS, "payoff", "subject"):
-        if col not in frame.columns:
-            continue
-        arr = np.ascontiguousarray(frame[col].to_numpy())
-        if arr.dtype.kind not in "iuf":  # string labels
-            arr = np.asarray(json.dumps([str(v) for v in arr]).encode())
-        if arr.dtype.kind == "f":
-            arr = np.where(np.isnan(arr), np.nan, arr)  # one NaN bit pattern (payloads may differ)
-        h.update(f"{col}:{arr.dtype.str}:{arr.shape}".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
-
-
-def _parquet_metadata(path: Path, meta: dict) -> dict:
-    """Read the ``bayes_diml`` schema metadata of a Parquet file: ``{}`` or a dict (n_actions, sha256)."""
-    raw = meta.get(b"bayes_diml")
-    if raw is None:
-        return {}
-    try:
-        ours = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(
-            f"{path}: the 'bayes_diml' schema metadata is not valid JSON ({exc}); corrupted file?"
-        ) from exc
-    if not isinstance(ours, dict) or "n_actions" not in ours:
-        raise DataError(f"{path}: the 'bayes_diml' schema metadata has no 'n_actions' entry; corrupted file?")
-    if "sha256" in ours and not isinstance(ours["sha256"], str):
-        raise DataError(f"{path}: the 'bayes_diml' schema metadata has a malformed checksum; corrupted file?")
-    return ours
-
-
-def load_trajectories(path: str | os.PathLike, n_actions: Sequence[int] | None = None) -> Trajectories:
+def load_trajectories(
+    path: str | os.PathLike,
+    n_actions: Sequence[int] | None = None,
+    *,
+    group_by: str | None = None,
+    covariates: Sequence[str] | None = None,
+) -> Trajectories:
     """Read trajectories from ``.npz``, ``.csv`` or ``.parquet``; see :meth:`Trajectories.load`."""
-    return Trajectories.load(path, n_actions=n_actions)
+    return Trajectories.load(path, n_actions=n_actions, group_by=group_by, covariates=covariates)

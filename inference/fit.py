@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from bayes_diml.learners import temperature_name
-from bayes_diml.models import Priors, inferred_learner_fields
+from bayes_diml.models import GROUP_SCALE, Priors, inferred_learner_fields
 
 from .auto import (
     AUTO,
@@ -42,6 +42,8 @@ def _identified_vars(post: Posterior) -> list[str]:
     if post.data.has_payoffs:
         names.append("payoff_noise")
     pv = post.idata["posterior"].data_vars
+    if GROUP_SCALE in pv:
+        names.append(GROUP_SCALE)
     if post.confounded and "scaled_payoffs" in pv:
         names.append("scaled_payoffs")
     elif "centred_payoffs" in pv:

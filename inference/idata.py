@@ -13,6 +13,7 @@ from numpyro.infer import Predictive
 from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
 
 from bayes_diml.inference.spec import ModelSpec
+from bayes_diml.mechanisms import GroupedTabular
 from bayes_diml.models import (
     BIAS,
     INFER_HIERARCHICAL,
@@ -92,8 +93,12 @@ def _dims(spec: ModelSpec) -> dict[str, list[str]]:
         "all_actions": ["episode", "time", "agent"],
         "lengths": ["episode"],
         "subjects": ["episode"],
+        "covariates": ["episode", "covariate"],
         "n_actions": ["agent"],
     }
+    if isinstance(spec.mechanism, GroupedTabular):  # one centred table per group
+        for name in ("centred_payoffs", "scaled_payoffs"):
+            dims[name] = ["group", *profile_dims]
     for name in inferred_learner_fields(spec.learner):
         if name == BIAS:  # per agent and action (its latent bias_free, like u{i}_free, gets default dims)
             dims[BIAS] = ["agent", "action"]
@@ -140,6 +145,8 @@ def build_idata(
     constant = {"all_actions": data.actions, "lengths": data.lengths, "n_actions": np.asarray(data.n_actions)}
     if data.subjects is not None:
         constant["subjects"] = data.subjects
+    if getattr(data, "covariates", None) is not None:  # their names and the group labels: in the fit's JSON
+        constant["covariates"] = data.covariates
     if support is not None:
         constant["support"] = support
     groups["constant_data"] = constant
@@ -150,7 +157,10 @@ def build_idata(
     if posterior_predictive is not None:
         groups["posterior_predictive"] = posterior_predictive
     with silenced(CHAINS_LONGER_THAN_DRAWS):
-        tree = az.from_dict(groups, dims=_dims(spec))
+        coords = (
+            {"group": list(spec.mechanism.groups)} if isinstance(spec.mechanism, GroupedTabular) else None
+        )
+        tree = az.from_dict(groups, dims=_dims(spec), coords=coords)
     if attrs:
         tree.attrs.update(attrs)
     return tree

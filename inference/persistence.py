@@ -119,6 +119,7 @@ def fit_tree(post: Any) -> Any:
             "priors": post.priors.to_dict(),
             "info": _jsonable(post.info),
             **({"labels": post.data.labels} if post.data.agent_labels or post.data.action_labels else {}),
+            **_context_to_json(post.data),
         }
     )
     return tree
@@ -157,16 +158,34 @@ def open_tree(path: str | Path) -> Any:
         raise ValueError(f"{path}: not a readable bayes-diml fit ({exc}).") from exc
 
 
-def _stored_data(tree: Any, labels: dict | None = None) -> Trajectories:
+def _context_to_json(data: Trajectories) -> dict:
+    """Return the episodes' group labels and covariate names (the covariates are constant data)."""
+    out: dict[str, Any] = {}
+    if getattr(data, "groups", None) is not None:
+        out["groups"] = [str(g) for g in data.groups]
+    if getattr(data, "covariates", None) is not None:
+        out["covariate_names"] = list(data.covariate_names)
+    return out
+
+
+def _stored_data(tree: Any, labels: dict | None = None, meta: dict | None = None) -> Trajectories:
     const = tree["constant_data"]
     observed = tree["observed_data"]
     payoffs = observed["payoffs"].values if "payoffs" in observed.data_vars else None
+    meta = meta or {}
+    context = {}
+    if "groups" in meta:
+        context["groups"] = np.asarray(meta["groups"], dtype=str)
+    if "covariates" in const.data_vars:
+        context["covariates"] = const["covariates"].values
+        context["covariate_names"] = tuple(meta.get("covariate_names", ()))
     return Trajectories(
         const["all_actions"].values,
         tuple(int(v) for v in const["n_actions"].values),
         lengths=const["lengths"].values,
         payoffs=payoffs,
         subjects=const["subjects"].values if "subjects" in const.data_vars else None,
+        **context,
         **(labels or {}),
     )
 
@@ -190,7 +209,7 @@ def fit_from_tree(
                 f"{source}: the fit used a user-defined mechanism; pass mechanism=... to load()."
             )
         mechanism = mechanism_from_spec(meta["mechanism"])
-    data = _stored_data(tree, meta.get("labels"))
+    data = _stored_data(tree, meta.get("labels"), meta)
     learner = _learner_from_json(meta["learner"])
     spec = ModelSpec.from_parts(data, mechanism, learner, Priors.from_dict(meta["priors"]))
     return tree, spec, meta["method"], meta.get("info", {})

@@ -18,7 +18,7 @@ import numpy as np
 
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import LogitQ, temperature_name
-from bayes_diml.mechanisms import joint_profiles
+from bayes_diml.mechanisms import GroupedTabular, joint_profiles
 from bayes_diml.metrics import agent_payoff_differences, payoff_differences
 from bayes_diml.models import (
     Priors,
@@ -35,11 +35,10 @@ from bayes_diml.models import (
 from .bag_diagnostics import chains_per_bag, diagnostics_table
 from .compare import lfo, loo
 from .design import Design, design
+from .groups import contrast_frame, group_episodes, group_posterior, grouped_summary
 from .identification import (
-    SUPPORT_NAMES,
     flat_directions,
     identification_table,
-    support_categories,
     support_mask,
 )
 from .interventions import EditedMechanism, counterfactual, evenly_spaced
@@ -50,6 +49,7 @@ from .plots import plot_posterior
 from .ppc import ppc_behaviour
 from .quiet import SUMMARY_WARNINGS, silenced
 from .spec import ModelSpec
+from .summary import summary_frame
 
 __all__ = ["Posterior", "load", "support_mask", "EditedMechanism"]
 
@@ -163,7 +163,14 @@ class Posterior:
     # -------------------------------------------------------------- incentives
     @functools.cached_property
     def support(self) -> np.ndarray:
-        """bool[K_1, ..., K_n, n]: cells whose opponent profile was observed (computed once)."""
+        """bool[K_1, ..., K_n, n]: cells whose opponent profile was observed (computed once).
+
+        A grouped fit: bool[G, K_1, ..., K_n, n], each group's own.
+        """
+        if self.grouped:
+            return np.stack(
+                [support_mask(self.data.subset(group_episodes(self, g))) for g in self.mechanism.groups]
+            )
         return support_mask(self.data)
 
     def payoff_differences(
@@ -213,15 +220,23 @@ class Posterior:
             out["scaled_payoffs"] = (np.quantile(d, lo, axis=0), np.quantile(d, hi, axis=0))
         return out
 
-    def payoff_table(self, prob: float = 0.9, *, labelled: bool = False) -> Any:
+    def payoff_table(self, prob: float = 0.9, *, labelled: bool = False, group: str | None = None) -> Any:
         """Arrays ``mean, lower, upper`` float[K_1..K_n, n] of the centred payoffs and ``support``.
 
         A dict of NumPy arrays; with ``labelled=True`` an ``xarray.Dataset`` of the same
         variables with coordinates ``action_<agent>`` (one per agent) and ``agent``, named by
         the data's labels when it has them (see
-        ``bayes_diml.inference.labelled.payoff_dataset``).
+        ``bayes_diml.inference.labelled.payoff_dataset``). A grouped fit needs ``group``: the
+        table of that group (see :meth:`for_group`).
         """
         _check_prob(prob)
+        if group is not None or self.grouped:
+            if group is None:
+                raise ValueError(
+                    "this fit has one payoff table per group; pass group= one of "
+                    f"{', '.join(self.mechanism.groups)}."
+                )
+            return self.for_group(group).payoff_table(prob, labelled=labelled)
         d = self.payoff_differences()
         lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
         table = {
@@ -231,6 +246,36 @@ class Posterior:
             "support": self.support.copy(),
         }
         return payoff_dataset(table, self.data, prob) if labelled else table
+
+    @property
+    def grouped(self) -> bool:
+        """Whether the fit has one payoff table per group of episodes (``GroupedTabular``)."""
+        return isinstance(self.mechanism, GroupedTabular)
+
+    def for_group(self, group: str) -> Posterior:
+        """Return the ordinary tabular posterior of one group of a grouped fit.
+
+        Its data are the group's episodes, its draws the group's table (shared table + shrunk
+        deviation) and the shared learner draws, in the same order as this fit's: every tool of
+        a tabular fit (``payoff_table``, ``payoff_pairs``, ``counterfactual``, ``design``,
+        ``summary``) answers for that group.
+        """
+        return group_posterior(self, group)
+
+    def contrast(self, group_a: str, group_b: str, prob: float = 0.9):
+        """Centred payoff in group A minus group B per (agent, joint action), from joint draws.
+
+        Columns: ``agent, joint, mean, lower, upper, prob_positive, support_a, support_b, units``.
+        """
+        _check_prob(prob)
+        return contrast_frame(self, group_a, group_b, prob)
+
+    def _require_ungrouped(self, what: str) -> None:
+        if self.grouped:
+            raise ValueError(
+                f"{what} answers for one group of a grouped fit: use post.for_group(g).{what}(...) "
+                f"with g one of {', '.join(self.mechanism.groups)}."
+            )
 
     def identified_payoff_draws(self) -> tuple[np.ndarray, str]:
         """Draws of the centred payoff table in identified units, and the units' name.
@@ -273,6 +318,7 @@ class Posterior:
         ``prob_greater`` keep their meaning.
         """
         _check_prob(prob)
+        self._require_ungrouped("payoff_pairs")
         draws, units = self.identified_payoff_draws()
         labels = {"agent_labels": self.data.agent_labels, "action_labels": self.data.action_labels}
         return payoff_pairs_frame(draws, self.support, prob=prob, units=units, **labels)
@@ -284,10 +330,12 @@ class Posterior:
         and actions by the data's labels when it has them.
         """
         table = identification_table(self, num_prior_draws=num_prior_draws, seed=seed)
+        self._require_ungrouped("identification")
         return relabel_index(table, self.idata["posterior"], self.data)
 
     def flat_directions(self, k: int = 3):
         """Least-determined directions of the likelihood (Hessian eigenvectors), named by parameter."""
+        self._require_ungrouped("flat_directions")
         return flat_directions(self, k=k)
 
     def prior_sensitivity(self, var_names: list[str] | None = None):
@@ -373,53 +421,10 @@ class Posterior:
         undefined and the label comes from the support alone: ``identified``, ``prior only
         (opponent profile never observed)`` or ``confounded with payoff scale``.
         """
-        import pandas as pd
-
         _check_prob(prob)
-        scalars = self._scalar_names()
-        frames = []
-        if scalars:
-            f = self._stats_frame(scalars, prob).drop(index=self._padded_bias_rows(), errors="ignore")
-            f["support"] = True
-            f["data_support"] = ""
-            f["label"] = [
-                "confounded with payoff scale"
-                if (self.confounded and r.startswith(temperature_name(self.learner)))
-                else "identified"
-                for r in f.index
-            ]
-            frames.append(f)
-        post = self.idata["posterior"]
-        if "centred_payoffs" in post.data_vars:
-            f = self._stats_frame(["centred_payoffs"], prob)
-            sup = self.support.reshape(-1)
-            cats = np.vectorize(SUPPORT_NAMES.get, otypes=[object])(support_categories(self.data).reshape(-1))
-            f["support"] = sup
-            f["data_support"] = cats
-            f["label"] = np.where(
-                sup,
-                "confounded with payoff scale" if self.confounded else "identified",
-                "prior only (opponent profile never observed)",
-            )
-            frames.append(f)
-            if self.confounded and "scaled_payoffs" in post.data_vars:
-                g = self._stats_frame(["scaled_payoffs"], prob)
-                g["support"] = sup
-                g["data_support"] = cats
-                g["label"] = np.where(
-                    sup, "identified (beta x payoff)", "prior only (opponent profile never observed)"
-                )
-                frames.append(g)
-        if not frames:
-            return pd.DataFrame()
-        out = pd.concat(frames)
-        out["contraction"] = np.nan
-        if identification and self.n_draws >= 4 and not self.spec.flat_priors:
-            ident = identification_table(self, num_prior_draws=num_prior_draws)  # rows by index
-            common = out.index.intersection(ident.index)
-            out.loc[common, "contraction"] = ident.loc[common, "contraction"].to_numpy(dtype=float)
-            out.loc[common, "label"] = ident.loc[common, "label"].to_numpy(dtype=object)
-        return relabel_index(out, post, self.data)
+        if self.grouped:
+            return grouped_summary(self, prob)
+        return summary_frame(self, prob, identification, num_prior_draws)
 
     def scalar_summary(self, prob: float = 0.9) -> dict[str, dict[str, float]]:
         """``{name: {mean, sd, lower, upper, r_hat, ess_bulk}}`` for every scalar parameter.
@@ -470,6 +475,7 @@ class Posterior:
         -------
         float[n_draws, ...]: one value of the statistic per posterior draw.
         """
+        self._require_ungrouped("counterfactual")
         return counterfactual(
             self, learner, mechanism_edit, n_episodes, T, statistic, n_draws=n_draws, seed=seed
         )
@@ -529,6 +535,7 @@ class Posterior:
             mcse, chosen), ``.chosen_theta``, ``.evpi`` (expected value of perfect information)
             and ``.plot()``.
         """
+        self._require_ungrouped("design")
         return design(
             self,
             edit,

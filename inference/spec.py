@@ -19,10 +19,11 @@ from bayes_diml.counterfactual import CounterfactualPlan, plan_for
 from bayes_diml.data import Trajectories
 from bayes_diml.inference.errors import FitError
 from bayes_diml.learners import uses_payoff_levels
-from bayes_diml.mechanisms import Tabular
+from bayes_diml.mechanisms import GroupedTabular, Tabular
 from bayes_diml.models import (
     BIAS,
     BIAS_FREE,
+    GROUP_SCALE,
     INFER_HIERARCHICAL,
     INFER_PER_AGENT,
     INFER_SUBJECT,
@@ -112,6 +113,8 @@ class ModelSpec(NamedTuple):
         priors = priors if priors is not None else Priors()
         if not isinstance(priors, Priors):
             raise TypeError(f"priors must be bayes_diml.models.Priors; got {type(priors).__name__}.")
+        if isinstance(mechanism, GroupedTabular):
+            _check_grouped(data, mechanism, learner)
         if isinstance(mechanism, Tabular) and not mechanism.levels and _sees_levels(data, learner):
             # observed payoffs and played-action reinforcement see each agent's mean payoff over
             # its own actions: there it is a parameter, not a gauge
@@ -155,7 +158,12 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
     payoff noise: its prior median.
     """
     out: dict[str, jax.Array] = {}
-    if isinstance(spec.mechanism, Tabular):
+    if isinstance(spec.mechanism, GroupedTabular):  # the shared table at 0, no group deviation
+        for name, shape in mechanism_sites(spec.mechanism).items():
+            key, sub = jax.random.split(key)
+            out[name] = jitter * jax.random.normal(sub, shape)
+        out[GROUP_SCALE] = jnp.asarray(0.6745 * spec.mechanism.group_scale_prior)  # the prior's median
+    elif isinstance(spec.mechanism, Tabular):
         for name, shape in mechanism_sites(spec.mechanism).items():
             key, sub = jax.random.split(key)
             out[name] = jitter * jax.random.normal(sub, shape)
@@ -190,6 +198,28 @@ def _same_plan(a: CounterfactualPlan, b: CounterfactualPlan) -> bool:
         return True
     pairs = ((a.points, b.points), (a.index, b.index), (a.action_mask, b.action_mask))
     return a.kind == b.kind and all(np.array_equal(x, y) for x, y in pairs)
+
+
+def _check_grouped(data: Trajectories, mechanism: GroupedTabular, learner: Any) -> None:
+    """Refuse grouped fits this model cannot make, with the reason."""
+    from bayes_diml.counterfactual import episode_group_codes
+
+    try:
+        codes = episode_group_codes(mechanism, data)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    missing = [g for c, g in enumerate(mechanism.groups) if not np.any(codes == c)]
+    if missing:
+        raise ValueError(
+            f"group(s) {', '.join(map(repr, missing))} of the mechanism have no episode in the data; "
+            "build it with the data's groups: GroupedTabular(n_actions, data.group_names)."
+        )
+    if _sees_levels(data, learner):
+        raise ValueError(
+            "GroupedTabular models payoff differences only; observed payoffs and learners that "
+            "reinforce the played action (BanditQ, EWA, Aspiration) see payoff levels. Fit each group "
+            "with Tabular, or use a full-feedback learner (LogitQ, Hedge, ...)."
+        )
 
 
 def _sees_levels(data: Trajectories, learner: Any) -> bool:

@@ -47,6 +47,7 @@ from .priors import (
     Priors,
 )
 from .sites import (
+    GROUP_SCALE,
     PARAM_RECORD_LIMIT,
     free_from_table,
     mechanism_sites,
@@ -86,6 +87,7 @@ __all__ = [
     "learner_fields",
     "REPORT_TABLE_LIMIT",
     "PARAM_RECORD_LIMIT",
+    "GROUP_SCALE",
     "Priors",
     "logit_q_model",
     "observe_trajectories",

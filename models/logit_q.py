@@ -37,7 +37,7 @@ import numpyro
 from bayes_diml.counterfactual import CounterfactualPlan, plan_for
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import LogitQ, temperature_name
-from bayes_diml.mechanisms import joint_profiles
+from bayes_diml.mechanisms import GroupedTabular, joint_profiles
 from bayes_diml.metrics import payoff_differences
 
 from .bias import BIAS, infers_bias
@@ -221,8 +221,14 @@ _payoff_differences_jit = jax.jit(payoff_differences, static_argnums=(0,), stati
 def _payoff_differences(mechanism: Any, params: Any, profiles: Any, n_actions: tuple[int, ...]) -> jax.Array:
     """Run ``payoff_differences`` compiled per mechanism (a static argument).
 
-    A mechanism that cannot be hashed runs it as it is.
+    A mechanism that cannot be hashed runs it as it is. A ``GroupedTabular`` gives one centred
+    table per group: float[G, K_1..K_n, n].
     """
+    if isinstance(mechanism, GroupedTabular):
+        tab = mechanism.tabular
+        return jax.vmap(lambda t: _payoff_differences(tab, {"table": t}, profiles, n_actions))(
+            params["table"]
+        )
     try:
         hash(mechanism)
     except TypeError:

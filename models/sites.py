@@ -3,7 +3,8 @@
 A ``Tabular`` mechanism is sampled in gauge-free coordinates ``u{i}_free`` (see
 :func:`sum_to_zero_basis`), plus ``u{i}_level`` when its levels are parameters; mechanisms
 with ``identified_sites()`` as ``mech.<name>``; any other as one ``mech.<path>`` site per
-leaf of its params pytree.
+leaf of its params pytree. A ``GroupedTabular`` has shared ``u{i}_free``, non-centred group
+deviations ``u{i}_group`` float[G, ...] and their learned sd ``group_scale``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bayes_diml.mechanisms import Tabular, flatten_params, param_count
+from bayes_diml.mechanisms import GroupedTabular, Tabular, flatten_params, param_count
 from bayes_diml.mechanisms.base import sum_to_zero_basis
 from bayes_diml.precision import FULL_PRECISION
 
 from .priors import Priors
 
 __all__ = [
+    "GROUP_SCALE",
     "PARAM_RECORD_LIMIT",
     "sum_to_zero_basis",
     "mechanism_sites",
@@ -45,6 +47,22 @@ def _tabular_from_free(mechanism: Tabular, free: list[jax.Array]) -> jax.Array:
         c = jnp.tensordot(z, H, axes=axes, precision=FULL_PRECISION)
         cols.append(jnp.moveaxis(c, -1, z.ndim - mechanism.n_agents + i))
     return jnp.stack(cols, axis=-1)
+
+
+#: The learned between-group sd of a ``GroupedTabular``'s free payoff coordinates.
+GROUP_SCALE = "group_scale"
+
+
+def _grouped_tables(mechanism: GroupedTabular, sites: dict[str, Any]) -> jax.Array:
+    """float[..., G, K_1..K_n, n]: centred tables ``shared + group_scale * deviation`` per group."""
+    n = mechanism.n_agents
+    scale = jnp.asarray(sites[GROUP_SCALE])
+    scale = scale.reshape(scale.shape + (1,) * (n + 1))  # over the group axis and n free axes
+    free = []
+    for i in range(n):
+        shared = jnp.asarray(sites[f"u{i}_free"])
+        free.append(jnp.expand_dims(shared, shared.ndim - n) + scale * jnp.asarray(sites[f"u{i}_group"]))
+    return _tabular_from_free(mechanism.tabular, free)
 
 
 def _free_shape(mechanism: Tabular, i: int) -> tuple[int, ...]:
@@ -80,6 +98,12 @@ def mechanism_sites(mechanism: Any) -> dict[str, tuple[int, ...]]:
     ``identified_sites()`` (structured families, networks without their output bias):
     ``mech.<name>``; otherwise every leaf of the params pytree as ``mech.<path>``.
     """
+    if isinstance(mechanism, GroupedTabular):
+        tab, G = mechanism.tabular, mechanism.n_groups
+        sites = {f"u{i}_free": _free_shape(tab, i) for i in range(tab.n_agents)}
+        sites.update({f"u{i}_group": (G, *_free_shape(tab, i)) for i in range(tab.n_agents)})
+        sites[GROUP_SCALE] = ()
+        return sites
     if isinstance(mechanism, Tabular):
         sites = {f"u{i}_free": _free_shape(mechanism, i) for i in range(mechanism.n_agents)}
         if mechanism.levels:
@@ -94,6 +118,8 @@ def mechanism_sites(mechanism: Any) -> dict[str, tuple[int, ...]]:
 
 def params_from_sites(mechanism: Any, sites: dict[str, Any]) -> Any:
     """Return the mechanism params from site values (works with extra leading batch dims on Tabular)."""
+    if isinstance(mechanism, GroupedTabular):
+        return {"table": _grouped_tables(mechanism, sites)}
     if isinstance(mechanism, Tabular):
         free = [jnp.asarray(sites[f"u{i}_free"]) for i in range(mechanism.n_agents)]
         table = _tabular_from_free(mechanism, free)
@@ -111,6 +137,15 @@ def params_from_sites(mechanism: Any, sites: dict[str, Any]) -> Any:
 
 def sites_from_params(mechanism: Any, params: Any) -> dict[str, Any]:
     """Return site values representing ``params`` (up to the gauge): inverse of :func:`params_from_sites`."""
+    if isinstance(mechanism, GroupedTabular):  # shared = mean over groups, group_scale = 1
+        tables = np.asarray(params["table"], dtype=float)
+        per_group = [free_from_table(mechanism.tabular, t) for t in tables]
+        out: dict[str, Any] = {GROUP_SCALE: np.asarray(1.0)}
+        for i in range(mechanism.n_agents):
+            free = np.stack([g[f"u{i}_free"] for g in per_group])
+            out[f"u{i}_free"] = free.mean(0)
+            out[f"u{i}_group"] = free - free.mean(0)
+        return out
     if isinstance(mechanism, Tabular):
         return free_from_table(mechanism, params["table"])
     if _identified_sites(mechanism) is not None:
@@ -170,8 +205,14 @@ def sample_mechanism(mechanism: Any, priors: Priors) -> Any:
     """
     scale = priors.mechanism_scale
     sites = {}
+    if isinstance(mechanism, GroupedTabular):
+        sites[GROUP_SCALE] = numpyro.sample(GROUP_SCALE, dist.HalfNormal(float(mechanism.group_scale_prior)))
     for name, shape in mechanism_sites(mechanism).items():
-        if scale is None:
+        if name == GROUP_SCALE:
+            continue
+        if name.endswith("_group") and isinstance(mechanism, GroupedTabular):  # non-centred deviations
+            d = dist.Normal(0.0, 1.0).expand(shape).to_event(len(shape))
+        elif scale is None:
             d = dist.ImproperUniform(dist.constraints.real, (), shape)
         else:
             sd = _site_scale(mechanism, name, float(scale))

@@ -42,6 +42,7 @@ from bayes_diml.inference import METHODS, StackedPosterior, fit
 from bayes_diml.inference.auto import AUTO, auto_learner
 from bayes_diml.learners import FAMILIES, family_name, parameter_names, temperature_name
 from bayes_diml.learners import learner_family as learner_family_cls
+from bayes_diml.mechanisms import GroupedTabular
 from bayes_diml.models import INFER, Priors
 from bayes_diml.registry import MECHANISM_NAMES, make_mechanism, parse_n_actions
 
@@ -66,10 +67,18 @@ _METHOD_OPTIONS = {
 _DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "converged", "map_log_joint", "final_elbo_loss")
 
 
-def _read_data(path: Path, data_format: str, n_actions: str | None) -> Any:
-    """Trajectories from DATA: hBayesDM text (by --format or a .txt/.tsv suffix) or a trajectory file."""
+def _read_data(path: Path, data_format: str, n_actions: str | None, group_by: str | None = None) -> Any:
+    """Trajectories from DATA: hBayesDM text (by --format or a .txt/.tsv suffix) or a trajectory file.
+
+    ``group_by`` names the column of group labels of a CSV/Parquet file (``group`` for the
+    groups an .npz stores).
+    """
     suffix = path.suffix.lower()
     if data_format == "hbayesdm" or (data_format == "auto" and suffix in HBAYESDM_SUFFIXES):
+        if group_by is not None:
+            raise click.UsageError(
+                "--group-by needs trajectory data (.npz, .csv, .parquet), not hBayesDM text."
+            )
         k = parse_n_actions(n_actions)
         if k is not None and len(k) != 1:
             message = f"hBayesDM data have one agent: give one K; got {n_actions}."
@@ -81,7 +90,24 @@ def _read_data(path: Path, data_format: str, n_actions: str | None) -> Any:
             "(hBayesDM, or --format hbayesdm).",
             param_hint="DATA",
         )
-    return load_trajectories(path, n_actions=parse_n_actions(n_actions))
+    return load_trajectories(path, n_actions=parse_n_actions(n_actions), group_by=group_by)
+
+
+def _check_grouped(group_by: str | None, mechanism_name: str, family: str, method: str) -> None:
+    """Refuse --group-by with what cannot fit by group: other mechanisms, auto, a MAP-based method."""
+    if group_by is None:
+        return
+    if mechanism_name.lower() != "tabular":
+        raise click.UsageError(
+            f"--group-by fits one payoff table per group: it needs --mechanism tabular, not {mechanism_name}."
+        )
+    if family == AUTO:
+        raise click.UsageError("--group-by does not apply to --learner-family auto; name one family.")
+    if method in ("map", "laplace"):
+        raise click.UsageError(
+            f"--group-by needs --method nuts (got {method}): the MAP of the between-group scale is "
+            "degenerate (it collapses to 0), so map and laplace cannot fit by group."
+        )
 
 
 def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +204,16 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     default=None,
     help="SVI: episodes per step (minibatches; default all). See docs/scale.md.",
 )
+@click.option(
+    "--group-by",
+    default=None,
+    metavar="COLUMN",
+    help="Fit one payoff table per group of episodes (shared table + shrunk deviation; "
+    "GroupedTabular): COLUMN of a CSV/Parquet file holds the group label, constant within each "
+    "episode (an .npz: 'group', the groups it stores). Needs --mechanism tabular, one learner "
+    "family and --method nuts (the MAP of the between-group scale is degenerate). Then "
+    "`bayes-diml payoffs FIT --group G` or `--contrast A:B`.",
+)
 @click.option("--shard-episodes", is_flag=True, help="Split episodes over all JAX devices (docs/scale.md).")
 @click.option(
     "--n-actions", default=None, metavar="K1,K2,...", help="Action counts (CSV data; hBayesDM data: K arms)."
@@ -259,6 +295,7 @@ def fit_command(
     checkpoint: Path | None,
     checkpoint_every: int | None,
     shard_episodes: bool,
+    group_by: str | None,
     robust: str | None,
     bags: int | None,
     bag_seed: int | None,
@@ -325,10 +362,15 @@ def fit_command(
             raise click.BadParameter(
                 f"expected a positive number or 'flat'; got {prior_scale!r}.", param_hint="--prior-scale"
             ) from None
+    _check_grouped(group_by, mechanism_name, family, method)
     options = _method_options(method, method_flags)
     with flag_errors():
-        data = _read_data(data_path, data_format, n_actions)
+        data = _read_data(data_path, data_format, n_actions, group_by)
         mechanism = make_mechanism(mechanism_name.lower(), data)
+    if group_by is not None:
+        if data.groups is None:  # not reached for CSV/Parquet/npz (the loader raises); a safeguard
+            raise click.BadParameter(f"{data_path} has no groups.", param_hint="--group-by")
+        mechanism = GroupedTabular(data.n_actions, data.group_names)
 
     err = stderr()
     with visible_warnings(err) as shown:
@@ -400,12 +442,23 @@ def _print_fit(post: Any, out: Path) -> None:
             if post.confounded
             else "centred payoffs"
         )
-        console.print(
-            f"Payoff table: {sup.size:,} (profile, agent) cells, {int(sup.sum()):,} with an observed "
-            f"opponent profile; identified: {what}. See `bayes-diml summary {out}` and "
-            f"`bayes-diml payoffs {out} --out payoffs.npz`.",
-            soft_wrap=True,
-        )
+        if getattr(post, "grouped", False):
+            groups = post.mechanism.groups
+            console.print(
+                f"Payoff tables: one per group ({', '.join(groups)}), {sup.size:,} (group, profile, agent) "
+                f"cells, {int(sup.sum()):,} with an observed opponent profile; identified: {what}. See "
+                f"`bayes-diml summary {out}`, `bayes-diml payoffs {out} --group {groups[0]} --out "
+                f"payoffs.npz` and `bayes-diml payoffs {out} --contrast {groups[-1]}:{groups[0]} --out "
+                "contrast.csv`.",
+                soft_wrap=True,
+            )
+        else:
+            console.print(
+                f"Payoff table: {sup.size:,} (profile, agent) cells, {int(sup.sum()):,} with an observed "
+                f"opponent profile; identified: {what}. See `bayes-diml summary {out}` and "
+                f"`bayes-diml payoffs {out} --out payoffs.npz`.",
+                soft_wrap=True,
+            )
     line = diagnostics_line(post)
     if line:
         console.print(line)

@@ -175,9 +175,30 @@ def _confounding_note(post: Any, err: Any, what: str) -> None:
     help="Write one CSV row per agent, opponent profile and pair of own actions a < b instead: "
     "agent, opponents, a, b, mean, lower, upper, prob_greater, support, units.",
 )
+@click.option(
+    "--group",
+    default=None,
+    metavar="G",
+    help="A grouped fit (fit --group-by): write the table (or --pairs) of group G.",
+)
+@click.option(
+    "--contrast",
+    default=None,
+    metavar="A:B",
+    help="A grouped fit: write a CSV of centred payoff in group A minus group B, one row per agent and "
+    "joint action: agent, joint, mean, lower, upper, prob_positive, support_a, support_b, units.",
+)
 @json_option
 @user_errors
-def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool, as_json: bool) -> None:
+def payoffs(
+    fit_path: Path,
+    prob: float,
+    out: Path,
+    pairs: bool,
+    group: str | None,
+    contrast: str | None,
+    as_json: bool,
+) -> None:
     """Write the centred payoff table of a fit: mean, lower, upper, support of shape (K_1, ..., K_n, n).
 
     Cell [a_1, ..., a_n, i] holds u_i(a) - mean_k u_i(k, a_-i) (posterior mean and equal-tailed
@@ -187,14 +208,23 @@ def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool, as_json: bool) 
     when there are any), with the posterior probability that it is positive (from joint draws).
     With --json, stdout holds one JSON object describing what was written (the table itself is
     in the file).
+
+    A grouped fit (`fit --group-by`) has one table per group: --group G writes group G's table
+    (or --pairs), --contrast A:B a CSV of the difference A - B per agent and joint action with
+    the posterior probability that it is positive (with --json: its rows).
     """
+    if contrast is not None:
+        if group is not None or pairs:
+            raise click.UsageError("--contrast writes its own CSV: give it without --group and --pairs.")
+        _write_contrast(fit_path, contrast, prob, out, as_json)
+        return
     if pairs:
-        _write_pairs(fit_path, prob, out, as_json)
+        _write_pairs(fit_path, prob, out, as_json, group)
         return
     check_out(out, (".npz",))
     err = stderr()
     with visible_warnings(err):
-        post = load_fit(fit_path)
+        post = _select_group(load_fit(fit_path), group)
         k = tuple(post.data.n_actions)
         cells = math.prod(k) * len(k)
         if not table_recorded(post.best if isinstance(post, StackedPosterior) else post):
@@ -235,11 +265,122 @@ def payoffs(fit_path: Path, prob: float, out: Path, pairs: bool, as_json: bool) 
     _confounding_note(post, err, "the table is in the prior's units; only {t} x payoffs is identified.")
 
 
-def _write_pairs(fit_path: Path, prob: float, out: Path, as_json: bool) -> None:
+def _group_names(post: Any) -> tuple[str, ...]:
+    return tuple(post.mechanism.groups) if getattr(post, "grouped", False) else ()
+
+
+def _select_group(post: Any, group: str | None) -> Any:
+    """Return the fit itself, or with --group the posterior of that group of a grouped fit."""
+    groups = _group_names(post)
+    if group is None:
+        if groups:
+            raise click.UsageError(
+                f"this fit has one payoff table per group ({', '.join(groups)}): pass --group G for one "
+                "group's table or --contrast A:B for the difference between two groups."
+            )
+        return post
+    if not groups:
+        raise click.UsageError(
+            "--group applies to a grouped fit (fit --group-by COLUMN); this fit is not grouped."
+        )
+    if group not in groups:
+        raise click.BadParameter(
+            f"unknown group {group!r}; the groups are {', '.join(groups)}.", param_hint="--group"
+        )
+    return post.for_group(group)
+
+
+def _parse_contrast(text: str) -> tuple[str, str]:
+    """Split ``A:B`` into its two group names (each non-empty)."""
+    parts = text.split(":")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise click.BadParameter(
+            f"expected two group names as A:B (e.g. treatment:control); got {text!r}.",
+            param_hint="--contrast",
+        )
+    return parts[0].strip(), parts[1].strip()
+
+
+def _write_contrast(fit_path: Path, text: str, prob: float, out: Path, as_json: bool) -> None:
+    """Write ``post.contrast(A, B, prob)`` as CSV; print a short table (or, with --json, the rows)."""
+    group_a, group_b = _parse_contrast(text)
+    if group_a == group_b:
+        raise click.BadParameter(
+            f"the two groups are the same ({group_a!r}); name two groups.", param_hint="--contrast"
+        )
     check_out(out, (".csv",))
     err = stderr()
     with visible_warnings(err):
         post = load_fit(fit_path)
+        groups = _group_names(post)
+        if not groups:
+            raise click.UsageError(
+                "--contrast applies to a grouped fit (fit --group-by COLUMN); this fit is not grouped."
+            )
+        unknown = [g for g in (group_a, group_b) if g not in groups]
+        if unknown:
+            raise click.BadParameter(
+                f"unknown group {unknown[0]!r}; the groups are {', '.join(groups)}.", param_hint="--contrast"
+            )
+        frame = post.contrast(group_a, group_b, prob)
+    first = ["agent", "joint", "mean", "lower", "upper", "prob_positive"]
+    frame = frame[first + [c for c in frame.columns if c not in first]]
+    frame.to_csv(out, index=False)
+    sure = ((frame["lower"] > 0) | (frame["upper"] < 0)).to_numpy()
+    summary_line = (
+        f"{group_a} - {group_b}: {int(sure.sum())} of {len(frame)} intervals ({percent(prob)}) exclude 0."
+    )
+    if as_json:
+        rows = frame.to_dict(orient="records")
+        emit_json(
+            {
+                "out": out,
+                "prob": prob,
+                "group_a": group_a,
+                "group_b": group_b,
+                "rows": rows,
+                "intervals_excluding_zero": int(sure.sum()),
+                "units": str(frame["units"].iloc[0]) if len(frame) else None,
+            }
+        )
+        return
+    console = stdout()
+    console.print(f"Wrote {out}: centred payoff in group {group_a} minus group {group_b}.", soft_wrap=True)
+    shown = Table(title=f"Contrast {group_a} - {group_b} ({percent(prob)} intervals)", title_justify="left")
+    for col in ("agent", "joint", "mean", "lower", "upper", "P(>0)", "support"):
+        shown.add_column(col, justify="left" if col in ("joint", "support") else "right")
+    limit = 20
+    for j, row in enumerate(frame.itertuples(index=False)):
+        if j >= limit:
+            break
+        style = "bold" if sure[j] else None
+        support = {(True, True): "both", (True, False): "A only", (False, True): "B only"}.get(
+            (bool(row.support_a), bool(row.support_b)), "neither"
+        )
+        shown.add_row(
+            str(row.agent),
+            row.joint,
+            fmt(row.mean),
+            fmt(row.lower),
+            fmt(row.upper),
+            fmt(row.prob_positive),
+            support,
+            style=style,
+        )
+    console.print(shown)
+    if len(frame) > limit:
+        console.print(f"(first {limit} of {len(frame)} rows; all are in {out})")
+    console.print(summary_line + " Rows in bold exclude 0.", soft_wrap=True)
+    units = str(frame["units"].iloc[0]) if len(frame) else "payoff"
+    if units != "payoff":
+        note(err, f"[bold yellow]Note:[/] the differences are in the identified units {units}.")
+
+
+def _write_pairs(fit_path: Path, prob: float, out: Path, as_json: bool, group: str | None = None) -> None:
+    check_out(out, (".csv",))
+    err = stderr()
+    with visible_warnings(err):
+        post = _select_group(load_fit(fit_path), group)
         frame = post.payoff_pairs(prob)
     frame.to_csv(out, index=False)
     sure = (frame["lower"] > 0) | (frame["upper"] < 0)

@@ -14,6 +14,7 @@ from .base import (
     param_count,
 )
 from .generic import Function, Linear
+from .grouped import GroupedTabular
 from .neural import NeuralJoint, SymmetricCount
 from .structured import Congestion, PublicGoods, StructuredCongestion, StructuredPublicGoods
 from .tabular import Tabular
@@ -22,6 +23,7 @@ __all__ = [
     "Mechanism",
     "CountMechanism",
     "Tabular",
+    "GroupedTabular",
     "NeuralJoint",
     "SymmetricCount",
     "Congestion",

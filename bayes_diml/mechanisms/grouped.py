@@ -1,0 +1,109 @@
+"""A payoff table per group of episodes (treatment arm, market, week), with shrinkage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from ._util import check_n_actions
+from .tabular import Tabular
+
+__all__ = ["GroupedTabular"]
+
+
+@dataclass(frozen=True)
+class GroupedTabular:
+    """``payoff_i(a; g) = table[g, a_1, ..., a_n, i]`` in the episodes of group ``g``.
+
+    Params: ``{"table": float[G, K_1, ..., K_n, n]}``, one table per group, in the order of
+    ``groups`` (the data's ``group_names``). A joint action carries its group as one more
+    column: ``payoffs(params, joint)`` takes ``int[..., n + 1]`` (actions, then the group's
+    code), which is how the counterfactual plan of grouped data evaluates every group's
+    payoffs in one call.
+
+    The Bayesian model writes each group's table as a shared table plus a group deviation,
+    ``free_g = shared + group_scale * z_g`` with ``z_g ~ N(0, 1)`` (non-centred) and a
+    learned ``group_scale ~ HalfNormal(group_scale_prior)``: groups with few episodes shrink
+    towards the shared table, and with one group it is the ordinary tabular model plus an
+    unidentified deviation. Only payoff differences within an agent's own actions are
+    modelled (the centred table); payoff levels are not.
+
+    Attributes
+    ----------
+    n_actions : tuple of int
+        ``K_i`` per agent.
+    groups : tuple of str
+        The group labels, in the order of the table's first axis.
+    init_scale : float
+        Scale of the ``N(0, init_scale^2)`` draws of :meth:`init`.
+    group_scale_prior : float
+        Scale of the half-normal prior on the between-group sd of each free payoff coordinate.
+    """
+
+    n_actions: tuple[int, ...]
+    groups: tuple[str, ...]
+    init_scale: float = 1.0
+    group_scale_prior: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
+        groups = self.groups
+        if isinstance(groups, str) or not hasattr(groups, "__iter__"):
+            raise ValueError(f"groups must be a sequence of labels; got {groups!r}.")
+        groups = tuple(str(g) for g in groups)
+        if not groups:
+            raise ValueError("groups must hold at least one label.")
+        if len(set(groups)) != len(groups):
+            raise ValueError(f"groups must be distinct; got {groups}.")
+        object.__setattr__(self, "groups", groups)
+        if not float(self.group_scale_prior) > 0:
+            raise ValueError(f"group_scale_prior must be > 0; got {self.group_scale_prior}.")
+
+    @property
+    def n_agents(self) -> int:
+        """Number of agents n."""
+        return len(self.n_actions)
+
+    @property
+    def n_groups(self) -> int:
+        """Number of groups G."""
+        return len(self.groups)
+
+    @property
+    def table_shape(self) -> tuple[int, ...]:
+        """(G, K_1, ..., K_n, n)."""
+        return (self.n_groups, *self.n_actions, self.n_agents)
+
+    @property
+    def tabular(self) -> Tabular:
+        """The ungrouped mechanism of one group's table."""
+        return Tabular(self.n_actions, self.init_scale)
+
+    def group_code(self, group: str) -> int:
+        """Return the position of ``group`` in :attr:`groups` (ValueError naming the known ones)."""
+        label = str(group)
+        if label not in self.groups:
+            raise ValueError(f"unknown group {label!r}; the groups are {', '.join(self.groups)}.")
+        return self.groups.index(label)
+
+    def init(self, key: jax.Array) -> dict[str, jax.Array]:
+        """Random tables ``N(0, init_scale^2)``: ``{"table": float[G, K_1, ..., K_n, n]}``."""
+        return {"table": self.init_scale * jax.random.normal(key, self.table_shape)}
+
+    def payoffs(self, params: dict[str, jax.Array], joint: jax.Array) -> jax.Array:
+        """Payoffs of joint actions in a group: int[..., n + 1] (actions, group code) -> float[..., n]."""
+        joint = jnp.asarray(joint)
+        if joint.shape[-1] != self.n_agents + 1:
+            raise ValueError(
+                f"GroupedTabular.payoffs needs int[..., n + 1] (the n actions, then the group's code); "
+                f"got shape {joint.shape} for n = {self.n_agents}. Use group_params(params, group) "
+                "with .tabular for one group's payoffs."
+            )
+        index = (joint[..., -1], *(joint[..., i] for i in range(self.n_agents)))
+        return params["table"][index]
+
+    def group_params(self, params: dict[str, jax.Array], group: str) -> dict[str, jax.Array]:
+        """Params of :attr:`tabular` for one group: ``{"table": float[K_1, ..., K_n, n]}``."""
+        return {"table": params["table"][..., self.group_code(group), *([slice(None)] * (self.n_agents + 1))]}

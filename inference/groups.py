@@ -1,0 +1,182 @@
+"""Grouped fits (``GroupedTabular``): one group's posterior, and contrasts between groups.
+
+A grouped fit draws one centred payoff table per group (treatment arm, market, week) from a
+shared table plus shrunk group deviations. :func:`group_posterior` turns one group into an
+ordinary tabular :class:`~bayes_diml.inference.Posterior` (its episodes, its table, the shared
+learner draws), so every tool of a tabular fit (payoff tables and pairs, counterfactuals,
+design) answers for that group. :func:`contrast_frame` compares two groups cell by cell from
+the same joint draws.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayes_diml.learners import temperature_name
+from bayes_diml.mechanisms import GroupedTabular, joint_profiles
+from bayes_diml.models import GROUP_SCALE
+
+from .labelled import relabel_index
+from .spec import ModelSpec
+
+__all__ = [
+    "group_posterior",
+    "grouped_summary",
+    "contrast_frame",
+    "CONTRAST_COLUMNS",
+    "require_grouped",
+    "group_episodes",
+]
+
+#: Columns of :func:`contrast_frame` (the command line's ``payoffs --contrast A:B`` file).
+CONTRAST_COLUMNS = ("agent", "joint", "mean", "lower", "upper", "prob_positive")
+
+#: Posterior variables that belong to the grouped parametrisation, not to one group's table.
+_GROUPED_SITES = ("_group", GROUP_SCALE)
+
+
+def require_grouped(post: Any, what: str) -> GroupedTabular:
+    """Return the fit's ``GroupedTabular``, or raise ValueError saying ``what`` needs one."""
+    mech = post.mechanism
+    if not isinstance(mech, GroupedTabular):
+        raise ValueError(
+            f"{what} needs a grouped fit (mechanism GroupedTabular, e.g. `bayes-diml fit "
+            "--group-by COLUMN`); "
+            f"this fit's mechanism is {type(mech).__name__}."
+        )
+    return mech
+
+
+def group_episodes(post: Any, group: str) -> np.ndarray:
+    """int[k]: the fitted episodes of ``group`` (ValueError for an unknown label)."""
+    mech = require_grouped(post, "a group")
+    code = mech.group_code(group)
+    groups = np.asarray(post.data.groups).astype(str)
+    return np.flatnonzero(groups == mech.groups[code])
+
+
+def _subset_episodes(ds: xr.Dataset, episodes: np.ndarray) -> xr.Dataset:
+    return ds.isel(episode=episodes) if "episode" in ds.dims else ds
+
+
+def group_posterior(post: Any, group: str) -> Any:
+    """Return group ``group``'s ordinary tabular posterior.
+
+    Its data are the group's episodes, its mechanism ``Tabular`` with the group's table
+    (``u{i}_free`` = the group's free coordinates, ``centred_payoffs`` its centred table), the
+    learner draws shared. Draws keep their order, so quantities of two groups computed from
+    their posteriors pair draw by draw.
+    """
+    mech = require_grouped(post, "Posterior.for_group")
+    label = mech.groups[mech.group_code(group)]
+    episodes = group_episodes(post, label)
+    code = mech.group_code(label)
+    tree = post.idata
+    ds = tree["posterior"].to_dataset()
+    keep = [v for v in ds.data_vars if not (v.endswith(_GROUPED_SITES[0]) or v == GROUP_SCALE)]
+    out = ds[keep].drop_vars(["centred_payoffs", "scaled_payoffs"], errors="ignore")
+    tab = mech.tabular
+    scale = ds[GROUP_SCALE].values  # float[C, S]
+    for i in range(tab.n_agents):  # the group's free coordinates: shared + group_scale x deviation
+        shared = ds[f"u{i}_free"].values
+        dev = ds[f"u{i}_group"].values[:, :, code]
+        value = shared + scale.reshape(scale.shape + (1,) * (shared.ndim - 2)) * dev
+        out[f"u{i}_free"] = (ds[f"u{i}_free"].dims, value)
+    profile_dims = [f"action_{i}" for i in range(tab.n_agents)] + ["agent"]
+    for name in ("centred_payoffs", "scaled_payoffs"):
+        if name in ds:
+            out[name] = (("chain", "draw", *profile_dims), ds[name].values[:, :, code])
+    out = out.drop_vars("group", errors="ignore")
+    nodes = {"posterior": out}
+    for name in ("sample_stats", "log_likelihood", "log_prior", "observed_data", "constant_data"):
+        if name in tree.children:
+            node = tree[name].to_dataset()
+            if name == "log_prior":
+                continue  # the grouped prior does not split by group
+            nodes[name] = _subset_episodes(node, episodes)
+    new = xr.DataTree.from_dict(nodes)
+    new.attrs.update(tree.attrs)
+    data = post.data.subset(episodes)
+    spec = ModelSpec.from_parts(data, tab, post.learner, post.priors)
+    info = dict(post.info, group=label)
+    return type(post)(new, spec, post.method, info)
+
+
+def contrast_frame(post: Any, group_a: str, group_b: str, prob: float = 0.9):
+    """Centred payoff in group A minus in group B, for every agent and joint action.
+
+    Returns a pandas DataFrame with :data:`CONTRAST_COLUMNS` (``joint`` written like ``1-0``,
+    the actions in agent order), then ``support_a``, ``support_b`` (whether the cell's opponent
+    profile was observed in each group) and ``units`` (``payoff``, or temperature x payoff when
+    the payoff scale is not identified). ``prob_positive`` is the share of joint draws where the
+    difference is positive.
+    """
+    import pandas as pd
+
+    mech = require_grouped(post, "Posterior.contrast")
+    a, b = (mech.groups[mech.group_code(g)] for g in (group_a, group_b))
+    if a == b:
+        raise ValueError(f"contrast needs two different groups; got {a!r} twice.")
+    pa, pb = group_posterior(post, a), group_posterior(post, b)
+    da, units = pa.identified_payoff_draws()
+    db, _ = pb.identified_payoff_draws()
+    diff = da - db  # float[D, K_1..K_n, n], draw by draw
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    k = mech.n_actions
+    n = len(k)
+    profiles = joint_profiles(k)  # int[P, n], C order: the table's cell order
+    flat = diff.reshape(diff.shape[0], -1, n)  # [D, P, n]
+    sup_a, sup_b = pa.support.reshape(-1, n), pb.support.reshape(-1, n)
+    rows = []
+    for i in range(n):
+        for p, joint in enumerate(profiles):
+            d = flat[:, p, i]
+            rows.append(
+                {
+                    "agent": i,
+                    "joint": "-".join(str(int(v)) for v in joint),
+                    "mean": float(d.mean()),
+                    "lower": float(np.quantile(d, lo)),
+                    "upper": float(np.quantile(d, hi)),
+                    "prob_positive": float((d > 0).mean()),
+                    "support_a": bool(sup_a[p, i]),
+                    "support_b": bool(sup_b[p, i]),
+                    "units": units,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(group_a=a, group_b=b, prob=prob, units=units)
+    return frame
+
+
+def grouped_summary(post: Any, prob: float):
+    """Return the summary of a grouped fit: learner rows and ``group_scale``, then each group's payoff rows.
+
+    Payoff rows are indexed ``group[<label>] centred_payoffs[...]`` (from :func:`group_posterior`);
+    identification labels come from the support alone (no prior-contraction study per group).
+    """
+    import pandas as pd
+
+    names = [*post._scalar_names(), GROUP_SCALE]
+    f = post._stats_frame(names, prob).drop(index=post._padded_bias_rows(), errors="ignore")
+    f["support"] = True
+    f["data_support"] = ""
+    temperature = temperature_name(post.learner)
+    f["label"] = [
+        "confounded with payoff scale"
+        if (post.confounded and str(r).startswith(temperature))
+        else ("shrinkage between groups" if r == GROUP_SCALE else "identified")
+        for r in f.index
+    ]
+    frames = [relabel_index(f, post.idata["posterior"], post.data)]
+    for g in post.mechanism.groups:
+        rows = group_posterior(post, g).summary(prob, identification=False)
+        rows = rows[[str(r).startswith(("centred_payoffs", "scaled_payoffs")) for r in rows.index]]
+        rows.index = [f"group[{g}] {r}" for r in rows.index]
+        frames.append(rows)
+    out = pd.concat(frames)
+    out["contraction"] = np.nan
+    return out

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from bayes_diml.learners import temperature_name
+from bayes_diml.mechanisms import GroupedTabular
 from bayes_diml.models import GROUP_SCALE, Priors, inferred_learner_fields
 
 from .auto import (
@@ -253,6 +254,12 @@ def fit(
     robust = None if robust == DEFAULT_ROBUST else robust
     if candidates is not None:
         raise ValueError("candidates= applies to learner='auto' only.")
+    if isinstance(mechanism, GroupedTabular) and method in ("map", "laplace"):
+        raise ValueError(
+            f"method={method!r} cannot fit a GroupedTabular: at the mode the between-group scale "
+            "collapses to 0 (every group the same table), so the groups would look identical. "
+            "Use method='nuts' (or 'svi')."
+        )
     _check_bagging_keywords(robust, bagging, workers)
     if robust is not None:
         post = fit_bagged(

@@ -151,6 +151,9 @@ def test_bad_input_errors(tables):
         ModelSpec.build(paid, mech, LEARNER, None)
     with pytest.raises(ValueError, match="payoff differences only"):
         ModelSpec.build(data, mech, bd.BanditQ(alpha=0.3, beta=1.0, eps=0.05), None)
+    for method in ("map", "laplace"):  # the mode pools every group: refused, not silently identical
+        with pytest.raises(ValueError, match="between-group scale"):
+            bd.fit(data, mech, LEARNER, method)
 
 
 # ------------------------------------------------------------------ a fitted grouped posterior

@@ -82,7 +82,7 @@ class GroupedTabular:
         return Tabular(self.n_actions, self.init_scale)
 
     def group_code(self, group: str) -> int:
-        """Return the position of ``group`` in :attr:`groups` (ValueError naming the known ones)."""
+        """Return the position of ``group`` in ``groups`` (ValueError naming the known ones)."""
         label = str(group)
         if label not in self.groups:
             raise ValueError(f"unknown group {label!r}; the groups are {', '.join(self.groups)}.")
@@ -105,5 +105,5 @@ class GroupedTabular:
         return params["table"][index]
 
     def group_params(self, params: dict[str, jax.Array], group: str) -> dict[str, jax.Array]:
-        """Params of :attr:`tabular` for one group: ``{"table": float[K_1, ..., K_n, n]}``."""
+        """Params of ``tabular`` for one group: ``{"table": float[K_1, ..., K_n, n]}``."""
         return {"table": params["table"][..., self.group_code(group), *([slice(None)] * (self.n_agents + 1))]}

@@ -34,9 +34,6 @@ __all__ = [
 #: Columns of :func:`contrast_frame` (the command line's ``payoffs --contrast A:B`` file).
 CONTRAST_COLUMNS = ("agent", "joint", "mean", "lower", "upper", "prob_positive")
 
-#: Posterior variables that belong to the grouped parametrisation, not to one group's table.
-_GROUPED_SITES = ("_group", GROUP_SCALE)
-
 
 def require_grouped(post: Any, what: str) -> GroupedTabular:
     """Return the fit's ``GroupedTabular``, or raise ValueError saying ``what`` needs one."""
@@ -71,12 +68,13 @@ def group_posterior(post: Any, group: str) -> Any:
     their posteriors pair draw by draw.
     """
     mech = require_grouped(post, "Posterior.for_group")
-    label = mech.groups[mech.group_code(group)]
+    code = mech.group_code(group)
+    label = mech.groups[code]
     episodes = group_episodes(post, label)
-    code = mech.group_code(label)
     tree = post.idata
     ds = tree["posterior"].to_dataset()
-    keep = [v for v in ds.data_vars if not (v.endswith(_GROUPED_SITES[0]) or v == GROUP_SCALE)]
+    # drop the grouped parametrisation (deviations u{i}_group, group_scale): not one group's table
+    keep = [v for v in ds.data_vars if not (v.endswith("_group") or v == GROUP_SCALE)]
     out = ds[keep].drop_vars(["centred_payoffs", "scaled_payoffs"], errors="ignore")
     tab = mech.tabular
     scale = ds[GROUP_SCALE].values  # float[C, S]
@@ -91,12 +89,10 @@ def group_posterior(post: Any, group: str) -> Any:
             out[name] = (("chain", "draw", *profile_dims), ds[name].values[:, :, code])
     out = out.drop_vars("group", errors="ignore")
     nodes = {"posterior": out}
-    for name in ("sample_stats", "log_likelihood", "log_prior", "observed_data", "constant_data"):
+    # log_prior is left out: the grouped prior does not split by group
+    for name in ("sample_stats", "log_likelihood", "observed_data", "constant_data"):
         if name in tree.children:
-            node = tree[name].to_dataset()
-            if name == "log_prior":
-                continue  # the grouped prior does not split by group
-            nodes[name] = _subset_episodes(node, episodes)
+            nodes[name] = _subset_episodes(tree[name].to_dataset(), episodes)
     new = xr.DataTree.from_dict(nodes)
     new.attrs.update(tree.attrs)
     data = post.data.subset(episodes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import arviz as az
@@ -24,6 +25,7 @@ from bayes_diml.models import (
     inferred_learner_fields,
 )
 
+from .programs import as_program_argument
 from .quiet import CHAINS_LONGER_THAN_DRAWS, silenced
 
 __all__ = [
@@ -39,25 +41,32 @@ def deterministic_sites(
     spec: ModelSpec, samples: dict[str, Any], batch_ndims: int = 1
 ) -> dict[str, np.ndarray]:
     """Deterministic sites (centred payoffs, ...) recomputed for flat draws of the latents."""
-    model = spec.model()
     names = deterministic_site_names(spec.data, spec.mechanism, spec.learner)
     if not names:
         return {}
-
-    @jax.jit
-    def run(samples):
-        pred = Predictive(model, posterior_samples=samples, return_sites=names, batch_ndims=batch_ndims)
-        return pred(jax.random.key(0))
-
-    out = run({k: jnp.asarray(v) for k, v in samples.items()})
+    model = as_program_argument(spec.model())
+    samples = {k: jnp.asarray(v) for k, v in samples.items()}
+    out = _deterministic(model, samples, tuple(names), int(batch_ndims))
     return {k: np.asarray(v) for k, v in out.items() if k in names}
+
+
+# Compiled once per model structure and shapes (the model is an argument, its data its leaves:
+# ``programs.py``), so the fits of a study or the bags of a bagged posterior share them.
+@functools.partial(jax.jit, static_argnames=("names", "batch_ndims"))
+def _deterministic(model: Any, samples: dict, names: tuple[str, ...], batch_ndims: int) -> dict:
+    pred = Predictive(model, posterior_samples=samples, return_sites=list(names), batch_ndims=batch_ndims)
+    return pred(jax.random.key(0))
+
+
+@jax.jit
+def _log_likelihood(model: Any, latent: dict) -> dict:
+    return numpyro_log_likelihood(model, latent, batch_ndims=1)
 
 
 def pointwise_log_likelihood(spec: ModelSpec, samples: dict[str, Any]) -> dict[str, np.ndarray]:
     """Per-observation log-likelihood of flat draws: ``actions`` float[D, M, T-1, n] (and payoffs)."""
-    model = spec.model()
     latent = {k: jnp.asarray(samples[k]) for k in spec.latent_names}
-    out = jax.jit(lambda s: numpyro_log_likelihood(model, s, batch_ndims=1))(latent)
+    out = _log_likelihood(as_program_argument(spec.model()), latent)
     mask = spec.data.scored_mask[None, :, :, None]
     res = {"actions": np.where(mask, np.asarray(out["actions"]), 0.0)}
     if "payoffs" in out:
@@ -66,19 +75,23 @@ def pointwise_log_likelihood(spec: ModelSpec, samples: dict[str, Any]) -> dict[s
     return res
 
 
-def pointwise_log_prior(spec: ModelSpec, samples: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Log prior density of each latent site at flat draws: dict name -> float[D] (no Jacobian)."""
-    model = spec.model()
-    names = spec.latent_names
-
+@functools.partial(jax.jit, static_argnames=("names",))
+def _log_prior(model: Any, latent: dict, names: tuple[str, ...]) -> dict:
     def one(draw):
         tr = numpyro.handlers.trace(
             numpyro.handlers.substitute(numpyro.handlers.seed(model, 0), data=draw)
         ).get_trace()
         return {k: tr[k]["fn"].log_prob(tr[k]["value"]) for k in names}
 
+    return jax.vmap(one)(latent)
+
+
+def pointwise_log_prior(spec: ModelSpec, samples: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Log prior density of each latent site at flat draws: dict name -> float[D] (no Jacobian)."""
+    names = tuple(spec.latent_names)
     latent = {k: jnp.asarray(samples[k]) for k in names}
-    return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one))(latent).items()}
+    out = _log_prior(as_program_argument(spec.model()), latent, names)
+    return {k: np.asarray(v) for k, v in out.items()}
 
 
 def _dims(spec: ModelSpec) -> dict[str, list[str]]:

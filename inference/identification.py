@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -20,6 +21,8 @@ from numpyro.infer import Predictive
 
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import parameter_names, temperature_name
+
+from .programs import as_program_argument
 
 __all__ = ["support_categories", "support_mask", "prior_draws", "contraction_label", "identification_table"]
 
@@ -55,9 +58,15 @@ def support_mask(data: Trajectories) -> np.ndarray:
 
 def prior_draws(spec: Any, names: list[str], num_samples: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
     """Draws from the prior of latent and deterministic sites: dict name -> float[S, ...]."""
-    pred = Predictive(spec.model(observe=False), num_samples=num_samples, return_sites=names)
-    out = jax.jit(lambda key: pred(key))(jax.random.key(seed))
+    model = as_program_argument(spec.model(observe=False))
+    out = _prior_draws(model, jax.random.key(seed), int(num_samples), tuple(names))
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+# compiled once per model structure and shapes (the model's data are leaves: programs.py)
+@functools.partial(jax.jit, static_argnames=("num_samples", "names"))
+def _prior_draws(model: Any, key: jax.Array, num_samples: int, names: tuple[str, ...]) -> dict:
+    return Predictive(model, num_samples=num_samples, return_sites=list(names))(key)
 
 
 def contraction_label(c: float, se: float = 0.0) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .errors import ConvergenceWarning
 from .nonfinite import raise_nonfinite
+from .programs import as_program_argument
 from .spec import ModelSpec, initial_values
 
 __all__ = ["MAPConfig", "MAPResult", "fit_map_spec"]
@@ -109,37 +111,21 @@ def fit_map_spec(
     parameters stay in range; the objective is the constrained log joint, so with flat
     priors and a fixed learner the optimum is the maximum-likelihood estimate.
     """
-    model = spec.model()
+    # The programs take the model as an argument (its data are leaves, ``programs.py``): fits of
+    # equal structure and shapes share them. ``step`` is this fit's step, for ``_replay`` only.
+    model = as_program_argument(spec.model())
     opt = _optimizer(config)
+    step = _step_fn(model, config)
 
-    @jax.jit  # one trace of the model, reused where the chunk program evaluates it (3 places)
-    def objective(z):
-        return -log_density(model, (), {}, constrain_fn(model, (), {}, z))[0]
-
-    value_and_grad = optax.value_and_grad_from_state(objective) if config.optimizer == "lbfgs" else None
-
-    def step(carry, _):
-        z, state = carry
-        if value_and_grad is not None:
-            loss, grad = value_and_grad(z, state=state)
-            updates, state = opt.update(grad, state, z, value=loss, grad=grad, value_fn=objective)
-        else:
-            loss, grad = jax.value_and_grad(objective)(z)
-            updates, state = opt.update(grad, state, z)
-        return (optax.apply_updates(z, updates), state), loss
-
-    @jax.jit
     def run_chunk(z, state):
-        """Run ``chunk`` steps; return ``(z, state, losses, end)``.
+        return _run_chunk(model, z, state, config)
 
-        ``losses[j]`` is the objective at the j-th iterate (``losses[0]``: at ``z``), ``end`` the
-        objective at the returned ``z`` (one program: no separate objective jit).
-        """
-        (z, state), losses = jax.lax.scan(step, (z, state), None, length=config.chunk)
-        return z, state, losses, objective(z)
+    def unconstrain(v):
+        return _unconstrain(model, v)
 
-    unconstrain = jax.jit(lambda v: unconstrain_fn(model, (), {}, v))
-    constrain = jax.jit(lambda z: constrain_fn(model, (), {}, z))
+    def constrain(z):
+        return _constrain(model, z)
+
     best: tuple[float, Any, bool, np.ndarray] | None = None
     finals = []
     bar = tqdm(total=config.num_restarts * config.num_steps, desc="MAP", disable=not progress, leave=False)
@@ -207,6 +193,57 @@ def fit_map_spec(
             stacklevel=3,
         )
     return MAPResult(values, -final, converged, losses, np.asarray(finals), z)
+
+
+def _objective(model: Any) -> Any:
+    """``z -> -log joint`` (no Jacobian) of ``model`` at unconstrained values."""
+    return lambda z: -log_density(model, (), {}, constrain_fn(model, (), {}, z))[0]
+
+
+def _step_fn(model: Any, config: MAPConfig) -> Any:
+    """One optimiser step ``((z, state), _) -> ((z, state), loss)`` (a ``lax.scan`` body).
+
+    ``step.objective`` is the jitted objective it evaluates (one trace of the model, reused
+    where the chunk program evaluates it: 3 places).
+    """
+    opt = _optimizer(config)
+    objective = jax.jit(_objective(model))
+    value_and_grad = optax.value_and_grad_from_state(objective) if config.optimizer == "lbfgs" else None
+
+    def step(carry, _):
+        z, state = carry
+        if value_and_grad is not None:
+            loss, grad = value_and_grad(z, state=state)
+            updates, state = opt.update(grad, state, z, value=loss, grad=grad, value_fn=objective)
+        else:
+            loss, grad = jax.value_and_grad(objective)(z)
+            updates, state = opt.update(grad, state, z)
+        return (optax.apply_updates(z, updates), state), loss
+
+    step.objective = objective
+    return step
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _run_chunk(model: Any, z: Any, state: Any, config: MAPConfig) -> tuple:
+    """Run ``config.chunk`` steps; return ``(z, state, losses, end)``.
+
+    ``losses[j]`` is the objective at the j-th iterate (``losses[0]``: at ``z``), ``end`` the
+    objective at the returned ``z`` (one program: no separate objective jit).
+    """
+    step = _step_fn(model, config)
+    (z, state), losses = jax.lax.scan(step, (z, state), None, length=config.chunk)
+    return z, state, losses, step.objective(z)
+
+
+@jax.jit
+def _unconstrain(model: Any, values: dict) -> dict:
+    return unconstrain_fn(model, (), {}, values)
+
+
+@jax.jit
+def _constrain(model: Any, z: dict) -> dict:
+    return constrain_fn(model, (), {}, z)
 
 
 def _finite(z: dict) -> bool:

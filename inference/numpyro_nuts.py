@@ -21,7 +21,8 @@ kernel runs the same sequence of iterations.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +30,16 @@ import numpy as np
 from numpyro.infer.hmc import hmc
 from tqdm.auto import tqdm
 
-__all__ = ["STAT_FIELDS", "PROGRESS_CHUNKS", "chunk_length", "nuts_chain_programs", "run_numpyro_nuts"]
+from .programs import as_program_argument
+
+__all__ = [
+    "STAT_FIELDS",
+    "PROGRESS_CHUNKS",
+    "ChainSettings",
+    "chunk_length",
+    "nuts_chain_programs",
+    "run_numpyro_nuts",
+]
 
 #: Per-draw statistics returned (``numpyro.infer.hmc.HMCState`` fields, the names
 #: ``samplers.run_nuts`` reads as NumPyro's extra fields).
@@ -63,7 +73,8 @@ def nuts_chain_programs(potential: Any, config: Any) -> tuple[Any, Any]:
     ``start_finite`` tells whether the potential and its gradient are finite at ``z0``.
     ``advance(state, length) -> (state, (positions, stats))``: ``length`` (static) iterations,
     warm-up or sampling as the kernel's own counter says (it adapts while the counter is below
-    ``config.num_warmup``); ``positions`` is the position pytree and ``stats`` the
+    ``config.num_warmup``; ``config``: a ``NUTSConfig`` or :class:`ChainSettings`);
+    ``positions`` is the position pytree and ``stats`` the
     :data:`STAT_FIELDS`, each with a leading axis of ``length``.
     """
     init_kernel, sample_kernel = hmc(potential_fn=potential, algo="NUTS")
@@ -100,46 +111,89 @@ def nuts_chain_programs(potential: Any, config: Any) -> tuple[Any, Any]:
     return init, advance
 
 
+class ChainSettings(NamedTuple):
+    """What a compiled NUTS chain depends on besides the potential (hashable: a static argument)."""
+
+    num_warmup: int
+    dense_mass: bool
+    target_accept: float
+    max_tree_depth: Any
+
+    @classmethod
+    def of(cls, config: Any) -> ChainSettings:
+        """Return the settings of a ``NUTSConfig``."""
+        depth = config.max_tree_depth
+        return cls(
+            int(config.num_warmup),
+            bool(config.dense_mass),
+            float(config.target_accept),
+            tuple(depth) if isinstance(depth, (tuple, list)) else int(depth),
+        )
+
+
+# The chain programs are module-level jitted functions that take the potential as an argument
+# (a pytree: ``programs.Potential`` of a bound model, whose leaves are the data), so fits of
+# equal structure and shapes share them: a bootstrap bag or a new data set of a study runs the
+# programs compiled for the first one.
+@functools.partial(jax.jit, static_argnames=("settings", "total"))
+def _whole_chain(potential: Any, key: jax.Array, z0: Any, settings: ChainSettings, total: int) -> Any:
+    init, advance = nuts_chain_programs(potential, settings)
+    ok, state = init(key, z0)
+    return ok, advance(state, total)[1]
+
+
+@functools.partial(jax.jit, static_argnames=("settings",))
+def _init_chain(potential: Any, key: jax.Array, z0: Any, settings: ChainSettings) -> Any:
+    return nuts_chain_programs(potential, settings)[0](key, z0)
+
+
+@functools.partial(jax.jit, static_argnames=("settings", "length"))
+def _advance_chain(potential: Any, state: Any, settings: ChainSettings, length: int) -> Any:
+    init, advance = nuts_chain_programs(potential, settings)
+    # NumPyro's sample kernel reads what its init kernel set up (adaptation and integrator
+    # closures, built from the settings and the potential): trace init without running it
+    jax.eval_shape(init, state.rng_key, state.z)
+    return advance(state, length)
+
+
 def run_numpyro_nuts(
     potential: Any, starts: Any, key: jax.Array, config: Any, *, progress: bool = True
 ) -> tuple[bool | int, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``config.num_chains`` chains one after another, chain ``c`` from ``starts[c]``.
 
-    ``starts``: a position pytree whose leaves hold one start per chain ([C, ...]). Returns
-    ``True`` when every start was finite, else the index of the first chain whose start was not
-    (then nothing else: the run stops there), the unconstrained draws ``{site: [C, S, ...]}``
-    and the per-draw statistics ``[C, S]`` (:data:`STAT_FIELDS`). The chains' keys are
-    ``jax.random.split(key, C)``, as ``MCMC.run`` derives them. ``progress``: a bar over all
-    chains' iterations (see :func:`chunk_length`). Every chain runs the same compiled program(s).
+    ``potential``: position pytree -> float[]; a pytree itself (``programs.Potential``) shares
+    the compiled chain programs with every potential of the same structure, a plain function is
+    wrapped and compiles its own. ``starts``: a position pytree whose leaves hold one start per
+    chain ([C, ...]). Returns ``True`` when every start was finite, else the index of the first
+    chain whose start was not (then nothing else: the run stops there), the unconstrained draws
+    ``{site: [C, S, ...]}`` and the per-draw statistics ``[C, S]`` (:data:`STAT_FIELDS`). The
+    chains' keys are ``jax.random.split(key, C)``, as ``MCMC.run`` derives them. ``progress``: a
+    bar over all chains' iterations (see :func:`chunk_length`). Every chain runs the same
+    compiled program(s).
     """
-    init, advance = nuts_chain_programs(potential, config)
+    potential = as_program_argument(potential)
+    settings = ChainSettings.of(config)
     num_chains, num_warmup = int(config.num_chains), int(config.num_warmup)
     total = num_warmup + int(config.num_samples)
     length = chunk_length(total, progress)
     if length == total:  # one program per chain (a second one cost ~0.1 s to prepare)
 
-        @jax.jit
-        def chain(k, z0):
-            ok, state = init(k, z0)
-            return ok, advance(state, total)[1]
-
         def run_chain(k, z0, bar, name):
-            ok, part = jax.device_get(chain(k, z0))
+            ok, part = jax.device_get(_whole_chain(potential, k, z0, settings, total))
             bar.update(total)
             return ok, [part]
 
     else:  # a compiled initialisation, then chunks of iterations: the bar moves between them
-        init, advance = jax.jit(init), jax.jit(advance, static_argnums=1)
 
         def run_chain(k, z0, bar, name):
-            ok, state = init(k, z0)
+            ok, state = _init_chain(potential, k, z0, settings)
             if not ok:
                 return False, []
             parts, done = [], 0
             while done < total:
                 bar.set_postfix_str(f"{name}, {'warm-up' if done < num_warmup else 'sampling'}")
                 n = min(length, total - done)
-                state, part = advance(state, n)
+                state, part = _advance_chain(potential, state, settings, n)
                 parts.append(jax.device_get(part))
                 done += n
                 bar.update(n)

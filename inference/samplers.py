@@ -23,20 +23,21 @@ from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_median, init_to_value
 from numpyro.infer.autoguide import (
-    AutoLaplaceApproximation,
     AutoLowRankMultivariateNormal,
     AutoMultivariateNormal,
     AutoNormal,
 )
-from numpyro.infer.util import ParamInfo, constrain_fn, potential_energy
+from numpyro.infer.util import ParamInfo, constrain_fn
 from numpyro.optim import optax_to_numpyro
 
 from .blackjax_nuts import _import_blackjax
 from .checkpoint import Checkpoint, init_failure, run_nuts_chunks, run_svi_chunks
 from .errors import FitError
 from .idata import deterministic_sites, group_by_chain
+from .laplace import laplace_draws
 from .map import MAPConfig, fit_map_spec
 from .nonfinite import check_nuts_draws, raise_nonfinite
+from .programs import Potential, as_program_argument, constrain_draws, potential_value_and_grad
 from .spec import ModelSpec
 from .starts import INITS, broadcast_start, chain_starts, dispersed_starts, for_mcmc, prior_draw_fn
 
@@ -247,12 +248,6 @@ def _nuts_options(config: NUTSConfig) -> dict[str, Any]:
     }
 
 
-def _constrain_draws(model) -> Any:
-    """Unconstrained draws {site: [C, S, ...]} -> constrained latent and deterministic sites."""
-    one = functools.partial(constrain_fn, model, (), {}, return_deterministic=True)
-    return jax.jit(jax.vmap(jax.vmap(one)))
-
-
 def _nuts_starts(
     spec: ModelSpec,
     model,
@@ -291,7 +286,7 @@ def _nuts_starts(
             config.backend == "blackjax" or _compiled_chains(config, None)
         )
         if need_energy:
-            energy, grad = jax.jit(jax.value_and_grad(potential))(z0)
+            energy, grad = potential_value_and_grad(potential, z0)
             finite = np.isfinite(float(energy)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grad))
             where = "at the initial point (the MAP)"
             if not finite:
@@ -350,8 +345,8 @@ def run_nuts(
         # unconstrained values: NumPyro's model initialisation (the model and its gradient
         # evaluated eagerly, op by op: ~10 s of one-off compilations for a small game) is not
         # needed. jitted: the warm-up, the sampler and the start share one trace of the model
-        potential = jax.jit(functools.partial(potential_energy, model, (), {}))
-        postprocess = _constrain_draws(model)
+        potential = Potential(model)  # a pytree: its programs are shared by fits of equal shapes
+        postprocess = functools.partial(constrain_draws, model)
         if not (checkpoint is not None and checkpoint.has_state):
             start = _nuts_starts(spec, model, potential, k_map, config, progress, map_config, info)
         # BlackJAX builds its own kernel from the same potential
@@ -504,7 +499,12 @@ def run_laplace(
     progress: bool = True,
     map_config: MAPConfig | None = None,
 ) -> dict[str, Any]:
-    """Gaussian approximation at the unconstrained mode (NumPyro's AutoLaplaceApproximation)."""
+    """Gaussian approximation at the unconstrained mode (as NumPyro's AutoLaplaceApproximation).
+
+    The MAP, then ``config.refine_steps`` Adam steps on the potential (which adds the transforms'
+    log-Jacobian), the inverse Hessian there and ``config.num_draws`` draws (``laplace.py``). A
+    singular or indefinite Hessian is refused (NumPyro would return draws all equal to the mode).
+    """
     from bayes_diml.mechanisms import param_count
 
     n_params = sum(int(np.prod(s)) for s in _site_shapes(spec).values())
@@ -514,19 +514,20 @@ def run_laplace(
             f"{config.max_params}. Use method='svi' or 'nuts', or raise max_params."
         )
     del param_count
-    k_map, k_svi, k_draw = jax.random.split(key, 3)
+    k_map, _, k_draw = jax.random.split(key, 3)  # the middle key was SVI's (no randomness)
     m = _map_init(spec, k_map, progress, map_config)
-    guide = AutoLaplaceApproximation(spec.model(), init_loc_fn=init_to_value(values=m.values))
-    svi = SVI(spec.model(), guide, optax_to_numpyro(optax.adam(config.learning_rate)), Trace_ELBO())
-    result = svi.run(k_svi, max(config.refine_steps, 1), progress_bar=progress)
-    # one compiled program: the Hessian at the mode evaluated op by op took ~40% of a small fit
-    draw = jax.jit(lambda k, params: guide.sample_posterior(k, params, sample_shape=(config.num_draws,)))
-    latent = draw(k_draw, result.params)
+    # refinement, Hessian and draws: one program, shared by fits of equal shapes (laplace.py)
+    model = as_program_argument(spec.model())
+    latent, singular = laplace_draws(
+        model, m.unconstrained, k_draw, max(int(config.refine_steps), 1), float(config.learning_rate),
+        int(config.num_draws),
+    )  # fmt: skip
     bad = [k for k, v in latent.items() if not np.all(np.isfinite(np.asarray(v)))]
-    if bad:
+    if bool(singular) or bad:
         raise FitError(
-            f"the Laplace covariance is singular or indefinite (non-finite draws of {bad}): the posterior "
-            "has flat directions at the mode. Use a gauge-fixed mechanism, proper priors, or method='nuts'."
+            "the Laplace covariance is singular or indefinite (the Hessian at the mode cannot be "
+            "inverted): the posterior has flat directions at the mode. Use a gauge-fixed mechanism, "
+            "proper priors, or method='nuts'."
         )
     info = {"map_log_joint": m.log_joint, "n_params": n_params}
     return {"posterior": _finish_draws(spec, latent), "sample_stats": {}, "info": info}

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -27,8 +26,11 @@ from bayes_diml.models import (
     INFER_HIERARCHICAL,
     INFER_PER_AGENT,
     INFER_SUBJECT,
+    BoundModel,
+    ClosedModel,
     Priors,
     bias_free_shape,
+    bind_model,
     check_fixed_learner,
     hierarchical_initial_values,
     inferred_learner_fields,
@@ -121,17 +123,24 @@ class ModelSpec(NamedTuple):
             mechanism = dataclasses.replace(mechanism, levels=True)
         return cls.from_parts(data, mechanism, learner, priors)
 
-    def model(self, observe: bool = True):
-        """Return the NumPyro model with data and plan bound: a function of no arguments."""
+    def model(self, observe: bool = True) -> BoundModel | ClosedModel:
+        """Return the NumPyro model with data and plan bound: a callable of no arguments.
+
+        A :class:`~bayes_diml.models.BoundModel` (a pytree whose leaves are the data arrays),
+        so the compiled programs that take it as an argument are shared by every spec with
+        equal mechanism, learner, priors and data shapes; a
+        :class:`~bayes_diml.models.ClosedModel` when a piece cannot be compared by value or a
+        mesh is set (then each model compiles its own programs).
+        """
         extra = {} if self.mesh is None else {"mesh": self.mesh}
-        return functools.partial(
+        return bind_model(
             logit_q_model,
             self.data,
+            self.plan,
             self.mechanism,
             self.learner,
             self.priors,
             observe=observe,
-            plan=self.plan,
             **extra,
         )
 

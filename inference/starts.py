@@ -15,8 +15,9 @@ starts at the MAP (``info["init_fallback_chains"]``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,9 +26,12 @@ from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import ParamInfo
 
+from .programs import as_program_argument
+
 __all__ = [
     "INITS",
     "DISPERSED_TRIES",
+    "PriorDraw",
     "prior_draw_fn",
     "dispersed_starts",
     "chain_starts",
@@ -42,23 +46,30 @@ INITS = ("dispersed", "map", "prior")
 DISPERSED_TRIES = 10
 
 
-def prior_draw_fn(model: Callable[[], Any]) -> Callable[[jax.Array], dict[str, jax.Array]]:
-    """Return ``draw(key) -> {site: array}``: the latent sites drawn from the prior, unconstrained.
+class PriorDraw(NamedTuple):
+    """``draw(key) -> {site: array}``: the latent sites drawn from the prior, unconstrained.
 
     ``model`` is a NumPyro model of no arguments; observed sites are not drawn. The values are
     mapped by each site's ``biject_to(support).inv``, the transforms of NumPyro's
-    ``potential_energy``, so a draw is a position of the NUTS potential.
+    ``potential_energy``, so a draw is a position of the NUTS potential. A pytree (a bound
+    model's data are its leaves), so the compiled start programs are shared across data sets.
     """
 
-    def draw(key: jax.Array) -> dict[str, jax.Array]:
-        tr = handlers.trace(handlers.seed(model, key)).get_trace()
+    model: Any
+
+    def __call__(self, key: jax.Array) -> dict[str, jax.Array]:
+        """Return one prior draw of the latent sites, unconstrained."""
+        tr = handlers.trace(handlers.seed(self.model, key)).get_trace()
         return {
             name: biject_to(site["fn"].support).inv(site["value"])
             for name, site in tr.items()
             if site["type"] == "sample" and not site["is_observed"]
         }
 
-    return draw
+
+def prior_draw_fn(model: Callable[[], Any]) -> PriorDraw:
+    """Return ``draw(key) -> {site: array}`` (:class:`PriorDraw`): latent prior draws, unconstrained."""
+    return PriorDraw(model)
 
 
 def _finite_energy(potential: Callable) -> Callable:
@@ -72,6 +83,13 @@ def _finite_energy(potential: Callable) -> Callable:
         return energy, grad, ok
 
     return one
+
+
+@jax.jit
+def _evaluate_draws(potential: Any, draw: Any, keys: jax.Array) -> tuple:
+    """One draw per key, with its energy, gradient and whether both are finite (leaves [C, ...])."""
+    z = jax.vmap(draw)(keys)
+    return (z, *jax.vmap(_finite_energy(potential))(z))
 
 
 def dispersed_starts(
@@ -110,13 +128,8 @@ def dispersed_starts(
         raise ValueError(f"dispersed_starts needs num_chains >= 1 and tries >= 1; got {C}, {tries}.")
     fold = jax.vmap(jax.random.fold_in, in_axes=(0, None))
     chain_keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(C))
-    check = jax.vmap(_finite_energy(potential))
-
-    @jax.jit
-    def evaluate(keys):
-        z = jax.vmap(draw)(keys)
-        return (z, *check(z))
-
+    potential, draw = as_program_argument(potential), as_program_argument(draw)
+    evaluate = functools.partial(_evaluate_draws, potential, draw)
     starts, found = None, np.zeros(C, dtype=bool)
     for t in range(int(tries)):
         z, energy, grad, ok = evaluate(fold(chain_keys, t))

@@ -10,6 +10,7 @@ from .bias import (
     infers_bias,
     sample_bias,
 )
+from .bound import BoundModel, ClosedModel, ModelData, bind_model
 from .hierarchical import (
     hierarchical_initial_values,
     hierarchical_site_names,
@@ -107,4 +108,8 @@ __all__ = [
     "is_confounded",
     "has_fixed_units",
     "deterministic_site_names",
+    "BoundModel",
+    "ClosedModel",
+    "ModelData",
+    "bind_model",
 ]

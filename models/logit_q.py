@@ -41,6 +41,7 @@ from bayes_diml.mechanisms import GroupedTabular, joint_profiles
 from bayes_diml.metrics import payoff_differences
 
 from .bias import BIAS, infers_bias
+from .bound import ModelData
 from .learner_spec import (
     check_fixed_learner,
     hierarchical_learner_fields,
@@ -148,8 +149,9 @@ def logit_q_model(
 
     Parameters
     ----------
-    data : Trajectories
-        ``actions: int[M, T, n]``; the history that conditions every next-action term.
+    data : Trajectories or ModelData
+        ``actions: int[M, T, n]``; the history that conditions every next-action term
+        (:class:`~bayes_diml.models.bound.ModelData`: its arrays, possibly traced, with ``plan``).
     mechanism : Mechanism
     learner : LogitQ, optional
         Fields fixed (numbers) or ``"infer"`` / ``"infer_per_agent"`` / ``"infer_hierarchical"``
@@ -195,6 +197,7 @@ def logit_q_model(
     if per_subject:  # float[S] -> float[M]: each episode takes its subject's values
         subject = jnp.asarray(data.subject_index)
         lq = lq._replace(**{f: getattr(lq, f)[subject] for f in per_subject})
+    payoffs, payoff_mask = _observed_payoffs(data)
     observe_trajectories(
         mechanism,
         params,
@@ -203,13 +206,22 @@ def logit_q_model(
         data.actions,
         priors,
         scored=data.scored_mask,
-        payoffs=np.nan_to_num(data.payoffs) if data.has_payoffs else None,
-        payoff_mask=np.isfinite(data.payoffs) if data.has_payoffs else None,
+        payoffs=payoffs,
+        payoff_mask=payoff_mask,
         observe=observe,
         batch_size=batch_size,
         mesh=mesh,
         episode_fields=per_subject,
     )
+
+
+def _observed_payoffs(data: Any) -> tuple[Any, Any]:
+    """``(payoffs, mask)``: observed payoffs with 0 where missing, and where; Nones without any."""
+    if isinstance(data, ModelData):
+        return data.observed_payoffs()
+    if not data.has_payoffs:
+        return None, None
+    return np.nan_to_num(data.payoffs), np.isfinite(data.payoffs)
 
 
 #: The centred payoff table as a compiled program of stable identity (one dispatch when the

@@ -136,7 +136,9 @@ def test_spec_builds_its_plan_once_and_the_model_uses_it(game):
     mech, params, data = game
     spec = ModelSpec.build(data, mech, LEARNER, Priors(mechanism_scale=None))
     assert spec.plan.kind == "table" and spec.plan.index.shape[:3] == (data.n_episodes, data.n_steps - 1, 2)
-    assert spec.model().keywords["plan"] is spec.plan
+    model = spec.model()
+    assert model.data.plan_index is spec.plan.index or np.array_equal(model.data.plan_index, spec.plan.index)
+    assert model.data.plan.kind == spec.plan.kind
     assert not hasattr(data, "_cache")  # nothing is cached on the data object
     sites = free_from_table(mech, params["table"])
     logp, _ = log_density(spec.model(), (), {}, sites)

@@ -26,10 +26,12 @@ from bayes_diml.labels import action_names, agent_names
 from .pairs import UNITS_PAYOFF
 from .quiet import CHAINS_LONGER_THAN_DRAWS, silenced
 
-__all__ = ["KINDS", "MAX_CELLS", "plot_posterior", "plot_tree", "ppc_tree"]
+__all__ = ["KINDS", "GROUP_KINDS", "MAX_CELLS", "plot_posterior", "plot_tree", "ppc_tree"]
 
 #: The kinds of :func:`plot_posterior` (``Posterior.plot``) and ``bayes-diml plot --kind``.
 KINDS = ("trace", "rank", "forest", "ess", "pareto-k", "ppc")
+#: The kinds that need a grouped fit (``GroupedTabular``): ``"contrast"``.
+GROUP_KINDS = ("contrast",)
 #: Payoff cells shown by default (those with an observed opponent profile, in table order).
 MAX_CELLS = 24
 _NEED_DRAWS = ("trace", "rank", "ess", "pareto-k")
@@ -52,6 +54,8 @@ def plot_posterior(
     max_cells: int = MAX_CELLS,
     ppc_draws: int = 100,
     seed: int = 0,
+    groups: tuple[str, str] | None = None,
+    prob: float = 0.9,
     **kwargs: Any,
 ):
     """Draw one diagnostic plot of a fit with arviz-plots.
@@ -66,13 +70,20 @@ def plot_posterior(
         opponent profile, chains combined), ``"pareto-k"`` (:func:`arviz_plots.plot_khat` of
         the leave-one-episode-out PSIS diagnostics) or ``"ppc"``
         (:func:`arviz_plots.plot_ppc_rootogram`: for each agent, the counts of its actions in
-        the data against ``ppc_draws`` posterior-predictive data sets).
+        the data against ``ppc_draws`` posterior-predictive data sets). A grouped fit also has
+        ``"contrast"`` (:func:`arviz_plots.plot_forest` of centred payoff in group B minus
+        group A, ``groups=(B, A)``, one row per agent and joint action, from the joint draws
+        of ``post.contrast(B, A)``; see ``bayes_diml.inference.contrast_plot.plot_contrast``).
     max_cells : int
         Most payoff cells shown (those whose opponent profile was observed, in table order).
     ppc_draws : int
         Posterior-predictive data sets for ``"ppc"`` when the fit holds none.
     seed : int
         Seed of the posterior-predictive simulation.
+    groups : tuple of str, optional
+        ``(B, A)`` for ``"contrast"``: the plot shows B minus A.
+    prob : float
+        Probability of the thin interval of ``"contrast"`` (the thick one holds 50%).
     **kwargs
         Passed to the arviz-plots function (``backend`` defaults to ``"matplotlib"``).
 
@@ -82,8 +93,15 @@ def plot_posterior(
     """
     import arviz_plots as azp
 
-    if kind not in KINDS:
-        raise ValueError(f"unknown plot kind {kind!r}; choose one of {', '.join(KINDS)}.")
+    if kind not in KINDS + GROUP_KINDS:
+        known = ", ".join(KINDS + GROUP_KINDS)
+        raise ValueError(f"unknown plot kind {kind!r}; choose one of {known} (contrast: grouped fits).")
+    if kind == "contrast":
+        from .contrast_plot import plot_contrast
+
+        return plot_contrast(post, groups, prob, **kwargs)
+    if groups is not None:
+        raise ValueError(f"groups=... applies to kind='contrast' (a grouped fit), not to {kind!r}.")
     if kind in _NEED_DRAWS and post.n_draws < 4:
         raise ValueError(
             f"a {kind} plot needs posterior draws; this is a {post.method} fit with {post.n_draws} "

@@ -24,6 +24,7 @@ NOTEBOOKS = [
     "02_unknown_temperature.ipynb",
     "03_paper_experiments.ipynb",
     "04_design.ipynb",
+    "05_ab_test.ipynb",
 ]
 
 

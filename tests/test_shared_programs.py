@@ -129,3 +129,33 @@ def test_fits_of_equal_shapes_share_their_programs_and_give_their_own_answers():
     # a new shape compiles its own chain
     _, compiled_new = _fit_compiles(_data(0, episodes=7))
     assert "_whole_chain" in compiled_new
+
+
+def test_laplace_draws_match_a_gaussian_and_flag_a_flat_direction():
+    import numpyro
+    import numpyro.distributions as dist
+
+    from bayes_diml.inference.laplace import laplace_draws
+
+    def gaussian():
+        numpyro.sample("x", dist.Normal(1.0, 2.0))
+        numpyro.sample("s", dist.LogNormal(0.5, 0.25))
+
+    z0 = {"x": np.float32(1.0), "s": np.float32(0.5)}  # the mode, unconstrained (log s)
+    draws, singular = laplace_draws(ClosedModel(gaussian), z0, jax.random.key(0), 1, 1e-6, 20_000)
+    assert not bool(singular)
+    # exact Gaussian in the unconstrained space: mean and sd within 4 Monte Carlo standard errors
+    se = 2.0 / np.sqrt(20_000)
+    assert abs(float(np.mean(draws["x"])) - 1.0) < 4 * se
+    assert abs(float(np.std(draws["x"])) - 2.0) < 4 * 2.0 / np.sqrt(2 * 20_000)
+    log_s = np.log(np.asarray(draws["s"]))  # s is drawn through its transform: log s ~ N(0.5, 0.25)
+    assert abs(log_s.mean() - 0.5) < 4 * 0.25 / np.sqrt(20_000)
+
+    def flat():
+        x = numpyro.sample("x", dist.Normal(0.0, 1.0))
+        numpyro.sample("y", dist.ImproperUniform(dist.constraints.real, (), ()))
+        return x
+
+    _, singular = laplace_draws(ClosedModel(flat), {"x": np.float32(0.0), "y": np.float32(0.0)},
+                                jax.random.key(0), 1, 1e-6, 10)  # fmt: skip
+    assert bool(singular)  # no curvature along y: refused by run_laplace, not drawn at the mode

@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from bayes_diml.data import Trajectories
+from bayes_diml.mechanisms import GroupedTabular
 
 from .bag_diagnostics import BAGGING
 from .errors import ConfoundingWarning
@@ -37,7 +38,7 @@ from .pipeline import run_fit
 from .posterior import Posterior
 from .spec import ModelSpec
 
-__all__ = ["ROBUST", "BAG_DEFAULTS", "bootstrap_indices", "resample", "fit_bagged"]
+__all__ = ["ROBUST", "BAG_DEFAULTS", "bootstrap_indices", "stratified_indices", "resample", "fit_bagged"]
 
 #: Values of ``fit(..., robust=...)``.
 ROBUST = (BAGGING,)
@@ -62,6 +63,21 @@ def bootstrap_indices(key: jax.Array, n_episodes: int, n_bags: int, size: int | 
     size = n_episodes if size is None else int(size)
     idx = jax.random.randint(key, (int(n_bags), size), 0, int(n_episodes))
     return np.sort(np.asarray(idx, dtype=np.int64), axis=1)
+
+
+def stratified_indices(key: jax.Array, group_index: np.ndarray, n_bags: int) -> np.ndarray:
+    """Draw episode indices with replacement within each group: int[n_bags, M], each row sorted.
+
+    ``group_index: int[M]`` (``Trajectories.group_index``). Every bag holds as many episodes of
+    each group as the data (so every group is in every bag, and every bag has the data's shapes).
+    """
+    group_index = np.asarray(group_index)
+    rows = []
+    for g, k in enumerate(jax.random.split(key, int(group_index.max()) + 1)):
+        members = np.flatnonzero(group_index == g)
+        pick = jax.random.randint(k, (int(n_bags), members.size), 0, members.size)
+        rows.append(members[np.asarray(pick)])
+    return np.sort(np.concatenate(rows, axis=1).astype(np.int64), axis=1)
 
 
 def resample(data: Trajectories, indices: np.ndarray) -> Trajectories:
@@ -252,7 +268,12 @@ def fit_bagged(
     if not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int; got {type(seed).__name__}.")
     bag_seed = int(seed) if bag_seed is None else int(bag_seed)
-    if indices is None:
+    grouped = isinstance(mechanism, GroupedTabular)
+    if indices is None and grouped:  # every group in every bag, with its own number of episodes
+        if bag_size is not None:
+            raise ValueError("bag_size cannot be set for a grouped fit: each bag keeps every group's size.")
+        indices = stratified_indices(jax.random.key(bag_seed), data.group_index, n_bags or 20)
+    elif indices is None:
         indices = bootstrap_indices(jax.random.key(bag_seed), data.n_episodes, n_bags or 20, bag_size)
     else:
         indices = np.asarray(indices, dtype=np.int64)

@@ -122,10 +122,10 @@ class BoundModel:
         self.data = data
         self.static = static
 
-    def __call__(self) -> None:
-        """Run the model (inside a NumPyro handler)."""
+    def __call__(self, **extra: Any) -> None:
+        """Run the model (inside a NumPyro handler); ``extra`` keywords (e.g. ``batch_size``) are added."""
         args, kwargs = self.static
-        return self.model_fn(self.data, *args, **dict(kwargs), plan=self.data.plan)
+        return self.model_fn(self.data, *args, **{**dict(kwargs), **extra}, plan=self.data.plan)
 
     def tree_flatten(self) -> tuple[tuple, tuple]:
         """Return the data as leaves, the model function and static arguments as structure."""
@@ -148,9 +148,9 @@ class ClosedModel:
     def __init__(self, model: Callable) -> None:
         self.model = model
 
-    def __call__(self) -> None:
-        """Run the model (inside a NumPyro handler)."""
-        return self.model()
+    def __call__(self, **extra: Any) -> None:
+        """Run the model (inside a NumPyro handler); ``extra`` keywords (e.g. ``batch_size``) are added."""
+        return self.model(**extra)
 
     def tree_flatten(self) -> tuple[tuple, Callable]:
         """No leaves; the model is the static part."""

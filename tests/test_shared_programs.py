@@ -159,3 +159,18 @@ def test_laplace_draws_match_a_gaussian_and_flag_a_flat_direction():
     _, singular = laplace_draws(ClosedModel(flat), {"x": np.float32(0.0), "y": np.float32(0.0)},
                                 jax.random.key(0), 1, 1e-6, 10)  # fmt: skip
     assert bool(singular)  # no curvature along y: refused by run_laplace, not drawn at the mode
+
+
+def test_svi_minibatches_reach_the_bound_model():
+    """``SVIConfig(batch_size=B)`` passes ``batch_size`` through the bound model to the likelihood."""
+    from numpyro.handlers import seed, trace
+
+    from bayes_diml.inference import SVIConfig
+
+    data = _data(0, episodes=8)
+    model = ModelSpec.build(data, TAB, FIT, Priors()).model()
+    site = trace(seed(model, 0)).get_trace(batch_size=3)["actions"]
+    assert site["value"].shape[0] == 3 and site["scale"] == pytest.approx(8 / 3)
+    post = bd.fit(data, TAB, FIT, method="svi", seed=0, progress=False,
+                  config=SVIConfig(num_steps=30, batch_size=3, num_draws=20))  # fmt: skip
+    assert np.asarray(post.idata["posterior"]["alpha"]).shape == (1, 20)

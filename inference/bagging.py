@@ -31,7 +31,7 @@ from bayes_diml.data import Trajectories
 from bayes_diml.mechanisms import GroupedTabular
 
 from .bag_diagnostics import BAGGING
-from .errors import ConfoundingWarning
+from .errors import ConfoundingWarning, FitError
 from .idata import build_idata
 from .identification import support_mask
 from .pipeline import run_fit
@@ -120,11 +120,19 @@ def _bag_options(method: str, options: dict[str, Any], config: Any) -> dict[str,
 
 
 def _fit_bag(task: tuple) -> dict[str, Any]:
-    """Fit one bag: ``(data, mechanism, learner, method, seed, keywords)`` -> draws, stats, info."""
-    data, mechanism, learner, method, seed, kwargs = task
+    """Fit one bag: ``(data, mechanism, learner, method, seed, keywords, label)`` -> draws, stats, info.
+
+    A bag whose fit fails raises the fit's error with ``label`` ("bag b of B") in front.
+    """
+    data, mechanism, learner, method, seed, kwargs, label = task
     with warnings.catch_warnings():  # warned once for the pooled fit
         warnings.filterwarnings("ignore", message=_CONFOUNDED, category=ConfoundingWarning)
-        res = run_fit(data, mechanism, learner, method, seed, log_likelihood=False, progress=False, **kwargs)
+        try:
+            res = run_fit(
+                data, mechanism, learner, method, seed, log_likelihood=False, progress=False, **kwargs
+            )
+        except FitError as exc:
+            raise FitError(f"bootstrap {label} (fit seed {seed}): {exc}") from exc
     stats = res.idata["sample_stats"] if "sample_stats" in res.idata.children else None
     return {
         "posterior": {k: np.asarray(v.values) for k, v in res.idata["posterior"].data_vars.items()},
@@ -285,8 +293,8 @@ def fit_bagged(
     kwargs.update(_bag_options(method, options, config))
     seeds = [int(seed) + b for b in range(len(indices))]
     tasks = [
-        (resample(data, idx), mechanism, learner, method, s, kwargs)
-        for idx, s in zip(indices, seeds, strict=True)
+        (resample(data, idx), mechanism, learner, method, s, kwargs, f"bag {b + 1} of {len(indices)}")
+        for b, (idx, s) in enumerate(zip(indices, seeds, strict=True))
     ]
     t0 = time.perf_counter()
     results = _run_tasks(tasks, client, int(workers), progress)

@@ -261,3 +261,19 @@ def test_cli_fits_a_bagged_posterior(tmp_path):
     post = bd.load(out)
     assert post.info["robust"] == "bagging" and post.info["n_bags"] == 2 and post.n_draws == 40
     np.testing.assert_array_equal(post.info["bag_indices"], bootstrap_indices(jax.random.key(3), 6, 2))
+
+
+def test_a_failing_bag_is_named_in_the_error(monkeypatch):
+    """A bag whose fit fails stops the bagged fit with the fit's error and which bag it was."""
+    from bayes_diml.inference import FitError, bagging
+
+    seeds = []
+
+    def failing_fit(data, mechanism, learner, method, seed, **kwargs):
+        seeds.append(seed)
+        raise FitError("the Laplace covariance is singular or indefinite")
+
+    monkeypatch.setattr(bagging, "run_fit", failing_fit)
+    with pytest.raises(FitError, match=r"^bootstrap bag 1 of 3 \(fit seed 7\): the Laplace covariance"):
+        fit_bagged(_data(4, 6), mechanisms.Tabular((2, 2)), FITTED, "laplace", 7, n_bags=3, progress=False)
+    assert seeds == [7]  # the first failure stops the run

@@ -17,7 +17,7 @@ import xarray as xr
 
 from bayes_diml.learners import temperature_name
 from bayes_diml.mechanisms import GroupedTabular, joint_profiles
-from bayes_diml.models import GROUP_SCALE
+from bayes_diml.models import GROUP_SCALE, grouped_free, mechanism_sites
 
 from .labelled import relabel_index
 from .spec import ModelSpec
@@ -77,12 +77,9 @@ def group_posterior(post: Any, group: str) -> Any:
     keep = [v for v in ds.data_vars if not (v.endswith("_group") or v == GROUP_SCALE)]
     out = ds[keep].drop_vars(["centred_payoffs", "scaled_payoffs"], errors="ignore")
     tab = mech.tabular
-    scale = ds[GROUP_SCALE].values  # float[C, S]
-    for i in range(tab.n_agents):  # the group's free coordinates: shared + group_scale x deviation
-        shared = ds[f"u{i}_free"].values
-        dev = ds[f"u{i}_group"].values[:, :, code]
-        value = shared + scale.reshape(scale.shape + (1,) * (shared.ndim - 2)) * dev
-        out[f"u{i}_free"] = (ds[f"u{i}_free"].dims, value)
+    sites = {name: ds[name].values for name in mechanism_sites(mech)}  # shared, deviations, scale
+    for i, free in enumerate(grouped_free(mech, sites)):  # [C, S, G, ...]: shared + scale x deviation
+        out[f"u{i}_free"] = (ds[f"u{i}_free"].dims, np.asarray(free[:, :, code]))
     profile_dims = [f"action_{i}" for i in range(tab.n_agents)] + ["agent"]
     for name in ("centred_payoffs", "scaled_payoffs"):
         if name in ds:

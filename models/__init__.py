@@ -51,6 +51,7 @@ from .sites import (
     GROUP_SCALE,
     PARAM_RECORD_LIMIT,
     free_from_table,
+    grouped_free,
     mechanism_sites,
     param_site_names,
     params_from_sites,
@@ -112,4 +113,5 @@ __all__ = [
     "ClosedModel",
     "ModelData",
     "bind_model",
+    "grouped_free",
 ]

@@ -26,6 +26,7 @@ from .priors import Priors
 
 __all__ = [
     "GROUP_SCALE",
+    "grouped_free",
     "PARAM_RECORD_LIMIT",
     "sum_to_zero_basis",
     "mechanism_sites",
@@ -53,8 +54,12 @@ def _tabular_from_free(mechanism: Tabular, free: list[jax.Array]) -> jax.Array:
 GROUP_SCALE = "group_scale"
 
 
-def _grouped_tables(mechanism: GroupedTabular, sites: dict[str, Any]) -> jax.Array:
-    """float[..., G, K_1..K_n, n]: centred tables ``shared + group_scale * deviation`` per group."""
+def grouped_free(mechanism: GroupedTabular, sites: dict[str, Any]) -> list[jax.Array]:
+    """Each group's free coordinates ``shared + group_scale * deviation``, one array per agent.
+
+    ``sites``: ``u{i}_free`` [..., *free_i], ``u{i}_group`` [..., G, *free_i] and ``group_scale``
+    [...] (any batch dims ``...``, e.g. chain and draw); returns agent i's [..., G, *free_i].
+    """
     n = mechanism.n_agents
     scale = jnp.asarray(sites[GROUP_SCALE])
     scale = scale.reshape(scale.shape + (1,) * (n + 1))  # over the group axis and n free axes
@@ -62,7 +67,12 @@ def _grouped_tables(mechanism: GroupedTabular, sites: dict[str, Any]) -> jax.Arr
     for i in range(n):
         shared = jnp.asarray(sites[f"u{i}_free"])
         free.append(jnp.expand_dims(shared, shared.ndim - n) + scale * jnp.asarray(sites[f"u{i}_group"]))
-    return _tabular_from_free(mechanism.tabular, free)
+    return free
+
+
+def _grouped_tables(mechanism: GroupedTabular, sites: dict[str, Any]) -> jax.Array:
+    """float[..., G, K_1..K_n, n]: centred tables ``shared + group_scale * deviation`` per group."""
+    return _tabular_from_free(mechanism.tabular, grouped_free(mechanism, sites))
 
 
 def _free_shape(mechanism: Tabular, i: int) -> tuple[int, ...]:

@@ -85,7 +85,11 @@ def simulate_arms(table_a, table_b, alpha, eps, key_a, key_b, episodes_a, episod
 
 def fit_grouped(data, args):
     """NUTS fit of GroupedTabular with beta fixed at the truth."""
-    mech = mechanisms.GroupedTabular(GAME, data.group_names)
+    return fit_nuts(data, mechanisms.GroupedTabular(GAME, data.group_names), args)
+
+
+def fit_nuts(data, mech, args):
+    """NUTS fit of ``mech`` (alpha, eps inferred; beta fixed at the truth) with the study's settings."""
     return bd.fit(
         data,
         mech,
@@ -180,17 +184,7 @@ def shrinkage_demo(args) -> dict:
     table_b = arm_b(table, DELTA["changed"])
     data, _, db = simulate_arms(table, table_b, alpha, eps, key_a, key_b, args.episodes, 2, args.steps)
     post = fit_grouped(data, args)
-    sep = bd.fit(
-        db,
-        mechanisms.Tabular(GAME),
-        bd.LogitQ("infer", BETA, "infer"),
-        method="nuts",
-        num_warmup=args.warmup,
-        num_samples=args.samples,
-        num_chains=args.chains,
-        seed=0,
-        progress=False,
-    )
+    sep = fit_nuts(db, mechanisms.Tabular(GAME), args)
     grouped_b = np.asarray(post.payoff_table(group="B")["mean"])
     grouped_a = np.asarray(post.payoff_table(group="A")["mean"])
     separate_b = np.asarray(sep.payoff_table()["mean"])

@@ -57,8 +57,9 @@ GROUP_SCALE = "group_scale"
 def grouped_free(mechanism: GroupedTabular, sites: dict[str, Any]) -> list[jax.Array]:
     """Each group's free coordinates ``shared + group_scale * deviation``, one array per agent.
 
-    ``sites``: ``u{i}_free`` [..., *free_i], ``u{i}_group`` [..., G, *free_i] and ``group_scale``
-    [...] (any batch dims ``...``, e.g. chain and draw); returns agent i's [..., G, *free_i].
+    ``sites``: ``u{i}_free`` ``[..., *free_i]``, ``u{i}_group`` ``[..., G, *free_i]`` and
+    ``group_scale`` ``[...]`` (any batch dims, e.g. chain and draw); returns agent i's
+    ``[..., G, *free_i]``.
     """
     n = mechanism.n_agents
     scale = jnp.asarray(sites[GROUP_SCALE])

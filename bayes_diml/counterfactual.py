@@ -15,6 +15,10 @@ Three kinds of plan:
   on the whole joint-action table, float[P, n].
 - ``"joint"``: anything else: evaluated once per distinct counterfactual joint action
   that occurs in the data, float[U, n].
+
+Grouped and covariate data have joint plans whose points carry one more column, the episode's
+group (:func:`grouped_plan`) or context (:func:`covariate_plan`: a row of the plan's
+``contexts``, the data's distinct covariate rows, at which the point is evaluated).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .data import Trajectories
+from .data import DataError, Trajectories
 from .mechanisms.base import joint_profiles
 from .memory import check_plan_memory
 
@@ -39,6 +43,8 @@ __all__ = [
     "plan_for",
     "grouped_plan",
     "episode_group_codes",
+    "covariate_plan",
+    "episode_contexts",
     "evaluate_plan",
     "counterfactual_payoffs",
     "step_counterfactuals",
@@ -61,12 +67,16 @@ class CounterfactualPlan(NamedTuple):
         count: the row ``u`` of float[U, K] that holds agent ``i``'s counterfactuals.
     action_mask : bool[n, K]
         ``k < K_i``.
+    contexts : float[G, C] or None
+        A covariate plan's (:func:`covariate_plan`) distinct covariate rows; its points are then
+        int[U, n + 1] (joint action, context code) and each is evaluated at ``contexts[code]``.
     """
 
     kind: str
     points: np.ndarray
     index: np.ndarray
     action_mask: np.ndarray
+    contexts: np.ndarray | None = None
 
     @property
     def n_evaluations(self) -> int:
@@ -220,6 +230,12 @@ def plan_for(
     holds one) to reuse it across calls.
     """
     _check_mechanism(mechanism, data.n_actions)
+    if _is_covariate(mechanism):
+        if kind not in (None, "joint"):
+            raise ValueError(f"a covariate mechanism's plan is a joint plan; got kind={kind!r}.")
+        check_plan_memory(mechanism, data.actions.shape, data.n_actions, "joint")
+        codes, contexts = episode_contexts(mechanism, data)
+        return covariate_plan(data.actions[:, :-1], data.n_actions, codes, contexts, table_limit=table_limit)
     if _is_grouped(mechanism):
         if kind not in (None, "joint"):
             raise ValueError(f"a grouped mechanism's plan is a joint plan; got kind={kind!r}.")
@@ -235,6 +251,89 @@ def _is_grouped(mechanism: Any) -> bool:
     return isinstance(getattr(mechanism, "groups", None), tuple) and callable(
         getattr(mechanism, "group_code", None)
     )
+
+
+def _is_covariate(mechanism: Any) -> bool:
+    """Tell whether the mechanism's payoffs take the episode's covariates (``payoffs(..., covariates=)``)."""
+    return isinstance(getattr(mechanism, "covariate_names", None), tuple) and callable(
+        getattr(mechanism, "context_params", None)
+    )
+
+
+def episode_contexts(mechanism: Any, data: Trajectories) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes int[M], contexts float[G, C])``: the data's distinct covariate rows and each episode's.
+
+    The columns are the data's covariates named by ``mechanism.covariate_names``, in that order
+    (the data may hold more). Raises DataError when the data carry no covariates, lack one the
+    mechanism names, or hold a non-finite value.
+    """
+    names = tuple(mechanism.covariate_names)
+    if getattr(data, "covariates", None) is None:
+        raise DataError(
+            f"{type(mechanism).__name__} needs data with covariates {', '.join(map(repr, names))} "
+            "(Trajectories(..., covariates=..., covariate_names=...), or --covariates on the command "
+            "line); these data have none."
+        )
+    have = tuple(data.covariate_names)
+    missing = [c for c in names if c not in have]
+    if missing:
+        raise DataError(
+            f"the data have no covariate(s) {', '.join(map(repr, missing))} that the mechanism needs; "
+            f"their covariates are {', '.join(map(repr, have))}."
+        )
+    x = np.asarray(data.covariates, dtype=np.float64)[:, [have.index(c) for c in names]]
+    if not np.all(np.isfinite(x)):
+        m, c = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
+        raise DataError(f"covariate {names[c]!r} of episode {m} is {x[m, c]}; covariates must be finite.")
+    contexts, codes = np.unique(x, axis=0, return_inverse=True)
+    return codes.reshape(-1).astype(np.int64), contexts
+
+
+def covariate_plan(
+    actions: np.ndarray,
+    n_actions: tuple[int, ...],
+    codes: np.ndarray,
+    contexts: np.ndarray,
+    *,
+    table_limit: int = DEFAULT_TABLE_LIMIT,
+) -> CounterfactualPlan:
+    """Joint plan of episodes with covariates: points int[U, n + 1] (joint action, context code).
+
+    ``actions: int[M, T', n]``, ``codes: int[M]`` (each episode's row of ``contexts: float[G, C]``).
+    Small games (``prod K_i <= table_limit``) plan every profile in every context (``U = G P``,
+    fixed by the shapes, so data sets with as many contexts share compiled programs); larger
+    ones the counterfactual joints that occur. The plan carries ``contexts``; the index is the
+    joint plan's ``u * n + i``.
+    """
+    contexts = np.asarray(contexts, dtype=np.float64)
+    codes = np.asarray(codes, dtype=np.int64)
+    if contexts.ndim != 2 or codes.shape != (np.shape(actions)[0],):
+        raise ValueError(
+            f"covariate_plan needs contexts float[G, C] and codes int[M]; got shapes {contexts.shape} "
+            f"and {codes.shape} for M = {np.shape(actions)[0]}."
+        )
+    if codes.size and (codes.min() < 0 or codes.max() >= contexts.shape[0]):
+        raise ValueError(f"codes must lie in 0..{contexts.shape[0] - 1} (a row of contexts).")
+    if math.prod(n_actions) > table_limit:
+        plan = grouped_plan(actions, n_actions, codes)
+        return plan._replace(contexts=contexts)
+    actions = np.asarray(actions, dtype=np.int64)
+    n, P, G = len(n_actions), math.prod(n_actions), contexts.shape[0]
+    mask = action_mask(n_actions)
+    joints = _counterfactual_joints(actions, n_actions)  # [M, T', n, K, n]
+    profile = joints @ _strides(n_actions)  # [M, T', n, K]
+    flat = (codes[:, None, None, None] * P + profile) * n + np.arange(n)[:, None]
+    index = np.where(mask, flat, 0).astype(np.int64 if G * P * n >= 2**31 else np.int32)
+    profiles = np.tile(joint_profiles(n_actions), (G, 1))
+    points = np.concatenate([profiles, np.repeat(np.arange(G), P)[:, None]], axis=1).astype(np.int32)
+    return CounterfactualPlan("joint", points, index, mask, contexts)
+
+
+def _mechanism_at_points(mechanism: Any, params: Any, points: jax.Array, contexts: Any) -> jax.Array:
+    """``mechanism.payoffs`` of plan points; a covariate plan's at ``contexts[code]``."""
+    if contexts is None:
+        return mechanism.payoffs(params, points)
+    return mechanism.payoffs(params, points[..., :-1], covariates=jnp.asarray(contexts)[points[..., -1]])
 
 
 def episode_group_codes(mechanism: Any, data: Trajectories) -> np.ndarray:
@@ -302,7 +401,8 @@ def evaluate_plan(
             cf = rows[index]  # [..., n, K]
     elif direct:  # joint plan, flat index u * n + i: evaluate the batch's joints, keep agent i
         n = plan.action_mask.shape[0]
-        pay = mechanism.payoffs(params, jnp.asarray(plan.points)[index // n])  # [..., n, K, n]
+        points = jnp.asarray(plan.points)[index // n]
+        pay = _mechanism_at_points(mechanism, params, points, plan.contexts)  # [..., n, K, n]
         cf = jnp.take_along_axis(pay, (index % n)[..., None], axis=-1)[..., 0]
     elif plan.kind == "table":  # gather whole rows u_i(., a_-i): cheaper (and its gradient) than cells
         n_actions = tuple(int(k) for k in plan.action_mask.sum(axis=1))
@@ -313,7 +413,7 @@ def evaluate_plan(
         rows = jax.lax.optimization_barrier(rows)
         cf = rows[index[..., 0]]  # index[..., i, 0] = (profile with a_i = 0) * n + i
     else:
-        pay = mechanism.payoffs(params, jnp.asarray(plan.points))  # [U, n]
+        pay = _mechanism_at_points(mechanism, params, jnp.asarray(plan.points), plan.contexts)  # [U, n]
         cf = pay.reshape(-1)[index]
     return jnp.where(mask, cf, 0.0)
 

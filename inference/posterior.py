@@ -34,6 +34,7 @@ from bayes_diml.models import (
 
 from .bag_diagnostics import chains_per_bag, diagnostics_table
 from .compare import lfo, loo
+from .covariates import context_payoff_table, covariate_effects_frame, require_one_table
 from .design import Design, design
 from .groups import contrast_frame, group_episodes, group_posterior, grouped_summary
 from .identification import (
@@ -220,23 +221,21 @@ class Posterior:
             out["scaled_payoffs"] = (np.quantile(d, lo, axis=0), np.quantile(d, hi, axis=0))
         return out
 
-    def payoff_table(self, prob: float = 0.9, *, labelled: bool = False, group: str | None = None) -> Any:
+    def payoff_table(
+        self, prob: float = 0.9, *, labelled: bool = False, group: str | None = None, covariates: Any = None
+    ) -> Any:
         """Arrays ``mean, lower, upper`` float[K_1..K_n, n] of the centred payoffs and ``support``.
 
         A dict of NumPy arrays; with ``labelled=True`` an ``xarray.Dataset`` of the same
         variables with coordinates ``action_<agent>`` (one per agent) and ``agent``, named by
         the data's labels when it has them (see
         ``bayes_diml.inference.labelled.payoff_dataset``). A grouped fit needs ``group``: the
-        table of that group (see :meth:`for_group`).
+        table of that group (see :meth:`for_group`); a covariate fit ``covariates={"name": value}``.
         """
         _check_prob(prob)
-        if group is not None or self.grouped:
-            if group is None:
-                raise ValueError(
-                    "this fit has one payoff table per group; pass group= one of "
-                    f"{', '.join(self.mechanism.groups)}."
-                )
-            return self.for_group(group).payoff_table(prob, labelled=labelled)
+        special = context_payoff_table(self, prob, labelled=labelled, group=group, covariates=covariates)
+        if special is not None:
+            return special
         d = self.payoff_differences()
         lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
         table = {
@@ -270,12 +269,12 @@ class Posterior:
         _check_prob(prob)
         return contrast_frame(self, group_a, group_b, prob)
 
+    def covariate_effects(self, prob: float = 0.9):
+        """Tabulate centred payoff changes per unit of each covariate (``covariate_effects_frame``)."""
+        return covariate_effects_frame(self, prob)
+
     def _require_ungrouped(self, what: str) -> None:
-        if self.grouped:
-            raise ValueError(
-                f"{what} answers for one group of a grouped fit: use post.for_group(g).{what}(...) "
-                f"with g one of {', '.join(self.mechanism.groups)}."
-            )
+        require_one_table(self, what)
 
     def identified_payoff_draws(self) -> tuple[np.ndarray, str]:
         """Draws of the centred payoff table in identified units, and the units' name.

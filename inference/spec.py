@@ -14,11 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.util import log_density
 
-from bayes_diml.counterfactual import CounterfactualPlan, plan_for
+from bayes_diml.counterfactual import CounterfactualPlan, episode_contexts, plan_for
 from bayes_diml.data import Trajectories
 from bayes_diml.inference.errors import FitError
 from bayes_diml.learners import uses_payoff_levels
-from bayes_diml.mechanisms import GroupedTabular, Tabular
+from bayes_diml.mechanisms import CovariateTabular, GroupedTabular, Tabular
 from bayes_diml.models import (
     BIAS,
     BIAS_FREE,
@@ -75,7 +75,8 @@ class ModelSpec(NamedTuple):
     # which holds arrays, hashes by its kind and shape and compares by identity, else by value.
     # So a spec stays usable as a static argument of jax.jit, as before it held a plan.
     def _key(self) -> tuple:
-        plan = (self.plan.kind, self.plan.points.shape, self.plan.index.shape)
+        contexts = None if self.plan.contexts is None else np.shape(self.plan.contexts)
+        plan = (self.plan.kind, self.plan.points.shape, self.plan.index.shape, contexts)
         return (self.data, self.mechanism, self.learner, self.priors, plan, self.mesh)
 
     def __eq__(self, other: object) -> bool:
@@ -117,6 +118,8 @@ class ModelSpec(NamedTuple):
             raise TypeError(f"priors must be bayes_diml.models.Priors; got {type(priors).__name__}.")
         if isinstance(mechanism, GroupedTabular):
             _check_grouped(data, mechanism, learner)
+        if isinstance(mechanism, CovariateTabular):
+            _check_covariate(data, mechanism, learner)
         if isinstance(mechanism, Tabular) and not mechanism.levels and _sees_levels(data, learner):
             # observed payoffs and played-action reinforcement see each agent's mean payoff over
             # its own actions: there it is a parameter, not a gauge
@@ -172,7 +175,7 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
             key, sub = jax.random.split(key)
             out[name] = jitter * jax.random.normal(sub, shape)
         out[GROUP_SCALE] = jnp.asarray(0.6745 * spec.mechanism.group_scale_prior)  # the prior's median
-    elif isinstance(spec.mechanism, Tabular):
+    elif isinstance(spec.mechanism, Tabular | CovariateTabular):  # centred table (and slopes) near 0
         for name, shape in mechanism_sites(spec.mechanism).items():
             key, sub = jax.random.split(key)
             out[name] = jitter * jax.random.normal(sub, shape)
@@ -206,6 +209,10 @@ def _same_plan(a: CounterfactualPlan, b: CounterfactualPlan) -> bool:
     if a is b:
         return True
     pairs = ((a.points, b.points), (a.index, b.index), (a.action_mask, b.action_mask))
+    if (a.contexts is None) != (b.contexts is None):
+        return False
+    if a.contexts is not None and not np.array_equal(a.contexts, b.contexts):
+        return False
     return a.kind == b.kind and all(np.array_equal(x, y) for x, y in pairs)
 
 
@@ -228,6 +235,17 @@ def _check_grouped(data: Trajectories, mechanism: GroupedTabular, learner: Any) 
             "GroupedTabular models payoff differences only; observed payoffs and learners that "
             "reinforce the played action (BanditQ, EWA, Aspiration) see payoff levels. Fit each group "
             "with Tabular, or use a full-feedback learner (LogitQ, Hedge, ...)."
+        )
+
+
+def _check_covariate(data: Trajectories, mechanism: CovariateTabular, learner: Any) -> None:
+    """Refuse covariate fits this model cannot make, with the reason (DataError for the data's covariates)."""
+    episode_contexts(mechanism, data)  # covariates present, named and finite
+    if _sees_levels(data, learner):
+        raise ValueError(
+            "CovariateTabular models payoff differences only; observed payoffs and learners that "
+            "reinforce the played action (BanditQ, EWA, Aspiration) see payoff levels. Use a "
+            "full-feedback learner (LogitQ, Hedge, ...)."
         )
 
 

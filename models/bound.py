@@ -37,6 +37,7 @@ __all__ = ["ModelData", "BoundModel", "ClosedModel", "bind_model"]
         "payoff_mask",
         "plan_points",
         "plan_index",
+        "plan_contexts",
     ],
     meta_fields=["n_actions", "n_subjects", "has_payoffs", "plan_kind"],
 )
@@ -54,6 +55,8 @@ class ModelData:
         Observed payoffs, 0 where unobserved (``payoff_mask`` says where).
     payoff_mask : bool[M, T, n] or None
     plan_points, plan_index : the arrays of the counterfactual plan (its ``points``, ``index``).
+    plan_contexts : float[G, C] or None
+        A covariate plan's distinct covariate rows (data, so fits of equal shapes share programs).
     n_actions : tuple of int
     n_subjects : int
     has_payoffs : bool
@@ -67,6 +70,7 @@ class ModelData:
     payoff_mask: Any
     plan_points: Any
     plan_index: Any
+    plan_contexts: Any
     n_actions: tuple[int, ...]
     n_subjects: int
     has_payoffs: bool
@@ -84,6 +88,7 @@ class ModelData:
             payoff_mask=np.isfinite(data.payoffs) if has else None,
             plan_points=np.asarray(plan.points),
             plan_index=np.asarray(plan.index),
+            plan_contexts=None if plan.contexts is None else np.asarray(plan.contexts),
             n_actions=tuple(int(k) for k in data.n_actions),
             n_subjects=int(data.n_subjects),
             has_payoffs=has,
@@ -99,7 +104,7 @@ class ModelData:
     def plan(self) -> CounterfactualPlan:
         """The counterfactual plan (its arrays as held here: NumPy, or traced in a program)."""
         mask = action_mask(self.n_actions)
-        return CounterfactualPlan(self.plan_kind, self.plan_points, self.plan_index, mask)
+        return CounterfactualPlan(self.plan_kind, self.plan_points, self.plan_index, mask, self.plan_contexts)
 
     def observed_payoffs(self) -> tuple[Any, Any]:
         """``(payoffs, payoff_mask)``: observed payoffs (0 where missing) and where; Nones without."""

@@ -4,7 +4,9 @@ A ``Tabular`` mechanism is sampled in gauge-free coordinates ``u{i}_free`` (see
 :func:`sum_to_zero_basis`), plus ``u{i}_level`` when its levels are parameters; mechanisms
 with ``identified_sites()`` as ``mech.<name>``; any other as one ``mech.<path>`` site per
 leaf of its params pytree. A ``GroupedTabular`` has shared ``u{i}_free``, non-centred group
-deviations ``u{i}_group`` float[G, ...] and their learned sd ``group_scale``.
+deviations ``u{i}_group`` float[G, ...] and their learned sd ``group_scale``. A
+``CovariateTabular`` has the table's ``u{i}_free`` and the slopes' ``u{i}_slope`` float[C, ...],
+both in the same gauge-free coordinates.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bayes_diml.mechanisms import GroupedTabular, Tabular, flatten_params, param_count
+from bayes_diml.mechanisms import CovariateTabular, GroupedTabular, Tabular, flatten_params, param_count
 from bayes_diml.mechanisms.base import sum_to_zero_basis
 from bayes_diml.precision import FULL_PRECISION
 
@@ -109,6 +111,11 @@ def mechanism_sites(mechanism: Any) -> dict[str, tuple[int, ...]]:
     ``identified_sites()`` (structured families, networks without their output bias):
     ``mech.<name>``; otherwise every leaf of the params pytree as ``mech.<path>``.
     """
+    if isinstance(mechanism, CovariateTabular):
+        tab, C = mechanism.tabular, mechanism.n_covariates
+        sites = {f"u{i}_free": _free_shape(tab, i) for i in range(tab.n_agents)}
+        sites.update({f"u{i}_slope": (C, *_free_shape(tab, i)) for i in range(tab.n_agents)})
+        return sites
     if isinstance(mechanism, GroupedTabular):
         tab, G = mechanism.tabular, mechanism.n_groups
         sites = {f"u{i}_free": _free_shape(tab, i) for i in range(tab.n_agents)}
@@ -131,6 +138,11 @@ def params_from_sites(mechanism: Any, sites: dict[str, Any]) -> Any:
     """Return the mechanism params from site values (works with extra leading batch dims on Tabular)."""
     if isinstance(mechanism, GroupedTabular):
         return {"table": _grouped_tables(mechanism, sites)}
+    if isinstance(mechanism, CovariateTabular):  # centred table and centred slopes float[..., C, K.., n]
+        tab, n = mechanism.tabular, mechanism.n_agents
+        table = _tabular_from_free(tab, [jnp.asarray(sites[f"u{i}_free"]) for i in range(n)])
+        slopes = _tabular_from_free(tab, [jnp.asarray(sites[f"u{i}_slope"]) for i in range(n)])
+        return {"table": table, "slopes": slopes}
     if isinstance(mechanism, Tabular):
         free = [jnp.asarray(sites[f"u{i}_free"]) for i in range(mechanism.n_agents)]
         table = _tabular_from_free(mechanism, free)
@@ -156,6 +168,12 @@ def sites_from_params(mechanism: Any, params: Any) -> dict[str, Any]:
             free = np.stack([g[f"u{i}_free"] for g in per_group])
             out[f"u{i}_free"] = free.mean(0)
             out[f"u{i}_group"] = free - free.mean(0)
+        return out
+    if isinstance(mechanism, CovariateTabular):  # the centred parts of table and slopes
+        tab = mechanism.tabular
+        out = free_from_table(tab, params["table"])
+        per_c = [free_from_table(tab, s) for s in np.asarray(params["slopes"], dtype=float)]
+        out.update({f"u{i}_slope": np.stack([f[f"u{i}_free"] for f in per_c]) for i in range(tab.n_agents)})
         return out
     if isinstance(mechanism, Tabular):
         return free_from_table(mechanism, params["table"])
@@ -223,6 +241,8 @@ def sample_mechanism(mechanism: Any, priors: Priors) -> Any:
             continue
         if name.endswith("_group") and isinstance(mechanism, GroupedTabular):  # non-centred deviations
             d = dist.Normal(0.0, 1.0).expand(shape).to_event(len(shape))
+        elif name.endswith("_slope") and isinstance(mechanism, CovariateTabular):  # proper, always
+            d = dist.Normal(0.0, float(mechanism.slope_prior)).expand(shape).to_event(len(shape))
         elif scale is None:
             d = dist.ImproperUniform(dist.constraints.real, (), shape)
         else:

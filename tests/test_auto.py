@@ -154,6 +154,7 @@ def blind_fit():
         )
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_payoff_blind_data_abstain(blind_fit):
     st = blind_fit
     assert isinstance(st, StackedPosterior)
@@ -173,6 +174,7 @@ def test_payoff_blind_data_abstain(blind_fit):
     assert st.info["robust"] is None and st.info["bagged"] == [] and "not bagged" in st.report(0.9)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_stacked_draws_follow_the_mixture_weights(blind_fit):
     st = blind_fit
     shares = st.table["mixture_weight"]
@@ -282,6 +284,7 @@ def test_auto_bagging_keyword_errors():
         bd.fit(data, mechanisms.Tabular(GAME), "auto", method="laplace", robust="bootstrap")
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_stacked_save_load_round_trip(blind_fit, tmp_path):
     path = blind_fit.save(tmp_path / "auto.nc")
     back = load_stacked(path)
@@ -295,6 +298,7 @@ def test_stacked_save_load_round_trip(blind_fit, tmp_path):
         bd.load(path)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_cli_reads_a_stacked_fit(blind_fit, tmp_path):
     out = blind_fit.save(tmp_path / "auto.nc")
     runner = CliRunner()

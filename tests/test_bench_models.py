@@ -38,6 +38,7 @@ def _data(mech, params):
     return bd.simulate(mech, params, bd.LogitQ(*LEARNER), 3, 12, jax.random.key(2))
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("case", range(3))
 def test_handwritten_equals_log_likelihood(x64, case):
     mech, params, build, extra = _cases()[case]

@@ -197,6 +197,7 @@ def test_bias_sites_are_gauge_free_coordinates():
 # ---------------------------------------------------------------- the model
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_inferred_bias_model_adds_its_prior_and_records_the_bias():
     """log p(bias="infer", free) = log p(bias fixed at bias_from_free(free)) + sum log Normal(free; 0, s).
 
@@ -239,6 +240,7 @@ def map_bias_fit():
         )
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_fit_reports_the_bias_with_dims_and_survives_save_load(map_bias_fit, tmp_path):
     post = map_bias_fit
     tree = post.idata["posterior"]
@@ -257,6 +259,7 @@ def test_fit_reports_the_bias_with_dims_and_survives_save_load(map_bias_fit, tmp
     np.testing.assert_array_equal(again.draws("bias"), post.draws("bias"))
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
 def test_a_fixed_bias_survives_save_load(tmp_path):
     data = bd.simulate(
@@ -276,6 +279,7 @@ def test_a_fixed_bias_survives_save_load(tmp_path):
     assert "bias_free" not in again.spec.latent_names
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
 def test_cli_fit_infers_the_bias(tmp_path):
     data = bd.simulate(

@@ -113,6 +113,7 @@ def test_blackjax_vectorized_chains_are_reproducible(small_data, compilation_cac
 # One fit for two edge cases (each fit is compile-bound): no warm-up (no adaptation: unit step,
 # identity mass) and a single chain under vmap. Sequential chains with a warm-up: the slow
 # comparison above; vmapped adaptation: the reproducibility test.
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # no adaptation
 def test_blackjax_vectorized_single_chain_without_warmup_runs_with_unit_step(small_data):
     post = _fit(small_data, "blackjax", num_warmup=0, num_samples=7, num_chains=1, chain_method="vectorized")

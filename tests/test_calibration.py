@@ -99,6 +99,7 @@ def test_json_round_trip(tmp_path):
         cal.load_sbc(tmp_path / "bad.json")
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_vectorised_model_has_the_log_density_of_logit_q_model():
     """The vmap engine's model must be the package's model: equal log joint at random points."""
     from numpyro.infer.util import log_density

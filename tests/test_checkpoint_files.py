@@ -162,6 +162,7 @@ def test_tampered_chunk_is_refused(small, tmp_path):
         _open(path, data, mech).load_chunks()
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_a_fit_refuses_a_state_of_another_sampler(small, tmp_path):
     """The SVI resume checks the saved state against the optimiser's own initial state."""
     mech, data = small

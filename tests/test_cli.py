@@ -103,6 +103,7 @@ def test_fit_prints_summary_and_warnings(map_fit):
     assert "ConfoundingWarning" not in out
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_fit_per_agent_with_observed_payoffs_csv(work):
     data = work / "pay.csv"
     invoke("simulate", "--env", "e2", "--episodes", 3, "--steps", 6, "--payoff-noise", 0.05, "--out", data)
@@ -118,6 +119,7 @@ def test_fit_per_agent_with_observed_payoffs_csv(work):
     assert post.learner.beta == 3.0 and post.data.has_payoffs
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_fit_tabular_fixed_eps(work, data_path):
     path = work / "tab.nc"
     invoke("fit", data_path, "--mechanism", "tabular", "--num-steps", 50, "--eps", 0.06, "--out", path,
@@ -141,6 +143,7 @@ def test_summary_json_is_exactly_one_object(map_fit):
         assert all(v is None or math.isfinite(v) for v in row.values())
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_summary_table_truncates_payoff_cells(map_fit):
     path, _ = map_fit
     out = invoke("summary", path, "--max-cells", 3).stdout
@@ -201,6 +204,7 @@ def test_payoffs_pairs_csv(work, map_fit):
 
 
 # ---------------------------------------------------------------------------- counterfactual
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_counterfactual_action_frequencies(work, map_fit):
     path, _ = map_fit
     out = work / "cf.npz"
@@ -217,6 +221,7 @@ def test_counterfactual_action_frequencies(work, map_fit):
     assert np.all(lower <= mean + 1e-12) and np.all(mean <= upper + 1e-12)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_counterfactual_welfare_warns_when_confounded(map_fit):
     path, _ = map_fit
     result = invoke("counterfactual", path, "--statistic", "welfare", "--episodes", 2, "--steps", 4)
@@ -277,6 +282,7 @@ def test_error_mechanism_needs_equal_action_counts(work):
         fails("fit", path, "--mechanism", name, "--out", work / "u.nc", match="same number of actions")
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_error_payoff_table_too_large(work):
     data = work / "e7.npz"
     invoke("simulate", "--env", "e7", "--n", 12, "--K", 3, "--episodes", 2, "--steps", 3, "--out", data)
@@ -289,6 +295,7 @@ def test_error_payoff_table_too_large(work):
     assert "too large to record" in out
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_python_dash_m_entry_point(tmp_path):
     # run outside the repository: `python -m` puts the working directory first on sys.path
     result = subprocess.run(
@@ -393,6 +400,7 @@ def test_identify_command(work, data_path, map_fit):
     fails("identify", map_fit[0], match="identification needs posterior draws")
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_paper_command_quick(tmp_path):
     from click.testing import CliRunner
 

@@ -237,6 +237,7 @@ def test_fit_json(map_fit):
     assert "Warning (ConvergenceWarning)" in result.stderr
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_summary_payoffs_counterfactual_json(work, map_fit):
     path, _ = map_fit
     stats = parse(run("summary", path, "--json"))
@@ -309,6 +310,7 @@ def test_exit_codes_of_errors(tmp_path, data_path):
 
 
 # ---------------------------------------------------------------------------- --strict
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_strict_turns_convergence_warnings_into_exit_code_3(work, data_path):
     out = work / "strict.nc"
     result = run("fit", data_path, *FIT, "--out", out, "--strict", "--json", code=3)

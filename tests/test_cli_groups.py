@@ -78,12 +78,14 @@ def post(grouped_fit):
     return p
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_fit_group_by_prints_the_groups(work, csv_path, grouped_fit, post):
     assert isinstance(post.mechanism, mechanisms.GroupedTabular)
     assert post.method == "nuts"
     assert post.n_draws == 60
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_contrast_csv_columns_and_values(work, grouped_fit, post):
     out = work / "contrast.csv"
     result = invoke("payoffs", grouped_fit, "--contrast", "B:A", "--prob", "0.8", "--out", out)
@@ -104,6 +106,7 @@ def test_contrast_csv_columns_and_values(work, grouped_fit, post):
     assert not np.allclose(frame["mean"], rev["mean"])
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_contrast_json_rows(work, grouped_fit, post):
     out = work / "contrast_json.csv"
     result = invoke("payoffs", grouped_fit, "--contrast", "A:B", "--out", out, "--json")
@@ -116,6 +119,7 @@ def test_contrast_json_rows(work, grouped_fit, post):
     assert doc["intervals_excluding_zero"] == int(((want["lower"] > 0) | (want["upper"] < 0)).sum())
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("group", ["A", "B"])
 def test_payoffs_group_equals_for_group(work, grouped_fit, post, group):
     out = work / f"table_{group}.npz"
@@ -129,6 +133,7 @@ def test_payoffs_group_equals_for_group(work, grouped_fit, post, group):
     assert not np.allclose(want["mean"], other["mean"])  # the groups' tables differ
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_payoffs_group_pairs(work, grouped_fit, post):
     out = work / "pairs_B.csv"
     invoke("payoffs", grouped_fit, "--group", "B", "--pairs", "--out", out)
@@ -140,6 +145,7 @@ def test_payoffs_group_pairs(work, grouped_fit, post):
     np.testing.assert_allclose(frame["prob_greater"], want["prob_greater"], atol=1e-9)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_payoffs_errors_on_a_grouped_fit(work, grouped_fit):
     npz, csv = work / "e.npz", work / "e.csv"
     fails("payoffs", grouped_fit, "--out", npz, match="pass --group G")
@@ -165,6 +171,7 @@ def test_payoffs_errors_on_a_grouped_fit(work, grouped_fit):
     assert not csv.exists() and not npz.exists()
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_payoffs_group_or_contrast_on_an_ungrouped_fit(work, post):
     plain = work / "plain.nc"
     post.for_group("A").save(plain)  # an ordinary tabular fit, without a second fit

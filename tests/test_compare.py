@@ -102,6 +102,7 @@ def test_pareto_k_warning_and_errors(game, posts):
         point.loo()
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_compare_cli(tmp_path, posts):
     from click.testing import CliRunner
 

@@ -99,6 +99,7 @@ def _simulate(tmp_path: Path, *options: str) -> Path:
     return tmp_path / "xdg" / "bayes-diml" / "jax"
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_command_line_stores_compiled_programs(tmp_path):
     cache = _simulate(tmp_path)
     assert cache.is_dir() and any(cache.iterdir()), "no compiled program was stored"

@@ -80,6 +80,7 @@ def test_contrast_is_a_group_kind_not_a_plain_one():
     assert GROUP_KINDS == ("contrast",) and "contrast" not in KINDS
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_the_plot_has_one_row_per_agent_and_joint_action_of_the_contrast(grouped):
     frame = grouped.contrast("B", "A", prob=0.9)
     pc = grouped.plot("contrast", groups=("B", "A"), prob=0.9)
@@ -107,6 +108,7 @@ def test_the_plot_has_one_row_per_agent_and_joint_action_of_the_contrast(grouped
     _close(pc)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_the_plotted_draws_are_the_contrasts_joint_draws(grouped):
     frame = grouped.contrast("B", "A", prob=0.8)
     pc = grouped.plot("contrast", groups=("B", "A"), prob=0.8)
@@ -128,6 +130,7 @@ def test_the_plotted_draws_are_the_contrasts_joint_draws(grouped):
     assert not np.allclose(back, da.values)  # negative control: a real, non-zero contrast
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_a_confounded_fit_plots_temperature_times_payoff(grouped):
     post = _fit(_arms(3, 8, labelled=False), bd.LogitQ(0.3, "infer", 0.05), 30, 30)
     assert post.confounded
@@ -144,6 +147,7 @@ def test_a_confounded_fit_plots_temperature_times_payoff(grouped):
     _close(pc)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_contrast_plot_errors(grouped):
     with pytest.raises(ValueError, match=r"needs groups=\(B, A\).*got None. The groups are A, B"):
         grouped.plot("contrast")
@@ -169,6 +173,7 @@ def _cli(*args):
     return CliRunner().invoke(main, ["plot", *(str(a) for a in args)])
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_cli_writes_the_contrast_png(tmp_path, grouped):
     fit = grouped.save(tmp_path / "grouped.nc")
     out = tmp_path / "contrast.png"
@@ -192,6 +197,7 @@ def test_cli_writes_the_contrast_png(tmp_path, grouped):
     assert res.exit_code == 2 and "--contrast applies to --kind contrast" in res.output
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_cli_refuses_a_fit_that_is_not_grouped(tmp_path, grouped):
     data = _arms(2, 6, labelled=False)
     plain = bd.Trajectories(data.actions, K)  # no groups

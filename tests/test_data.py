@@ -706,6 +706,7 @@ def valid_trajectories(draw) -> Trajectories:
     return Trajectories(actions, n_actions, lengths=lengths, payoffs=payoffs)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @settings(HYPOTHESIS, max_examples=40)
 @given(data=valid_trajectories())
 def test_property_round_trip_all_formats(data):
@@ -821,12 +822,14 @@ def _check_valid(data: Trajectories, actions) -> None:
     lengths=st.none() | _LENGTHS,
     payoffs=st.none() | _PAYOFFS,
 )
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_property_random_arrays_raise_only_data_error(actions, n_actions, lengths, payoffs):
     data = _check_constructs_or_data_error(actions, n_actions, lengths, payoffs)
     if data is not None:
         _check_valid(data, actions)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @settings(HYPOTHESIS, max_examples=300)
 @given(case=_perturbed_inputs())
 def test_property_spoilt_arrays_construct_correctly_or_raise_data_error(case):
@@ -838,6 +841,7 @@ def test_property_spoilt_arrays_construct_correctly_or_raise_data_error(case):
         _check_valid(data, actions)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_property_strategy_yields_both_outcomes():
     """Guard: the spoilt-input strategy reaches both the valid and the refused branch."""
 
@@ -888,6 +892,7 @@ def _spoilt_csv(draw):
     return text, bool(edits), expected
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @settings(HYPOTHESIS, max_examples=150)
 @given(case=_spoilt_csv())
 def test_property_spoilt_csv_loads_correctly_or_raises_data_error(case):
@@ -1009,6 +1014,7 @@ _BAD_META = st.sampled_from(
     values=_COLUMN_VALUES,
     meta=_BAD_META,
 )
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_property_parquet_with_spoilt_columns_loads_correctly_or_raises(data, column, change, values, meta):
     """Hand-written Parquet files (no checksum) with a dropped/replaced column or bad metadata."""
     import pyarrow as pa

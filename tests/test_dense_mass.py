@@ -138,6 +138,7 @@ def test_auto_dense_mass_follows_the_dimension(
 # NUTS built on the model (init="prior", ``MCMC.run``) are stopped once they receive it (a fit is
 # ~10 s of compilation; BlackJAX's dense and diagonal runs are fitted in test_cli.py and
 # test_blackjax_nuts.py, ``info["dense_mass"]`` is set before the paths part).
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
 def test_auto_dense_mass_reaches_numpyros_nuts(data, monkeypatch):
     mech, d = data  # 9 unconstrained parameters
@@ -151,6 +152,7 @@ def test_auto_dense_mass_reaches_numpyros_nuts(data, monkeypatch):
     assert np.asarray(post.idata["posterior"]["alpha"]).shape == (1, 10)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_auto_dense_mass_reaches_blackjaxs_nuts(data, monkeypatch):
     mech, d = data
     monkeypatch.setattr(samplers, "DENSE_MASS_MAX_DIM", 8)  # 9 parameters: diagonal

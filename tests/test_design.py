@@ -119,6 +119,7 @@ def test_decide_criteria_and_evpi_by_hand():
 
 
 # ----------------------------------------------------------------------------- behaviour
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_point_mass_objective_equals_direct_simulation(game, point_mass):
     mech, params, _ = game
     E, T = 200, 20
@@ -162,6 +163,7 @@ def test_an_edit_that_changes_nothing_is_the_status_quo_draw_for_draw(spread):
     np.testing.assert_array_equal(d.prob_improvement, 0.0)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_posterior_spread_gives_intervals_and_probabilities_of_improvement(spread):
     with pytest.warns(ConfoundingWarning, match="'agent_welfare' depends on payoff levels"):
         d = spread.design(edits.subsidy(1), THETAS, "agent_welfare", 30, 15, seed=4)
@@ -240,6 +242,7 @@ def _stacked(families: dict, weights: dict, verdict: str = "informative"):
     return StackedPosterior(families, table, np.zeros((1, 1)), ["x"], info)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_a_stacked_fit_mixes_the_families_by_their_weights(game, point_mass, spread):
     stacked = _stacked({"a": point_mass, "b": spread}, {"a": 0.75, "b": 0.25})
     d = stacked.design(edits.toll(0), THETAS, "share:0", 10, 8, n_draws=8, seed=6)

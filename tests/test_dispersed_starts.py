@@ -35,6 +35,7 @@ def _model_starts(game, key, num_chains):
     return starts.dispersed_starts(potential, starts.prior_draw_fn(model), key, num_chains)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_dispersed_starts_are_distinct_finite_and_reproducible(game):
     first, found = _model_starts(game, jax.random.key(5), 4)
     assert found.tolist() == [True] * 4
@@ -87,6 +88,7 @@ def _bimodal_potential(z):
     return -jax.nn.logsumexp(jnp.stack([-0.5 * ((x - 3.0) / 0.3) ** 2, -0.5 * ((x + 3.0) / 0.3) ** 2]))
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_r_hat_flags_a_second_mode_from_dispersed_starts_but_not_from_the_map():
     """The point of dispersed starts: chains from the MAP all stay in its mode and agree (R-hat ~ 1,
     the second mode hidden); chains from their own prior draws settle in both modes (R-hat >> 1.1)."""

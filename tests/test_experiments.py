@@ -31,6 +31,7 @@ def quick_run(tmp_path_factory):
     return out, df
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_run_paper_writes_exact_columns(quick_run):
     out, df = quick_run
     csv = pd.read_csv(out)
@@ -46,6 +47,7 @@ def test_run_paper_writes_exact_columns(quick_run):
     assert saved["params.table"].shape == (5, 5, 5, 5, 4)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_rerun_skips_done_rows(quick_run, monkeypatch):
     out, _ = quick_run
     before = out.read_text()
@@ -59,6 +61,7 @@ def test_rerun_skips_done_rows(quick_run, monkeypatch):
     assert len(df) == 2 and set(df["method"]) == {"joint_bc"}
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_saved_params_reproduce_the_metric(quick_run, env_e2):
     out, df = quick_run
     saved = X.load_params(out.parent / "results_params" / "e2_4x5_equilibrium_seed0.npz")
@@ -75,6 +78,7 @@ def test_saved_params_reproduce_the_metric(quick_run, env_e2):
     assert math.isclose(value, row["diff_mse"], rel_tol=1e-5)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_summary_table_and_figure(quick_run, tmp_path):
     out, df = quick_run
     summ = X.summarize(out)
@@ -87,6 +91,7 @@ def test_summary_table_and_figure(quick_run, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("method", ["diml", "struct_mle", "joint_bc", "equilibrium"])
 def test_method_functions_feed_the_metrics(method, env_e2):
     fit = X.METHOD_FUNCTIONS[method](env_e2, X.QUICK_SETTINGS, 0)
@@ -142,6 +147,7 @@ def test_unknown_names_raise():
     assert not X.applicable("e7", "tabular_mle") and not X.applicable("e1", "struct_mle")
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_diml_val_chooses_the_prior_on_training_episodes_only(env_e2):
     """The choice maximises the recorded validation scores, ignores the test split, and the
     returned fit is ``diml`` refitted on all training episodes with the chosen sd."""

@@ -56,6 +56,7 @@ def test_grouped_plan_gives_each_episode_its_groups_counterfactuals(tables):
     assert not np.allclose(cf[0], other[0])
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_grouped_likelihood_equals_the_literal_loop_per_group(tables):
     data = _arms(tables[:2])
     mech = mechanisms.GroupedTabular(K, data.group_names)
@@ -178,6 +179,7 @@ def fitted(tables):
     return post, shifted
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
 def test_group_posteriors_and_the_contrast_pair_draw_by_draw(fitted, tables):
     post, shifted = fitted
@@ -203,6 +205,7 @@ def test_group_posteriors_and_the_contrast_pair_draw_by_draw(fitted, tables):
     assert post.summary().index.str.startswith("group[arm1] centred_payoffs").sum() == 12
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")
 def test_grouped_fit_errors_and_persistence(fitted, tmp_path):
     post, _ = fitted

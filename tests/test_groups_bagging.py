@@ -28,6 +28,7 @@ def test_stratified_indices_keep_every_group_and_its_size():
     assert any(np.bincount(groups[row], minlength=3).min() == 0 for row in plain)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # tiny bags
 def test_a_bagged_grouped_fit_pools_bags_that_all_hold_every_group():
     tab = mechanisms.Tabular(K)

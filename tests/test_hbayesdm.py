@@ -98,6 +98,7 @@ def test_bandit_command_reads_hbayesdm_text(tmp_path):
     assert res.exit_code != 0 and "trials are in row order" in res.output
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_fit_command_fits_the_shipped_hbayesdm_file(tmp_path):
     """`bayes-diml fit example.txt`: MAP arm payoffs near the rewards' generating means."""
     out = tmp_path / "fit.nc"

@@ -39,6 +39,7 @@ def population_data(n: int = N_AGENTS, M: int = 6, T: int = 20, seed: int = 0):
     return bd.Trajectories(sim.actions, sim.n_actions, payoffs=pay), betas
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_hierarchical_sites_dims_and_initial_values():
     data, _ = population_data(n=4, M=2, T=5)
     spec = ModelSpec.build(

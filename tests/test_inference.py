@@ -153,6 +153,7 @@ def test_spec_builds_its_plan_once_and_the_model_uses_it(game):
     assert same == spec and hash(same) == hash(spec) and moved != spec
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_pointwise_log_likelihood_is_per_step_and_sums_to_total(game):
     mech, params, data = game
     ragged = bd.Trajectories(data.actions[:4], data.n_actions, lengths=[30, 12, 2, 25])
@@ -169,6 +170,7 @@ def test_pointwise_log_likelihood_is_per_step_and_sums_to_total(game):
 
 
 # ------------------------------------------------------------------------------ MAP
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_map_with_flat_priors_is_the_mle(game):
     mech, _, data = game
     post = bd.fit(
@@ -330,6 +332,7 @@ def test_interval_coverage_is_nominal(beta_factor, expect_calibrated):
 
 
 # ---------------------------------------------------------------- confounding, beta
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_confounding_is_warned_and_labelled(game):
     mech, _, data = game
     with pytest.warns(ConfoundingWarning, match="confounded"):
@@ -372,6 +375,7 @@ def test_observed_payoffs_identify_beta():
 
 
 # --------------------------------------------------------------------- support
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_unplayed_opponent_profiles_are_off_support():
     mech = mechanisms.Tabular((2, 3))
     params = mech.init(jax.random.key(0))
@@ -396,6 +400,7 @@ def _point_mass_posterior(mech, params, data, learner) -> Posterior:
     return Posterior(tree, spec, "map")
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_counterfactual_matches_direct_simulation(game):
     mech, params, data = game
     post = _point_mass_posterior(mech, params, data, LEARNER)
@@ -413,6 +418,7 @@ def test_counterfactual_matches_direct_simulation(game):
     assert np.any(np.abs(other - per_episode.mean(0))[mask] > Z * se[mask])
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_counterfactual_edit_and_statistics(nuts_fit):
     toll = nuts_fit.counterfactual(
         mechanism_edit=lambda u, a: u - 3.0 * (a == 0),
@@ -459,6 +465,7 @@ def _assert_agrees_with_map(post, map_fit, label):
     assert np.all(z < Z), (label, z.max())
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_svi_agrees_with_map(svi_fit, map_fit):
     _assert_agrees_with_map(svi_fit, map_fit, "svi")
 
@@ -474,6 +481,7 @@ def test_svi_and_laplace_agree_with_map(game, map_fit, method, opts):
     _assert_agrees_with_map(post, map_fit, (method, opts))
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_learner_per_agent_and_flat_priors_errors(game):
     mech, _, data = game
     post = bd.fit(
@@ -506,6 +514,7 @@ def test_learner_per_agent_and_flat_priors_errors(game):
     assert FitError is not None
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_neural_mechanism_map_fit_runs():
     mech = mechanisms.NeuralJoint((2, 3), width=8, depth=1)
     params = mech.init(jax.random.key(0))
@@ -517,6 +526,7 @@ def test_neural_mechanism_map_fit_runs():
     )
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_predictive_groups_and_zarr(tmp_path, game, svi_fit):
     data = game[2]
     post = svi_fit
@@ -531,6 +541,7 @@ def test_predictive_groups_and_zarr(tmp_path, game, svi_fit):
     np.testing.assert_allclose(back.draws("centred_payoffs"), post.draws("centred_payoffs"))
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_identification_labels_never_observed_cells_prior_driven():
     mech = mechanisms.Tabular((2, 3))
     params = prior_table(mech, jax.random.key(4))
@@ -625,6 +636,7 @@ def test_network_output_bias_is_not_a_parameter():
     assert np.all(np.asarray(back["layers"][1]["b"]) == 0.0)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_flat_direction_names_the_beta_scale_confound():
     mech = mechanisms.Tabular((2, 2))
     params = prior_table(mech, jax.random.key(2), scale=1.5)
@@ -660,6 +672,7 @@ def test_tabular_levels_prior_is_iid_and_round_trips():
     np.testing.assert_allclose((J * sd**2) @ J.T, 1.5**2 * np.eye(J.shape[0]), atol=1e-5)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_observed_payoffs_fit_payoff_levels():
     """Observed payoffs are levels: fit switches Tabular(levels=True) on and recovers the table."""
     mech = mechanisms.Tabular((2, 2))

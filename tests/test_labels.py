@@ -237,6 +237,7 @@ def test_labelled_payoff_table_is_the_table_with_coordinates(fit):
     assert float(cell) == plain["mean"][2, 1, 1]
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_pairs_name_agents_and_actions(fit, tmp_path):
     frame = fit.payoff_pairs(0.9)
     adam = frame[frame["agent"] == "adam"]

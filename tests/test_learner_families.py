@@ -205,6 +205,7 @@ def test_log_softplus_is_accurate_and_smooth_everywhere(x64):
         assert np.all(np.isfinite(np.asarray(jax.vmap(jax.grad(log_softplus))(x32))))
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_regret_policy_is_stable_at_very_negative_regret(dtype):
     """At beta R = -200 the greedy probability is ~e^-200 / sum: finite, exact, finite gradients."""
@@ -264,6 +265,7 @@ def test_softmax_of_regrets_would_be_logit_q(x64):
     )
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_markovq_with_one_opponent_profile_is_logitq_without_the_first_step(x64):
     """With opponents of one action the state is constant after the start: LogitQ on steps 1.."""
     mech = mm.Tabular((3, 1))

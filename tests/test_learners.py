@@ -208,6 +208,7 @@ RIVALS = {
 }
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("family", list(FAMILY_PARAMS))
 def test_simulated_data_favour_the_generating_rule(family):
     """The log-likelihood ratio per episode (independent units) favours the true rule at z > 3.29.
@@ -378,6 +379,7 @@ def is_confounded_fit(model) -> bool:
     return is_confounded(model.mechanism, model.learner, model.data)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_cli_fit_with_learner_family(tmp_path):
     from click.testing import CliRunner
 

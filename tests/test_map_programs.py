@@ -60,6 +60,7 @@ def map_run(spec):
     return names, m
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_map_compiles_its_chunk_program_once(map_run):
     """Five chunks of Adam steps run one compiled program: the first chunk's outputs have the
     types of its inputs (no retrace for weakly typed starting values)."""
@@ -67,6 +68,7 @@ def test_map_compiles_its_chunk_program_once(map_run):
     assert names.count("_run_chunk") == 1, names
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_map_result_carries_the_unconstrained_optimum(spec, map_run):
     m = map_run[1]  # convergence is not the point here
     assert set(m.unconstrained) == set(m.values)
@@ -76,6 +78,7 @@ def test_map_result_carries_the_unconstrained_optimum(spec, map_run):
     assert m.unconstrained["alpha"].dtype == m.unconstrained["eps"].dtype == np.float32
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_lbfgs_and_adam_reach_the_same_map():
     """Both optimisers run through the same chunk program (L-BFGS carries a line-search state)
     and agree at an interior optimum (3 x 4 game, 20 x 40 steps: alpha ~ 0.25, eps ~ 0.06)."""

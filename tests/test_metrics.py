@@ -115,6 +115,7 @@ def test_payoff_differences_joint_batch():
     np.testing.assert_allclose(one, got[0, 0], atol=1e-6)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_payoff_differences_many_agents_batch():
     """A batch of joint actions of 60 agents (the full table would have 4**60 profiles)."""
     mech = SymmetricCount(60, 4, width=8)
@@ -507,6 +508,7 @@ def test_cfkl_equals_manual_pipeline(cf_case, cf_values):
     assert unshifted != want
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_cfkl_many_agents_count_histogram():
     """n = 12 > 10 agents: count-vector histograms; identical mechanisms give 0."""
     mech = SymmetricCount(12, 3, width=16)

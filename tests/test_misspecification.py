@@ -10,6 +10,7 @@ from bayes_diml.inference.pairs import payoff_pairs_frame
 from bayes_diml.studies import misspecification as ms
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_every_generator_simulates_reproducibly():
     for gen in ms.GENERATORS:
         a, b = ms.make_dataset(gen, 3, 4, 6), ms.make_dataset(gen, 3, 4, 6)

@@ -1,7 +1,9 @@
 """Execute the example notebooks in ``notebooks/`` top to bottom with their small settings.
 
 Each notebook reads one switch, ``BAYES_DIML_NOTEBOOK_SMALL`` (set to ``1`` here), that shrinks
-data and chains so the three run in about a minute. The kernel is the ``python3`` kernel of the
+data and chains so the five run in about two minutes. They are marked slow (the fast suite's
+budget); ``.ci/run`` runs them right after the fast tests, and the documentation build uses their
+executed copies. The kernel is the ``python3`` kernel of the
 interpreter running pytest, so it imports the installed ``bayes_diml`` (the kernel's working
 directory is ``notebooks/``, which holds no package source). ``pytest --nbmake notebooks/``
 runs them too (with the environment variable set for small settings).
@@ -28,6 +30,7 @@ NOTEBOOKS = [
 ]
 
 
+@pytest.mark.slow  # fast-suite budget; .ci/run runs them before the docs build
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs(name, monkeypatch):
     path = NOTEBOOK_DIR / name

@@ -35,6 +35,7 @@ def test_null_log_likelihood_matches_literal_loop(kind, ragged_data):
     assert fit.episode_ll.dims == ("chain", "draw", "episode")
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("kind", NULL_KINDS)
 def test_null_draws_are_the_conjugate_dirichlet(kind):
     """Posterior means match (1 + counts) / (K_i + n_i): the exact Dirichlet posterior."""

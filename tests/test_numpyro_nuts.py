@@ -79,6 +79,7 @@ def compiled(data, cache):
     return post, names
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_sequential_chains_compile_one_program_and_bypass_mcmc(compiled):
     post, names = compiled  # MCMC.run raised if called
     assert len(names) == 1, names  # one program for the two chains (no progress bar: one call)
@@ -94,6 +95,7 @@ def _same_chains(post, reference, tolerance: str) -> None:
         np.testing.assert_array_equal(post.idata["sample_stats"][name], reference.idata["sample_stats"][name])
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
 def test_compiled_chains_are_the_chains_of_numpyro_mcmc(data, cache, compiled, monkeypatch):
     monkeypatch.setattr(samplers, "_COMPILED_CHAINS", False)  # NumPyro's MCMC.run
@@ -105,6 +107,7 @@ def test_compiled_chains_are_the_chains_of_numpyro_mcmc(data, cache, compiled, m
     assert not np.allclose(alpha[0], alpha[1])
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # a short run
 def test_a_progress_bar_runs_the_same_iterations_in_chunks(data, cache, compiled, capsys):
     """With a bar, the iterations run in chunks (a bar that moves); the chains are the same."""

@@ -228,6 +228,7 @@ def _module_names() -> list[str]:
     return names
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_the_package_imports_without_the_optional_packages(tmp_path):
     """A fresh interpreter in which the optional packages cannot be imported imports every module."""
     names = _module_names()

@@ -125,6 +125,7 @@ def test_posterior_pairs_in_payoff_units(small_game):
         post.payoff_pairs(1.5)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_confounded_pairs_are_in_identified_units(small_game):
     mech, data = small_game
     with pytest.warns(bd.inference.ConfoundingWarning):

@@ -137,6 +137,7 @@ def test_plot_tree_holds_the_draws_of_observed_cells(laplace):
     assert plot_tree(laplace, max_cells=0)["posterior"].data_vars.keys() == {"alpha"}
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_confounded_fit_plots_the_identified_product(data):
     mech, d = data
     with pytest.warns(bd.inference.ConfoundingWarning):
@@ -194,6 +195,7 @@ def test_plot_errors(laplace, map_fit):
     _close(pc)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_cli_plot_writes_the_figure(tmp_path, laplace):
     fit = laplace.save(tmp_path / "fit.nc")
     out = tmp_path / "forest.png"

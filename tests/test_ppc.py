@@ -57,6 +57,7 @@ def test_statistics_by_hand():
     np.testing.assert_allclose(switch, [2 / 4])
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_correct_fit_passes_and_different_switching_is_detected(setting, tmp_path):
     mech, params, data, post = setting
     check = post.ppc_behaviour(n_draws=300, seed=0)
@@ -78,6 +79,7 @@ def test_correct_fit_passes_and_different_switching_is_detected(setting, tmp_pat
     assert path.stat().st_size > 1000
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_ppc_errors_and_cli(setting, tmp_path):
     _, _, data, post = setting
     with pytest.raises(ValueError, match="prob must lie"):

@@ -88,6 +88,7 @@ def test_environment_mechanisms_and_families_use_full_precision(name):
     assert all(p == FULL for p in found), found
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("mechanism", [mm.Tabular((3, 4)), mm.NeuralJoint((2, 3), width=4, depth=2)])
 def test_model_potential_uses_full_precision(mechanism):
     truth = mechanism.init(jax.random.key(1))

@@ -133,6 +133,7 @@ def test_map_checks_the_objective_after_its_last_step(small, nan_map):
     assert "mech.w" in err.sites
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_infinite_payoffs_stop_at_the_starting_point(small):
     _, data = small
     mech = _function(lambda p, j: jnp.where(j[0] == 1, jnp.inf, p["w"][j[0], j[1]]))
@@ -172,6 +173,7 @@ def test_svi_stops_at_the_step_whose_loss_is_nan(small):
     assert "mechanism" in info.value.sites
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_nuts_refuses_a_start_where_the_log_density_is_nan(small):
     _, data = small
     mech = _function(lambda p, j: p["w"][j[0], j[1]] * jnp.nan)
@@ -189,6 +191,7 @@ def test_nuts_refuses_a_start_where_the_log_density_is_nan(small):
         )
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_nuts_draw_checks(small):
     mech, data = small
     spec = ModelSpec.build(data, mech, LEARNER, None)
@@ -424,6 +427,7 @@ def test_memory_guard_from_the_environment_and_cli(small, tmp_path, monkeypatch)
     assert not Path(tmp_path / "f.nc").exists()
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.filterwarnings("ignore::bayes_diml.inference.ConvergenceWarning")  # 30 + 20 draws: compiles only
 def test_sequential_chains_without_progress_compile_the_sampler_once(small, capfd, caplog):
     """NumPyro 0.22 recompiles its whole sampling loop for every chain (and every checkpoint

@@ -82,6 +82,7 @@ def test_segmented_scan_equals_plain_scan(x64):
         np.testing.assert_allclose(b1, b0, rtol=1e-10)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_segmented_scan_full_log_policies_and_errors(x64):
     mech, params, data = _tabular_case(T=12)
     plan = plan_for(mech, data)
@@ -147,6 +148,7 @@ def _grad_log_joint(data, mech, learner, values, key, batch_size):
     return jax.jit(jax.grad(lj))(values)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_minibatch_log_joint_gradient_is_unbiased(x64):
     """Average of minibatch gradients (B = 4 of M = 12 episodes) = full-batch gradient, within MC error.
 
@@ -186,6 +188,7 @@ def test_minibatch_evaluates_only_the_batch(x64):
     assert float(scale) == pytest.approx(12 / 4)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("kind", ["count", "joint"])
 def test_evaluate_plan_on_episode_subset(kind, x64):
     """Selecting episodes gives the same rows whether points are shared or evaluated directly."""

@@ -58,6 +58,7 @@ def _fit_compiles(data, learner=FIT, **kw):
     return post, handler.names
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_bound_model_has_the_closed_models_log_density():
     data = _data(0, payoffs=True)
     spec = ModelSpec.build(data, TAB, FIT, Priors())
@@ -111,6 +112,7 @@ def test_model_data_keeps_what_the_model_reads():
     np.testing.assert_array_equal(md.plan.action_mask, spec.plan.action_mask)
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_fits_of_equal_shapes_share_their_programs_and_give_their_own_answers():
     jax.clear_caches()
     first, compiled_first = _fit_compiles(_data(0))
@@ -161,6 +163,7 @@ def test_laplace_draws_match_a_gaussian_and_flag_a_flat_direction():
     assert bool(singular)  # no curvature along y: refused by run_laplace, not drawn at the mode
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_svi_minibatches_reach_the_bound_model():
     """``SVIConfig(batch_size=B)`` passes ``batch_size`` through the bound model to the likelihood."""
     from numpyro.handlers import seed, trace

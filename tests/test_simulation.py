@@ -84,6 +84,7 @@ def test_recorded_payoffs_are_mechanism_payoffs(build):
 # ---------------------------------------------------------------- the truth scores best
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_true_parameters_score_higher_than_perturbed():
     mech, params = _tabular_game(5, (3, 4))
     learner = bd.LogitQ(0.25, 3.0, 0.06)

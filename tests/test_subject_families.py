@@ -39,6 +39,7 @@ FAST = ("bandit", "fp", "markovq")
 @pytest.mark.parametrize(
     "family", [f if f in FAST else pytest.param(f, marks=pytest.mark.slow) for f in PER_SUBJECT]
 )
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_each_episode_is_scored_with_its_subjects_value(family):
     learner, field = PER_SUBJECT[family]
     rng = np.random.default_rng(1)

@@ -57,6 +57,7 @@ def test_subject_sites_dims_and_initial_values():
         ModelSpec.build(data, mechanisms.Tabular((2, 2)), bd.LogitQ("infer_subjects", BETA, EPS), Priors())
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("subjects", [None, [5, 2, 5, 2]])
 def test_each_episode_is_scored_with_its_own_subject_values(subjects):
     """The model's log-likelihood equals the core likelihood of each episode with its subject's alpha and eps.
@@ -112,6 +113,7 @@ def test_per_subject_temperature_without_payoffs_is_refused():
         ).model()()
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_hbayesdm_subjects_fit_with_per_subject_alpha(tmp_path):
     """The shipped hBayesDM file, its 6 episodes grouped into 3 subjects: one alpha per subject.
 
@@ -173,6 +175,7 @@ def test_population_of_subject_alphas_recovered_with_nuts():
     assert abs(d.mean() - np.log(0.6 / 0.4)) > Z * d.std()
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_nonfinite_diagnosis_runs_each_episode_with_its_subject_values():
     """The NaN diagnosis scores actions as the model does (3 subjects, 5 episodes, 2 agents)."""
     from bayes_diml.inference import diagnose_nonfinite

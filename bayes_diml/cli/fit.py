@@ -42,7 +42,7 @@ from bayes_diml.inference import METHODS, StackedPosterior, fit
 from bayes_diml.inference.auto import AUTO, auto_learner
 from bayes_diml.learners import FAMILIES, family_name, parameter_names, temperature_name
 from bayes_diml.learners import learner_family as learner_family_cls
-from bayes_diml.mechanisms import GroupedTabular
+from bayes_diml.mechanisms import CovariateTabular, GroupedTabular
 from bayes_diml.models import INFER, Priors
 from bayes_diml.registry import MECHANISM_NAMES, make_mechanism, parse_n_actions
 
@@ -63,22 +63,31 @@ _METHOD_OPTIONS = {
     "batch_size": {"svi": "batch_size"},
 }
 
+#: The --mechanism name of ``CovariateTabular`` (a tabular mechanism whose cells move with --covariates).
+COVARIATE = "covariate"
+
 #: ``post.info`` entries ``fit --json`` reports as diagnostics.
 _DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "converged", "map_log_joint", "final_elbo_loss")
 
 
-def _read_data(path: Path, data_format: str, n_actions: str | None, group_by: str | None = None) -> Any:
+def _read_data(
+    path: Path,
+    data_format: str,
+    n_actions: str | None,
+    group_by: str | None = None,
+    covariates: tuple[str, ...] | None = None,
+) -> Any:
     """Trajectories from DATA: hBayesDM text (by --format or a .txt/.tsv suffix) or a trajectory file.
 
     ``group_by`` names the column of group labels of a CSV/Parquet file (``group`` for the
-    groups an .npz stores).
+    groups an .npz stores); ``covariates`` the numeric columns of a CSV/Parquet file to read as
+    covariates (an .npz keeps the covariates it stores; the mechanism picks its own by name).
     """
     suffix = path.suffix.lower()
     if data_format == "hbayesdm" or (data_format == "auto" and suffix in HBAYESDM_SUFFIXES):
-        if group_by is not None:
-            raise click.UsageError(
-                "--group-by needs trajectory data (.npz, .csv, .parquet), not hBayesDM text."
-            )
+        if group_by is not None or covariates is not None:
+            flag = "--group-by" if group_by is not None else "--covariates"
+            raise click.UsageError(f"{flag} needs trajectory data (.npz, .csv, .parquet), not hBayesDM text.")
         k = parse_n_actions(n_actions)
         if k is not None and len(k) != 1:
             message = f"hBayesDM data have one agent: give one K; got {n_actions}."
@@ -90,7 +99,33 @@ def _read_data(path: Path, data_format: str, n_actions: str | None, group_by: st
             "(hBayesDM, or --format hbayesdm).",
             param_hint="DATA",
         )
-    return load_trajectories(path, n_actions=parse_n_actions(n_actions), group_by=group_by)
+    wanted = None if suffix == ".npz" else covariates
+    return load_trajectories(path, n_actions=parse_n_actions(n_actions), group_by=group_by, covariates=wanted)
+
+
+def _covariate_names(text: str | None, mechanism_name: str, family: str, group_by: str | None) -> Any:
+    """Return the names of --covariates (``None`` without it), checked against the other options."""
+    covariate = mechanism_name.lower() == COVARIATE
+    if text is None:
+        if covariate:
+            raise click.UsageError(
+                "--mechanism covariate needs --covariates NAME[,NAME...] (the covariate columns)."
+            )
+        return None
+    names = tuple(c.strip() for c in text.split(","))
+    if not names or not all(names) or len(set(names)) != len(names):
+        raise click.BadParameter(
+            f"expected distinct comma-separated column names; got {text!r}.", param_hint="--covariates"
+        )
+    if not covariate:
+        raise click.UsageError(f"--covariates needs --mechanism covariate, not --mechanism {mechanism_name}.")
+    if group_by is not None:
+        raise click.UsageError("--covariates and --group-by do not combine: fit one of them.")
+    if family == AUTO:
+        raise click.UsageError(
+            "--mechanism covariate does not apply to --learner-family auto; name one family."
+        )
+    return names
 
 
 def _check_grouped(group_by: str | None, mechanism_name: str, family: str, method: str) -> None:
@@ -129,11 +164,12 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--mechanism",
     "mechanism_name",
-    type=click.Choice(MECHANISM_NAMES, case_sensitive=False),
+    type=click.Choice((*MECHANISM_NAMES, COVARIATE), case_sensitive=False),
     default="tabular",
     show_default=True,
     help="Mechanism family: tabular (any game), neural (NeuralJoint), congestion "
-    "(StructuredCongestion), public-goods (StructuredPublicGoods), symmetric (SymmetricCount).",
+    "(StructuredCongestion), public-goods (StructuredPublicGoods), symmetric (SymmetricCount), "
+    "covariate (CovariateTabular: a table whose cells move linearly with --covariates).",
 )
 @click.option(
     "--method",
@@ -213,6 +249,15 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     "episode (an .npz: 'group', the groups it stores). Needs --mechanism tabular, one learner "
     "family and --method nuts (the MAP of the between-group scale is degenerate). Then "
     "`bayes-diml payoffs FIT --group G` or `--contrast A:B`.",
+)
+@click.option(
+    "--covariates",
+    "covariates_text",
+    default=None,
+    metavar="C1,C2,...",
+    help="With --mechanism covariate: the numeric episode-level columns of a CSV/Parquet file "
+    "(constant within each episode; an .npz: covariates it stores) that move each payoff cell "
+    "linearly (CovariateTabular). Then `bayes-diml payoffs FIT --covariate-effects --out F.csv`.",
 )
 @click.option("--shard-episodes", is_flag=True, help="Split episodes over all JAX devices (docs/scale.md).")
 @click.option(
@@ -296,6 +341,7 @@ def fit_command(
     checkpoint_every: int | None,
     shard_episodes: bool,
     group_by: str | None,
+    covariates_text: str | None,
     robust: str | None,
     bags: int | None,
     bag_seed: int | None,
@@ -363,10 +409,14 @@ def fit_command(
                 f"expected a positive number or 'flat'; got {prior_scale!r}.", param_hint="--prior-scale"
             ) from None
     _check_grouped(group_by, mechanism_name, family, method)
+    covariates = _covariate_names(covariates_text, mechanism_name, family, group_by)
     options = _method_options(method, method_flags)
     with flag_errors():
-        data = _read_data(data_path, data_format, n_actions, group_by)
-        mechanism = make_mechanism(mechanism_name.lower(), data)
+        data = _read_data(data_path, data_format, n_actions, group_by, covariates)
+        name = "tabular" if covariates is not None else mechanism_name.lower()
+        mechanism = make_mechanism(name, data)  # a covariate table: checked as a tabular one
+    if covariates is not None:
+        mechanism = CovariateTabular(data.n_actions, covariates)
     if group_by is not None:
         if data.groups is None:  # not reached for CSV/Parquet/npz (the loader raises); a safeguard
             raise click.BadParameter(f"{data_path} has no groups.", param_hint="--group-by")
@@ -450,6 +500,13 @@ def _print_fit(post: Any, out: Path) -> None:
                 f"`bayes-diml summary {out}`, `bayes-diml payoffs {out} --group {groups[0]} --out "
                 f"payoffs.npz` and `bayes-diml payoffs {out} --contrast {groups[-1]}:{groups[0]} --out "
                 "contrast.csv`.",
+                soft_wrap=True,
+            )
+        elif isinstance(post.mechanism, CovariateTabular):
+            console.print(
+                f"Payoff table: {sup.size:,} (profile, agent) cells, moving linearly with the covariates "
+                f"{', '.join(post.mechanism.covariate_names)}; identified: {what} and their slopes. See "
+                f"`bayes-diml payoffs {out} --covariate-effects --out effects.csv`.",
                 soft_wrap=True,
             )
         else:

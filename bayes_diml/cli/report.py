@@ -32,6 +32,7 @@ from bayes_diml.cli.options import check_out, json_option, load_fit, prob_option
 from bayes_diml.inference import StackedPosterior
 from bayes_diml.labels import labels_to_npz
 from bayes_diml.learners import temperature_name
+from bayes_diml.mechanisms import CovariateTabular
 from bayes_diml.models import REPORT_TABLE_LIMIT
 from bayes_diml.registry import short_n_actions
 
@@ -188,6 +189,12 @@ def _confounding_note(post: Any, err: Any, what: str) -> None:
     help="A grouped fit: write a CSV of centred payoff in group A minus group B, one row per agent and "
     "joint action: agent, joint, mean, lower, upper, prob_positive, support_a, support_b, units.",
 )
+@click.option(
+    "--covariate-effects",
+    is_flag=True,
+    help="A covariate fit (fit --mechanism covariate): write a CSV of each centred payoff's change per "
+    "unit of each covariate: agent, joint, covariate, mean, lower, upper, prob_positive, units.",
+)
 @json_option
 @user_errors
 def payoffs(
@@ -197,6 +204,7 @@ def payoffs(
     pairs: bool,
     group: str | None,
     contrast: str | None,
+    covariate_effects: bool,
     as_json: bool,
 ) -> None:
     """Write the centred payoff table of a fit: mean, lower, upper, support of shape (K_1, ..., K_n, n).
@@ -212,7 +220,19 @@ def payoffs(
     A grouped fit (`fit --group-by`) has one table per group: --group G writes group G's table
     (or --pairs), --contrast A:B a CSV of the difference A - B per agent and joint action with
     the posterior probability that it is positive (with --json: its rows).
+
+    A covariate fit (`fit --mechanism covariate`) has a table that moves with its covariates:
+    --covariate-effects writes a CSV of each centred payoff's change per unit of each covariate
+    with the posterior probability that it is positive (the table at a covariate value: the
+    Python API's Posterior.payoff_table(covariates=...)).
     """
+    if covariate_effects:
+        if group is not None or pairs or contrast is not None:
+            raise click.UsageError(
+                "--covariate-effects writes its own CSV: give it without --group, --pairs, --contrast."
+            )
+        _write_covariate_effects(fit_path, prob, out, as_json)
+        return
     if contrast is not None:
         if group is not None or pairs:
             raise click.UsageError("--contrast writes its own CSV: give it without --group and --pairs.")
@@ -225,6 +245,7 @@ def payoffs(
     err = stderr()
     with visible_warnings(err):
         post = _select_group(load_fit(fit_path), group)
+        _check_one_table(post)
         k = tuple(post.data.n_actions)
         cells = math.prod(k) * len(k)
         if not table_recorded(post.best if isinstance(post, StackedPosterior) else post):
@@ -263,6 +284,54 @@ def payoffs(
         )
     _abstention_note(post, err)
     _confounding_note(post, err, "the table is in the prior's units; only {t} x payoffs is identified.")
+
+
+def _check_one_table(post: Any) -> None:
+    """Refuse a covariate fit's table (it moves with the covariates), naming --covariate-effects."""
+    mech = getattr(post, "mechanism", None)
+    if isinstance(mech, CovariateTabular):
+        raise click.UsageError(
+            f"this fit's payoff table moves with the covariates {', '.join(mech.covariate_names)}: pass "
+            "--covariate-effects (the table at a covariate value: Posterior.payoff_table(covariates=...))."
+        )
+
+
+def _write_covariate_effects(fit_path: Path, prob: float, out: Path, as_json: bool) -> None:
+    """Write ``post.covariate_effects(prob)`` as CSV; print one line (or, with --json, the rows)."""
+    check_out(out, (".csv",))
+    err = stderr()
+    with visible_warnings(err):
+        post = load_fit(fit_path)
+        if not isinstance(getattr(post, "mechanism", None), CovariateTabular):
+            raise click.UsageError(
+                "--covariate-effects applies to a covariate fit (fit --mechanism covariate --covariates "
+                "NAMES); this fit has none."
+            )
+        frame = post.covariate_effects(prob)
+    frame.to_csv(out, index=False)
+    sure = ((frame["lower"] > 0) | (frame["upper"] < 0)).to_numpy()
+    if as_json:
+        emit_json(
+            {
+                "out": out,
+                "prob": prob,
+                "covariates": list(post.mechanism.covariate_names),
+                "rows": frame.to_dict(orient="records"),
+                "intervals_excluding_zero": int(sure.sum()),
+                "units": str(frame["units"].iloc[0]) if len(frame) else None,
+            }
+        )
+    else:
+        click.echo(
+            f"Wrote {out}: {len(frame):,} slopes (agent, joint action, covariate) of the centred payoffs "
+            f"with {percent(prob)} intervals; {int(sure.sum()):,} intervals exclude 0."
+        )
+    _confounding_note(
+        post,
+        err,
+        "the slopes are in the identified units {t} x payoff (column units), so their signs keep "
+        "their meaning.",
+    )
 
 
 def _group_names(post: Any) -> tuple[str, ...]:

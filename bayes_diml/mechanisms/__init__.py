@@ -13,6 +13,7 @@ from .base import (
     n_profiles,
     param_count,
 )
+from .covariate import CovariateTabular
 from .generic import Function, Linear
 from .grouped import GroupedTabular
 from .neural import NeuralJoint, SymmetricCount
@@ -24,6 +25,7 @@ __all__ = [
     "CountMechanism",
     "Tabular",
     "GroupedTabular",
+    "CovariateTabular",
     "NeuralJoint",
     "SymmetricCount",
     "Congestion",

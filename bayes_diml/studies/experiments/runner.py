@@ -1,16 +1,24 @@
-"""The suite's runner: fit and score every row of a grid, appending to a CSV that a rerun resumes."""
+"""The suite's runner: fit and score every row of a grid, appending to a CSV that a rerun resumes.
+
+Rows run one after another in this process, or as Dask tasks (one per row) on a local cluster
+(``workers`` > 1) or a given ``client``; either way the driver appends each row to the CSV as it
+finishes, so an interrupted run resumes the same way.
+"""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 
 from bayes_diml.mechanisms import param_count
+from bayes_diml.optional import require
+from bayes_diml.studies.experiments.fitting import MethodFit
 from bayes_diml.studies.experiments.grid import (
     _check_methods,
     applicable,
@@ -24,6 +32,8 @@ from bayes_diml.studies.experiments.settings import _KEY, QUICK_SETTINGS, Settin
 
 __all__ = ["run_paper"]
 
+_Key = tuple[str, str, str, int]  # (experiment, setting, method, seed)
+
 
 def run_paper(
     experiments: Iterable[str] | str = ("e1", "e2", "e3", "e7:40x10"),
@@ -33,6 +43,8 @@ def run_paper(
     quick: bool = False,
     progress: bool = True,
     settings: Settings | None = None,
+    workers: int | None = None,
+    client: Any = None,
 ):
     """Run the suite; one CSV row per (experiment, setting, method, seed), appended as it finishes.
 
@@ -53,12 +65,25 @@ def run_paper(
     progress : bool
         Print one line per finished row to stderr.
     settings : Settings, optional
+    workers : int, optional
+        More than 1: run each pending row as a Dask task on a local cluster of this many
+        processes (one thread each; needs ``pip install "bayes-diml[sweep]"``). None or 1: serial.
+    client : dask.distributed.Client, optional
+        Run each pending row as a task on this client instead (not together with ``workers`` > 1).
+        A task rebuilds its row's environment from the seed, so the rows' numbers are those of a
+        serial run; this process writes the CSV and the params as the tasks finish (in any
+        order). When a task fails, the tasks not yet finished are cancelled and a RuntimeError
+        names the row; the rows finished before stay in the CSV.
 
     Returns
     -------
     pandas.DataFrame
         All rows of the CSV for the requested grid (old and new), in :data:`CSV_COLUMNS` order.
     """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1 or None; got {workers!r}.")
+    if client is not None and workers is not None and workers > 1:
+        raise ValueError("give workers (a local Dask cluster) or client (a running one), not both.")
     pairs = expand_experiments(experiments)
     methods = _check_methods(methods)
     seeds = [int(s) for s in seeds]
@@ -70,40 +95,34 @@ def run_paper(
         (str(r.experiment), str(r.setting), str(r.method), int(r.seed))
         for r in load_results(out_csv).itertuples(index=False)
     }
-    for experiment, setting in pairs:
-        for seed in seeds:
-            todo = [
-                m for m in methods if applicable(experiment, m) and (experiment, setting, m, seed) not in done
-            ]
-            if not todo:
-                continue
-            env = make_environment(experiment, setting, seed, settings)
-            for method in todo:
-                key = (experiment, setting, method, seed)
-                t0 = time.perf_counter()
-                fit = METHOD_FUNCTIONS[method](env, settings, seed)
-                jax.block_until_ready(fit.params)
-                seconds = time.perf_counter() - t0
-                scores = evaluate(env, fit, settings)
-                _save_params(_params_path(out_csv, key), fit)
-                n_params = param_count(fit.params) + (3 if fit.learner is not None else 0)
-                row = (
-                    dict(zip(_KEY, key, strict=True))
-                    | scores
-                    | {"fit_seconds": seconds, "n_params": n_params}
-                )
-                _append_row(out_csv, row)
-                done.add(key)
-                if progress:
-                    cov = scores["interval_coverage_90"]
-                    print(
-                        f"{experiment} {setting} {method:12s} seed {seed}: diff_mse {scores['diff_mse']:.3e} "
-                        f"cfkl {scores['cfkl_params']:.3f}"
-                        + ("" if math.isnan(cov) else f" cover90 {cov:.2f}")
-                        + f" fit {seconds:.1f}s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+    pending: list[_Key] = [
+        (experiment, setting, method, seed)
+        for experiment, setting in pairs
+        for seed in seeds
+        for method in methods
+        if applicable(experiment, method) and (experiment, setting, method, seed) not in done
+    ]
+    if client is not None:
+        _run_on_client(client, pending, settings, out_csv, progress)
+    elif workers is not None and workers > 1:
+        distributed = require("dask.distributed", "sweep", "Running the paper's rows on Dask workers")
+        if pending:
+            with (
+                distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cluster,
+                distributed.Client(cluster) as own,
+            ):
+                _run_on_client(own, pending, settings, out_csv, progress)
+    else:
+        env, env_of = None, None
+        for key in pending:
+            experiment, setting, method, seed = key
+            if env_of != (experiment, setting, seed):  # one environment for the methods of a seed
+                env_of = (experiment, setting, seed)
+                env = make_environment(experiment, setting, seed, settings)
+            row, fit = _fit_row(METHOD_FUNCTIONS[method], key, settings, env)
+            _finish_row(out_csv, key, row, fit, progress)
     df = load_results(out_csv)
     wanted = {(e, s) for e, s in pairs}
     sel = [
@@ -111,3 +130,75 @@ def run_paper(
         for e, s, m, sd in df[list(_KEY)].itertuples(index=False)
     ]
     return df[sel].reset_index(drop=True)
+
+
+def _fit_row(method_fn: Callable, key: _Key, settings: Settings, env: Any = None) -> tuple[dict, MethodFit]:
+    """Fit and score one row (building its environment unless given); return its CSV row and fit."""
+    experiment, setting, _, seed = key
+    if env is None:
+        env = make_environment(experiment, setting, seed, settings)
+    t0 = time.perf_counter()
+    fit = method_fn(env, settings, seed)
+    jax.block_until_ready(fit.params)
+    seconds = time.perf_counter() - t0
+    scores = evaluate(env, fit, settings)
+    n_params = param_count(fit.params) + (3 if fit.learner is not None else 0)
+    row = dict(zip(_KEY, key, strict=True)) | scores | {"fit_seconds": seconds, "n_params": n_params}
+    return row, fit
+
+
+def _row_task(method_fn: Callable, key: _Key, settings: Settings) -> tuple[dict, MethodFit]:
+    """One Dask task: :func:`_fit_row`, with the fit's arrays moved to NumPy and no ``draws`` closure."""
+    row, fit = _fit_row(method_fn, key, settings)
+    return row, fit._replace(
+        params=jax.device_get(fit.params),
+        learner=jax.device_get(fit.learner),
+        draws=None,
+        info=jax.device_get(dict(fit.info)),
+    )
+
+
+def _finish_row(out_csv: Path, key: _Key, row: dict, fit: MethodFit, progress: bool) -> None:
+    """Save the row's params, append the row to the CSV and print its progress line."""
+    _save_params(_params_path(out_csv, key), fit)
+    _append_row(out_csv, row)
+    if progress:
+        experiment, setting, method, seed = key
+        cov = row["interval_coverage_90"]
+        print(
+            f"{experiment} {setting} {method:12s} seed {seed}: diff_mse {row['diff_mse']:.3e} "
+            f"cfkl {row['cfkl_params']:.3f}"
+            + ("" if math.isnan(cov) else f" cover90 {cov:.2f}")
+            + f" fit {row['fit_seconds']:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _run_on_client(
+    client: Any, pending: list[_Key], settings: Settings, out_csv: Path, progress: bool
+) -> None:
+    """Run every pending row as one task on ``client``; write each row as its task finishes."""
+    if not pending:
+        return
+    from dask.distributed import as_completed
+
+    # the method functions are looked up here, so a task runs what this process calls the method
+    futures = {
+        client.submit(_row_task, METHOD_FUNCTIONS[key[2]], key, settings, pure=False): key for key in pending
+    }
+    try:
+        for fut in as_completed(list(futures)):
+            key = futures[fut]
+            try:
+                row, fit = fut.result()
+            except Exception as exc:
+                experiment, setting, method, seed = key
+                raise RuntimeError(
+                    f"row experiment={experiment} setting={setting} method={method} seed={seed} failed "
+                    f"({type(exc).__name__}: {exc}); the rows finished before it are in {out_csv}, "
+                    "and a rerun resumes from them."
+                ) from exc
+            _finish_row(out_csv, key, row, fit, progress)
+    finally:
+        client.cancel(list(futures))  # the tasks still pending after an error (or an interrupt)

@@ -1,0 +1,175 @@
+"""Covariate fits (``CovariateTabular``): effects of covariates, and the payoff table at a covariate value.
+
+A covariate fit draws a centred payoff table and, per covariate, centred slopes: agent i's
+centred payoff of joint action a in an episode with covariates x is
+``table[a, i] + sum_c x_c slopes[c, a, i]``. :func:`covariate_effects_frame` reports each slope
+(the change of a centred payoff per unit of a covariate) with its interval and the posterior
+probability that it is positive; :func:`covariate_payoff_table` the centred table at a given
+covariate value. :func:`context_payoff_table` routes ``Posterior.payoff_table`` for fits with
+context (groups or covariates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from bayes_diml.learners import temperature_name
+from bayes_diml.mechanisms import CovariateTabular, GroupedTabular, joint_profiles
+from bayes_diml.models import mechanism_sites, params_from_sites
+
+from .labelled import payoff_dataset
+from .pairs import UNITS_PAYOFF, UNITS_SCALED
+
+__all__ = [
+    "COVARIATE_EFFECT_COLUMNS",
+    "require_covariate",
+    "require_one_table",
+    "covariate_draws",
+    "covariate_effects_frame",
+    "covariate_payoff_table",
+    "context_payoff_table",
+]
+
+#: Columns of :func:`covariate_effects_frame` (the command line's ``payoffs --covariate-effects`` file).
+COVARIATE_EFFECT_COLUMNS = ("agent", "joint", "covariate", "mean", "lower", "upper", "prob_positive")
+
+
+def require_covariate(post: Any, what: str) -> CovariateTabular:
+    """Return the fit's ``CovariateTabular``, or raise ValueError saying ``what`` needs one."""
+    mech = post.mechanism
+    if not isinstance(mech, CovariateTabular):
+        raise ValueError(
+            f"{what} needs a covariate fit (mechanism CovariateTabular, e.g. `bayes-diml fit "
+            f"--mechanism covariate --covariates NAMES`); this fit's mechanism is {type(mech).__name__}."
+        )
+    return mech
+
+
+def require_one_table(post: Any, what: str) -> None:
+    """Raise ValueError when ``what`` needs one payoff table and the fit has one per group or context."""
+    mech = post.mechanism
+    if isinstance(mech, GroupedTabular):
+        raise ValueError(
+            f"{what} answers for one group of a grouped fit: use post.for_group(g).{what}(...) "
+            f"with g one of {', '.join(mech.groups)}."
+        )
+    if isinstance(mech, CovariateTabular):
+        raise ValueError(
+            f"{what} answers for one payoff table, and this fit's table moves with the covariates "
+            f"{', '.join(mech.covariate_names)}: use post.payoff_table(covariates={{...}}) or "
+            "post.covariate_effects()."
+        )
+
+
+def covariate_draws(post: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return draws of the centred table ``float[D, K_1..K_n, n]`` and slopes ``float[D, C, K_1..K_n, n]``."""
+    mech = require_covariate(post, "covariate draws")
+    sites = {name: jnp.asarray(post.draws(name)) for name in mechanism_sites(mech)}
+    params = params_from_sites(mech, sites)  # batch dim D first
+    return np.asarray(params["table"], dtype=float), np.asarray(params["slopes"], dtype=float)
+
+
+def _identified_units(post: Any, draws: np.ndarray) -> tuple[np.ndarray, str]:
+    """``draws: float[D, ..., n]`` in identified units: x temperature (per draw, agent) when confounded."""
+    if not post.confounded:
+        return draws, UNITS_PAYOFF
+    name = temperature_name(post.learner)
+    t = np.asarray(getattr(post.learner_draws(), name), dtype=float)
+    t = np.broadcast_to(t if t.ndim == 2 else t[:, None], (len(t), draws.shape[-1]))  # float[D, n]
+    return draws * t.reshape(len(t), *([1] * (draws.ndim - 2)), draws.shape[-1]), UNITS_SCALED.format(
+        temperature=name
+    )
+
+
+def covariate_effects_frame(post: Any, prob: float = 0.9):
+    """Tabulate each centred payoff's change per unit of each covariate (agent, joint action, covariate).
+
+    Returns a pandas DataFrame with :data:`COVARIATE_EFFECT_COLUMNS` (``joint`` written like
+    ``1-0``, the actions in agent order; ``covariate`` the covariate's name), then ``units``
+    (``payoff``, or temperature x payoff when the payoff scale is not identified: signs and
+    ``prob_positive`` keep their meaning). ``prob_positive`` is the share of draws where the
+    slope is positive; with one draw (MAP) the interval is that point.
+    """
+    import pandas as pd
+
+    mech = require_covariate(post, "Posterior.covariate_effects")
+    if not 0.0 < float(prob) < 1.0:
+        raise ValueError(f"prob must lie in (0, 1); got {prob}.")
+    _, slopes = covariate_draws(post)
+    slopes, units = _identified_units(post, slopes)  # float[D, C, K_1..K_n, n]
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    n = mech.n_agents
+    profiles = joint_profiles(mech.n_actions)  # int[P, n], C order: the table's cell order
+    flat = slopes.reshape(slopes.shape[0], mech.n_covariates, -1, n)  # [D, C, P, n]
+    rows = []
+    for i in range(n):
+        for p, joint in enumerate(profiles):
+            for c, name in enumerate(mech.covariate_names):
+                d = flat[:, c, p, i]
+                rows.append(
+                    {
+                        "agent": i,
+                        "joint": "-".join(str(int(v)) for v in joint),
+                        "covariate": name,
+                        "mean": float(d.mean()),
+                        "lower": float(np.quantile(d, lo)),
+                        "upper": float(np.quantile(d, hi)),
+                        "prob_positive": float((d > 0).mean()),
+                        "units": units,
+                    }
+                )
+    frame = pd.DataFrame(rows, columns=[*COVARIATE_EFFECT_COLUMNS, "units"])
+    frame.attrs.update(prob=prob, units=units)
+    return frame
+
+
+def covariate_payoff_table(post: Any, covariates: Mapping[str, float] | None, prob: float, *, labelled: bool):
+    """Return the centred payoff table at ``covariates`` (``{"name": value}``, every covariate of the fit).
+
+    Arrays ``mean, lower, upper`` float[K_1..K_n, n] and ``support`` (as ``Posterior.payoff_table``);
+    with ``labelled=True`` an ``xarray.Dataset`` whose attribute ``covariates`` holds the value.
+    """
+    mech = require_covariate(post, "payoff_table(covariates=...)")
+    if covariates is None:
+        raise ValueError(
+            "this fit's payoff table moves with the covariates "
+            f"{', '.join(mech.covariate_names)}; pass covariates={{name: value, ...}}."
+        )
+    x = mech.covariate_vector(covariates)  # ValueError naming unknown, missing or non-finite ones
+    table, slopes = covariate_draws(post)
+    d = table + np.einsum("dc...,c->d...", slopes, x)  # float[D, K_1..K_n, n]
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    out = {
+        "mean": d.mean(0),
+        "lower": np.quantile(d, lo, axis=0),
+        "upper": np.quantile(d, hi, axis=0),
+        "support": post.support.copy(),
+    }
+    if not labelled:
+        return out
+    ds = payoff_dataset(out, post.data, prob)
+    ds.attrs["covariates"] = str({c: float(v) for c, v in zip(mech.covariate_names, x, strict=True)})
+    return ds
+
+
+def context_payoff_table(
+    post: Any, prob: float, *, labelled: bool, group: str | None, covariates: Mapping[str, float] | None
+) -> Any:
+    """``Posterior.payoff_table`` of a fit with context: a group's table, or the table at covariates.
+
+    Returns None for a fit with one table (and neither ``group`` nor ``covariates`` given).
+    """
+    if group is not None or isinstance(post.mechanism, GroupedTabular):
+        if group is None:
+            raise ValueError(
+                "this fit has one payoff table per group; pass group= one of "
+                f"{', '.join(post.mechanism.groups)}."
+            )
+        return post.for_group(group).payoff_table(prob, labelled=labelled)
+    if covariates is not None or isinstance(post.mechanism, CovariateTabular):
+        return covariate_payoff_table(post, covariates, prob, labelled=labelled)
+    return None

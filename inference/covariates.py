@@ -21,7 +21,7 @@ from bayes_diml.learners import temperature_name
 from bayes_diml.mechanisms import CovariateTabular, GroupedTabular, joint_profiles
 from bayes_diml.models import mechanism_sites, params_from_sites
 
-from .labelled import payoff_dataset
+from .labelled import cell_interval, joint_label, payoff_dataset, payoff_interval_table
 from .pairs import UNITS_PAYOFF, UNITS_SCALED
 
 __all__ = [
@@ -101,7 +101,6 @@ def covariate_effects_frame(post: Any, prob: float = 0.9):
         raise ValueError(f"prob must lie in (0, 1); got {prob}.")
     _, slopes = covariate_draws(post)
     slopes, units = _identified_units(post, slopes)  # float[D, C, K_1..K_n, n]
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
     n = mech.n_agents
     profiles = joint_profiles(mech.n_actions)  # int[P, n], C order: the table's cell order
     flat = slopes.reshape(slopes.shape[0], mech.n_covariates, -1, n)  # [D, C, P, n]
@@ -109,18 +108,10 @@ def covariate_effects_frame(post: Any, prob: float = 0.9):
     for i in range(n):
         for p, joint in enumerate(profiles):
             for c, name in enumerate(mech.covariate_names):
-                d = flat[:, c, p, i]
                 rows.append(
-                    {
-                        "agent": i,
-                        "joint": "-".join(str(int(v)) for v in joint),
-                        "covariate": name,
-                        "mean": float(d.mean()),
-                        "lower": float(np.quantile(d, lo)),
-                        "upper": float(np.quantile(d, hi)),
-                        "prob_positive": float((d > 0).mean()),
-                        "units": units,
-                    }
+                    {"agent": i, "joint": joint_label(joint), "covariate": name}
+                    | cell_interval(flat[:, c, p, i], prob)
+                    | {"units": units}
                 )
     frame = pd.DataFrame(rows, columns=[*COVARIATE_EFFECT_COLUMNS, "units"])
     frame.attrs.update(prob=prob, units=units)
@@ -142,13 +133,7 @@ def covariate_payoff_table(post: Any, covariates: Mapping[str, float] | None, pr
     x = mech.covariate_vector(covariates)  # ValueError naming unknown, missing or non-finite ones
     table, slopes = covariate_draws(post)
     d = table + np.einsum("dc...,c->d...", slopes, x)  # float[D, K_1..K_n, n]
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-    out = {
-        "mean": d.mean(0),
-        "lower": np.quantile(d, lo, axis=0),
-        "upper": np.quantile(d, hi, axis=0),
-        "support": post.support.copy(),
-    }
+    out = payoff_interval_table(d, prob, post.support)
     if not labelled:
         return out
     ds = payoff_dataset(out, post.data, prob)

@@ -19,7 +19,7 @@ from bayes_diml.learners import temperature_name
 from bayes_diml.mechanisms import GroupedTabular, joint_profiles
 from bayes_diml.models import GROUP_SCALE, grouped_free, mechanism_sites
 
-from .labelled import relabel_index
+from .labelled import cell_interval, joint_label, relabel_index
 from .spec import ModelSpec
 
 __all__ = [
@@ -117,7 +117,6 @@ def contrast_frame(post: Any, group_a: str, group_b: str, prob: float = 0.9):
     da, units = pa.identified_payoff_draws()
     db, _ = pb.identified_payoff_draws()
     diff = da - db  # float[D, K_1..K_n, n], draw by draw
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
     k = mech.n_actions
     n = len(k)
     profiles = joint_profiles(k)  # int[P, n], C order: the table's cell order
@@ -126,19 +125,10 @@ def contrast_frame(post: Any, group_a: str, group_b: str, prob: float = 0.9):
     rows = []
     for i in range(n):
         for p, joint in enumerate(profiles):
-            d = flat[:, p, i]
             rows.append(
-                {
-                    "agent": i,
-                    "joint": "-".join(str(int(v)) for v in joint),
-                    "mean": float(d.mean()),
-                    "lower": float(np.quantile(d, lo)),
-                    "upper": float(np.quantile(d, hi)),
-                    "prob_positive": float((d > 0).mean()),
-                    "support_a": bool(sup_a[p, i]),
-                    "support_b": bool(sup_b[p, i]),
-                    "units": units,
-                }
+                {"agent": i, "joint": joint_label(joint)}
+                | cell_interval(flat[:, p, i], prob)
+                | {"support_a": bool(sup_a[p, i]), "support_b": bool(sup_b[p, i]), "units": units}
             )
     frame = pd.DataFrame(rows)
     frame.attrs.update(group_a=a, group_b=b, prob=prob, units=units)

@@ -14,12 +14,50 @@ import xarray as xr
 
 from bayes_diml.labels import action_names, agent_names, relabel_row
 
-__all__ = ["payoff_dataset", "profile_dims", "relabel_index"]
+__all__ = [
+    "cell_interval",
+    "joint_label",
+    "payoff_dataset",
+    "payoff_interval_table",
+    "profile_dims",
+    "relabel_index",
+]
 
 
 def profile_dims(data: Any) -> list[str]:
     """Dimension names of a payoff table float[K_1, ..., K_n, n]: ``action_<agent>`` then ``agent``."""
     return [f"action_{a}" for a in agent_names(data.agent_labels, data.n_agents)] + ["agent"]
+
+
+def payoff_interval_table(draws: np.ndarray, prob: float, support: np.ndarray) -> dict[str, np.ndarray]:
+    """Summarise payoff draws as the table :func:`payoff_dataset` labels.
+
+    ``mean, lower, upper`` (central ``prob`` interval) over the draws of ``draws: float[D,
+    K_1..K_n, n]``, and a copy of ``support`` (bool[K_1..K_n, n]).
+    """
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    return {
+        "mean": draws.mean(0),
+        "lower": np.quantile(draws, lo, axis=0),
+        "upper": np.quantile(draws, hi, axis=0),
+        "support": support.copy(),
+    }
+
+
+def cell_interval(draws: np.ndarray, prob: float) -> dict[str, float]:
+    """Summarise ``draws: float[D]``: ``mean, lower, upper`` (central ``prob``) and ``prob_positive``."""
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    return {
+        "mean": float(draws.mean()),
+        "lower": float(np.quantile(draws, lo)),
+        "upper": float(np.quantile(draws, hi)),
+        "prob_positive": float((draws > 0).mean()),
+    }
+
+
+def joint_label(joint: Any) -> str:
+    """Write a joint action ``int[n]`` like ``1-0`` (the actions in agent order)."""
+    return "-".join(str(int(v)) for v in joint)
 
 
 def payoff_dataset(table: dict[str, np.ndarray], data: Any, prob: float) -> xr.Dataset:

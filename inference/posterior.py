@@ -43,7 +43,7 @@ from .identification import (
     support_mask,
 )
 from .interventions import EditedMechanism, counterfactual, evenly_spaced
-from .labelled import payoff_dataset, relabel_index
+from .labelled import payoff_dataset, payoff_interval_table, relabel_index
 from .pairs import UNITS_PAYOFF, UNITS_SCALED, payoff_pairs_frame
 from .persistence import read_fit, save_fit
 from .plots import plot_posterior
@@ -236,14 +236,7 @@ class Posterior:
         special = context_payoff_table(self, prob, labelled=labelled, group=group, covariates=covariates)
         if special is not None:
             return special
-        d = self.payoff_differences()
-        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-        table = {
-            "mean": d.mean(0),
-            "lower": np.quantile(d, lo, axis=0),
-            "upper": np.quantile(d, hi, axis=0),
-            "support": self.support.copy(),
-        }
+        table = payoff_interval_table(self.payoff_differences(), prob, self.support)
         return payoff_dataset(table, self.data, prob) if labelled else table
 
     @property

@@ -18,28 +18,14 @@ from typing import Any, NamedTuple
 import jax
 from numpyro.infer.util import constrain_fn, potential_energy
 
+from bayes_diml.models import ClosedModel
+
 __all__ = ["Potential", "Opaque", "as_program_argument", "potential_value_and_grad", "constrain_draws"]
 
 
 @jax.tree_util.register_pytree_node_class
-class Opaque:
-    """A callable as a pytree without leaves (compared by identity): wraps plain functions."""
-
-    def __init__(self, fn: Callable) -> None:
-        self.fn = fn
-
-    def __call__(self, *args: Any) -> Any:
-        """Call the wrapped function."""
-        return self.fn(*args)
-
-    def tree_flatten(self) -> tuple[tuple, Callable]:
-        """No leaves; the function is the static part."""
-        return (), self.fn
-
-    @classmethod
-    def tree_unflatten(cls, aux: Callable, children: tuple) -> Opaque:
-        """Rebuild from the static part."""
-        return cls(aux)
+class Opaque(ClosedModel):
+    """A plain function as a pytree without leaves (compared by identity), like ``ClosedModel``."""
 
 
 def _is_pytree_callable(fn: Any) -> bool:

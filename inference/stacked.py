@@ -28,6 +28,7 @@ from bayes_diml.data import Trajectories
 
 from .design import Design, decide
 from .errors import SpecificationWarning
+from .labelled import payoff_interval_table
 from .nulls import NullFit, fit_null
 from .pairs import payoff_pairs_frame
 from .persistence import STACKED_ATTR, fit_from_tree, fit_tree, open_tree, write_tree
@@ -188,14 +189,7 @@ class StackedPosterior:
     def payoff_table(self, prob: float = 0.9) -> dict[str, np.ndarray]:
         """Arrays ``mean, lower, upper`` float[K_1..K_n, n] of the stacked draws and ``support``."""
         _check_prob(prob)
-        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-        d = self._draws
-        return {
-            "mean": d.mean(0),
-            "lower": np.quantile(d, lo, axis=0),
-            "upper": np.quantile(d, hi, axis=0),
-            "support": self.support.copy(),
-        }
+        return payoff_interval_table(self._draws, prob, self.support)
 
     def payoff_pairs(self, prob: float = 0.9) -> pd.DataFrame:
         """Tabulate ``u_i(a, a_-i) - u_i(b, a_-i)`` from the stacked draws, with the verdict.

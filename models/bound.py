@@ -153,9 +153,9 @@ class ClosedModel:
     def __init__(self, model: Callable) -> None:
         self.model = model
 
-    def __call__(self, **extra: Any) -> None:
+    def __call__(self, *args: Any, **extra: Any) -> Any:
         """Run the model (inside a NumPyro handler); ``extra`` keywords (e.g. ``batch_size``) are added."""
-        return self.model(**extra)
+        return self.model(*args, **extra)
 
     def tree_flatten(self) -> tuple[tuple, Callable]:
         """No leaves; the model is the static part."""

@@ -135,6 +135,8 @@ def test_bad_input_errors(tables):
         mechanisms.GroupedTabular(K, ())
     with pytest.raises(ValueError, match="sequence of labels"):
         mechanisms.GroupedTabular(K, "ab")
+    with pytest.raises(ValueError, match="group_scale_prior must be > 0"):
+        mechanisms.GroupedTabular(K, ("a", "b"), group_scale_prior=0.0)
     mech = mechanisms.GroupedTabular(K, data.group_names)
     with pytest.raises(ValueError, match=r"int\[..., n \+ 1\]"):
         mech.payoffs(mech.init(jax.random.key(0)), np.zeros((4, 2), int))

@@ -37,6 +37,24 @@ def check_positive_int(name: str, value: int, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_labels(name: str, labels: Sequence[str], noun: str = "label") -> tuple[str, ...]:
+    """A non-empty tuple of distinct strings (``groups``, ``covariate_names``); ValueError naming ``name``."""
+    if isinstance(labels, str) or not hasattr(labels, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of {noun}s; got {labels!r}.")
+    out = tuple(str(v) for v in labels)
+    if not out:
+        raise ValueError(f"{name} must hold at least one {noun}.")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must be distinct; got {out}.")
+    return out
+
+
+def check_positive(name: str, value: float) -> None:
+    """Raise a ValueError naming ``name`` unless ``value > 0`` (a prior scale)."""
+    if not float(value) > 0:
+        raise ValueError(f"{name} must be > 0; got {value}.")
+
+
 def torch_linear_init(key: jax.Array, fan_in: int, fan_out: int) -> dict[str, jax.Array]:
     """PyTorch's default ``nn.Linear`` init: weight and bias ~ U(+-1/sqrt(fan_in))."""
     bound = 1.0 / np.sqrt(fan_in)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._util import check_n_actions
+from ._util import check_labels, check_n_actions, check_positive
 from .tabular import Tabular
 
 __all__ = ["CovariateTabular"]
@@ -53,17 +53,10 @@ class CovariateTabular:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
-        names = self.covariate_names
-        if isinstance(names, str) or not hasattr(names, "__iter__"):
-            raise ValueError(f"covariate_names must be a sequence of names; got {names!r}.")
-        names = tuple(str(c) for c in names)
-        if not names:
-            raise ValueError("covariate_names must hold at least one name.")
-        if len(set(names)) != len(names):
-            raise ValueError(f"covariate_names must be distinct; got {names}.")
-        object.__setattr__(self, "covariate_names", names)
-        if not float(self.slope_prior) > 0:
-            raise ValueError(f"slope_prior must be > 0; got {self.slope_prior}.")
+        object.__setattr__(
+            self, "covariate_names", check_labels("covariate_names", self.covariate_names, "name")
+        )
+        check_positive("slope_prior", self.slope_prior)
 
     @property
     def n_agents(self) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from ._util import check_n_actions
+from ._util import check_labels, check_n_actions, check_positive
 from .tabular import Tabular
 
 __all__ = ["GroupedTabular"]
@@ -49,17 +49,8 @@ class GroupedTabular:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
-        groups = self.groups
-        if isinstance(groups, str) or not hasattr(groups, "__iter__"):
-            raise ValueError(f"groups must be a sequence of labels; got {groups!r}.")
-        groups = tuple(str(g) for g in groups)
-        if not groups:
-            raise ValueError("groups must hold at least one label.")
-        if len(set(groups)) != len(groups):
-            raise ValueError(f"groups must be distinct; got {groups}.")
-        object.__setattr__(self, "groups", groups)
-        if not float(self.group_scale_prior) > 0:
-            raise ValueError(f"group_scale_prior must be > 0; got {self.group_scale_prior}.")
+        object.__setattr__(self, "groups", check_labels("groups", self.groups))
+        check_positive("group_scale_prior", self.group_scale_prior)
 
     @property
     def n_agents(self) -> int:

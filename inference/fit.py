@@ -10,7 +10,7 @@ import numpy as np
 
 from bayes_diml.learners import temperature_name
 from bayes_diml.mechanisms import GroupedTabular
-from bayes_diml.models import GROUP_SCALE, Priors, inferred_learner_fields
+from bayes_diml.models import GROUP_SCALE, Priors, inferred_learner_fields, resolve_learner
 
 from .auto import (
     AUTO,
@@ -28,6 +28,7 @@ from .errors import ConvergenceWarning
 from .map import MAPConfig
 from .pipeline import METHODS, run_fit
 from .posterior import Posterior
+from .spec import check_context_fit
 from .stacked import StackedPosterior
 
 __all__ = ["fit", "METHODS", "DEFAULT_ROBUST"]
@@ -219,6 +220,14 @@ def fit(
             **options,
         }
         specs = auto_candidates(candidates)
+        check_context_fit(data, mechanism)  # the data, then each candidate, before fitting any
+        for name, spec in specs.items():
+            try:
+                check_context_fit(data, mechanism, resolve_learner(spec))
+            except ValueError as exc:
+                raise ValueError(
+                    f"learner='auto' cannot fit candidate {name!r}: {exc} Leave it out with candidates=."
+                ) from None
         fits = {
             name: fit(
                 data,

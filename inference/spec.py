@@ -116,10 +116,7 @@ class ModelSpec(NamedTuple):
         priors = priors if priors is not None else Priors()
         if not isinstance(priors, Priors):
             raise TypeError(f"priors must be bayes_diml.models.Priors; got {type(priors).__name__}.")
-        if isinstance(mechanism, GroupedTabular):
-            _check_grouped(data, mechanism, learner)
-        if isinstance(mechanism, CovariateTabular):
-            _check_covariate(data, mechanism, learner)
+        check_context_fit(data, mechanism, learner)
         if isinstance(mechanism, Tabular) and not mechanism.levels and _sees_levels(data, learner):
             # observed payoffs and played-action reinforcement see each agent's mean payoff over
             # its own actions: there it is a parameter, not a gauge
@@ -216,8 +213,32 @@ def _same_plan(a: CounterfactualPlan, b: CounterfactualPlan) -> bool:
     return a.kind == b.kind and all(np.array_equal(x, y) for x, y in pairs)
 
 
-def _check_grouped(data: Trajectories, mechanism: GroupedTabular, learner: Any) -> None:
-    """Refuse grouped fits this model cannot make, with the reason."""
+def check_context_fit(data: Trajectories, mechanism: Any, learner: Any = None) -> None:
+    """Refuse a grouped or covariate fit this model cannot make (ValueError/DataError with the reason).
+
+    Checks the data's groups or covariates, then, unless ``learner`` is None, that no payoff
+    level enters the model (observed payoffs, a learner that reinforces the played action):
+    these mechanisms model payoff differences only. Runs when a :class:`ModelSpec` is built;
+    ``learner="auto"`` runs it for every candidate before fitting any.
+    """
+    if isinstance(mechanism, GroupedTabular):
+        _check_groups(data, mechanism)
+        advice = "Fit each group with Tabular, or use"
+    elif isinstance(mechanism, CovariateTabular):
+        episode_contexts(mechanism, data)  # covariates present, named and finite (DataError)
+        advice = "Use"
+    else:
+        return
+    if learner is not None and _sees_levels(data, learner):
+        raise ValueError(
+            f"{type(mechanism).__name__} models payoff differences only; observed payoffs and learners "
+            "that reinforce the played action (BanditQ, EWA, Aspiration) see payoff levels. "
+            f"{advice} a full-feedback learner (LogitQ, Hedge, ...)."
+        )
+
+
+def _check_groups(data: Trajectories, mechanism: GroupedTabular) -> None:
+    """Refuse data whose groups the grouped mechanism does not match, with the reason."""
     from bayes_diml.counterfactual import episode_group_codes
 
     try:
@@ -229,23 +250,6 @@ def _check_grouped(data: Trajectories, mechanism: GroupedTabular, learner: Any) 
         raise ValueError(
             f"group(s) {', '.join(map(repr, missing))} of the mechanism have no episode in the data; "
             "build it with the data's groups: GroupedTabular(n_actions, data.group_names)."
-        )
-    if _sees_levels(data, learner):
-        raise ValueError(
-            "GroupedTabular models payoff differences only; observed payoffs and learners that "
-            "reinforce the played action (BanditQ, EWA, Aspiration) see payoff levels. Fit each group "
-            "with Tabular, or use a full-feedback learner (LogitQ, Hedge, ...)."
-        )
-
-
-def _check_covariate(data: Trajectories, mechanism: CovariateTabular, learner: Any) -> None:
-    """Refuse covariate fits this model cannot make, with the reason (DataError for the data's covariates)."""
-    episode_contexts(mechanism, data)  # covariates present, named and finite
-    if _sees_levels(data, learner):
-        raise ValueError(
-            "CovariateTabular models payoff differences only; observed payoffs and learners that "
-            "reinforce the played action (BanditQ, EWA, Aspiration) see payoff levels. Use a "
-            "full-feedback learner (LogitQ, Hedge, ...)."
         )
 
 

@@ -440,3 +440,23 @@ def test_command_line_fits_and_writes_the_covariate_effects(recovery, plain_fit,
     assert "applies to a covariate fit" in _invoke(
         "payoffs", plain, "--covariate-effects", "--out", effects, ok=False
     )
+
+
+def test_auto_refuses_a_level_seeing_candidate_before_fitting_any(truth, data, monkeypatch):
+    """learner="auto" checks every candidate first: no fit runs, the error names the candidate."""
+    import sys
+
+    fit_module = sys.modules["bayes_diml.inference.fit"]
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a candidate was fitted before the refusal")
+
+    monkeypatch.setattr(fit_module, "run_fit", no_fit)
+    mech, _ = truth
+    with pytest.raises(
+        ValueError, match=r"cannot fit candidate 'ewa': CovariateTabular models payoff differences"
+    ):
+        bd.fit(data, mech, learner="auto", method="laplace", candidates=("logit_q", "ewa"))
+    bare = bd.Trajectories(data.actions, K, lengths=data.lengths)
+    with pytest.raises(DataError, match="needs data with covariates"):  # a data problem is not a candidate's
+        bd.fit(bare, mech, learner="auto", method="laplace", candidates=("logit_q", "ewa"))

@@ -45,6 +45,7 @@ __all__ = [
     "episode_group_codes",
     "covariate_plan",
     "episode_contexts",
+    "takes_covariates",
     "evaluate_plan",
     "counterfactual_payoffs",
     "step_counterfactuals",
@@ -253,11 +254,17 @@ def _is_grouped(mechanism: Any) -> bool:
     )
 
 
-def _is_covariate(mechanism: Any) -> bool:
-    """Tell whether the mechanism's payoffs take the episode's covariates (``payoffs(..., covariates=)``)."""
-    return isinstance(getattr(mechanism, "covariate_names", None), tuple) and callable(
-        getattr(mechanism, "context_params", None)
-    )
+def takes_covariates(mechanism: Any) -> bool:
+    """Tell whether the mechanism's payoffs take the episode's covariates (``payoffs(..., covariates=)``).
+
+    Any mechanism with a non-empty tuple ``covariate_names`` does (``CovariateTabular``, and
+    ``Function`` / ``NeuralJoint`` built with covariates); its plan is :func:`covariate_plan`.
+    """
+    names = getattr(mechanism, "covariate_names", None)
+    return isinstance(names, tuple) and len(names) > 0
+
+
+_is_covariate = takes_covariates
 
 
 def episode_contexts(mechanism: Any, data: Trajectories) -> tuple[np.ndarray, np.ndarray]:
@@ -397,7 +404,12 @@ def evaluate_plan(
         if direct:  # fewer (pair) rows in the batch than planned: evaluate just those
             cf = mechanism.count_payoffs(params, own, jnp.asarray(plan.points)[index][..., None, :])
         else:
-            rows = mechanism.count_payoffs(params, own, jnp.asarray(plan.points)[:, None, :])
+            grid = getattr(mechanism, "count_grid", None)  # a faster evaluation of the same rows
+            points = jnp.asarray(plan.points)
+            if callable(grid):
+                rows = grid(params, points)  # [U, K]
+            else:
+                rows = mechanism.count_payoffs(params, own, points[:, None, :])
             cf = rows[index]  # [..., n, K]
     elif direct:  # joint plan, flat index u * n + i: evaluate the batch's joints, keep agent i
         n = plan.action_mask.shape[0]

@@ -5,6 +5,7 @@ Vocabulary: ``M`` episodes, ``T`` steps, ``n`` agents, ``K_i`` actions of agent 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -290,6 +291,14 @@ class Trajectories:
         if self.groups is None:
             raise DataError("these trajectories have no groups; pass groups=... (one label per episode).")
         return np.unique(self.groups, return_inverse=True)[1].astype(np.int64)
+
+    def with_group_subjects(self) -> Trajectories:
+        """Return these trajectories with each group as one subject (``subjects = group_index``).
+
+        Learner fields set to ``"infer_subject"`` then take one value per group, drawn from a
+        population (docs/groups.md, "Learners that differ by group").
+        """
+        return dataclasses.replace(self, subjects=self.group_index)
 
     @property
     def n_covariates(self) -> int:

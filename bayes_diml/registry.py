@@ -33,8 +33,9 @@ __all__ = [
     "short_n_actions",
 ]
 
-#: Names of :func:`make_mechanism`; all but tabular and neural need equal K_i.
-MECHANISM_NAMES = ("tabular", "neural", "congestion", "public-goods", "symmetric", "bandit")
+#: Names of :func:`make_mechanism`; congestion, public-goods and symmetric need equal K_i, covariate
+#: data with covariates.
+MECHANISM_NAMES = ("tabular", "neural", "congestion", "public-goods", "symmetric", "bandit", "covariate")
 #: Learner values that ask for inference: :data:`bayes_diml.models.INFER`, ``INFER_PER_AGENT``,
 #: ``INFER_HIERARCHICAL`` and ``INFER_SUBJECT`` (the models floor reads them; core cannot import it).
 INFER_VALUES = ("infer", "infer_per_agent", "infer_hierarchical", "infer_subject")
@@ -93,15 +94,18 @@ def make_mechanism(
     Parameters
     ----------
     name : tabular (any game), neural (``NeuralJoint``), congestion, public-goods, symmetric
-        (these three need every agent to have the same number of actions) or bandit (one agent,
-        one payoff per arm, level included: :func:`bayes_diml.bandit.bandit_mechanism`).
+        (these three need every agent to have the same number of actions), bandit (one agent,
+        one payoff per arm, level included: :func:`bayes_diml.bandit.bandit_mechanism`) or
+        covariate (``CovariateTabular(data.n_actions, data.covariate_names)``: needs data with
+        covariates).
     n_actions_or_data : the data (their ``n_actions``) or the action counts ``int[n]``.
     tabular_limit : most payoff entries ``prod K_i x n`` a tabular mechanism may have.
 
     Raises
     ------
     ParameterError
-        (parameter ``mechanism``) for an unknown name or a family that does not fit the game.
+        (parameter ``mechanism``) for an unknown name, a family that does not fit the game, or
+        ``covariate`` without data that carry covariates.
     """
     data = n_actions_or_data
     k = tuple(int(v) for v in (data.n_actions if isinstance(data, Trajectories) else data))
@@ -111,15 +115,17 @@ def make_mechanism(
                 "mechanism", f"'bandit' is for single-agent data; these data have {len(k)} agents."
             )
         return bandit_mechanism(k[0])
-    if name == "tabular":
+    if name in ("tabular", "covariate"):
         cells = math.prod(k) * len(k)
         if cells > tabular_limit:
             raise ParameterError(
                 "mechanism",
-                f"a tabular mechanism of this game has prod K_i x n = {cells:,} payoff entries "
+                f"a {name} mechanism of this game has prod K_i x n = {cells:,} payoff entries "
                 f"(n_actions = {short_n_actions(k)}), more than {tabular_limit:,}; use 'neural', "
                 "'symmetric' or a structured family.",
             )
+        if name == "covariate":
+            return _covariate_mechanism(data, k)
         return mechanisms.Tabular(k)
     if name == "neural":
         return mechanisms.NeuralJoint(k)
@@ -134,6 +140,23 @@ def make_mechanism(
             f"n_actions = {k}. Use 'tabular' or 'neural'.",
         )
     return _STRUCTURED[name](len(k), k[0])
+
+
+def _covariate_mechanism(data: Any, k: tuple[int, ...]) -> Any:
+    """``CovariateTabular(k, data.covariate_names)``; ParameterError when the data carry no covariates."""
+    if not isinstance(data, Trajectories):
+        raise ParameterError(
+            "mechanism",
+            "'covariate' needs the data (with covariates) to name its covariates, not only n_actions; "
+            "pass the Trajectories.",
+        )
+    if data.covariates is None or not data.covariate_names:
+        raise ParameterError(
+            "mechanism",
+            "'covariate' needs data with covariates (Trajectories(..., covariates=..., "
+            "covariate_names=...), or --covariates NAMES on the command line); these data have none.",
+        )
+    return mechanisms.CovariateTabular(k, tuple(data.covariate_names))
 
 
 def parse_learner_value(value: Any, name: str) -> Any:

@@ -7,6 +7,8 @@ Usage (from the repository root)::
         --out docs/results/results.csv
 
 Rows already in the CSV are skipped. ``--summary-only`` rewrites the table and the figure.
+``--workers N`` fits the rows as Dask tasks on N local processes, ``--scheduler ADDRESS`` on a
+running Dask cluster (both need ``pip install "bayes-diml[sweep]"``).
 """
 
 from __future__ import annotations
@@ -26,10 +28,30 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="docs/results/results.csv")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--summary-only", action="store_true")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, help="Dask: local worker processes.")
+    where.add_argument("--scheduler", default=None, help="Dask: address of a running scheduler.")
     args = p.parse_args(argv)
     out = Path(args.out)
     if not args.summary_only:
-        X.run_paper(args.experiments, args.seeds, args.methods, out, quick=args.quick)
+        client = None
+        if args.scheduler is not None:
+            from dask.distributed import Client
+
+            client = Client(args.scheduler)
+        try:
+            X.run_paper(
+                args.experiments,
+                args.seeds,
+                args.methods,
+                out,
+                quick=args.quick,
+                workers=args.workers,
+                client=client,
+            )
+        finally:
+            if client is not None:
+                client.close()
     df = X.load_results(out)
     print(X.format_table(X.summarize(df)))
     X.plot_figure1(df, out.with_name("figure1.png"))

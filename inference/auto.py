@@ -31,18 +31,23 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 import pandas as pd
-from numpyro.infer import Predictive
 
 from bayes_diml.learners import FAMILIES, family_name, learner_family, parameter_names, temperature_name
-from bayes_diml.models import INFER, Priors, mechanism_sites, resolve_learner, sample_mechanism
+from bayes_diml.models import INFER, Priors, resolve_learner
 
 from .bag_diagnostics import BAGGING
 from .compare import ParetoKWarning, loo
-from .idata import deterministic_sites
 from .nulls import NULL_KINDS, NullFit, fit_null
 from .posterior import Posterior
 from .quiet import COMPARE_WARNINGS, silenced
-from .stacked import NO_INFORMATION, StackedPosterior, mixture_counts, mixture_draws, null_key
+from .stacked import (
+    NO_INFORMATION,
+    StackedPosterior,
+    context_kind,
+    mix_stacked_draws,
+    null_key,
+    prior_payoff_draws,
+)
 
 __all__ = [
     "AUTO",
@@ -164,24 +169,6 @@ def scaled_payoff_draws(post: Posterior) -> np.ndarray:
     :meth:`Posterior.scaled_payoff_draws`.
     """
     return post.scaled_payoff_draws()
-
-
-def prior_payoff_draws(post: Posterior, key: jax.Array, num: int) -> np.ndarray:
-    """Return ``num`` (even) antithetic prior draws ``float[num, K_1, ..., K_n, n]`` of the centred payoffs.
-
-    Half are drawn from the fit's mechanism prior, the other half are their negatives, so that
-    exactly half of the draws favour each action of every pair.
-    """
-    half = (int(num) + 1) // 2
-    spec = post.spec
-
-    def prior() -> None:
-        sample_mechanism(spec.mechanism, spec.priors)
-
-    sites = Predictive(prior, num_samples=half)(key)
-    sites = {k: np.asarray(sites[k]) for k in mechanism_sites(spec.mechanism)}
-    draws = deterministic_sites(spec, sites)["centred_payoffs"]
-    return np.concatenate([draws, -draws])
 
 
 def nesting_notes(families: dict[str, str]) -> dict[str, str]:
@@ -423,26 +410,19 @@ def stack_draws(
         if post.info.get("robust") != BAGGING or family_name(post.learner) != family_name(fits[name].learner):
             raise ValueError(f"bagged[{name!r}] must be a bagged fit (robust='bagging') of the same family.")
     first = next(iter(fits.values()))
-    key = jax.random.key(int(comparison.info["seed"]))
-    learners = [n for n in table.index if n not in NULL_NAMES]
-    counts = dict(
-        zip(table.index, mixture_counts(table["mixture_weight"].to_numpy(), num_draws), strict=True)
-    )
-    n_prior = sum(counts[n] for n in NULL_NAMES)
-    n_prior += n_prior % 2
-    pools = {n: scaled_payoff_draws(bagged.get(n, fits[n])) for n in learners if counts[n] > 0}
-    parts, sources = [], []
-    if pools:
-        d, s = mixture_draws(pools, {n: counts[n] for n in pools}, jax.random.fold_in(key, 1))
-        parts.append(d)
-        sources.append(s)
-    if n_prior:
-        parts.append(prior_payoff_draws(first, jax.random.fold_in(key, 2), n_prior))
-        sources.append(np.full(n_prior, "prior"))
+    context = context_kind(first.mechanism)
+    if context is None:
+        draws, sources, prior_weight = mix_stacked_draws(
+            table, int(comparison.info["seed"]), fits, bagged, num_draws=num_draws
+        )
+    else:  # the payoffs depend on the group / covariates: no pooled draws (see StackedPosterior.for_group)
+        draws, sources, prior_weight = np.zeros((0,)), np.zeros((0,), dtype=str), float("nan")
     fitted = [*fits.values(), *bagged.values()]
     info = {
         **comparison.info,
-        "prior_weight": float(n_prior / sum(len(p) for p in parts)),
+        "prior_weight": prior_weight,
+        "context": context,
+        "num_draws": int(num_draws),
         "method": first.method,
         "seconds": float(sum(float(p.info.get("seconds", 0.0)) for p in fitted)),
         "robust": BAGGING if bagged else None,
@@ -450,9 +430,7 @@ def stack_draws(
         "n_bags": int(next(iter(bagged.values())).info["n_bags"]) if bagged else 0,
     }
     candidates: dict[str, Posterior | NullFit] = {**fits, **comparison.nulls}
-    return StackedPosterior(
-        candidates, table, np.concatenate(parts), np.concatenate(sources), info, bagged=bagged
-    )
+    return StackedPosterior(candidates, table, draws, sources, info, bagged=bagged)
 
 
 def stack_fits(

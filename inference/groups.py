@@ -10,6 +10,8 @@ the same joint draws.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,14 @@ import xarray as xr
 
 from bayes_diml.learners import temperature_name
 from bayes_diml.mechanisms import GroupedTabular, joint_profiles
-from bayes_diml.models import GROUP_SCALE, grouped_free, mechanism_sites
+from bayes_diml.models import (
+    GROUP_SCALE,
+    INFER,
+    grouped_free,
+    hierarchical_site_names,
+    mechanism_sites,
+    subject_learner_fields,
+)
 
 from .labelled import cell_interval, joint_label, relabel_index
 from .spec import ModelSpec
@@ -85,6 +94,7 @@ def group_posterior(post: Any, group: str) -> Any:
         if name in ds:
             out[name] = (("chain", "draw", *profile_dims), ds[name].values[:, :, code])
     out = out.drop_vars("group", errors="ignore")
+    out, learner = _group_subjects(out, post, episodes)
     nodes = {"posterior": out}
     # log_prior is left out: the grouped prior does not split by group
     for name in ("sample_stats", "log_likelihood", "observed_data", "constant_data"):
@@ -93,9 +103,40 @@ def group_posterior(post: Any, group: str) -> Any:
     new = xr.DataTree.from_dict(nodes)
     new.attrs.update(tree.attrs)
     data = post.data.subset(episodes)
-    spec = ModelSpec.from_parts(data, tab, post.learner, post.priors)
+    spec = ModelSpec.from_parts(data, tab, learner, group_table_priors(post.priors, mech))
     info = dict(post.info, group=label)
     return type(post)(new, spec, post.method, info)
+
+
+def group_table_priors(priors: Any, mech: GroupedTabular) -> Any:
+    """``priors`` with the prior scale of one group's free coordinates (``shared + group_scale z``).
+
+    Their prior is a scale mixture with variance ``mechanism_scale^2 + group_scale_prior^2``
+    (uncorrelated coordinates): the normal of that variance has the same prior sd of every
+    centred payoff, which is what identification's contraction compares with.
+    """
+    scale = priors.mechanism_scale
+    if scale is not None:
+        scale = math.sqrt(float(scale) ** 2 + float(mech.group_scale_prior) ** 2)
+    return dataclasses.replace(priors, mechanism_scale=scale)
+
+
+def _group_subjects(ds: xr.Dataset, post: Any, episodes: np.ndarray) -> tuple[xr.Dataset, Any]:
+    """Keep the per-subject learner draws (``"infer_subject"``) of the group's subjects only.
+
+    When the group is one subject (``Trajectories.with_group_subjects``: learner values that
+    differ by group), its draws become the group's own value: the field turns ``"infer"``, so
+    counterfactuals and design use the group's learner, not the population's median.
+    """
+    fields = subject_learner_fields(post.learner)
+    if not fields:
+        return ds, post.learner
+    subjects = np.unique(post.data.subject_index[episodes])  # in the order Trajectories.subset codes them
+    if len(subjects) > 1:
+        return ds.isel(subject=subjects), post.learner
+    ds = ds.isel(subject=subjects[0])  # the group's own value per draw: float[C, S]
+    ds = ds.drop_vars([s for name in fields for s in hierarchical_site_names(name)], errors="ignore")
+    return ds, post.learner._replace(**dict.fromkeys(fields, INFER))
 
 
 def contrast_frame(post: Any, group_a: str, group_b: str, prob: float = 0.9):

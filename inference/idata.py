@@ -14,7 +14,7 @@ from numpyro.infer import Predictive
 from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
 
 from bayes_diml.inference.spec import ModelSpec
-from bayes_diml.mechanisms import GroupedTabular
+from bayes_diml.mechanisms import CovariateTabular, GroupedTabular
 from bayes_diml.models import (
     BIAS,
     INFER_HIERARCHICAL,
@@ -112,6 +112,9 @@ def _dims(spec: ModelSpec) -> dict[str, list[str]]:
     if isinstance(spec.mechanism, GroupedTabular):  # one centred table per group
         for name in ("centred_payoffs", "scaled_payoffs"):
             dims[name] = ["group", *profile_dims]
+    if isinstance(spec.mechanism, CovariateTabular):  # slopes: named by _name_slope_dims
+        if _data_covariate_names(spec) != spec.mechanism.covariate_names:  # the data hold others too
+            dims["covariates"] = ["episode", "data_covariate"]
     for name in inferred_learner_fields(spec.learner):
         if name == BIAS:  # per agent and action (its latent bias_free, like u{i}_free, gets default dims)
             dims[BIAS] = ["agent", "action"]
@@ -122,6 +125,50 @@ def _dims(spec: ModelSpec) -> dict[str, list[str]]:
         elif getattr(spec.learner, name) == INFER_SUBJECT:  # one value per subject (data.subjects)
             dims[name] = dims[hierarchical_site_names(name)[2]] = ["subject"]
     return dims
+
+
+def _data_covariate_names(spec: ModelSpec) -> tuple[str, ...]:
+    """Return the data's covariate names (empty without covariates)."""
+    return tuple(getattr(spec.data, "covariate_names", None) or ())
+
+
+def _coords(spec: ModelSpec) -> dict[str, list[str]] | None:
+    """Coordinates of the named dims of :func:`_dims`: groups, the data's covariates beside a fit's."""
+    mech = spec.mechanism
+    if isinstance(mech, GroupedTabular):
+        return {"group": list(mech.groups)}
+    names = _data_covariate_names(spec)
+    if isinstance(mech, CovariateTabular) and names and names != mech.covariate_names:
+        return {"data_covariate": list(names)}
+    return None
+
+
+def _name_slope_dims(tree: Any, spec: ModelSpec) -> None:
+    """Give a covariate fit's ``u{i}_slope`` draws the dims ``(chain, draw, covariate, *u{i}_free's)``.
+
+    Done on the posterior and prior groups after ``az.from_dict`` (whose ``dims`` would also
+    apply to the log_prior group, where each site is one number per draw); the ``covariate``
+    coordinate holds the mechanism's covariate names.
+    """
+    mech = spec.mechanism
+    if not isinstance(mech, CovariateTabular):
+        return
+    n = mech.n_agents
+    for group in ("posterior", "prior"):
+        if group not in tree.children:
+            continue
+        ds = tree[group].to_dataset()
+        names = [f"u{i}_slope" for i in range(n) if f"u{i}_slope" in ds.data_vars]
+        if not names:
+            continue
+        for name in names:
+            i = int(name[1 : -len("_slope")])
+            old = ds[name].dims[2:]
+            new = ["covariate", *(f"u{i}_free_dim_{j}" for j in range(n))]
+            da = ds[name].drop_vars([d for d in old if d in ds[name].coords])
+            ds[name] = da.rename(dict(zip(old, new, strict=True)))
+        ds = ds.drop_dims([d for d in ds.dims if d.startswith("u") and "_slope_dim_" in d])
+        tree[group] = ds.assign_coords(covariate=list(mech.covariate_names))
 
 
 def build_idata(
@@ -170,10 +217,8 @@ def build_idata(
     if posterior_predictive is not None:
         groups["posterior_predictive"] = posterior_predictive
     with silenced(CHAINS_LONGER_THAN_DRAWS):
-        coords = (
-            {"group": list(spec.mechanism.groups)} if isinstance(spec.mechanism, GroupedTabular) else None
-        )
-        tree = az.from_dict(groups, dims=_dims(spec), coords=coords)
+        tree = az.from_dict(groups, dims=_dims(spec), coords=_coords(spec))
+    _name_slope_dims(tree, spec)
     if attrs:
         tree.attrs.update(attrs)
     return tree

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,14 @@ from bayes_diml.models import (
 
 from .bag_diagnostics import chains_per_bag, diagnostics_table
 from .compare import lfo, loo
-from .covariates import context_payoff_table, covariate_effects_frame, require_one_table
+from .covariates import (
+    context_payoff_table,
+    covariate_contrast_frame,
+    covariate_effects_frame,
+    covariate_posterior,
+    require_data_likelihood,
+    require_one_table,
+)
 from .design import Design, design
 from .groups import contrast_frame, group_episodes, group_posterior, grouped_summary
 from .identification import (
@@ -266,6 +273,18 @@ class Posterior:
         """Tabulate centred payoff changes per unit of each covariate (``covariate_effects_frame``)."""
         return covariate_effects_frame(self, prob)
 
+    def at_covariates(self, covariates: Mapping[str, float]) -> Posterior:
+        """Return the ordinary tabular posterior of a covariate fit's table at ``{"name": value}``.
+
+        Draws in this fit's order (two values pair draw by draw), data all episodes, the prior
+        of the table at that value; see ``bayes_diml.inference.covariates.covariate_posterior``.
+        """
+        return covariate_posterior(self, covariates)
+
+    def contrast_covariates(self, a: Mapping[str, float], b: Mapping[str, float], prob: float = 0.9):
+        """Centred payoff at covariates ``a`` minus at ``b`` (``covariate_contrast_frame``)."""
+        return covariate_contrast_frame(self, a, b, prob)
+
     def _require_ungrouped(self, what: str) -> None:
         require_one_table(self, what)
 
@@ -301,13 +320,10 @@ class Posterior:
     def payoff_pairs(self, prob: float = 0.9):
         """Tabulate ``u_i(a, a_-i) - u_i(b, a_-i)`` for every agent, opponent profile and pair a < b.
 
-        Returns a pandas DataFrame with columns ``agent, opponents, a, b, mean, lower, upper,
-        prob_greater, support, units`` (see ``bayes_diml.inference.pairs.payoff_pairs_frame``):
-        ``prob_greater`` is the posterior probability, from joint draws, that action a pays
-        more than b against that opponent profile; ``support`` whether the profile was
-        observed. When the payoff scale is not identified the differences are in the
-        identified units (temperature x payoff, ``units`` says so), so signs and
-        ``prob_greater`` keep their meaning.
+        A DataFrame ``agent, opponents, a, b, mean, lower, upper, prob_greater, support, units``
+        (``bayes_diml.inference.pairs.payoff_pairs_frame``): ``prob_greater`` is P(a pays more
+        than b) from joint draws; ``support`` whether the profile was observed; ``units`` the
+        identified units (temperature x payoff when the payoff scale is not identified).
         """
         _check_prob(prob)
         self._require_ungrouped("payoff_pairs")
@@ -327,7 +343,7 @@ class Posterior:
 
     def flat_directions(self, k: int = 3):
         """Least-determined directions of the likelihood (Hessian eigenvectors), named by parameter."""
-        self._require_ungrouped("flat_directions")
+        require_data_likelihood(self, "flat_directions")
         return flat_directions(self, k=k)
 
     def prior_sensitivity(self, var_names: list[str] | None = None):
@@ -394,24 +410,19 @@ class Posterior:
     def summary(self, prob: float = 0.9, identification: bool = True, num_prior_draws: int = 2000):
         """Table of identified quantities with ``prob`` equal-tailed intervals and what identifies them.
 
-        Rows: inferred learner parameters (an inferred action bias as ``bias[i, k]``, agent i's
-        bias for its action k in logit units, centred over its actions), the payoff noise (if
-        payoffs were observed) and the centred payoffs of every (profile, agent) cell (small
-        games), plus
-        ``scaled_payoffs = beta x centred payoffs`` when beta and the payoff scale are
-        confounded. Columns: mean, sd, lower, upper, r_hat, ess_bulk (for a bagged fit, the
-        worst bag's: R-hat across bags is no convergence diagnostic), ``support`` (bool:
+        Rows: inferred learner parameters (an action bias as ``bias[i, k]``, logits centred over
+        agent i's actions), the payoff noise (observed payoffs), the centred payoffs of every
+        (profile, agent) cell (small games), and ``scaled_payoffs = beta x centred payoffs`` when
+        beta and the payoff scale are confounded. Columns: mean, sd, lower, upper, r_hat,
+        ess_bulk (bagged fits: the worst bag's), ``support`` (bool:
         the cell's opponent profile was observed), ``data_support`` (``played``,
         ``counterfactual only``, ``not observed``), ``contraction`` (1 - posterior variance /
         prior variance) and ``label``.
 
-        ``label``, for posteriors with draws and proper priors (``identification=True``): ``well
-        identified`` (contraction >= 0.5), ``weakly identified`` (>= 0.1), ``prior-driven``
-        (< 0.1 + 2 Monte Carlo SE), or ``confounded with payoff scale`` (beta and the centred
-        payoffs when only their product is identified); see :meth:`identification`. For
-        point estimates (MAP), flat priors or ``identification=False``, contraction is
-        undefined and the label comes from the support alone: ``identified``, ``prior only
-        (opponent profile never observed)`` or ``confounded with payoff scale``.
+        ``label`` (draws, proper priors, ``identification=True``): ``well identified``
+        (contraction >= 0.5), ``weakly identified`` (>= 0.1), ``prior-driven``, or ``confounded
+        with payoff scale``; see :meth:`identification`. Otherwise from the support alone:
+        ``identified``, ``prior only (opponent profile never observed)`` or confounded.
         """
         _check_prob(prob)
         if self.grouped:
@@ -491,11 +502,9 @@ class Posterior:
     ) -> Design:
         """Choose a mechanism change: the posterior of an objective for each candidate edit.
 
-        For each of ``n_draws`` posterior draws (mechanism and learner together, so both
-        uncertainties count) and each candidate ``theta`` in ``space``, simulates
-        ``n_episodes`` episodes of ``T`` steps under the edited mechanism and evaluates the
-        objective; the status quo (no edit) is simulated beside them with the same random
-        numbers, as are all candidates (one compiled, vectorised program per draw).
+        For each of ``n_draws`` posterior draws (mechanism and learner together) and each
+        candidate ``theta`` in ``space``, simulates ``n_episodes`` episodes of ``T`` steps under
+        the edited mechanism beside the status quo, all with the same random numbers.
 
         Parameters
         ----------

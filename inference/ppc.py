@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .covariates import require_data_likelihood
+
 __all__ = ["BehaviourCheck", "behaviour_statistics", "ppc_behaviour"]
 
 
@@ -243,6 +245,8 @@ def ppc_behaviour(
         raise ValueError(f"prob must lie in (0, 1); got {prob}.")
     if int(n_draws) < 10:
         raise ValueError(f"n_draws must be >= 10 for bands; got {n_draws}.")
+    if data is None:  # a covariate fit's table at one value did not generate every episode
+        require_data_likelihood(post, "ppc_behaviour")
     data = post.data if data is None else data
     if data.actions.shape != post.data.actions.shape or tuple(data.n_actions) != tuple(post.data.n_actions):
         raise ValueError(

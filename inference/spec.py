@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.util import log_density
 
-from bayes_diml.counterfactual import CounterfactualPlan, episode_contexts, plan_for
+from bayes_diml.counterfactual import CounterfactualPlan, episode_contexts, plan_for, takes_covariates
 from bayes_diml.data import Trajectories
 from bayes_diml.inference.errors import FitError
 from bayes_diml.learners import uses_payoff_levels
@@ -218,7 +218,9 @@ def check_context_fit(data: Trajectories, mechanism: Any, learner: Any = None) -
 
     Checks the data's groups or covariates, then, unless ``learner`` is None, that no payoff
     level enters the model (observed payoffs, a learner that reinforces the played action):
-    these mechanisms model payoff differences only. Runs when a :class:`ModelSpec` is built;
+    ``GroupedTabular`` and ``CovariateTabular`` model payoff differences only. Other mechanisms
+    of covariates (``Function`` / ``NeuralJoint`` with ``covariate_names``) model payoff levels
+    as they do without covariates: only their data are checked. Runs when a :class:`ModelSpec` is built;
     ``learner="auto"`` runs it for every candidate before fitting any.
     """
     if isinstance(mechanism, GroupedTabular):
@@ -227,6 +229,9 @@ def check_context_fit(data: Trajectories, mechanism: Any, learner: Any = None) -
     elif isinstance(mechanism, CovariateTabular):
         episode_contexts(mechanism, data)  # covariates present, named and finite (DataError)
         advice = "Use"
+    elif takes_covariates(mechanism):  # Function / NeuralJoint of covariates: they model payoff levels too
+        episode_contexts(mechanism, data)  # covariates present, named and finite (DataError)
+        return
     else:
         return
     if learner is not None and _sees_levels(data, learner):

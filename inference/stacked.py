@@ -23,11 +23,16 @@ import jax
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpyro.infer import Predictive
 
+from bayes_diml.counterfactual import takes_covariates
 from bayes_diml.data import Trajectories
+from bayes_diml.mechanisms import GroupedTabular
+from bayes_diml.models import mechanism_sites, sample_mechanism
 
 from .design import Design, decide
 from .errors import SpecificationWarning
+from .idata import deterministic_sites
 from .labelled import payoff_interval_table
 from .nulls import NullFit, fit_null
 from .pairs import payoff_pairs_frame
@@ -41,6 +46,9 @@ __all__ = [
     "StackedPosterior",
     "mixture_counts",
     "mixture_draws",
+    "mix_stacked_draws",
+    "prior_payoff_draws",
+    "context_kind",
     "load_stacked",
 ]
 
@@ -83,6 +91,71 @@ def mixture_draws(
         out.append(np.asarray(pool)[idx])
         src.append(np.full(c, name, dtype=object))
     return np.concatenate(out), np.concatenate(src).astype(str)
+
+
+def prior_payoff_draws(post: Posterior, key: jax.Array, num: int) -> np.ndarray:
+    """Return ``num`` (even) antithetic prior draws ``float[num, K_1, ..., K_n, n]`` of the centred payoffs.
+
+    Half are drawn from the fit's mechanism prior, the other half are their negatives, so that
+    exactly half of the draws favour each action of every pair.
+    """
+    half = (int(num) + 1) // 2
+    spec = post.spec
+
+    def prior() -> None:
+        sample_mechanism(spec.mechanism, spec.priors)
+
+    sites = Predictive(prior, num_samples=half)(key)
+    sites = {k: np.asarray(sites[k]) for k in mechanism_sites(spec.mechanism)}
+    draws = deterministic_sites(spec, sites)["centred_payoffs"]
+    return np.concatenate([draws, -draws])
+
+
+def mix_stacked_draws(
+    table: pd.DataFrame,
+    seed: int,
+    fits: dict[str, Posterior],
+    bagged: dict[str, Posterior],
+    num_draws: int = 4000,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mix the families' temperature x centred payoffs by ``table["mixture_weight"]``, nulls as prior draws.
+
+    Each learner family gives its share of ``num_draws`` (resampled with replacement from
+    ``bagged[name]`` where given, else ``fits[name]``); the nulls' share (made even) is filled
+    with antithetic prior draws. Returns ``(draws float[D, K_1..K_n, n], sources str[D],
+    prior_weight)``. The same ``seed`` and pool sizes give the same resampling indices.
+    """
+    key = jax.random.key(int(seed))
+    counts = dict(
+        zip(table.index, mixture_counts(table["mixture_weight"].to_numpy(), num_draws), strict=True)
+    )
+    nulls = [n for n in table.index if table.loc[n, "kind"] == "null"]
+    n_prior = sum(counts[n] for n in nulls)
+    n_prior += n_prior % 2
+    pools = {
+        n: bagged.get(n, fits[n]).scaled_payoff_draws()
+        for n in table.index
+        if n not in nulls and counts[n] > 0
+    }
+    parts, sources = [], []
+    if pools:
+        d, src = mixture_draws(pools, {n: counts[n] for n in pools}, jax.random.fold_in(key, 1))
+        parts.append(d)
+        sources.append(src)
+    if n_prior:
+        parts.append(prior_payoff_draws(next(iter(fits.values())), jax.random.fold_in(key, 2), n_prior))
+        sources.append(np.full(n_prior, "prior"))
+    draws = np.concatenate(parts)
+    return draws, np.concatenate(sources), float(n_prior / len(draws))
+
+
+def context_kind(mechanism: Any) -> str | None:
+    """Return ``"grouped"`` (GroupedTabular), ``"covariate"`` (payoffs take covariates) or None."""
+    if isinstance(mechanism, GroupedTabular):
+        return "grouped"
+    if takes_covariates(mechanism):  # CovariateTabular, Function / NeuralJoint with covariates
+        return "covariate"
+    return None
 
 
 class StackedPosterior:
@@ -175,6 +248,60 @@ class StackedPosterior:
         w = ", ".join(f"{k} {v:.2f}" for k, v in self.weights.items())
         return f"StackedPosterior(verdict={self.verdict!r}, draws={self.n_draws}, weights: {w})"
 
+    # ------------------------------------------------------------ context
+    @property
+    def context(self) -> str | None:
+        """``"grouped"`` / ``"covariate"`` when the payoffs depend on context (no pooled draws), else None."""
+        return self.info.get("context")
+
+    def _require_pooled(self, what: str) -> None:
+        """Raise ValueError when the payoffs depend on the group or covariates, naming the way to ask."""
+        if self.context == "grouped":
+            groups = ", ".join(self.best.mechanism.groups)
+            raise ValueError(
+                f"{what}: this stacked fit has one payoff table per group ({groups}); ask one group's "
+                "stack: fit.for_group(g)."
+            )
+        if self.context == "covariate":
+            names = ", ".join(self.best.mechanism.covariate_names)
+            raise ValueError(
+                f"{what}: this stacked fit's payoffs move with the covariates {names}; ask the stack at "
+                "a value: fit.at_covariates({name: value, ...})."
+            )
+
+    def for_group(self, group: str) -> StackedPosterior:
+        """Return the stack of one group of a grouped fit: each family's ``for_group(g)``, same weights.
+
+        The families' draws of the group's table are mixed by the same mixture weights and seed
+        as the whole fit (the comparison is the whole data's), the nulls' share filled with prior
+        draws of one table; its ``payoff_table``, ``payoff_pairs`` and ``design`` answer for g.
+        """
+        if self.context != "grouped":
+            raise ValueError("for_group needs a stacked fit of a GroupedTabular (fit --group-by).")
+        return self._restack(lambda post: post.for_group(group), {"group": str(group)})
+
+    def at_covariates(self, covariates: Any) -> StackedPosterior:
+        """Return the stack at one covariate value: each family's ``at_covariates(x)``, same weights."""
+        if self.context != "covariate":
+            raise ValueError("at_covariates needs a stacked fit of a CovariateTabular.")
+        return self._restack(lambda post: post.at_covariates(covariates), {"covariates": dict(covariates)})
+
+    def _restack(self, select: Any, label: dict) -> StackedPosterior:
+        if self.info.get("bagged") and not self.bagged:
+            raise ValueError(
+                "this stacked fit was read from a file, which keeps its stacked draws but not the bagged "
+                "posteriors behind them; refit (bd.fit(..., learner='auto')) to ask for one context."
+            )
+        fits = {name: select(post) for name, post in self.posteriors.items()}
+        bagged = {name: select(post) for name, post in self.bagged.items()}
+        num = int(self.info.get("num_draws", 4000))
+        draws, sources, prior_weight = mix_stacked_draws(
+            self.table, int(self.info["seed"]), fits, bagged, num
+        )
+        nulls = {k: v for k, v in self.candidates.items() if not isinstance(v, Posterior)}
+        info = {**self.info, **label, "context": None, "prior_weight": prior_weight}
+        return StackedPosterior({**fits, **nulls}, self.table, draws, sources, info, bagged=bagged)
+
     # -------------------------------------------------------------- incentives
     def payoff_differences(self) -> np.ndarray:
         """Draws ``float[D, K_1, ..., K_n, n]`` of temperature x centred payoffs, stacked.
@@ -184,11 +311,13 @@ class StackedPosterior:
         weight; the nulls contribute prior draws (antithetic: ``d`` and ``-d``), which widen
         the intervals as much as the data favour "payoffs do not matter".
         """
+        self._require_pooled("payoff_differences")
         return self._draws
 
     def payoff_table(self, prob: float = 0.9) -> dict[str, np.ndarray]:
         """Arrays ``mean, lower, upper`` float[K_1..K_n, n] of the stacked draws and ``support``."""
         _check_prob(prob)
+        self._require_pooled("payoff_table")
         return payoff_interval_table(self._draws, prob, self.support)
 
     def payoff_pairs(self, prob: float = 0.9) -> pd.DataFrame:
@@ -203,6 +332,7 @@ class StackedPosterior:
         interval of mass ``prob >= 0.5`` contains 0, so no pair is called sure.
         """
         _check_prob(prob)
+        self._require_pooled("payoff_pairs")
         frame = payoff_pairs_frame(
             self._draws, self.support, prob=prob, units=STACKED_UNITS, **self.data.labels
         )
@@ -236,6 +366,14 @@ class StackedPosterior:
         cols = ["family", "weight", "elpd", "se", "elpd_diff", "dse", "max_pareto_k", "n_high_k", "note"]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             text = self.table[cols].to_string(float_format=lambda v: f"{v:.3g}")
+        if self.context is not None:
+            grouped = self.context == "grouped"
+            ask = "fit.for_group(g)" if grouped else "fit.at_covariates({...})"
+            return (
+                f"{text}\n\nverdict: {self.verdict}: {self.message}\n"
+                f"stacked payoffs: they depend on the {'group' if grouped else 'covariates'}; "
+                f"ask {ask} for the stacked intervals there."
+            )
         pairs = self.payoff_pairs(prob)
         sure = int(((pairs["lower"] > 0) | (pairs["upper"] < 0)).sum())
         bagged = self.info.get("bagged") or []
@@ -274,6 +412,7 @@ class StackedPosterior:
         learning family predicts better than the payoff-blind nulls: the data say nothing about
         how an edit would change play) and warns when the nulls keep more than 5% of the weight.
         """
+        self._require_pooled("design")
         if self.abstains:
             raise ValueError(f"no design from this stacked fit: {self.message}")
         fits = {name: self.bagged.get(name, post) for name, post in self.posteriors.items()}

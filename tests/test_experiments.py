@@ -178,3 +178,31 @@ def test_deprecated_alias_warns_and_gives_the_same_objects(monkeypatch):
         old = importlib.import_module("bayes_diml.experiments")
     assert list(old.__all__) == list(X.__all__)
     assert all(getattr(old, name) is getattr(X, name) for name in X.__all__)
+
+
+def test_a_failing_row_is_a_one_line_error_naming_the_row(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from bayes_diml.cli import main
+
+    def broken(env, settings, seed):
+        raise FloatingPointError("boom")
+
+    monkeypatch.setitem(X.METHOD_FUNCTIONS, "equilibrium", broken)
+    out = tmp_path / "rows.csv"
+    with pytest.raises(
+        X.RowFailed, match="experiment=e2 setting=4x5 method=equilibrium seed=0 failed"
+    ) as err:
+        X.run_paper(["e2"], [0], ["equilibrium"], out, quick=True, progress=False)
+    assert isinstance(err.value, RuntimeError) and isinstance(err.value.__cause__, FloatingPointError)
+    result = CliRunner().invoke(
+        main, ["paper", "e2", "--seeds", "0", "--methods", "equilibrium", "--quick", "--out", str(out)]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "method=equilibrium seed=0 failed (FloatingPointError: boom)" in " ".join(result.output.split())
+    # --debug shows the traceback instead (the exception propagates to the caller)
+    result = CliRunner().invoke(
+        main,
+        ["--debug", "paper", "e2", "--seeds", "0", "--methods", "equilibrium", "--quick", "--out", str(out)],
+    )
+    assert isinstance(result.exception, X.RowFailed)

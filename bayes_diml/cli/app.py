@@ -18,8 +18,9 @@ from bayes_diml.cli.design import design_command
 from bayes_diml.cli.fit import fit_command
 from bayes_diml.cli.options import add_global_flags
 from bayes_diml.cli.paper import paper
+from bayes_diml.cli.payoffs import payoffs
 from bayes_diml.cli.plot import plot_command
-from bayes_diml.cli.report import identify, payoffs, summary
+from bayes_diml.cli.report import identify, summary
 from bayes_diml.cli.sbc import sbc_command
 from bayes_diml.cli.simulate import simulate
 from bayes_diml.compilation_cache import cache_from_environment

@@ -9,6 +9,7 @@ import numpy as np
 from rich.table import Table
 
 from bayes_diml.cli.console import emit_json, fmt, percent, stderr, stdout, user_errors, visible_warnings
+from bayes_diml.cli.context import context_options, select_context
 from bayes_diml.cli.options import check_out, json_option, load_fit, prob_option
 from bayes_diml.learners import LogitQ
 
@@ -20,6 +21,7 @@ STATISTICS = ("action_frequencies", "mean_payoff", "welfare")
 
 @click.command("counterfactual")
 @click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
+@context_options
 @click.option(
     "--alpha-scale",
     type=click.FloatRange(min=0.0, min_open=True),
@@ -59,6 +61,8 @@ STATISTICS = ("action_frequencies", "mean_payoff", "welfare")
 @user_errors
 def counterfactual(
     fit_path: Path,
+    group: str | None,
+    at: dict[str, float],
     alpha_scale: float,
     beta_scale: float,
     eps_scale: float,
@@ -79,12 +83,15 @@ def counterfactual(
     --json, stdout holds one JSON object: statistic, scales, n_draws, episodes, steps, prob, and
     mean, lower, upper (nested lists: [agent][action] for action_frequencies, [agent] for
     mean_payoff, a number for welfare).
+
+    A grouped fit needs --group G (that group's table and learner), a covariate fit --at
+    NAME=VALUE (the table at that covariate value).
     """
     if out is not None:
         check_out(out, (".npz",))
     err = stderr()
     with visible_warnings(err):
-        post = load_fit(fit_path)
+        post = select_context(load_fit(fit_path), group, at)
 
         def shift(learner: LogitQ) -> LogitQ:
             return learner.scaled(alpha=alpha_scale, beta=beta_scale, eps=eps_scale, eps_cap=eps_cap)

@@ -34,6 +34,7 @@ from bayes_diml.cli.console import (
     visible_warnings,
     warning_records,
 )
+from bayes_diml.cli.context import context_options, select_context
 from bayes_diml.cli.options import check_out, json_option, load_fit, prob_option
 from bayes_diml.edits import EDITS, Edit, make_edit
 from bayes_diml.inference import Design, StackedPosterior, design_grid
@@ -245,6 +246,7 @@ def save_plot(design: Design, path: Path) -> None:
 
 @click.command("design")
 @click.argument("fit_path", metavar="FIT", type=click.Path(exists=True, path_type=Path))
+@context_options
 @click.option(
     "--edit",
     "edit_name",
@@ -321,6 +323,8 @@ def save_plot(design: Design, path: Path) -> None:
 @user_errors
 def design_command(
     fit_path: Path,
+    group: str | None,
+    at: dict[str, float],
     edit_name: str,
     actions: tuple[int, ...],
     grids: tuple[tuple[float, float, int], ...],
@@ -347,6 +351,9 @@ def design_command(
     Design.summary() (objective, criterion, chosen, chosen_theta, chosen_mean, chosen_mcse,
     chosen_prob_improvement, status_quo_mean, evpi, evpi_mcse, n_draws, prob), the edit, episodes,
     steps, columns and rows (one object per candidate, as --out), out, plot and warnings.
+
+    A grouped fit needs --group G, a covariate fit --at NAME=VALUE: the design answers for that
+    group's table or the table at that covariate value.
     """
     if out is not None:
         check_out(out, (".csv",))
@@ -356,7 +363,7 @@ def design_command(
     criterion = criterion.lower().replace("-", "_")
     err = stderr()
     with visible_warnings(err) as shown:
-        post = load_fit(fit_path)
+        post = select_context(load_fit(fit_path), group, at)
         if isinstance(post, StackedPosterior):
             note(err, "[bold yellow]Note:[/] a stacked fit: the learner families are mixed by their weights.")
         _check_actions(actions, objective, tuple(post.data.n_actions))

@@ -43,7 +43,7 @@ from bayes_diml.inference.auto import AUTO, auto_learner
 from bayes_diml.learners import FAMILIES, family_name, parameter_names, temperature_name
 from bayes_diml.learners import learner_family as learner_family_cls
 from bayes_diml.mechanisms import CovariateTabular, GroupedTabular
-from bayes_diml.models import INFER, Priors
+from bayes_diml.models import INFER, Priors, subject_learner_fields
 from bayes_diml.registry import MECHANISM_NAMES, make_mechanism, parse_n_actions
 
 __all__ = ["fit_command"]
@@ -128,6 +128,18 @@ def _covariate_names(text: str | None, mechanism_name: str, family: str, group_b
     return names
 
 
+def _group_subjects(data: Any, group_by: str | None, learner: Any) -> Any:
+    """--learner-by-group: each group one subject, so infer_subject fields take one value per group."""
+    if group_by is None:
+        raise click.UsageError("--learner-by-group needs --group-by COLUMN.")
+    if not subject_learner_fields(learner):
+        raise click.UsageError(
+            "--learner-by-group gives one value per group to the learner parameters set to "
+            "infer_subject; set one, e.g. --alpha infer_subject."
+        )
+    return data.with_group_subjects()
+
+
 def _check_grouped(group_by: str | None, mechanism_name: str, family: str, method: str) -> None:
     """Refuse --group-by with what cannot fit by group: other mechanisms, auto, a MAP-based method."""
     if group_by is None:
@@ -164,7 +176,7 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--mechanism",
     "mechanism_name",
-    type=click.Choice((*MECHANISM_NAMES, COVARIATE), case_sensitive=False),
+    type=click.Choice(MECHANISM_NAMES, case_sensitive=False),  # covariate among them (COVARIATE)
     default="tabular",
     show_default=True,
     help="Mechanism family: tabular (any game), neural (NeuralJoint), congestion "
@@ -259,6 +271,12 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     "(constant within each episode; an .npz: covariates it stores) that move each payoff cell "
     "linearly (CovariateTabular). Then `bayes-diml payoffs FIT --covariate-effects --out F.csv`.",
 )
+@click.option(
+    "--learner-by-group",
+    is_flag=True,
+    help="With --group-by: learner parameters set to infer_subject (e.g. --alpha infer_subject) take "
+    "one value per group, drawn from a population over the groups (each group one subject).",
+)
 @click.option("--shard-episodes", is_flag=True, help="Split episodes over all JAX devices (docs/scale.md).")
 @click.option(
     "--n-actions", default=None, metavar="K1,K2,...", help="Action counts (CSV data; hBayesDM data: K arms)."
@@ -342,6 +360,7 @@ def fit_command(
     shard_episodes: bool,
     group_by: str | None,
     covariates_text: str | None,
+    learner_by_group: bool,
     robust: str | None,
     bags: int | None,
     bag_seed: int | None,
@@ -421,6 +440,8 @@ def fit_command(
         if data.groups is None:  # not reached for CSV/Parquet/npz (the loader raises); a safeguard
             raise click.BadParameter(f"{data_path} has no groups.", param_hint="--group-by")
         mechanism = GroupedTabular(data.n_actions, data.group_names)
+    if learner_by_group:
+        data = _group_subjects(data, group_by, learner)
 
     err = stderr()
     with visible_warnings(err) as shown:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bayes_diml.cli.console import emit_json, frame_rows, quiet, stdout, user_errors
+from bayes_diml.cli.console import debug, emit_json, frame_rows, quiet, stdout, user_errors
 from bayes_diml.cli.options import check_out, json_option
 from bayes_diml.optional import require
 from bayes_diml.studies import experiments as ex
@@ -87,16 +87,21 @@ def paper(
             client = stack.enter_context(distributed.Client(scheduler))
         if as_json:
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
-        results = ex.run_paper(
-            names,
-            seed_list,
-            method_list,
-            out_csv,
-            quick=quick,
-            progress=progress,
-            workers=workers,
-            client=client,
-        )
+        try:
+            results = ex.run_paper(
+                names,
+                seed_list,
+                method_list,
+                out_csv,
+                quick=quick,
+                progress=progress,
+                workers=workers,
+                client=client,
+            )
+        except ex.RowFailed as exc:  # a fit that crashed: one line (--debug shows the traceback)
+            if debug():
+                raise
+            raise click.ClickException(" ".join(str(exc).split())) from None
         if plot is not None:
             ex.plot_figure1(results, plot)
     if as_json:

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._util import check_n_actions, matmul
+from ._util import check_labels, check_n_actions, matmul
 from .base import vmap_joint
 
 __all__ = ["Linear", "Function"]
@@ -87,35 +87,87 @@ class Linear:
 
 @dataclass(frozen=True, eq=False)
 class Function:
-    """Any pure JAX payoff function as a mechanism.
+    """Any pure JAX payoff function as a mechanism, optionally of episode covariates.
 
     Parameters
     ----------
     fn : callable
         ``fn(params, joint)``: ``int[n] -> float[n]`` for one joint action (or
-        ``int[..., n] -> float[..., n]`` with ``batched=True``).
+        ``int[..., n] -> float[..., n]`` with ``batched=True``). With ``covariate_names``,
+        ``fn(params, joint, x)`` with the episode's covariates ``x: float[C]`` (batched:
+        ``joint: int[..., n]`` and ``x: float[..., C]`` with the same leading shape).
     init : callable
         ``init(key) -> params``, a pytree of arrays.
     n_actions : sequence of int, optional
         ``K_i``; taken from the data when omitted.
     batched : bool
         Whether ``fn`` already handles leading batch dimensions.
+    covariate_names : sequence of str
+        The covariates ``fn`` takes, in the order of ``x`` (matched by name to the data's
+        ``covariate_names``; the data may hold more). Empty (default): ``fn(params, joint)``.
     """
 
-    fn: Callable[[Any, jax.Array], jax.Array]
+    fn: Callable[..., jax.Array]
     init: Callable[[jax.Array], Any]
     n_actions: Sequence[int] | None = None
     batched: bool = False
+    covariate_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not callable(self.fn) or not callable(self.init):
             raise ValueError("Function(fn, init) needs two callables: fn(params, joint) and init(key).")
         if self.n_actions is not None:
             object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
+        names = () if self.covariate_names is None else self.covariate_names
+        if isinstance(names, str) or not hasattr(names, "__iter__") or tuple(names):
+            names = check_labels("covariate_names", names, "name")
+        object.__setattr__(self, "covariate_names", tuple(names))
 
-    def payoffs(self, params: Any, joint: jax.Array) -> jax.Array:
-        """Payoffs of joint actions: int[..., n] -> float[..., n]."""
+    @property
+    def n_covariates(self) -> int:
+        """Number of covariates C (0 without covariates)."""
+        return len(self.covariate_names)
+
+    def payoffs(self, params: Any, joint: jax.Array, covariates: Any = None) -> jax.Array:
+        """Payoffs of joint actions: int[..., n] -> float[..., n].
+
+        With ``covariate_names``: at ``covariates: float[..., C]`` (broadcast against the joint
+        actions' leading shape; default: every covariate 0).
+        """
         joint = jnp.asarray(joint)
+        if not self.covariate_names:
+            if covariates is not None:
+                raise ValueError(
+                    "this Function takes no covariates; build it with covariate_names=(...) and "
+                    "fn(params, joint, x) to make its payoffs depend on them."
+                )
+            if self.batched:
+                return self.fn(params, joint)
+            return vmap_joint(self.fn, params, joint)
+        C = self.n_covariates
+        dtype = jnp.result_type(float)
+        x = jnp.zeros((C,), dtype) if covariates is None else jnp.asarray(covariates, dtype=dtype)
+        if x.shape[-1:] != (C,):
+            raise ValueError(
+                f"covariates must be float[..., C] with C = {C} ({', '.join(self.covariate_names)}); "
+                f"got shape {x.shape}."
+            )
+        lead = jnp.broadcast_shapes(joint.shape[:-1], x.shape[:-1])
+        joint = jnp.broadcast_to(joint, (*lead, joint.shape[-1]))
+        x = jnp.broadcast_to(x, (*lead, C))
         if self.batched:
-            return self.fn(params, joint)
-        return vmap_joint(self.fn, params, joint)
+            out = self.fn(params, joint, x)
+        else:
+            flat = jax.vmap(self.fn, in_axes=(None, 0, 0))(
+                params, joint.reshape(-1, joint.shape[-1]), x.reshape(-1, C)
+            )
+            out = flat.reshape(*lead, *flat.shape[1:])
+        if jnp.shape(out) != joint.shape:
+            per = "joint: int[..., n], x: float[..., C]" if self.batched else "joint: int[n], x: float[C]"
+            want = "float[..., n]" if self.batched else "float[n]"
+            got = jnp.shape(out) if self.batched else jnp.shape(out)[len(lead) :]
+            raise ValueError(
+                f"Function fn(params, {per}) must return {want} with n = {joint.shape[-1]} (one payoff "
+                f"per agent); it returned shape {got}."
+            )
+        return out

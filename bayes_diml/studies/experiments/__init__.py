@@ -47,7 +47,7 @@ from bayes_diml.studies.experiments.grid import applicable, expand_experiments, 
 from bayes_diml.studies.experiments.methods import METHOD_FUNCTIONS
 from bayes_diml.studies.experiments.report import format_table, plot_figure1, summarize
 from bayes_diml.studies.experiments.results import load_params, load_results
-from bayes_diml.studies.experiments.runner import run_paper
+from bayes_diml.studies.experiments.runner import RowFailed, run_paper
 from bayes_diml.studies.experiments.scoring import coverage_contexts, evaluate, interval_coverage
 from bayes_diml.studies.experiments.settings import (
     BAYESIAN_METHODS,
@@ -80,6 +80,7 @@ __all__ = [
     "fit_joint_bc",
     "fit_equilibrium",
     "run_paper",
+    "RowFailed",
     "load_results",
     "load_params",
     "summarize",

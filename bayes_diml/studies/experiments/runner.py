@@ -30,7 +30,21 @@ from bayes_diml.studies.experiments.results import _append_row, _params_path, _s
 from bayes_diml.studies.experiments.scoring import evaluate
 from bayes_diml.studies.experiments.settings import _KEY, QUICK_SETTINGS, Settings
 
-__all__ = ["run_paper"]
+__all__ = ["run_paper", "RowFailed"]
+
+
+class RowFailed(RuntimeError):
+    """One row of the grid failed to fit or score; the message names the row (cause: ``__cause__``)."""
+
+
+def _row_failed(key: _Key, exc: BaseException, out_csv: Path) -> RowFailed:
+    experiment, setting, method, seed = key
+    return RowFailed(
+        f"row experiment={experiment} setting={setting} method={method} seed={seed} failed "
+        f"({type(exc).__name__}: {exc}); the rows finished before it are in {out_csv}, "
+        "and a rerun resumes from them."
+    )
+
 
 _Key = tuple[str, str, str, int]  # (experiment, setting, method, seed)
 
@@ -72,8 +86,13 @@ def run_paper(
         Run each pending row as a task on this client instead (not together with ``workers`` > 1).
         A task rebuilds its row's environment from the seed, so the rows' numbers are those of a
         serial run; this process writes the CSV and the params as the tasks finish (in any
-        order). When a task fails, the tasks not yet finished are cancelled and a RuntimeError
-        names the row; the rows finished before stay in the CSV.
+        order). When a task fails, the tasks not yet finished are cancelled.
+
+    Raises
+    ------
+    RowFailed
+        (a RuntimeError) when a row fails to fit or score, serial or on Dask, naming the row;
+        the rows finished before it stay in the CSV, so a rerun resumes.
 
     Returns
     -------
@@ -121,7 +140,10 @@ def run_paper(
             if env_of != (experiment, setting, seed):  # one environment for the methods of a seed
                 env_of = (experiment, setting, seed)
                 env = make_environment(experiment, setting, seed, settings)
-            row, fit = _fit_row(METHOD_FUNCTIONS[method], key, settings, env)
+            try:
+                row, fit = _fit_row(METHOD_FUNCTIONS[method], key, settings, env)
+            except Exception as exc:
+                raise _row_failed(key, exc, out_csv) from exc
             _finish_row(out_csv, key, row, fit, progress)
     df = load_results(out_csv)
     wanted = {(e, s) for e, s in pairs}
@@ -193,12 +215,7 @@ def _run_on_client(
             try:
                 row, fit = fut.result()
             except Exception as exc:
-                experiment, setting, method, seed = key
-                raise RuntimeError(
-                    f"row experiment={experiment} setting={setting} method={method} seed={seed} failed "
-                    f"({type(exc).__name__}: {exc}); the rows finished before it are in {out_csv}, "
-                    "and a rerun resumes from them."
-                ) from exc
+                raise _row_failed(key, exc, out_csv) from exc
             _finish_row(out_csv, key, row, fit, progress)
     finally:
         client.cancel(list(futures))  # the tasks still pending after an error (or an interrupt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -53,6 +54,24 @@ def check_positive(name: str, value: float) -> None:
     """Raise a ValueError naming ``name`` unless ``value > 0`` (a prior scale)."""
     if not float(value) > 0:
         raise ValueError(f"{name} must be > 0; got {value}.")
+
+
+def broadcast_covariates(
+    covariates: Any, names: tuple[str, ...], joint_shape: tuple[int, ...], dtype: Any
+) -> tuple[tuple[int, ...], jax.Array]:
+    """Check ``covariates: float[..., C]`` (None: every covariate 0) and broadcast them.
+
+    ``joint_shape`` is that of the joint actions ``int[..., n]``; returns the common leading
+    shape and ``x: float[*lead, C]``. ValueError naming C and the covariates for a wrong last axis.
+    """
+    C = len(names)
+    x = jnp.zeros((C,), dtype) if covariates is None else jnp.asarray(covariates, dtype=dtype)
+    if x.shape[-1:] != (C,):
+        raise ValueError(
+            f"covariates must be float[..., C] with C = {C} ({', '.join(names)}); got shape {x.shape}."
+        )
+    lead = tuple(jnp.broadcast_shapes(tuple(joint_shape[:-1]), x.shape[:-1]))
+    return lead, jnp.broadcast_to(x, (*lead, C))
 
 
 def torch_linear_init(key: jax.Array, fan_in: int, fan_out: int) -> dict[str, jax.Array]:

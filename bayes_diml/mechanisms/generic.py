@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._util import check_labels, check_n_actions, matmul
+from ._util import broadcast_covariates, check_labels, check_n_actions, matmul
 from .base import vmap_joint
 
 __all__ = ["Linear", "Function"]
@@ -145,16 +145,8 @@ class Function:
                 return self.fn(params, joint)
             return vmap_joint(self.fn, params, joint)
         C = self.n_covariates
-        dtype = jnp.result_type(float)
-        x = jnp.zeros((C,), dtype) if covariates is None else jnp.asarray(covariates, dtype=dtype)
-        if x.shape[-1:] != (C,):
-            raise ValueError(
-                f"covariates must be float[..., C] with C = {C} ({', '.join(self.covariate_names)}); "
-                f"got shape {x.shape}."
-            )
-        lead = jnp.broadcast_shapes(joint.shape[:-1], x.shape[:-1])
+        lead, x = broadcast_covariates(covariates, self.covariate_names, joint.shape, jnp.result_type(float))
         joint = jnp.broadcast_to(joint, (*lead, joint.shape[-1]))
-        x = jnp.broadcast_to(x, (*lead, C))
         if self.batched:
             out = self.fn(params, joint, x)
         else:

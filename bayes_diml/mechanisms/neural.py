@@ -13,7 +13,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._util import check_labels, check_n_actions, check_positive_int, matmul, mlp_apply, mlp_init
+from ._util import (
+    broadcast_covariates,
+    check_labels,
+    check_n_actions,
+    check_positive_int,
+    matmul,
+    mlp_apply,
+    mlp_init,
+)
 from .base import GaugeFreeLeaves
 
 __all__ = ["NeuralJoint", "SymmetricCount"]
@@ -85,18 +93,9 @@ class NeuralJoint(GaugeFreeLeaves):
         """Payoffs of joint actions: int[..., n] -> float[..., n], at ``covariates: float[..., C]``."""
         joint = jnp.asarray(joint)
         parts = [params["embed"][i][joint[..., i]] for i in range(self.n_agents)]
-        C = len(self.covariate_names)
-        if C:
-            dtype = parts[0].dtype
-            x = jnp.zeros((C,), dtype) if covariates is None else jnp.asarray(covariates, dtype=dtype)
-            if x.shape[-1:] != (C,):
-                raise ValueError(
-                    f"covariates must be float[..., C] with C = {C} ({', '.join(self.covariate_names)}); "
-                    f"got shape {x.shape}."
-                )
-            lead = jnp.broadcast_shapes(joint.shape[:-1], x.shape[:-1])
-            parts = [jnp.broadcast_to(p, (*lead, p.shape[-1])) for p in parts]
-            parts.append(jnp.broadcast_to(x, (*lead, C)))
+        if self.covariate_names:
+            lead, x = broadcast_covariates(covariates, self.covariate_names, joint.shape, parts[0].dtype)
+            parts = [*(jnp.broadcast_to(p, (*lead, p.shape[-1])) for p in parts), x]
         elif covariates is not None:
             raise ValueError("this NeuralJoint takes no covariates; build it with covariate_names=(...).")
         return mlp_apply(params["layers"], jnp.concatenate(parts, axis=-1), jnp.tanh)

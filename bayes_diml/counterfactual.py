@@ -231,7 +231,7 @@ def plan_for(
     holds one) to reuse it across calls.
     """
     _check_mechanism(mechanism, data.n_actions)
-    if _is_covariate(mechanism):
+    if takes_covariates(mechanism):
         if kind not in (None, "joint"):
             raise ValueError(f"a covariate mechanism's plan is a joint plan; got kind={kind!r}.")
         check_plan_memory(mechanism, data.actions.shape, data.n_actions, "joint")
@@ -262,9 +262,6 @@ def takes_covariates(mechanism: Any) -> bool:
     """
     names = getattr(mechanism, "covariate_names", None)
     return isinstance(names, tuple) and len(names) > 0
-
-
-_is_covariate = takes_covariates
 
 
 def episode_contexts(mechanism: Any, data: Trajectories) -> tuple[np.ndarray, np.ndarray]:

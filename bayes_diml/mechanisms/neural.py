@@ -170,10 +170,10 @@ class SymmetricCount(GaugeFreeLeaves):
         in ``shares_u``, so the always-active units fold into ``A_k = W_counts diag(active_k)
         W_2``, float[K, width], and each (k, u) pair costs one row of
         ``[shares_u, relu(c_k + z_u)[unstable_k]] @ [A_k; W_2[unstable_k]]``. ``F`` is the
-        smallest of :data:`GRID_UNSTABLE_CAPS` (16, 64) and ``width`` holding the most unstable
+        smallest of ``GRID_UNSTABLE_CAPS`` (16, 64) and ``width`` holding the most unstable
         units of any ``k`` (every unit when ``width``: no assumption is made on the data or the
         weights; that last branch is ~1.4x slower than ``count_payoffs``). On the CPU the pairs
-        run :data:`GRID_BLOCK_ACTIONS` own actions x :data:`GRID_BLOCK_ROWS` rows at a time,
+        run ``GRID_BLOCK_ACTIONS`` own actions x ``GRID_BLOCK_ROWS`` rows at a time,
         each block checkpointed (its activations stay in cache and are recomputed in reverse
         mode); elsewhere all pairs at once. Under ``vmap`` over ``params`` every
         ``F`` branch runs. At E7's 300 x 40 (``F = 16``) a likelihood value+grad is 2.1-2.7x faster.

@@ -232,6 +232,7 @@ def test_scaled_payoffs_follow_the_table_at_x(fit):
     assert units.startswith("beta") and np.array_equal(draws, p1.draws("scaled_payoffs"))
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_a_groups_identification_uses_shared_plus_deviation_prior(grouped_path):
     post = bd.load(grouped_path)
     for g in ("A", "B"):
@@ -320,6 +321,7 @@ def test_counterfactual_design_identify_at_a_value(work, fit_path, answers_at_on
     np.testing.assert_allclose(prior_sd, math.sqrt(5.0 / 2.0), rtol=0.15)  # the prior of table + 2 slopes
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_identify_a_group(grouped_path):
     ident = json.loads(
         invoke("identify", grouped_path, "--group", "B", "--prior-draws", 2000, "--json").stdout

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from numpyro.infer.util import log_density
+from context_programs import assert_contexts_share_one_program
 from reference import reference_log_likelihood
 
 import bayes_diml as bd
@@ -195,25 +195,7 @@ def test_a_function_that_ignores_x_equals_the_function_without_x(data):
 
 def test_data_of_equal_shapes_share_one_compiled_program(data):
     other = _with_covariates(data, data.covariates * 2.0 - 1.0)  # same shapes, other contexts
-    a = ModelSpec.build(data, FUNCTION, LEARNER, Priors()).model()
-    b = ModelSpec.build(other, FUNCTION, LEARNER, Priors()).model()
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    np.testing.assert_array_equal(
-        a.data.plan_contexts * 2.0 - 1.0, b.data.plan_contexts
-    )  # a leaf, not static
-    traces = []
-
-    @jax.jit
-    def logp(model, values):
-        traces.append(1)
-        return log_density(model, (), {}, values)[0]
-
-    values = sites_from_params(FUNCTION, FUNCTION.init(jax.random.key(1)))
-    la, lb = float(logp(a, values)), float(logp(b, values))
-    assert len(traces) == 1  # one program for both data sets
-    assert la != pytest.approx(lb)  # each with its own contexts
-    closed = ModelSpec.build(other, FUNCTION, LEARNER, Priors())
-    assert lb == pytest.approx(float(log_density(closed.model(), (), {}, values)[0]), rel=1e-5)
+    assert_contexts_share_one_program(FUNCTION, data, other, LEARNER, lambda x: x * 2.0 - 1.0)
 
 
 # ------------------------------------------------------------------ recovery and answers

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
+from context_programs import assert_contexts_share_one_program
 from numpyro.infer.util import log_density
 from reference import reference_log_likelihood
 from scipy.stats import norm
@@ -187,26 +188,7 @@ def test_sites_round_trip_the_centred_table_and_slopes(truth):
 def test_data_of_equal_shapes_share_one_compiled_program(truth, data):
     mech, _ = truth
     other = _with_covariates(data, data.covariates * 2.0 + 1.0)  # same shapes, other contexts
-    a = ModelSpec.build(data, mech, LEARNER, Priors()).model()
-    b = ModelSpec.build(other, mech, LEARNER, Priors()).model()
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    np.testing.assert_array_equal(
-        a.data.plan_contexts * 2.0 + 1.0, b.data.plan_contexts
-    )  # a leaf, not static
-    traces = []
-
-    @jax.jit
-    def logp(model, values):
-        traces.append(1)
-        return log_density(model, (), {}, values)[0]
-
-    values = sites_from_params(mech, mech.init(jax.random.key(1)))
-    la, lb = float(logp(a, values)), float(logp(b, values))
-    assert len(traces) == 1  # one program for both data sets
-    assert la != pytest.approx(lb)  # each with its own contexts
-    assert lb == pytest.approx(
-        _log_density(ModelSpec.build(other, mech, LEARNER, Priors()), values), rel=1e-5
-    )
+    assert_contexts_share_one_program(mech, data, other, LEARNER, lambda x: x * 2.0 + 1.0)
 
 
 # ------------------------------------------------------------------ recovery and answers

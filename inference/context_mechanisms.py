@@ -20,42 +20,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_diml.counterfactual import takes_covariates
+from bayes_diml.mechanisms.covariate import covariate_vector
 from bayes_diml.metrics import payoff_differences
 from bayes_diml.models import mechanism_sites, params_from_sites
 
 from .labelled import payoff_dataset, payoff_interval_table
 
-__all__ = ["covariate_vector", "mechanism_payoff_draws", "mechanism_payoff_table"]
+__all__ = ["mechanism_payoff_draws", "mechanism_payoff_table"]
 
 #: Most payoff cells (prod K_i x n) of a table evaluated per draw.
 _TABLE_CELL_LIMIT = 10**7
-
-
-def covariate_vector(names: tuple[str, ...], covariates: Any) -> np.ndarray:
-    """Return ``{"name": value}`` as float64[C] in the order of ``names``.
-
-    Raises
-    ------
-    ValueError
-        naming unknown, missing or non-finite covariates, or values that are not numbers.
-    """
-    if not isinstance(covariates, Mapping):
-        raise ValueError(f"covariates must be a mapping {{name: value}}; got {covariates!r}.")
-    given = {str(k): v for k, v in covariates.items()}
-    unknown = sorted(set(given) - set(names))
-    missing = [c for c in names if c not in given]
-    if unknown or missing:
-        parts = [f"unknown covariate(s) {', '.join(map(repr, unknown))}"] if unknown else []
-        parts += [f"missing covariate(s) {', '.join(map(repr, missing))}"] if missing else []
-        raise ValueError(f"{'; '.join(parts)}; the mechanism's covariates are {', '.join(map(repr, names))}.")
-    try:
-        x = np.array([float(given[c]) for c in names], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"covariate values must be numbers; got {given!r}.") from exc
-    bad = [c for c, v in zip(names, x, strict=True) if not np.isfinite(v)]
-    if bad:
-        raise ValueError(f"covariate(s) {', '.join(map(repr, bad))} must be finite; got {given!r}.")
-    return x
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,7 +13,34 @@ import numpy as np
 from ._util import check_labels, check_n_actions, check_positive
 from .tabular import Tabular
 
-__all__ = ["CovariateTabular"]
+__all__ = ["CovariateTabular", "covariate_vector"]
+
+
+def covariate_vector(names: tuple[str, ...], covariates: Any) -> np.ndarray:
+    """Return ``{"name": value}`` as float64[C] in the order of ``names``.
+
+    Raises
+    ------
+    ValueError
+        naming unknown, missing or non-finite covariates, or values that are not numbers.
+    """
+    if not isinstance(covariates, Mapping):
+        raise ValueError(f"covariates must be a mapping {{name: value}}; got {covariates!r}.")
+    given = {str(k): v for k, v in covariates.items()}
+    unknown = sorted(set(given) - set(names))
+    missing = [c for c in names if c not in given]
+    if unknown or missing:
+        parts = [f"unknown covariate(s) {', '.join(map(repr, unknown))}"] if unknown else []
+        parts += [f"missing covariate(s) {', '.join(map(repr, missing))}"] if missing else []
+        raise ValueError(f"{'; '.join(parts)}; the mechanism's covariates are {', '.join(map(repr, names))}.")
+    try:
+        x = np.array([float(given[c]) for c in names], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"covariate values must be numbers; got {given!r}.") from exc
+    bad = [c for c, v in zip(names, x, strict=True) if not np.isfinite(v)]
+    if bad:
+        raise ValueError(f"covariate(s) {', '.join(map(repr, bad))} must be finite; got {given!r}.")
+    return x
 
 
 @dataclass(frozen=True)
@@ -109,24 +136,7 @@ class CovariateTabular:
 
     def covariate_vector(self, covariates: Mapping[str, float]) -> np.ndarray:
         """Return ``{"name": value}`` as float64[C] ordered as ``covariate_names`` (ValueError: bad names)."""
-        if not isinstance(covariates, Mapping):
-            raise ValueError(f"covariates must be a mapping {{name: value}}; got {covariates!r}.")
-        given = {str(k): v for k, v in covariates.items()}
-        unknown = sorted(set(given) - set(self.covariate_names))
-        missing = [c for c in self.covariate_names if c not in given]
-        if unknown or missing:
-            parts = [f"unknown covariate(s) {', '.join(map(repr, unknown))}"] if unknown else []
-            parts += [f"missing covariate(s) {', '.join(map(repr, missing))}"] if missing else []
-            known = ", ".join(map(repr, self.covariate_names))
-            raise ValueError(f"{'; '.join(parts)}; the mechanism's covariates are {known}.")
-        try:
-            x = np.array([float(given[c]) for c in self.covariate_names], dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"covariate values must be numbers; got {given!r}.") from exc
-        bad = [c for c, v in zip(self.covariate_names, x, strict=True) if not np.isfinite(v)]
-        if bad:
-            raise ValueError(f"covariate(s) {', '.join(map(repr, bad))} must be finite; got {given!r}.")
-        return x
+        return covariate_vector(self.covariate_names, covariates)
 
     def context_params(self, params: dict[str, jax.Array], covariates: Any) -> dict[str, jax.Array]:
         """Params of :attr:`tabular` at one covariate value: ``{"table": float[K_1, ..., K_n, n]}``.

@@ -18,7 +18,9 @@ Three kinds of plan:
 
 Grouped and covariate data have joint plans whose points carry one more column, the episode's
 group (:func:`grouped_plan`) or context (:func:`covariate_plan`: a row of the plan's
-``contexts``, the data's distinct covariate rows, at which the point is evaluated).
+``contexts``, the data's distinct covariate rows, at which the point is evaluated). A count
+mechanism of covariates (``SymmetricCount`` with ``covariate_names``) has a count plan whose
+points carry the context code likewise (``count_payoffs(..., covariates=contexts[code])``).
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ class CounterfactualPlan(NamedTuple):
     kind : str
         ``"table"``, ``"count"`` or ``"joint"``.
     points : int[U, n] or int[U, K]
-        Joint actions (table, joint) or opponent-count vectors (count) to evaluate.
+        Joint actions (table, joint) or opponent-count vectors (count) to evaluate; with
+        ``contexts``, one more column: the context code.
     index : int[M, T-1, n, K] or int[M, T-1, n]
         Table/joint: flat index ``u * n + i`` into the payoffs float[U, n];
         count: the row ``u`` of float[U, K] that holds agent ``i``'s counterfactuals.
@@ -70,7 +73,8 @@ class CounterfactualPlan(NamedTuple):
         ``k < K_i``.
     contexts : float[G, C] or None
         A covariate plan's (:func:`covariate_plan`) distinct covariate rows; its points are then
-        int[U, n + 1] (joint action, context code) and each is evaluated at ``contexts[code]``.
+        int[U, n + 1] (joint action, context code), or a count plan's int[U, K + 1] (opponent
+        counts, context code), and each is evaluated at ``contexts[code]``.
     """
 
     kind: str
@@ -140,13 +144,17 @@ def _joint_plan(actions: np.ndarray, n_actions: tuple[int, ...]) -> Counterfactu
     return CounterfactualPlan("joint", uniq.astype(np.int32), index, mask)
 
 
-def _count_plan(actions: np.ndarray, n_actions: tuple[int, ...]) -> CounterfactualPlan:
+def _count_plan(
+    actions: np.ndarray, n_actions: tuple[int, ...], codes: np.ndarray | None = None
+) -> CounterfactualPlan:
     """Deduplicate (own action, opponent counts) pairs without any [..., n, K] intermediate.
 
     The opponent counts of agent i are the step's action counts minus agent i's own action,
     so it is fixed by (distinct count vector of the step, own action): deduplication costs
     one sort of int64[N * n] codes (``N`` = steps) and one of the few resulting rows
-    (at most distinct count vectors x K), never of int[N * n, K] rows.
+    (at most distinct count vectors x K), never of int[N * n, K] rows. ``codes: int[M]``
+    (each episode's context, for ``actions: int[M, T', n]``) append a column to every count
+    vector, so the points are int[U, K + 1] (opponent counts, context code).
     """
     n = len(n_actions)
     if len(set(n_actions)) != 1:
@@ -157,13 +165,19 @@ def _count_plan(actions: np.ndarray, n_actions: tuple[int, ...]) -> Counterfactu
     N = flat.shape[0]
     cells = (np.arange(N, dtype=np.int64)[:, None] * K + flat).reshape(-1)
     counts = np.bincount(cells, minlength=N * K).reshape(N, K)  # [N, K]
-    step_counts, step_id = _unique_rows(counts, np.full(K, n + 1, dtype=np.int64))  # [C, K], int[N]
+    radix = np.full(K, n + 1, dtype=np.int64)
+    if codes is not None:  # the episode's context code as one more column of each step's counts
+        step_code = np.broadcast_to(np.asarray(codes, np.int64)[:, None], lead).reshape(N, 1)
+        counts = np.concatenate([counts, step_code], axis=1)  # [N, K + 1]
+        radix = np.append(radix, int(step_code.max(initial=0)) + 1)
+    step_counts, step_id = _unique_rows(counts, radix)  # [C, K (+ 1)], int[N]
     code = step_id.astype(np.int64)[:, None] * K + flat  # [N, n]: (count vector, own action)
     pairs, inverse = np.unique(code.reshape(-1), return_inverse=True)
     opponents = step_counts[pairs // K]
     opponents[np.arange(len(pairs)), pairs % K] -= 1  # remove the own action: opponent counts
     # different (count vector, own action) pairs can leave the same opponent counts
-    points, merged = _unique_rows(opponents, np.full(K, n, dtype=np.int64))
+    radix[:K] = n  # opponent counts are at most n - 1
+    points, merged = _unique_rows(opponents, radix)
     index = merged[inverse].reshape(*lead, n).astype(np.int32)
     points = points.astype(np.int32)
     return CounterfactualPlan("count", points, index, action_mask(n_actions))
@@ -232,10 +246,16 @@ def plan_for(
     """
     _check_mechanism(mechanism, data.n_actions)
     if takes_covariates(mechanism):
-        if kind not in (None, "joint"):
-            raise ValueError(f"a covariate mechanism's plan is a joint plan; got kind={kind!r}.")
-        check_plan_memory(mechanism, data.actions.shape, data.n_actions, "joint")
+        counts = _choose_kind(mechanism, data.n_actions, table_limit) == "count"  # count_payoffs
+        if kind not in ((None, "joint", "count") if counts else (None, "joint")):
+            plans = "a joint or count plan" if counts else "a joint plan"
+            raise ValueError(f"a covariate mechanism's plan is {plans}; got kind={kind!r}.")
+        kind = kind or ("count" if counts else "joint")
+        check_plan_memory(mechanism, data.actions.shape, data.n_actions, kind)
         codes, contexts = episode_contexts(mechanism, data)
+        if kind == "count":  # (opponent counts, context) rows, each through count_payoffs at its x
+            plan = _count_plan(np.asarray(data.actions[:, :-1], np.int64), data.n_actions, codes)
+            return plan._replace(contexts=contexts)
         return covariate_plan(data.actions[:, :-1], data.n_actions, codes, contexts, table_limit=table_limit)
     if _is_grouped(mechanism):
         if kind not in (None, "joint"):
@@ -258,7 +278,9 @@ def takes_covariates(mechanism: Any) -> bool:
     """Tell whether the mechanism's payoffs take the episode's covariates (``payoffs(..., covariates=)``).
 
     Any mechanism with a non-empty tuple ``covariate_names`` does (``CovariateTabular``, and
-    ``Function`` / ``NeuralJoint`` built with covariates); its plan is :func:`covariate_plan`.
+    ``Function`` / ``NeuralJoint`` / ``SymmetricCount`` built with covariates); its plan is
+    :func:`covariate_plan`, or for a count mechanism (``count_payoffs(..., covariates=)``) the
+    count plan with the context code as one more point column.
     """
     names = getattr(mechanism, "covariate_names", None)
     return isinstance(names, tuple) and len(names) > 0
@@ -333,6 +355,15 @@ def covariate_plan(
     return CounterfactualPlan("joint", points, index, mask, contexts)
 
 
+def _counts_at_points(mechanism: Any, params: Any, points: jax.Array, contexts: Any) -> jax.Array:
+    """``count_payoffs`` of every own action at count-plan points int[..., K (+ 1)]: float[..., K]."""
+    own = jnp.arange(points.shape[-1] - (contexts is not None))[None, :]
+    if contexts is None:
+        return mechanism.count_payoffs(params, own, points[..., None, :])
+    x = jnp.asarray(contexts)[points[..., -1]]  # [..., C]
+    return mechanism.count_payoffs(params, own, points[..., None, :-1], covariates=x[..., None, :])
+
+
 def _mechanism_at_points(mechanism: Any, params: Any, points: jax.Array, contexts: Any) -> jax.Array:
     """``mechanism.payoffs`` of plan points; a covariate plan's at ``contexts[code]``."""
     if contexts is None:
@@ -396,17 +427,15 @@ def evaluate_plan(
     n_needed = math.prod(index.shape[: -1 if plan.kind == "count" else None])
     direct = episodes is not None and plan.kind != "table" and n_needed < plan.points.shape[0]
     if plan.kind == "count":
-        K = plan.action_mask.shape[1]
-        own = jnp.arange(K)[None, :]
         if direct:  # fewer (pair) rows in the batch than planned: evaluate just those
-            cf = mechanism.count_payoffs(params, own, jnp.asarray(plan.points)[index][..., None, :])
+            cf = _counts_at_points(mechanism, params, jnp.asarray(plan.points)[index], plan.contexts)
         else:
             grid = getattr(mechanism, "count_grid", None)  # a faster evaluation of the same rows
             points = jnp.asarray(plan.points)
-            if callable(grid):
+            if callable(grid) and plan.contexts is None:
                 rows = grid(params, points)  # [U, K]
             else:
-                rows = mechanism.count_payoffs(params, own, points[:, None, :])
+                rows = _counts_at_points(mechanism, params, points, plan.contexts)  # [U, K]
             cf = rows[index]  # [..., n, K]
     elif direct:  # joint plan, flat index u * n + i: evaluate the batch's joints, keep agent i
         n = plan.action_mask.shape[0]

@@ -55,10 +55,17 @@ def mechanism_payoff_draws(post: Any, x: Any) -> np.ndarray:
     """
     mech = post.mechanism
     k = tuple(int(v) for v in post.data.n_actions)
-    if math.prod(k) * len(k) > _TABLE_CELL_LIMIT:
+    cells = math.prod(k) * len(k)
+    if cells > _TABLE_CELL_LIMIT:
+        size = f"{cells:,}" if cells < 10**15 else f"about 10^{len(str(cells)) - 1}"
+        how = (
+            "mech.count_payoffs(params, own, opponent_counts, covariates=x) at the opponent counts"
+            if callable(getattr(mech, "count_payoffs", None))
+            else "the mechanism at the joint actions"
+        )
         raise ValueError(
-            f"the joint-action table has prod K_i x n = {math.prod(k) * len(k):,} cells, more than "
-            f"{_TABLE_CELL_LIMIT:,}; evaluate the mechanism at the joint actions you need instead."
+            f"the joint-action table of {len(k)} agents has prod K_i x n = {size} cells, more than "
+            f"{_TABLE_CELL_LIMIT:,}; evaluate {how} you need instead."
         )
     sites = {name: jnp.asarray(post.draws(name)) for name in mechanism_sites(mech)}
     at = _AtCovariates(mech, jnp.asarray(x, dtype=jnp.result_type(float)))

@@ -109,7 +109,17 @@ class SymmetricCount(GaugeFreeLeaves):
     other agents' actions, ``embed_dim = min(32, max(12, K))`` and ``depth`` ReLU layers
     of ``width`` units.
 
-    Params: ``{"embed": float[K, d], "layers": [{"w", "b"}] * (depth + 1)}``.
+    With ``covariate_names`` (C of them) the network also takes the episode's covariates: its
+    input is ``[embed(a_i), c_{-i} / (n - 1), x_1, ..., x_C]``, float[d + K + C] (the covariates
+    after the shares), and ``payoffs(params, joint, covariates=x)`` / ``count_payoffs(...,
+    covariates=x)`` with ``x: float[..., C]`` evaluate it at ``x`` (default 0). The covariates are
+    matched by name to the data's ``covariate_names``. Its likelihood runs the count plan with a
+    context axis (``plan_for``): one row per distinct (opponent counts, covariate row) pair, each
+    through ``count_payoffs`` for every own action (``count_grid``'s speed path is for
+    covariate-free fits), so the cost grows with the distinct pairs, not with n.
+
+    Params: ``{"embed": float[K, d], "layers": [{"w", "b"}] * (depth + 1)}`` (the first layer's
+    ``w`` float[d + K + C, width]).
     """
 
     n_agents: int
@@ -117,10 +127,15 @@ class SymmetricCount(GaugeFreeLeaves):
     width: int = 256
     depth: int = 2
     embed_dim: int | None = None
+    covariate_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_positive_int("n_agents", self.n_agents)
         check_positive_int("n_choices", self.n_choices)
+        names = () if self.covariate_names is None else self.covariate_names
+        if isinstance(names, str) or not hasattr(names, "__iter__") or tuple(names):
+            names = check_labels("covariate_names", names, "name")
+        object.__setattr__(self, "covariate_names", tuple(names))
         object.__setattr__(self, "_gauge_leaves", (f"layers.{self.depth}.b",))
         check_positive_int("width", self.width)
         check_positive_int("depth", self.depth, minimum=0)
@@ -136,16 +151,23 @@ class SymmetricCount(GaugeFreeLeaves):
     def init(self, key: jax.Array) -> dict:
         """PyTorch-default initialisation (the E7 ground truth when drawn at random)."""
         k_emb, k_mlp = jax.random.split(key)
-        sizes = [self.embed_dim + self.n_choices] + [self.width] * self.depth + [1]
+        n_in = self.embed_dim + self.n_choices + len(self.covariate_names)
+        sizes = [n_in] + [self.width] * self.depth + [1]
         return {
             "embed": jax.random.normal(k_emb, (self.n_choices, self.embed_dim)),
             "layers": mlp_init(k_mlp, sizes),
         }
 
-    def count_payoffs(self, params: dict, own: jax.Array, opponent_counts: jax.Array) -> jax.Array:
-        """own: int[...], opponent_counts: float[..., K] (summing to n-1) -> float[...]."""
+    def count_payoffs(
+        self, params: dict, own: jax.Array, opponent_counts: jax.Array, covariates: Any = None
+    ) -> jax.Array:
+        """own: int[...], opponent_counts: float[..., K] (summing to n-1) -> float[...].
+
+        ``covariates: float[..., C]`` (with ``covariate_names``; default 0) broadcast against both.
+        """
         own = jnp.asarray(own)
-        counts = jnp.asarray(opponent_counts, dtype=params["embed"].dtype)
+        dtype = params["embed"].dtype
+        counts = jnp.asarray(opponent_counts, dtype=dtype)
         shares = counts / max(self.n_agents - 1, 1)
         shape = jnp.broadcast_shapes(own.shape, counts.shape[:-1])
         # the first layer applied to [embed(own), shares] as the sum of its two blocks, each on
@@ -153,7 +175,16 @@ class SymmetricCount(GaugeFreeLeaves):
         # that is U + K rows through it instead of U x K (benchmarks/likelihood.py, E7)
         first, rest = params["layers"][0], params["layers"][1:]
         d = self.embed_dim
-        h = matmul(params["embed"], first["w"][:d])[own] + matmul(shares, first["w"][d:]) + first["b"]
+        if self.covariate_names:  # a third block, [x_1..x_C] @ w[d + K:], on the un-broadcast x
+            _, x = broadcast_covariates(covariates, self.covariate_names, (1,), dtype)  # checks float[..., C]
+            shape = jnp.broadcast_shapes(shape, x.shape[:-1])
+            w_shares, w_x = first["w"][d : d + self.n_choices], first["w"][d + self.n_choices :]
+            h = matmul(params["embed"], first["w"][:d])[own] + matmul(shares, w_shares) + matmul(x, w_x)
+            h = h + first["b"]
+        elif covariates is not None:
+            raise ValueError("this SymmetricCount takes no covariates; build it with covariate_names=(...).")
+        else:
+            h = matmul(params["embed"], first["w"][:d])[own] + matmul(shares, first["w"][d:]) + first["b"]
         h = jnp.broadcast_to(h, (*shape, h.shape[-1]))
         if not rest:
             return h[..., 0]
@@ -177,13 +208,14 @@ class SymmetricCount(GaugeFreeLeaves):
         each block checkpointed (its activations stay in cache and are recomputed in reverse
         mode); elsewhere all pairs at once. Under ``vmap`` over ``params`` every
         ``F`` branch runs. At E7's 300 x 40 (``F = 16``) a likelihood value+grad is 2.1-2.7x faster.
+        With ``covariate_names`` it is ``count_payoffs`` at covariates 0 (no speed path).
         """
         dtype = params["embed"].dtype
         counts = jnp.asarray(opponent_counts, dtype=dtype)
         K = self.n_choices
         if counts.ndim != 2 or counts.shape[-1] != K:
             raise ValueError(f"opponent_counts must be float[U, {K}]; got shape {counts.shape}.")
-        if self.depth == 0 or counts.shape[0] == 0:
+        if self.depth == 0 or counts.shape[0] == 0 or self.covariate_names:
             return self.count_payoffs(params, jnp.arange(K)[None, :], counts[:, None, :])
         shares = counts / max(self.n_agents - 1, 1)
         first, second, rest = params["layers"][0], params["layers"][1], params["layers"][2:]
@@ -239,9 +271,12 @@ class SymmetricCount(GaugeFreeLeaves):
         operands = (own, w_counts, folded, base, w2, b1, rest)
         return jax.lax.switch(which, [branch(f) for f in caps], operands)
 
-    def payoffs(self, params: dict, joint: jax.Array) -> jax.Array:
-        """Payoffs of joint actions: int[..., n] -> float[..., n]."""
+    def payoffs(self, params: dict, joint: jax.Array, covariates: Any = None) -> jax.Array:
+        """Payoffs of joint actions: int[..., n] -> float[..., n], at ``covariates: float[..., C]``."""
         joint = jnp.asarray(joint)
         own_onehot = jax.nn.one_hot(joint, self.n_choices, dtype=params["embed"].dtype)
         others = own_onehot.sum(-2, keepdims=True) - own_onehot  # float[..., n, K]
-        return self.count_payoffs(params, joint, others)
+        if self.covariate_names:
+            _, x = broadcast_covariates(covariates, self.covariate_names, joint.shape, params["embed"].dtype)
+            return self.count_payoffs(params, joint, others, covariates=x[..., None, :])  # x for every agent
+        return self.count_payoffs(params, joint, others, covariates)

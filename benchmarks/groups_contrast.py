@@ -33,12 +33,13 @@ import numpy as np
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
+from bayes_diml.mechanisms.grouped import GROUP_SCALE_DISTS
 from bayes_diml.metrics import payoff_differences
 
 GAME = (2, 2)
 BETA = 2.0
 DELTA = {"changed": 1.0, "null": 0.0}
-CONFIG_KEYS = ("episodes", "steps", "warmup", "samples", "chains", "seed", "prob")
+CONFIG_KEYS = ("episodes", "steps", "warmup", "samples", "chains", "seed", "prob", "group_scale_dist")
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -85,7 +86,8 @@ def simulate_arms(table_a, table_b, alpha, eps, key_a, key_b, episodes_a, episod
 
 def fit_grouped(data, args):
     """NUTS fit of GroupedTabular with beta fixed at the truth."""
-    return fit_nuts(data, mechanisms.GroupedTabular(GAME, data.group_names), args)
+    mech = mechanisms.GroupedTabular(GAME, data.group_names, group_scale_dist=args.group_scale_dist)
+    return fit_nuts(data, mech, args)
 
 
 def fit_nuts(data, mech, args):
@@ -266,6 +268,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prob", type=float, default=0.9)
+    p.add_argument(
+        "--group-scale-dist",
+        choices=GROUP_SCALE_DISTS,
+        default="lognormal",
+        help="GroupedTabular's prior on the between-group scale",
+    )
     p.add_argument("--no-shrinkage", action="store_true", help="skip the shrinkage demo")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/groups_contrast.json"))
     args = p.parse_args(argv)

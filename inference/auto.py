@@ -40,6 +40,7 @@ from .compare import ParetoKWarning, loo
 from .nulls import NULL_KINDS, NullFit, fit_null
 from .posterior import Posterior
 from .quiet import COMPARE_WARNINGS, silenced
+from .spec import check_context_fit
 from .stacked import (
     NO_INFORMATION,
     StackedPosterior,
@@ -58,6 +59,7 @@ __all__ = [
     "check_auto_method",
     "auto_learner",
     "auto_candidates",
+    "context_candidates",
     "scaled_payoff_draws",
     "prior_payoff_draws",
     "nesting_notes",
@@ -159,6 +161,25 @@ def auto_candidates(candidates: Any = None) -> dict[str, Any]:
         raise ValueError(
             f"learner='auto' needs at least one learner family; choose from {', '.join(FAMILIES)}."
         )
+    return out
+
+
+def context_candidates(data: Any, mechanism: Any) -> list[str]:
+    """Return the families ``learner="auto"`` compares by default: those the mechanism can fit.
+
+    Every family of ``bayes_diml.learners.FAMILIES``, except that a grouped or covariate mechanism
+    (payoff differences only) leaves out the families that see payoff levels (BanditQ, EWA,
+    Aspiration): the rule of ``check_context_fit``. The data are checked first (a ``DataError``
+    names what is wrong with their groups or covariates).
+    """
+    check_context_fit(data, mechanism)
+    out = []
+    for name in FAMILIES:
+        try:
+            check_context_fit(data, mechanism, auto_learner(name))
+        except ValueError:
+            continue
+        out.append(name)
     return out
 
 

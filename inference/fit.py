@@ -20,6 +20,7 @@ from .auto import (
     bag_targets,
     check_auto_method,
     compare_candidates,
+    context_candidates,
     stack_draws,
 )
 from .bag_diagnostics import BAGGING, chains_per_bag, diagnostics_table
@@ -173,7 +174,9 @@ def fit(
         default; a keyword that differs from a field ``config`` sets is a ``ValueError``.
     candidates : sequence, optional
         ``learner="auto"`` only: family names (``"logitq"``, ``"bandit"``, ``"hedge"``, ``"fp"``,
-        ``"ewa"``) or learner specs; default every family. ``priors`` default to
+        ``"ewa"``) or learner specs; default every family the mechanism can fit
+        (``inference.auto.context_candidates``: a grouped or covariate
+        mechanism leaves out the families that see payoff levels). ``priors`` default to
         ``AUTO_PRIORS`` there (payoff prior sd e: the default scale of temperature x payoff).
     robust : ``"bagging"``, None or ``"default"``
         ``"bagging"``: the bagged posterior (BayesBag), which stays calibrated when the agents do
@@ -219,8 +222,8 @@ def fit(
             "config": config,
             **options,
         }
-        specs = auto_candidates(candidates)
         check_context_fit(data, mechanism)  # the data, then each candidate, before fitting any
+        specs = auto_candidates(context_candidates(data, mechanism) if candidates is None else candidates)
         for name, spec in specs.items():
             try:
                 check_context_fit(data, mechanism, resolve_learner(spec))
@@ -265,9 +268,9 @@ def fit(
         raise ValueError("candidates= applies to learner='auto' only.")
     if isinstance(mechanism, GroupedTabular) and method in ("map", "laplace"):
         raise ValueError(
-            f"method={method!r} cannot fit a GroupedTabular: at the mode the between-group scale "
-            "collapses to 0 (every group the same table), so the groups would look identical. "
-            "Use method='nuts' (or 'svi')."
+            f"method={method!r} cannot fit a GroupedTabular: the mode of the between-group scale "
+            "is no summary of it (under a half-normal prior it collapses to 0, every group the same "
+            "table), and contrasts need its uncertainty. Use method='nuts' (or 'svi')."
         )
     _check_bagging_keywords(robust, bagging, workers)
     if robust is not None:

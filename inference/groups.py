@@ -111,13 +111,13 @@ def group_posterior(post: Any, group: str) -> Any:
 def group_table_priors(priors: Any, mech: GroupedTabular) -> Any:
     """``priors`` with the prior scale of one group's free coordinates (``shared + group_scale z``).
 
-    Their prior is a scale mixture with variance ``mechanism_scale^2 + group_scale_prior^2``
+    Their prior is a scale mixture with variance ``mechanism_scale^2 + E[group_scale^2]``
     (uncorrelated coordinates): the normal of that variance has the same prior sd of every
     centred payoff, which is what identification's contraction compares with.
     """
     scale = priors.mechanism_scale
     if scale is not None:
-        scale = math.sqrt(float(scale) ** 2 + float(mech.group_scale_prior) ** 2)
+        scale = math.sqrt(float(scale) ** 2 + mech.group_scale_rms**2)
     return dataclasses.replace(priors, mechanism_scale=scale)
 
 

@@ -104,6 +104,8 @@ def mechanism_from_spec(spec: dict) -> Any:
     fields = {
         k: (tuple(v) if isinstance(v, list) and k == "n_actions" else v) for k, v in spec["fields"].items()
     }
+    if spec["class"] == "GroupedTabular":  # fits saved before group_scale_dist had a half-normal prior
+        fields.setdefault("group_scale_dist", "half_normal")
     return cls(**fields)
 
 

@@ -171,7 +171,7 @@ def initial_values(spec: ModelSpec, key: jax.Array, jitter: float = 0.0) -> dict
         for name, shape in mechanism_sites(spec.mechanism).items():
             key, sub = jax.random.split(key)
             out[name] = jitter * jax.random.normal(sub, shape)
-        out[GROUP_SCALE] = jnp.asarray(0.6745 * spec.mechanism.group_scale_prior)  # the prior's median
+        out[GROUP_SCALE] = jnp.asarray(spec.mechanism.group_scale_median)
     elif isinstance(spec.mechanism, Tabular | CovariateTabular):  # centred table (and slopes) near 0
         for name, shape in mechanism_sites(spec.mechanism).items():
             key, sub = jax.random.split(key)

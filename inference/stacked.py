@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from .nulls import NullFit, fit_null
 from .pairs import payoff_pairs_frame
 from .persistence import STACKED_ATTR, fit_from_tree, fit_tree, open_tree, write_tree
 from .posterior import Posterior
+from .stacked_context import ContextContrast, covariate_contrast, group_contrast
 
 __all__ = [
     "VERDICTS",
@@ -117,6 +119,9 @@ def mix_stacked_draws(
     fits: dict[str, Posterior],
     bagged: dict[str, Posterior],
     num_draws: int = 4000,
+    *,
+    pool: Callable[[Posterior], np.ndarray] | None = None,
+    prior: Callable[[jax.Array, int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Mix the families' temperature x centred payoffs by ``table["mixture_weight"]``, nulls as prior draws.
 
@@ -124,6 +129,8 @@ def mix_stacked_draws(
     ``bagged[name]`` where given, else ``fits[name]``); the nulls' share (made even) is filled
     with antithetic prior draws. Returns ``(draws float[D, K_1..K_n, n], sources str[D],
     prior_weight)``. The same ``seed`` and pool sizes give the same resampling indices.
+    ``pool(post)`` (default ``post.scaled_payoff_draws()``) and ``prior(key, num)`` (default
+    :func:`prior_payoff_draws` of the first fit) give other draws, e.g. contrasts.
     """
     key = jax.random.key(int(seed))
     counts = dict(
@@ -132,18 +139,16 @@ def mix_stacked_draws(
     nulls = [n for n in table.index if table.loc[n, "kind"] == "null"]
     n_prior = sum(counts[n] for n in nulls)
     n_prior += n_prior % 2
-    pools = {
-        n: bagged.get(n, fits[n]).scaled_payoff_draws()
-        for n in table.index
-        if n not in nulls and counts[n] > 0
-    }
+    pool = pool or (lambda post: post.scaled_payoff_draws())
+    pools = {n: pool(bagged.get(n, fits[n])) for n in table.index if n not in nulls and counts[n] > 0}
     parts, sources = [], []
     if pools:
         d, src = mixture_draws(pools, {n: counts[n] for n in pools}, jax.random.fold_in(key, 1))
         parts.append(d)
         sources.append(src)
     if n_prior:
-        parts.append(prior_payoff_draws(next(iter(fits.values())), jax.random.fold_in(key, 2), n_prior))
+        prior = prior or functools.partial(prior_payoff_draws, next(iter(fits.values())))
+        parts.append(prior(jax.random.fold_in(key, 2), n_prior))
         sources.append(np.full(n_prior, "prior"))
     draws = np.concatenate(parts)
     return draws, np.concatenate(sources), float(n_prior / len(draws))
@@ -286,12 +291,54 @@ class StackedPosterior:
             raise ValueError("at_covariates needs a stacked fit of a CovariateTabular.")
         return self._restack(lambda post: post.at_covariates(covariates), {"covariates": dict(covariates)})
 
-    def _restack(self, select: Any, label: dict) -> StackedPosterior:
+    def contrast(self, group_a: str, group_b: str, prob: float = 0.9) -> pd.DataFrame:
+        """Stacked centred payoff in group A minus group B per agent and joint action.
+
+        Columns as :meth:`Posterior.contrast`, ``units`` ``inference.stacked.STACKED_UNITS``. Each
+        draw is A minus B of one draw (a family's posterior draw; for the nulls' share, a joint prior
+        draw of the grouped model), mixed with the weights and seed of :meth:`for_group`; see
+        ``bayes_diml.inference.stacked_context``. ``attrs``: ``verdict``, ``message``, ``prior_weight``.
+        """
+        if self.context != "grouped":
+            raise ValueError("contrast needs a stacked fit of a GroupedTabular (fit --group-by).")
+        return self._contrast(group_contrast(self.best, group_a, group_b), prob)
+
+    def contrast_covariates(self, a: Any, b: Any, prob: float = 0.9) -> pd.DataFrame:
+        """Stacked centred payoff at covariates ``a`` minus at ``b`` (``{name: value}``).
+
+        Columns as :meth:`Posterior.contrast_covariates`; drawn as :meth:`contrast` (the nulls'
+        joint prior draws hold the table and the slopes of one draw).
+        """
+        if self.context != "covariate":
+            raise ValueError("contrast_covariates needs a stacked fit of a CovariateTabular.")
+        return self._contrast(covariate_contrast(self.best, a, b), prob)
+
+    def _contrast(self, job: ContextContrast, prob: float) -> pd.DataFrame:
+        _check_prob(prob)
+        self._check_restack()
+        num = int(self.info.get("num_draws", 4000))
+        draws, _, prior_weight = mix_stacked_draws(
+            self.table,
+            int(self.info["seed"]),
+            self.posteriors,
+            self.bagged,
+            num,
+            pool=job.family_draws,
+            prior=job.prior_draws,
+        )
+        frame = job.frame(draws, prob, STACKED_UNITS)
+        frame.attrs.update(verdict=self.verdict, message=self.message, prior_weight=prior_weight)
+        return frame
+
+    def _check_restack(self) -> None:
         if self.info.get("bagged") and not self.bagged:
             raise ValueError(
                 "this stacked fit was read from a file, which keeps its stacked draws but not the bagged "
                 "posteriors behind them; refit (bd.fit(..., learner='auto')) to ask for one context."
             )
+
+    def _restack(self, select: Any, label: dict) -> StackedPosterior:
+        self._check_restack()
         fits = {name: select(post) for name, post in self.posteriors.items()}
         bagged = {name: select(post) for name, post in self.bagged.items()}
         num = int(self.info.get("num_draws", 4000))

@@ -30,6 +30,8 @@ INFER_PER_AGENT = "infer_per_agent"
 INFER_HIERARCHICAL = "infer_hierarchical"
 #: One value per subject (an episode: an hBayesDM ``subjID``) from a population prior, non-centred.
 INFER_SUBJECT = "infer_subject"
+#: How the prior sd of a network's weight matrices follows its shape (``Priors.weight_scaling``).
+WEIGHT_SCALINGS = ("constant", "fan_in")
 LEARNER_FIELDS = ("alpha", "beta", "eps")  # LogitQ's; other families: learner_fields(learner)
 #: Prior kind of every learner parameter of every family: Beta on the unit interval, else LogNormal.
 LEARNER_PRIOR_KINDS = {
@@ -64,6 +66,13 @@ class Priors:
         gauge-free coordinates: the centred payoffs get an isotropic N(0, scale^2) prior
         inside the sum-to-zero subspace). ``None`` means flat (improper): MAP with flat
         priors and a fixed learner is DIML's maximum-likelihood estimate.
+    weight_scaling : str
+        ``"constant"`` (default): every mechanism weight has sd ``mechanism_scale``.
+        ``"fan_in"``: a network's weight matrices (sites ``*.w``, ``float[fan_in, fan_out]``)
+        have sd ``mechanism_scale / sqrt(fan_in)`` (biases and embeddings keep
+        ``mechanism_scale``), so every layer's pre-activations have prior sd of order
+        ``mechanism_scale`` whatever the width: the prior regularises wide networks as much as
+        narrow ones.
     alpha : (a, b)
         Beta(a, b) prior on the learning rate.
     beta : (loc, scale)
@@ -112,8 +121,14 @@ class Priors:
     population: tuple[float, float] = (1.0, 0.5)
     h: tuple[float, float] = (2.0, 6.0)
     bias: float = 1.0
+    weight_scaling: str = "constant"
 
     def __post_init__(self) -> None:
+        if self.weight_scaling not in WEIGHT_SCALINGS:
+            raise ValueError(
+                f"Priors.weight_scaling must be one of {', '.join(map(repr, WEIGHT_SCALINGS))}; "
+                f"got {self.weight_scaling!r}."
+            )
         pop = tuple(float(v) for v in self.population)
         if len(pop) != 2 or not all(np.isfinite(v) and v > 0 for v in pop):
             raise ValueError(

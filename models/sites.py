@@ -37,6 +37,7 @@ __all__ = [
     "free_from_table",
     "param_site_names",
     "sample_mechanism",
+    "group_scale_distribution",
 ]
 
 
@@ -195,16 +196,21 @@ def free_from_table(mechanism: Tabular, table: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _site_scale(mechanism: Any, name: str, scale: float) -> float:
+def _site_scale(
+    mechanism: Any, name: str, scale: float, shape: tuple[int, ...] = (), scaling: str = "constant"
+) -> float:
     """Return the prior sd of a mechanism site: ``scale``, or ``scale / sqrt(K_i)`` for a Tabular level.
 
     With that choice the full table of a ``Tabular(levels=True)`` has i.i.d. N(0, scale^2)
     entries: the centred part (isotropic in the sum-to-zero subspace) plus the mean over
-    agent i's K_i own actions.
+    agent i's K_i own actions. With ``scaling="fan_in"`` a network weight matrix (a site
+    ``*.w`` of shape ``[fan_in, fan_out]``) has ``scale / sqrt(fan_in)``.
     """
     if isinstance(mechanism, Tabular) and name.endswith("_level"):
         i = int(name[1 : -len("_level")])
         return scale / math.sqrt(mechanism.n_actions[i])
+    if scaling == "fan_in" and name.endswith(".w") and len(shape) == 2:
+        return scale / math.sqrt(shape[0])
     return scale
 
 
@@ -226,16 +232,26 @@ def param_site_names(mechanism: Any) -> list[str]:
     return [f"param.{k}" for k in flatten_params(template)]
 
 
+def group_scale_distribution(mechanism: GroupedTabular) -> dist.Distribution:
+    """Return the prior of a grouped fit's between-group scale ``group_scale`` (``group_scale_dist``)."""
+    scale = float(mechanism.group_scale_prior)
+    if mechanism.group_scale_dist == "half_normal":
+        return dist.HalfNormal(scale)
+    return dist.LogNormal(math.log(scale), float(mechanism.group_scale_log_sd))
+
+
 def sample_mechanism(mechanism: Any, priors: Priors) -> Any:
     """Sample the mechanism's sites (:func:`mechanism_sites`) and return its params.
 
     Every site has a Normal(0, ``priors.mechanism_scale``) prior (a Tabular level:
-    ``scale / sqrt(K_i)``), flat when the scale is None. Call inside a NumPyro model.
+    ``scale / sqrt(K_i)``; with ``priors.weight_scaling == "fan_in"`` a weight matrix
+    ``float[fan_in, fan_out]``: ``scale / sqrt(fan_in)``), flat when the scale is None. Call
+    inside a NumPyro model.
     """
     scale = priors.mechanism_scale
     sites = {}
     if isinstance(mechanism, GroupedTabular):
-        sites[GROUP_SCALE] = numpyro.sample(GROUP_SCALE, dist.HalfNormal(float(mechanism.group_scale_prior)))
+        sites[GROUP_SCALE] = numpyro.sample(GROUP_SCALE, group_scale_distribution(mechanism))
     for name, shape in mechanism_sites(mechanism).items():
         if name == GROUP_SCALE:
             continue
@@ -246,7 +262,7 @@ def sample_mechanism(mechanism: Any, priors: Priors) -> Any:
         elif scale is None:
             d = dist.ImproperUniform(dist.constraints.real, (), shape)
         else:
-            sd = _site_scale(mechanism, name, float(scale))
+            sd = _site_scale(mechanism, name, float(scale), shape, priors.weight_scaling)
             d = dist.Normal(0.0, sd).expand(shape).to_event(len(shape))
         sites[name] = numpyro.sample(name, d)
     params = params_from_sites(mechanism, sites)

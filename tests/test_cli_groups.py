@@ -188,7 +188,17 @@ def test_fit_group_by_refusals(work, csv_path):
     fails(
         "fit", csv_path, "--group-by", "arm", "--out", out, match="--group-by needs --method nuts (got map)"
     )
-    fails("fit", csv_path, "--group-by", "arm", "--method", "laplace", "--out", out, match="MAP of the")
+    fails(
+        "fit",
+        csv_path,
+        "--group-by",
+        "arm",
+        "--method",
+        "laplace",
+        "--out",
+        out,
+        match="--group-by needs --method nuts (got laplace)",
+    )
     fails(
         "fit",
         csv_path,
@@ -201,7 +211,19 @@ def test_fit_group_by_refusals(work, csv_path):
         out,
         match="--mechanism tabular",
     )
-    fails("fit", csv_path, "--group-by", "arm", "--learner-family", "auto", *NUTS, "--out", out, match="auto")
+    # --learner-family auto fits by group (tests/test_cli_auto_groups.py), one value per group it cannot
+    auto = ["--learner-family", "auto", "--learner-by-group"]
+    fails(
+        "fit",
+        csv_path,
+        "--group-by",
+        "arm",
+        *auto,
+        *NUTS,
+        "--out",
+        out,
+        match="does not apply to --learner-family auto",
+    )
     fails("fit", csv_path, "--group-by", "nope", *NUTS, "--out", out, match="no column(s) ['nope']")
     assert not out.exists()
 

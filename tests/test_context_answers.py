@@ -237,7 +237,8 @@ def test_a_groups_identification_uses_shared_plus_deviation_prior(grouped_path):
     post = bd.load(grouped_path)
     for g in ("A", "B"):
         p = post.for_group(g)
-        assert math.isclose(p.priors.mechanism_scale, math.sqrt(2.0))  # 1 + group_scale_prior^2
+        rms = post.mechanism.group_scale_rms  # sqrt(E[group_scale^2]): exp(0.5^2) under the lognormal
+        assert math.isclose(rms, math.exp(0.25)) and math.isclose(p.priors.mechanism_scale, math.sqrt(1 + rms**2))
         c = p.identification(num_prior_draws=4000)["contraction"].to_numpy(dtype=float)
         assert np.all(np.abs(c) < 0.35), c  # with the table prior alone: about -1
     assert group_table_priors(Priors(mechanism_scale=None), post.mechanism).mechanism_scale is None

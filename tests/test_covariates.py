@@ -442,3 +442,27 @@ def test_auto_refuses_a_level_seeing_candidate_before_fitting_any(truth, data, m
     bare = bd.Trajectories(data.actions, K, lengths=data.lengths)
     with pytest.raises(DataError, match="needs data with covariates"):  # a data problem is not a candidate's
         bd.fit(bare, mech, learner="auto", method="laplace", candidates=("logit_q", "ewa"))
+
+
+def test_auto_default_candidates_are_the_families_a_context_mechanism_fits(truth, data, monkeypatch):
+    """Without candidates=, auto compares the families that see payoff differences only."""
+    import sys
+
+    from bayes_diml.inference.auto import context_candidates
+    from bayes_diml.learners import FAMILIES
+
+    mech, _ = truth
+    differences_only = ["logitq", "hedge", "fp", "regret", "markovq"]
+    assert context_candidates(data, mech) == differences_only
+    assert context_candidates(data, mechanisms.Tabular(K)) == list(FAMILIES)  # negative control
+    fit_module = sys.modules["bayes_diml.inference.fit"]
+    seen = {}
+
+    def stop(candidates):
+        seen["candidates"] = candidates
+        raise RuntimeError("stopped before fitting")
+
+    monkeypatch.setattr(fit_module, "auto_candidates", stop)
+    with pytest.raises(RuntimeError, match="stopped before fitting"):
+        bd.fit(data, mech, learner="auto", method="laplace")
+    assert seen["candidates"] == differences_only

@@ -14,6 +14,7 @@ from bayes_diml.cli.console import (
     diagnostics_line,
     emit_json,
     frame_rows,
+    note,
     post_header,
     quiet,
     stats_table,
@@ -39,7 +40,7 @@ from bayes_diml.cli.options import (
 )
 from bayes_diml.data import load_trajectories
 from bayes_diml.inference import METHODS, StackedPosterior, fit
-from bayes_diml.inference.auto import AUTO, auto_learner
+from bayes_diml.inference.auto import AUTO, auto_learner, context_candidates
 from bayes_diml.learners import FAMILIES, family_name, parameter_names, temperature_name
 from bayes_diml.learners import learner_family as learner_family_cls
 from bayes_diml.mechanisms import CovariateTabular, GroupedTabular
@@ -121,10 +122,6 @@ def _covariate_names(text: str | None, mechanism_name: str, family: str, group_b
         raise click.UsageError(f"--covariates needs --mechanism covariate, not --mechanism {mechanism_name}.")
     if group_by is not None:
         raise click.UsageError("--covariates and --group-by do not combine: fit one of them.")
-    if family == AUTO:
-        raise click.UsageError(
-            "--mechanism covariate does not apply to --learner-family auto; name one family."
-        )
     return names
 
 
@@ -132,6 +129,11 @@ def _group_subjects(data: Any, group_by: str | None, learner: Any) -> Any:
     """--learner-by-group: each group one subject, so infer_subject fields take one value per group."""
     if group_by is None:
         raise click.UsageError("--learner-by-group needs --group-by COLUMN.")
+    if learner == AUTO:
+        raise click.UsageError(
+            "--learner-by-group does not apply to --learner-family auto (each family's parameters are "
+            "shared by the groups); name one family, e.g. --learner-family logitq --alpha infer_subject."
+        )
     if not subject_learner_fields(learner):
         raise click.UsageError(
             "--learner-by-group gives one value per group to the learner parameters set to "
@@ -140,20 +142,18 @@ def _group_subjects(data: Any, group_by: str | None, learner: Any) -> Any:
     return data.with_group_subjects()
 
 
-def _check_grouped(group_by: str | None, mechanism_name: str, family: str, method: str) -> None:
-    """Refuse --group-by with what cannot fit by group: other mechanisms, auto, a MAP-based method."""
+def _check_grouped(group_by: str | None, mechanism_name: str, method: str) -> None:
+    """Refuse --group-by with what cannot fit by group: other mechanisms, a MAP-based method."""
     if group_by is None:
         return
     if mechanism_name.lower() != "tabular":
         raise click.UsageError(
             f"--group-by fits one payoff table per group: it needs --mechanism tabular, not {mechanism_name}."
         )
-    if family == AUTO:
-        raise click.UsageError("--group-by does not apply to --learner-family auto; name one family.")
     if method in ("map", "laplace"):
         raise click.UsageError(
-            f"--group-by needs --method nuts (got {method}): the MAP of the between-group scale is "
-            "degenerate (it collapses to 0), so map and laplace cannot fit by group."
+            f"--group-by needs --method nuts (got {method}): a contrast needs the between-group "
+            "scale's uncertainty, which a mode does not give, so map and laplace cannot fit by group."
         )
 
 
@@ -212,7 +212,8 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     "--candidates",
     default=None,
     metavar="FAMILY,...",
-    help="--learner-family auto: the families to compare (default all); the nulls are always added.",
+    help="--learner-family auto: the families to compare (default all; with --group-by or --mechanism "
+    "covariate, those that see payoff differences only); the nulls are always added.",
 )
 @click.option("--num-warmup", type=click.IntRange(min=0), default=None, help="NUTS warm-up steps.")
 @click.option(
@@ -258,9 +259,9 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     metavar="COLUMN",
     help="Fit one payoff table per group of episodes (shared table + shrunk deviation; "
     "GroupedTabular): COLUMN of a CSV/Parquet file holds the group label, constant within each "
-    "episode (an .npz: 'group', the groups it stores). Needs --mechanism tabular, one learner "
-    "family and --method nuts (the MAP of the between-group scale is degenerate). Then "
-    "`bayes-diml payoffs FIT --group G` or `--contrast A:B`.",
+    "episode (an .npz: 'group', the groups it stores). Needs --mechanism tabular and --method nuts "
+    "(a contrast needs the between-group scale's uncertainty); --learner-family auto compares the families "
+    "that see payoff differences only. Then `bayes-diml payoffs FIT --group G` or `--contrast A:B`.",
 )
 @click.option(
     "--covariates",
@@ -408,9 +409,6 @@ def fit_command(
             )
         learner: Any = AUTO
         names = None if candidates is None else [c.strip() for c in candidates.split(",") if c.strip()]
-        auto_specs: Any = names
-        if (bias or INFER).lower() != INFER:  # auto infers every candidate's action bias unless told
-            auto_specs = [auto_learner(name, bias=0.0) for name in (names or list(FAMILIES))]
     else:
         base = {n: INFER for n in parameter_names(learner_family_cls(family)) if n not in FIXED_BY_DEFAULT}
         learner = build_learner(family, given, base, numbers_only=False)
@@ -427,7 +425,7 @@ def fit_command(
             raise click.BadParameter(
                 f"expected a positive number or 'flat'; got {prior_scale!r}.", param_hint="--prior-scale"
             ) from None
-    _check_grouped(group_by, mechanism_name, family, method)
+    _check_grouped(group_by, mechanism_name, method)
     covariates = _covariate_names(covariates_text, mechanism_name, family, group_by)
     options = _method_options(method, method_flags)
     with flag_errors():
@@ -444,6 +442,18 @@ def fit_command(
         data = _group_subjects(data, group_by, learner)
 
     err = stderr()
+    if family == AUTO:
+        if names is None and isinstance(mechanism, GroupedTabular | CovariateTabular):
+            names = context_candidates(data, mechanism)
+            left_out = ", ".join(f for f in FAMILIES if f not in names)
+            note(
+                err,
+                f"--learner-family auto with {'groups' if group_by else 'covariates'} compares the families "
+                f"that see payoff differences only: {', '.join(names)} (left out: {left_out}).",
+            )
+        auto_specs: Any = names
+        if (bias or INFER).lower() != INFER:  # auto infers every candidate's action bias unless told
+            auto_specs = [auto_learner(name, bias=0.0) for name in (names or list(FAMILIES))]
     with visible_warnings(err) as shown:
         if checkpoint is not None or checkpoint_every is not None:
             options.update(checkpoint=checkpoint, checkpoint_every=checkpoint_every)
@@ -499,6 +509,19 @@ def _print_fit(post: Any, out: Path) -> None:
     console = stdout()
     if isinstance(post, StackedPosterior):
         console.print(escape(post.report(0.9)), soft_wrap=True)
+        if post.context == "grouped":
+            groups = post.best.mechanism.groups
+            console.print(
+                f"Ask one group: `bayes-diml payoffs {out} --group {groups[0]} --pairs --out pairs.csv`; "
+                f"two: `bayes-diml payoffs {out} --contrast {groups[-1]}:{groups[0]} --out contrast.csv`.",
+                soft_wrap=True,
+            )
+        elif post.context == "covariate":
+            example = ",".join(f"{c}=0" for c in post.best.mechanism.covariate_names)
+            console.print(
+                f"Ask at a value: `bayes-diml payoffs {out} --at {example} --pairs --out pairs.csv`.",
+                soft_wrap=True,
+            )
         console.print(f"Saved the stacked fit to {out}.")
         return
     console.print(escape(post_header(post)), soft_wrap=True)

@@ -31,7 +31,7 @@ from bayes_diml.cli.options import check_out, json_option, load_fit, prob_option
 from bayes_diml.inference import StackedPosterior
 from bayes_diml.labels import labels_to_npz
 from bayes_diml.learners import temperature_name
-from bayes_diml.mechanisms import CovariateTabular
+from bayes_diml.mechanisms import CovariateTabular, GroupedTabular
 from bayes_diml.models import REPORT_TABLE_LIMIT
 from bayes_diml.registry import short_n_actions
 
@@ -110,7 +110,8 @@ def payoffs(
 
     A grouped fit (`fit --group-by`) has one table per group: --group G writes group G's table
     (or --pairs), --contrast A:B a CSV of the difference A - B per agent and joint action with
-    the posterior probability that it is positive (with --json: its rows).
+    the posterior probability that it is positive (with --json: its rows). A stacked fit of
+    groups (`--learner-family auto`) answers both averaged over the learner families.
 
     A covariate fit (`fit --mechanism covariate`) has a table that moves with its covariates:
     --at NAME=VALUE writes the table (or --pairs) at that value (every covariate, e.g. --at
@@ -184,6 +185,11 @@ def _write_covariate_effects(fit_path: Path, prob: float, out: Path, as_json: bo
     err = stderr()
     with visible_warnings(err):
         post = load_fit(fit_path)
+        if isinstance(post, StackedPosterior) and post.context == "covariate":
+            raise click.UsageError(
+                "--covariate-effects reports one family's slopes; a stacked fit (--learner-family auto) "
+                "answers at a covariate value: --at NAME=VALUE."
+            )
         if not isinstance(getattr(post, "mechanism", None), CovariateTabular):
             raise click.UsageError(
                 "--covariate-effects applies to a covariate fit (fit --mechanism covariate --covariates "
@@ -217,7 +223,9 @@ def _write_covariate_effects(fit_path: Path, prob: float, out: Path, as_json: bo
 
 
 def _group_names(post: Any) -> tuple[str, ...]:
-    return tuple(post.mechanism.groups) if getattr(post, "grouped", False) else ()
+    """Return the groups of a grouped fit or of a stacked fit of groups (learner-family auto), else ()."""
+    mech = post.best.mechanism if isinstance(post, StackedPosterior) else getattr(post, "mechanism", None)
+    return tuple(mech.groups) if isinstance(mech, GroupedTabular) else ()
 
 
 def _select(post: Any, group: str | None, at: dict[str, float] | None) -> Any:
@@ -309,6 +317,7 @@ def _write_contrast(fit_path: Path, text: str, prob: float, out: Path, as_json: 
     units = str(frame["units"].iloc[0]) if len(frame) else "payoff"
     if units != "payoff":
         note(err, f"[bold yellow]Note:[/] the differences are in the identified units {units}.")
+    _abstention_note(post, err)
 
 
 def _write_pairs(

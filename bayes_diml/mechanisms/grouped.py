@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import jax
@@ -10,7 +11,10 @@ import jax.numpy as jnp
 from ._util import check_labels, check_n_actions, check_positive
 from .tabular import Tabular
 
-__all__ = ["GroupedTabular"]
+__all__ = ["GroupedTabular", "GROUP_SCALE_DISTS"]
+
+#: The priors of the between-group scale: ``"lognormal"`` (boundary-avoiding) or ``"half_normal"``.
+GROUP_SCALE_DISTS = ("lognormal", "half_normal")
 
 
 @dataclass(frozen=True)
@@ -24,11 +28,22 @@ class GroupedTabular:
     payoffs in one call.
 
     The Bayesian model writes each group's table as a shared table plus a group deviation,
-    ``free_g = shared + group_scale * z_g`` with ``z_g ~ N(0, 1)`` (non-centred) and a
-    learned ``group_scale ~ HalfNormal(group_scale_prior)``: groups with few episodes shrink
-    towards the shared table, and with one group it is the ordinary tabular model plus an
-    unidentified deviation. Only payoff differences within an agent's own actions are
-    modelled (the centred table); payoff levels are not.
+    ``free_g = shared + group_scale * z_g`` with ``z_g ~ N(0, 1)`` (non-centred) and a learned
+    between-group scale ``group_scale``: groups with few episodes shrink towards the shared
+    table, and with one group it is the ordinary tabular model plus an unidentified deviation.
+    Only payoff differences within an agent's own actions are modelled (the centred table);
+    payoff levels are not.
+
+    The prior of ``group_scale`` (``group_scale_dist``):
+
+    - ``"lognormal"`` (default): ``LogNormal(log(group_scale_prior), group_scale_log_sd)``,
+      boundary-avoiding. It keeps the groups apart by about ``group_scale_prior`` unless the
+      data say otherwise, so when arms do not differ their contrasts have about the width of
+      the data's own evidence and cover 0 at close to the nominal rate.
+    - ``"half_normal"``: ``HalfNormal(group_scale_prior)``, whose mode is 0: when the groups
+      agree, ``group_scale`` and every contrast collapse towards 0 (complete pooling), so
+      contrasts under no difference are conservative (cover 0 more often than nominal).
+      Stronger pooling; suits many groups that are expected to be alike.
 
     Attributes
     ----------
@@ -39,18 +54,45 @@ class GroupedTabular:
     init_scale : float
         Scale of the ``N(0, init_scale^2)`` draws of :meth:`init`.
     group_scale_prior : float
-        Scale of the half-normal prior on the between-group sd of each free payoff coordinate.
+        Scale of the prior on the between-group sd of each free payoff coordinate (the
+        lognormal's median, or the half-normal's scale).
+    group_scale_dist : str
+        ``"lognormal"`` or ``"half_normal"`` (above).
+    group_scale_log_sd : float
+        The lognormal's sd of ``log(group_scale)`` (unused by the half-normal).
     """
 
     n_actions: tuple[int, ...]
     groups: tuple[str, ...]
     init_scale: float = 1.0
     group_scale_prior: float = 1.0
+    group_scale_dist: str = "lognormal"
+    group_scale_log_sd: float = 0.5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
         object.__setattr__(self, "groups", check_labels("groups", self.groups))
         check_positive("group_scale_prior", self.group_scale_prior)
+        check_positive("group_scale_log_sd", self.group_scale_log_sd)
+        if self.group_scale_dist not in GROUP_SCALE_DISTS:
+            raise ValueError(
+                f"group_scale_dist must be one of {', '.join(map(repr, GROUP_SCALE_DISTS))}; "
+                f"got {self.group_scale_dist!r}."
+            )
+
+    @property
+    def group_scale_median(self) -> float:
+        """The prior median of ``group_scale`` (the model's starting value)."""
+        if self.group_scale_dist == "half_normal":
+            return 0.6744897501960817 * float(self.group_scale_prior)
+        return float(self.group_scale_prior)
+
+    @property
+    def group_scale_rms(self) -> float:
+        """``sqrt(E[group_scale^2])`` under its prior: the prior sd of one deviation coordinate."""
+        if self.group_scale_dist == "half_normal":
+            return float(self.group_scale_prior)
+        return float(self.group_scale_prior) * math.exp(float(self.group_scale_log_sd) ** 2)
 
     @property
     def n_agents(self) -> int:

@@ -92,7 +92,7 @@ def _map_fit(env, settings, seed, mechanism, learner, prior_scale) -> MethodFit:
         learner,
         "map",
         seed,
-        Priors(mechanism_scale=prior_scale),
+        Priors(mechanism_scale=prior_scale, weight_scaling=settings.weight_scaling),
         **_map_options(env, settings),
     )
     fitted_learner = None

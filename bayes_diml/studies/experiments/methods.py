@@ -129,7 +129,7 @@ def fit_svi(env: Environment, settings: Settings, seed: int) -> MethodFit:
         env.learner,
         "svi",
         seed,
-        Priors(mechanism_scale=settings.prior_scale),
+        Priors(mechanism_scale=settings.prior_scale, weight_scaling=settings.weight_scaling),
         num_steps=int(settings.svi_steps),
         learning_rate=float(settings.svi_learning_rate),
         num_draws=int(settings.svi_draws),

@@ -81,6 +81,9 @@ class Settings:
     prior_scale : float
         Sd of the N(0, s^2) prior on every mechanism weight of ``diml``, ``diml_wrong``,
         ``diml_joint``, ``svi`` and ``nuts`` (E1 table cells / E2 family weights).
+    weight_scaling : str
+        ``Priors.weight_scaling`` of those priors: ``"constant"`` (every weight sd
+        ``prior_scale``) or ``"fan_in"`` (a weight matrix ``prior_scale / sqrt(fan_in)``).
     prior_scale_grid : tuple of float or None
         Candidate prior sds of ``diml_val`` (``None``: flat prior, the plain MLE).
     validation_fraction : float
@@ -117,6 +120,7 @@ class Settings:
     map_steps_e7: int = 500
     map_learning_rate: float = 0.01
     prior_scale: float = 0.3
+    weight_scaling: str = "constant"
     prior_scale_grid: tuple[float | None, ...] = (None, 1.0, 0.3, 0.1)
     validation_fraction: float = 0.25
     nuts_family_prior_scale: float = 3.0

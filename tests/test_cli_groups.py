@@ -81,6 +81,7 @@ def post(grouped_fit):
 @pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_fit_group_by_prints_the_groups(work, csv_path, grouped_fit, post):
     assert isinstance(post.mechanism, mechanisms.GroupedTabular)
+    assert post.mechanism.group_scale_dist == "lognormal" and post.mechanism.group_scale_prior == 1.0
     assert post.method == "nuts"
     assert post.n_draws == 60
 
@@ -224,8 +225,31 @@ def test_fit_group_by_refusals(work, csv_path):
         out,
         match="does not apply to --learner-family auto",
     )
+    fails("fit", csv_path, "--group-scale-dist", "half_normal", *NUTS, "--out", out, match="need --group-by")
+    bad_prior = ["--group-by", "arm", "--group-scale-dist", "cauchy"]
+    fails("fit", csv_path, *bad_prior, *NUTS, "--out", out, match="cauchy")
     fails("fit", csv_path, "--group-by", "nope", *NUTS, "--out", out, match="no column(s) ['nope']")
     assert not out.exists()
+
+
+def test_fit_group_scale_options_reach_the_mechanism(work, csv_path, monkeypatch):
+    from bayes_diml.cli import fit as cli_fit
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(data, mechanism, *args, **kwargs):
+        seen["mechanism"] = mechanism
+        raise Stop
+
+    monkeypatch.setattr(cli_fit, "fit", fake_fit)
+    args = ["fit", str(csv_path), "--group-by", "arm", *NUTS, "--out", str(work / "never.nc")]
+    prior = ["--group-scale-dist", "half_normal", "--group-scale-prior", "0.4"]
+    result = CliRunner().invoke(main, [*args, *prior])
+    assert isinstance(result.exception, Stop), result.output
+    assert seen["mechanism"].group_scale_dist == "half_normal" and seen["mechanism"].group_scale_prior == 0.4
 
 
 def test_fit_group_by_column_varying_within_an_episode(work, csv_path):

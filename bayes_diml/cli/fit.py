@@ -44,6 +44,7 @@ from bayes_diml.inference.auto import AUTO, auto_learner, context_candidates
 from bayes_diml.learners import FAMILIES, family_name, parameter_names, temperature_name
 from bayes_diml.learners import learner_family as learner_family_cls
 from bayes_diml.mechanisms import CovariateTabular, GroupedTabular
+from bayes_diml.mechanisms.grouped import GROUP_SCALE_DISTS
 from bayes_diml.models import INFER, Priors, subject_learner_fields
 from bayes_diml.registry import MECHANISM_NAMES, make_mechanism, parse_n_actions
 
@@ -264,6 +265,22 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     "that see payoff differences only. Then `bayes-diml payoffs FIT --group G` or `--contrast A:B`.",
 )
 @click.option(
+    "--group-scale-dist",
+    type=click.Choice(GROUP_SCALE_DISTS),
+    default=None,
+    help="With --group-by: the prior of the between-group scale (default lognormal). lognormal keeps "
+    "arms apart by about --group-scale-prior unless the data say otherwise (contrasts of equal arms "
+    "cover 0 at about their level); half_normal lets equal arms pool completely (conservative "
+    "contrasts). docs/groups.md.",
+)
+@click.option(
+    "--group-scale-prior",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --group-by: the between-group scale's prior median (lognormal) or scale (half_normal); "
+    "default 1.0, the default sd of the shared table.",
+)
+@click.option(
     "--covariates",
     "covariates_text",
     default=None,
@@ -360,6 +377,8 @@ def fit_command(
     checkpoint_every: int | None,
     shard_episodes: bool,
     group_by: str | None,
+    group_scale_dist: str | None,
+    group_scale_prior: float | None,
     covariates_text: str | None,
     learner_by_group: bool,
     robust: str | None,
@@ -426,6 +445,8 @@ def fit_command(
                 f"expected a positive number or 'flat'; got {prior_scale!r}.", param_hint="--prior-scale"
             ) from None
     _check_grouped(group_by, mechanism_name, method)
+    if group_by is None and (group_scale_dist is not None or group_scale_prior is not None):
+        raise click.UsageError("--group-scale-dist and --group-scale-prior need --group-by COLUMN.")
     covariates = _covariate_names(covariates_text, mechanism_name, family, group_by)
     options = _method_options(method, method_flags)
     with flag_errors():
@@ -437,7 +458,12 @@ def fit_command(
     if group_by is not None:
         if data.groups is None:  # not reached for CSV/Parquet/npz (the loader raises); a safeguard
             raise click.BadParameter(f"{data_path} has no groups.", param_hint="--group-by")
-        mechanism = GroupedTabular(data.n_actions, data.group_names)
+        mechanism = GroupedTabular(
+            data.n_actions,
+            data.group_names,
+            group_scale_prior=1.0 if group_scale_prior is None else group_scale_prior,
+            group_scale_dist=group_scale_dist or "lognormal",
+        )
     if learner_by_group:
         data = _group_subjects(data, group_by, learner)
 

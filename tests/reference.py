@@ -216,6 +216,32 @@ def reference_log_likelihood(
     return total
 
 
+def reference_log_likelihood_by_context(
+    payoff_at: Callable[[np.ndarray], PayoffFn],
+    data: Any,
+    n_actions: Sequence[int],
+    alpha: Any,
+    beta: Any,
+    eps: Any,
+) -> float:
+    """:func:`reference_log_likelihood` of each episode with the payoffs ``payoff_at(x_m)``, summed.
+
+    ``data``: Trajectories with ``covariates: float[M, C]``; ``x_m`` is episode m's row.
+    """
+    total = 0.0
+    for m in range(data.n_episodes):
+        total += reference_log_likelihood(
+            payoff_at(data.covariates[m]),
+            data.actions[m : m + 1],
+            n_actions,
+            alpha,
+            beta,
+            eps,
+            lengths=data.lengths[m : m + 1],
+        )
+    return total
+
+
 def reference_family_log_likelihood_per_step(
     payoff_fn: PayoffFn,
     actions: np.ndarray,

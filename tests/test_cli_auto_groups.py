@@ -15,6 +15,7 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import fails, invoke
 from click.testing import CliRunner
 from test_stacked_contrast import _prior_posterior, _stack
 
@@ -30,22 +31,6 @@ LEARNER = bd.LogitQ(alpha=0.3, beta=2.0, eps=0.05)
 NUTS = ["--method", "nuts", "--num-warmup", "40", "--num-samples", "40", "--num-chains", "1", "--no-progress"]
 AUTO = ["--learner-family", "auto", "--candidates", "logitq,hedge", "--robust", "none"]
 CONTRAST_FIRST = ["agent", "joint", "mean", "lower", "upper", "prob_positive"]
-
-
-def invoke(*args, ok: bool = True):
-    """Run the CLI in-process; check the exit code and that no traceback leaked."""
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert (result.exit_code == 0) == ok, result.output
-    return result
-
-
-def fails(*args, match: str) -> str:
-    result = invoke(*args, ok=False)
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    text = " ".join(result.output.split())
-    assert match.lower() in text.lower(), result.output
-    return text
 
 
 @pytest.fixture(scope="module")

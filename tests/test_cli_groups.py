@@ -12,6 +12,7 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import fails, invoke
 from click.testing import CliRunner
 
 import bayes_diml as bd
@@ -21,25 +22,6 @@ from bayes_diml.cli import main
 CONTRAST_FIRST = ["agent", "joint", "mean", "lower", "upper", "prob_positive"]
 PAIR_COLUMNS = ["agent", "opponents", "a", "b", "mean", "lower", "upper", "prob_greater", "support"]
 NUTS = ["--method", "nuts", "--num-warmup", "60", "--num-samples", "60", "--num-chains", "1", "--no-progress"]
-
-
-def invoke(*args, ok: bool = True):
-    """Run the CLI in-process; check the exit code and that no traceback leaked."""
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def fails(*args, match: str) -> str:
-    """The command must fail with a message containing ``match`` (case-insensitive), no traceback."""
-    result = invoke(*args, ok=False)
-    assert result.exit_code != 0, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    text = " ".join(result.output.split())  # click wraps long messages
-    assert match.lower() in text.lower(), result.output
-    return text
 
 
 @pytest.fixture(scope="module")

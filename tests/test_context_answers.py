@@ -17,11 +17,10 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from cli_runner import fails, invoke
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
-from bayes_diml.cli import main
 from bayes_diml.cli.context import parse_at, select_context
 from bayes_diml.inference import Posterior
 from bayes_diml.inference.covariates import COVARIATE_CONTRAST_COLUMNS
@@ -93,21 +92,6 @@ def grouped_path(work):
     db = bd.simulate(tab, tab.init(jax.random.key(1)), LEARNER, 3, 8, key=2)
     data = bd.Trajectories.concat([da, db], groups=["A", "B"])
     return _prior_posterior(data, mechanisms.GroupedTabular(K2, ("A", "B")), 400).save(work / "grouped.nc")
-
-
-def invoke(*args, ok: bool = True):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    assert (result.exit_code == 0) == ok, result.output
-    return result
-
-
-def fails(*args, match: str) -> str:
-    result = invoke(*args, ok=False)
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    text = " ".join(result.output.split())
-    assert match.lower() in text.lower(), result.output
-    return text
 
 
 # ------------------------------------------------------------------ Posterior.at_covariates
@@ -238,7 +222,9 @@ def test_a_groups_identification_uses_shared_plus_deviation_prior(grouped_path):
     for g in ("A", "B"):
         p = post.for_group(g)
         rms = post.mechanism.group_scale_rms  # sqrt(E[group_scale^2]): exp(0.5^2) under the lognormal
-        assert math.isclose(rms, math.exp(0.25)) and math.isclose(p.priors.mechanism_scale, math.sqrt(1 + rms**2))
+        assert math.isclose(rms, math.exp(0.25)) and math.isclose(
+            p.priors.mechanism_scale, math.sqrt(1 + rms**2)
+        )
         c = p.identification(num_prior_draws=4000)["contraction"].to_numpy(dtype=float)
         assert np.all(np.abs(c) < 0.35), c  # with the table prior alone: about -1
     assert group_table_priors(Priors(mechanism_scale=None), post.mechanism).mechanism_scale is None

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from context_programs import assert_contexts_share_one_program
-from reference import reference_log_likelihood
+from reference import reference_log_likelihood_by_context
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
@@ -62,19 +62,8 @@ def data():
 
 
 def _literal(data, payoff_at):
-    """Sum over episodes of the reference loop, each with the payoffs ``payoff_at(x)(joint)``."""
-    total = 0.0
-    for m in range(data.n_episodes):
-        total += reference_log_likelihood(
-            payoff_at(data.covariates[m]),
-            data.actions[m : m + 1],
-            K,
-            ALPHA,
-            BETA,
-            EPS,
-            lengths=data.lengths[m : m + 1],
-        )
-    return total
+    """Sum over episodes of the reference loop (steps, agents, own actions) at each episode's x."""
+    return reference_log_likelihood_by_context(payoff_at, data, K, ALPHA, BETA, EPS)
 
 
 # ------------------------------------------------------------------ mechanisms

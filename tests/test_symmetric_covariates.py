@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 from context_programs import assert_contexts_share_one_program
-from reference import random_trajectories, reference_log_likelihood
+from reference import random_trajectories, reference_log_likelihood_by_context
 
 import bayes_diml as bd
 from bayes_diml import mechanisms
@@ -80,19 +80,8 @@ def _numpy_network(mech, params):
 
 
 def _literal(data, payoff_at):
-    """Sum over episodes of the reference loop (steps, agents, counterfactual own actions) at each x."""
-    total = 0.0
-    for m in range(data.n_episodes):
-        total += reference_log_likelihood(
-            payoff_at(data.covariates[m]),
-            data.actions[m : m + 1],
-            (K,) * N,
-            ALPHA,
-            BETA,
-            EPS,
-            lengths=data.lengths[m : m + 1],
-        )
-    return total
+    """Sum over episodes of the reference loop (steps, agents, own actions) at each episode's x."""
+    return reference_log_likelihood_by_context(payoff_at, data, (K,) * N, ALPHA, BETA, EPS)
 
 
 # ------------------------------------------------------------------ the network

@@ -102,7 +102,9 @@ def test_method_functions_feed_the_metrics(method, env_e2):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["diml_mle", "diml_wrong", "tabular_mle", "diml_joint", "svi", "nuts"])
+@pytest.mark.parametrize(
+    "method", ["diml_mle", "diml_wrong", "tabular_mle", "diml_joint", "svi", "nuts", "diml_fanin"]
+)
 def test_other_method_functions(method, env_e2):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -113,6 +115,24 @@ def test_other_method_functions(method, env_e2):
         assert 0.0 <= scores["interval_coverage_90"] <= 1.0
     if method == "diml_joint":
         assert fit.learner is not None
+
+
+def test_diml_fanin_fits_diml_with_the_fan_in_prior_and_its_own_e7_steps(env_e2, monkeypatch):
+    from bayes_diml.studies.experiments import methods
+
+    seen = {}
+
+    def capture(env, settings, seed, mechanism, learner, prior_scale):
+        seen.update(settings=settings, prior_scale=prior_scale)
+        return "fit"
+
+    monkeypatch.setattr(methods, "_map_fit", capture)
+    settings = X.Settings(fan_in_scale=0.7, fan_in_steps_e7=1234)
+    assert X.METHOD_FUNCTIONS["diml_fanin"](env_e2, settings, 0) == "fit"
+    assert seen["prior_scale"] == 0.7 and seen["settings"].weight_scaling == "fan_in"
+    assert seen["settings"].map_steps_e7 == 1234 and seen["settings"].map_steps == settings.map_steps
+    X.METHOD_FUNCTIONS["diml"](env_e2, settings, 0)  # negative control: diml keeps the constant prior
+    assert seen["prior_scale"] == settings.prior_scale and seen["settings"].weight_scaling == "constant"
 
 
 def test_joint_bc_rows_are_log_probabilities(env_e2):

@@ -37,6 +37,9 @@ Methods (see ``docs/results.md`` for the choices and their reasons)
 ``diml_joint``    ``diml`` with alpha, beta, eps inferred jointly by MAP under their priors.
 ``diml_val``      ``diml`` with its prior sd chosen from {flat, 1, 0.3, 0.1} by the held-out
                   log-likelihood of a validation split of the training episodes, then refitted.
+``diml_fanin``    ``diml`` with an ``N(0, 1 / fan_in)`` prior on each weight matrix
+                  (``Priors(weight_scaling="fan_in")``), which regularises the wide layers;
+                  E7: 1,500 Adam steps (no early stopping needed).
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ from bayes_diml.studies.experiments.baselines import _transitions  # noqa: E402,
 from bayes_diml.studies.experiments.fitting import _init_map, _map_fit, _network  # noqa: E402, F401
 from bayes_diml.studies.experiments.methods import (  # noqa: E402, F401
     fit_diml,
+    fit_diml_fanin,
     fit_diml_joint,
     fit_diml_mle,
     fit_diml_val,

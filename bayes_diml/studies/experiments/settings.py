@@ -40,6 +40,7 @@ METHODS = (
     "nuts",
     "diml_joint",
     "diml_val",
+    "diml_fanin",
 )
 #: What ``run_paper(methods=None)`` runs.
 DEFAULT_METHODS = ("diml", "diml_wrong", "tabular_mle", "struct_mle", "joint_bc", "equilibrium", "svi")
@@ -84,6 +85,9 @@ class Settings:
     weight_scaling : str
         ``Priors.weight_scaling`` of those priors: ``"constant"`` (every weight sd
         ``prior_scale``) or ``"fan_in"`` (a weight matrix ``prior_scale / sqrt(fan_in)``).
+    fan_in_scale, fan_in_steps_e7 : float, int
+        ``diml_fanin``: the ``c`` of its ``N(0, c^2 / fan_in)`` weight prior and its Adam steps on
+        E7 (elsewhere ``map_steps``).
     prior_scale_grid : tuple of float or None
         Candidate prior sds of ``diml_val`` (``None``: flat prior, the plain MLE).
     validation_fraction : float
@@ -121,6 +125,8 @@ class Settings:
     map_learning_rate: float = 0.01
     prior_scale: float = 0.3
     weight_scaling: str = "constant"
+    fan_in_scale: float = 1.0
+    fan_in_steps_e7: int = 1500
     prior_scale_grid: tuple[float | None, ...] = (None, 1.0, 0.3, 0.1)
     validation_fraction: float = 0.25
     nuts_family_prior_scale: float = 3.0

@@ -29,7 +29,7 @@ from bayes_diml.mechanisms import CovariateTabular, GroupedTabular, joint_profil
 from bayes_diml.models import mechanism_sites, params_from_sites
 
 from .context_mechanisms import mechanism_payoff_table
-from .labelled import cell_interval, joint_label, payoff_dataset, payoff_interval_table
+from .labelled import cell_interval, contrast_table, joint_label, payoff_dataset, payoff_interval_table
 from .pairs import UNITS_PAYOFF, UNITS_SCALED
 from .spec import ModelSpec
 
@@ -219,21 +219,12 @@ def covariate_contrast_frame(post: Any, a: Mapping[str, float], b: Mapping[str, 
     ``prob_positive`` is the share of draws where the difference is positive. The attributes
     ``a``, ``b`` hold the two values.
     """
-    import pandas as pd
-
     if not 0.0 < float(prob) < 1.0:
         raise ValueError(f"prob must lie in (0, 1); got {prob}.")
     pa, pb = covariate_posterior(post, a), covariate_posterior(post, b)
     da, units = pa.identified_payoff_draws()
     db, _ = pb.identified_payoff_draws()
-    n = post.mechanism.n_agents
-    flat = (da - db).reshape(da.shape[0], -1, n)  # float[D, P, n], draw by draw
-    rows = [
-        {"agent": i, "joint": joint_label(joint)} | cell_interval(flat[:, p, i], prob) | {"units": units}
-        for i in range(n)
-        for p, joint in enumerate(joint_profiles(post.mechanism.n_actions))
-    ]
-    frame = pd.DataFrame(rows, columns=list(COVARIATE_CONTRAST_COLUMNS))
+    frame = contrast_table(da - db, post.mechanism.n_actions, prob, units)  # draw by draw
     frame.attrs.update(a=pa.info["covariates"], b=pb.info["covariates"], prob=prob, units=units)
     return frame
 

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from bayes_diml.learners import temperature_name
-from bayes_diml.mechanisms import GroupedTabular, joint_profiles
+from bayes_diml.mechanisms import GroupedTabular
 from bayes_diml.models import (
     GROUP_SCALE,
     INFER,
@@ -28,7 +28,7 @@ from bayes_diml.models import (
     subject_learner_fields,
 )
 
-from .labelled import cell_interval, joint_label, relabel_index
+from .labelled import contrast_table, relabel_index
 from .spec import ModelSpec
 
 __all__ = [
@@ -148,32 +148,22 @@ def contrast_frame(post: Any, group_a: str, group_b: str, prob: float = 0.9):
     the payoff scale is not identified). ``prob_positive`` is the share of joint draws where the
     difference is positive.
     """
-    import pandas as pd
-
     mech = require_grouped(post, "Posterior.contrast")
-    a, b = (mech.groups[mech.group_code(g)] for g in (group_a, group_b))
-    if a == b:
-        raise ValueError(f"contrast needs two different groups; got {a!r} twice.")
+    a, b = contrast_groups(mech, group_a, group_b)
     pa, pb = group_posterior(post, a), group_posterior(post, b)
     da, units = pa.identified_payoff_draws()
     db, _ = pb.identified_payoff_draws()
-    diff = da - db  # float[D, K_1..K_n, n], draw by draw
-    k = mech.n_actions
-    n = len(k)
-    profiles = joint_profiles(k)  # int[P, n], C order: the table's cell order
-    flat = diff.reshape(diff.shape[0], -1, n)  # [D, P, n]
-    sup_a, sup_b = pa.support.reshape(-1, n), pb.support.reshape(-1, n)
-    rows = []
-    for i in range(n):
-        for p, joint in enumerate(profiles):
-            rows.append(
-                {"agent": i, "joint": joint_label(joint)}
-                | cell_interval(flat[:, p, i], prob)
-                | {"support_a": bool(sup_a[p, i]), "support_b": bool(sup_b[p, i]), "units": units}
-            )
-    frame = pd.DataFrame(rows)
+    frame = contrast_table(da - db, mech.n_actions, prob, units, (pa.support, pb.support))  # draw by draw
     frame.attrs.update(group_a=a, group_b=b, prob=prob, units=units)
     return frame
+
+
+def contrast_groups(mech: GroupedTabular, group_a: str, group_b: str) -> tuple[str, str]:
+    """Return the two groups' labels (ValueError naming an unknown group, or the same group twice)."""
+    a, b = (mech.groups[mech.group_code(g)] for g in (group_a, group_b))
+    if a == b:
+        raise ValueError(f"contrast needs two different groups; got {a!r} twice.")
+    return a, b
 
 
 def grouped_summary(post: Any, prob: float):

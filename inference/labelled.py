@@ -13,9 +13,11 @@ import numpy as np
 import xarray as xr
 
 from bayes_diml.labels import action_names, agent_names, relabel_row
+from bayes_diml.mechanisms import joint_profiles
 
 __all__ = [
     "cell_interval",
+    "contrast_table",
     "joint_label",
     "payoff_dataset",
     "payoff_interval_table",
@@ -53,6 +55,30 @@ def cell_interval(draws: np.ndarray, prob: float) -> dict[str, float]:
         "upper": float(np.quantile(draws, hi)),
         "prob_positive": float((draws > 0).mean()),
     }
+
+
+def contrast_table(
+    diff: np.ndarray, n_actions: tuple[int, ...], prob: float, units: str, support: Any = None
+) -> Any:
+    """Tabulate a contrast's draws ``diff: float[D, K_1, ..., K_n, n]`` (A minus B, draw by draw).
+
+    A pandas DataFrame with one row per agent (outer) and joint action (C order): ``agent``,
+    ``joint`` (like ``1-0``), ``mean, lower, upper, prob_positive`` (:func:`cell_interval`), then
+    ``support_a, support_b`` when ``support`` (two bool[K_1, ..., K_n, n]) is given, and ``units``.
+    """
+    import pandas as pd
+
+    n = len(n_actions)
+    flat = np.asarray(diff).reshape(len(diff), -1, n)  # float[D, P, n]
+    sup = None if support is None else [np.asarray(s).reshape(-1, n) for s in support]
+    rows = []
+    for i in range(n):
+        for p, joint in enumerate(joint_profiles(n_actions)):
+            row = {"agent": i, "joint": joint_label(joint)} | cell_interval(flat[:, p, i], prob)
+            if sup is not None:
+                row |= {"support_a": bool(sup[0][p, i]), "support_b": bool(sup[1][p, i])}
+            rows.append(row | {"units": units})
+    return pd.DataFrame(rows)
 
 
 def joint_label(joint: Any) -> str:

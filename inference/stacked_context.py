@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 from numpyro.infer import Predictive
 
-from bayes_diml.mechanisms import CovariateTabular, GroupedTabular, joint_profiles
+from bayes_diml.mechanisms import CovariateTabular, GroupedTabular
 from bayes_diml.models import mechanism_sites, params_from_sites, sample_mechanism
 
-from .covariates import COVARIATE_CONTRAST_COLUMNS, require_covariate
-from .groups import CONTRAST_COLUMNS, require_grouped
-from .labelled import cell_interval, joint_label
+from .covariates import require_covariate
+from .groups import contrast_groups, require_grouped
+from .labelled import contrast_table
 
 __all__ = ["ContextContrast", "group_contrast", "covariate_contrast", "prior_contrast_draws"]
 
@@ -81,22 +81,8 @@ class ContextContrast:
         ``support_b``, ``units``) or ``Posterior.contrast_covariates``
         (``COVARIATE_CONTRAST_COLUMNS``); ``attrs`` hold the two contexts, ``prob`` and ``units``.
         """
-        n = self.mechanism.n_agents
-        flat = np.asarray(draws).reshape(len(draws), -1, n)  # float[D, P, n], C order
-        rows = []
-        for i in range(n):
-            for p, joint in enumerate(joint_profiles(self.mechanism.n_actions)):
-                row = {"agent": i, "joint": joint_label(joint)} | cell_interval(flat[:, p, i], prob)
-                if self.support is not None:
-                    sa, sb = (s.reshape(-1, n)[p, i] for s in self.support)
-                    row |= {"support_a": bool(sa), "support_b": bool(sb)}
-                rows.append(row | {"units": units})
-        if self.grouped:
-            columns = [*CONTRAST_COLUMNS, "support_a", "support_b", "units"]
-            names = {"group_a": self.a, "group_b": self.b}
-        else:
-            columns, names = list(COVARIATE_CONTRAST_COLUMNS), {"a": self.a, "b": self.b}
-        frame = pd.DataFrame(rows, columns=columns)
+        frame = contrast_table(draws, self.mechanism.n_actions, prob, units, self.support)
+        names = {"group_a": self.a, "group_b": self.b} if self.grouped else {"a": self.a, "b": self.b}
         frame.attrs.update(names, prob=float(prob), units=units)
         return frame
 
@@ -104,9 +90,7 @@ class ContextContrast:
 def group_contrast(post: Any, group_a: str, group_b: str) -> ContextContrast:
     """Return the contrast of two groups of a grouped fit ``post`` (ValueError: unknown or equal groups)."""
     mech = require_grouped(post, "contrast")
-    a, b = (mech.groups[mech.group_code(g)] for g in (group_a, group_b))
-    if a == b:
-        raise ValueError(f"contrast needs two different groups; got {a!r} twice.")
+    a, b = contrast_groups(mech, group_a, group_b)
     support = post.support  # bool[G, K_1..K_n, n]
     pair = (support[mech.group_code(a)], support[mech.group_code(b)])
     return ContextContrast(mech, post.priors, a, b, pair)
@@ -133,7 +117,7 @@ def prior_contrast_draws(mechanism: Any, priors: Any, a: Any, b: Any, key: jax.A
     same draw, ``float[num, K_1, ..., K_n, n]``. Half the draws are the negatives of the
     other half (antithetic: the prior is symmetric). Under the grouped prior a centred cell's
     contrast is ``group_scale * N(0, 2 (K_i - 1) / K_i)``, a scale mixture with sd
-    ``group_scale_prior * sqrt(2 (K_i - 1) / K_i)``.
+    ``group_scale_rms * sqrt(2 (K_i - 1) / K_i)`` (``GroupedTabular.group_scale_rms``).
     """
     params = _prior_params(key, mechanism, priors, (int(num) + 1) // 2)
     if isinstance(mechanism, GroupedTabular):

@@ -50,6 +50,14 @@ def check_labels(name: str, labels: Sequence[str], noun: str = "label") -> tuple
     return out
 
 
+def optional_covariate_names(names: Any) -> tuple[str, ...]:
+    """``covariate_names`` of a mechanism that may take none: () for None or empty, else checked labels."""
+    names = () if names is None else names
+    if isinstance(names, str) or not hasattr(names, "__iter__") or tuple(names):
+        names = check_labels("covariate_names", names, "name")
+    return tuple(names)
+
+
 def check_positive(name: str, value: float) -> None:
     """Raise a ValueError naming ``name`` unless ``value > 0`` (a prior scale)."""
     if not float(value) > 0:

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._util import broadcast_covariates, check_labels, check_n_actions, matmul
+from ._util import broadcast_covariates, check_n_actions, matmul, optional_covariate_names
 from .base import vmap_joint
 
 __all__ = ["Linear", "Function"]
@@ -118,10 +118,7 @@ class Function:
             raise ValueError("Function(fn, init) needs two callables: fn(params, joint) and init(key).")
         if self.n_actions is not None:
             object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
-        names = () if self.covariate_names is None else self.covariate_names
-        if isinstance(names, str) or not hasattr(names, "__iter__") or tuple(names):
-            names = check_labels("covariate_names", names, "name")
-        object.__setattr__(self, "covariate_names", tuple(names))
+        object.__setattr__(self, "covariate_names", optional_covariate_names(self.covariate_names))
 
     @property
     def n_covariates(self) -> int:

@@ -15,12 +15,12 @@ import jax.numpy as jnp
 
 from ._util import (
     broadcast_covariates,
-    check_labels,
     check_n_actions,
     check_positive_int,
     matmul,
     mlp_apply,
     mlp_init,
+    optional_covariate_names,
 )
 from .base import GaugeFreeLeaves
 
@@ -62,10 +62,7 @@ class NeuralJoint(GaugeFreeLeaves):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_actions", check_n_actions(self.n_actions))
-        names = () if self.covariate_names is None else self.covariate_names
-        if isinstance(names, str) or not hasattr(names, "__iter__") or tuple(names):
-            names = check_labels("covariate_names", names, "name")
-        object.__setattr__(self, "covariate_names", tuple(names))
+        object.__setattr__(self, "covariate_names", optional_covariate_names(self.covariate_names))
         object.__setattr__(self, "_gauge_leaves", (f"layers.{self.depth}.b",))
         check_positive_int("width", self.width)
         check_positive_int("depth", self.depth, minimum=0)
@@ -132,10 +129,7 @@ class SymmetricCount(GaugeFreeLeaves):
     def __post_init__(self) -> None:
         check_positive_int("n_agents", self.n_agents)
         check_positive_int("n_choices", self.n_choices)
-        names = () if self.covariate_names is None else self.covariate_names
-        if isinstance(names, str) or not hasattr(names, "__iter__") or tuple(names):
-            names = check_labels("covariate_names", names, "name")
-        object.__setattr__(self, "covariate_names", tuple(names))
+        object.__setattr__(self, "covariate_names", optional_covariate_names(self.covariate_names))
         object.__setattr__(self, "_gauge_leaves", (f"layers.{self.depth}.b",))
         check_positive_int("width", self.width)
         check_positive_int("depth", self.depth, minimum=0)

@@ -105,7 +105,7 @@ def _read_data(
     return load_trajectories(path, n_actions=parse_n_actions(n_actions), group_by=group_by, covariates=wanted)
 
 
-def _covariate_names(text: str | None, mechanism_name: str, family: str, group_by: str | None) -> Any:
+def _covariate_names(text: str | None, mechanism_name: str, group_by: str | None) -> Any:
     """Return the names of --covariates (``None`` without it), checked against the other options."""
     covariate = mechanism_name.lower() == COVARIATE
     if text is None:
@@ -447,7 +447,7 @@ def fit_command(
     _check_grouped(group_by, mechanism_name, method)
     if group_by is None and (group_scale_dist is not None or group_scale_prior is not None):
         raise click.UsageError("--group-scale-dist and --group-scale-prior need --group-by COLUMN.")
-    covariates = _covariate_names(covariates_text, mechanism_name, family, group_by)
+    covariates = _covariate_names(covariates_text, mechanism_name, group_by)
     options = _method_options(method, method_flags)
     with flag_errors():
         data = _read_data(data_path, data_format, n_actions, group_by, covariates)

@@ -33,7 +33,7 @@ from bayes_diml.mechanisms import GroupedTabular
 from .bag_diagnostics import BAGGING
 from .errors import ConfoundingWarning, FitError
 from .idata import build_idata
-from .identification import support_mask
+from .identification import support_mask_if_small
 from .pipeline import run_fit
 from .posterior import Posterior
 from .spec import ModelSpec
@@ -51,7 +51,6 @@ BAG_DEFAULTS = {
     "laplace": {"num_draws": 250},
     "svi": {"num_draws": 250},
 }
-_MAX_SUPPORT_CELLS = 10**6
 _CONFOUNDED = r".* and the payoff scale are confounded"
 
 
@@ -300,13 +299,12 @@ def fit_bagged(
     results = _run_tasks(tasks, client, int(workers), progress)
     posterior, stats, per_bag = _pool(results)
     info = _pooled_info(results, indices, seeds, per_bag, bag_seed=bag_seed, seconds=time.perf_counter() - t0)
-    n_cells = len(data.n_actions) * np.prod(np.asarray(data.n_actions, dtype=float))
     idata = build_idata(
         spec,
         posterior,
         stats,
         log_likelihood=False,
-        support=support_mask(data) if n_cells <= _MAX_SUPPORT_CELLS else None,
+        support=support_mask_if_small(data),
     )
     post = Posterior(idata, spec, method, info)
     if post.confounded:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
@@ -24,7 +25,15 @@ from bayes_diml.learners import parameter_names, temperature_name
 
 from .programs import as_program_argument
 
-__all__ = ["support_categories", "support_mask", "prior_draws", "contraction_label", "identification_table"]
+__all__ = [
+    "support_categories",
+    "support_mask",
+    "support_mask_if_small",
+    "MAX_SUPPORT_CELLS",
+    "prior_draws",
+    "contraction_label",
+    "identification_table",
+]
 
 WELL, WEAK = 0.5, 0.1
 _TABLE_SITES = ("centred_payoffs", "scaled_payoffs")
@@ -54,6 +63,20 @@ def support_mask(data: Trajectories) -> np.ndarray:
     reaches a scored action (``t <= L_m - 2``); see :func:`support_categories`.
     """
     return support_categories(data) >= 1
+
+
+#: Largest payoff table (``n * prod K_i`` cells) whose support mask a fit stores.
+MAX_SUPPORT_CELLS = 10**6
+
+
+def support_mask_if_small(data: Trajectories, max_cells: int = MAX_SUPPORT_CELLS) -> np.ndarray | None:
+    """Return :func:`support_mask` when the payoff table has at most ``max_cells`` cells, else None.
+
+    The cells are counted with Python integers, exactly: 300 agents with 40 actions have 40^300
+    joint actions, beyond float64.
+    """
+    n_actions = [int(k) for k in data.n_actions]
+    return support_mask(data) if len(n_actions) * math.prod(n_actions) <= max_cells else None
 
 
 def prior_draws(spec: Any, names: list[str], num_samples: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from bayes_diml.models import Priors, is_confounded
 from .checkpoint import Checkpoint, fingerprint
 from .errors import ConfoundingWarning
 from .idata import build_idata, deterministic_sites
-from .identification import support_mask
+from .identification import support_mask_if_small
 from .map import MAPConfig, fit_map_spec
 from .samplers import LaplaceConfig, NUTSConfig, SVIConfig, run_laplace, run_nuts, run_svi
 from .spec import ModelSpec
@@ -37,7 +37,6 @@ FIT_KEYWORDS = (
     "seed, priors, progress, log_likelihood, prior_predictive, posterior_predictive, checkpoint, "
     "checkpoint_every, shard_episodes, init_map, config, robust, n_bags, bag_seed, bag_size, workers, client"
 )
-_MAX_SUPPORT_CELLS = 10**6
 
 
 class FitResult(NamedTuple):
@@ -215,7 +214,6 @@ def run_fit(
     info["seconds"] = time.perf_counter() - t0
     info["confounded"] = confounded
     groups = _predictive_groups(spec, key, posterior, prior_predictive, posterior_predictive)
-    n_cells = len(spec.data.n_actions) * np.prod(np.asarray(spec.data.n_actions, dtype=float))
     idata = build_idata(
         spec,
         posterior,
@@ -224,6 +222,6 @@ def run_fit(
         prior=groups.get("prior"),
         prior_predictive=groups.get("prior_predictive"),
         posterior_predictive=groups.get("posterior_predictive"),
-        support=support_mask(spec.data) if n_cells <= _MAX_SUPPORT_CELLS else None,
+        support=support_mask_if_small(spec.data),
     )
     return FitResult(idata, spec, method, info)

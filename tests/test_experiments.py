@@ -118,7 +118,7 @@ def test_other_method_functions(method, env_e2):
 
 
 def test_diml_fanin_fits_diml_with_the_fan_in_prior_and_its_own_e7_steps(env_e2, monkeypatch):
-    from bayes_diml.studies.experiments import methods
+    from bayes_diml.studies.experiments import fitting, methods
 
     seen = {}
 
@@ -127,6 +127,7 @@ def test_diml_fanin_fits_diml_with_the_fan_in_prior_and_its_own_e7_steps(env_e2,
         return "fit"
 
     monkeypatch.setattr(methods, "_map_fit", capture)
+    monkeypatch.setattr(fitting, "_map_fit", capture)
     settings = X.Settings(fan_in_scale=0.7, fan_in_steps_e7=1234)
     assert X.METHOD_FUNCTIONS["diml_fanin"](env_e2, settings, 0) == "fit"
     assert seen["prior_scale"] == 0.7 and seen["settings"].weight_scaling == "fan_in"
@@ -189,6 +190,65 @@ def test_diml_val_chooses_the_prior_on_training_episodes_only(env_e2):
     refit = X._map_fit(env_e2, s, 0, X._network(env_e2), env_e2.learner, None if best == "flat" else 0.3)
     for a, b in zip(jax.tree.leaves(fit.params), jax.tree.leaves(refit.params), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
+def test_diml_prior_val_chooses_among_whole_priors_and_refits_the_choice(env_e2, monkeypatch):
+    """The recorded scores decide the choice (via ``choose_prior``), the test split plays no part,
+    and the returned fit is the chosen prior's own fit (``diml`` or ``diml_fanin``)."""
+    # half of the 5 training episodes held out: >= 2 validation episodes give a standard error
+    s = X.QUICK_SETTINGS.replace(
+        prior_candidates=(("constant", 0.3), ("fan_in", 1.0)), validation_fraction=0.5
+    )
+
+    class _TestSplit:
+        def __getattr__(self, name):
+            raise AssertionError(f"fit_diml_prior_val read the test split (.{name})")
+
+    fit = X.fit_diml_prior_val(env_e2._replace(test=_TestSplit()), s, 0)
+    scores = {k[len("val_ll_") :]: v for k, v in fit.info.items() if k.startswith("val_ll_")}
+    ses = {k[len("val_gain_se_") :]: v for k, v in fit.info.items() if k.startswith("val_gain_se_")}
+    assert set(scores) == set(ses) == {"constant_0.3", "fan_in_1"}
+    assert all(np.isfinite(v) and v < 0 for v in scores.values())
+    assert scores["constant_0.3"] != scores["fan_in_1"]  # the candidates are different priors
+    assert ses["constant_0.3"] == 0.0 and ses["fan_in_1"] > 0.0
+    chosen = X.choose_prior({k: (scores[k], ses[k]) for k in scores}, s.prior_val_threshold_se)
+    assert fit.info["prior_fan_in"] == float(chosen == "fan_in_1")
+    direct = (X.fit_diml_fanin if chosen == "fan_in_1" else X.fit_diml)(env_e2, s, 0)
+    for a, b in zip(jax.tree.leaves(fit.params), jax.tree.leaves(direct.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # the choice follows the scores: a clear gain of the other candidate makes it the choice
+    from bayes_diml.studies.experiments import validation
+
+    other = "fan_in_1" if chosen == "constant_0.3" else "constant_0.3"
+    rigged = {"constant_0.3": (-2.0, 0.0), "fan_in_1": (-1.0, 0.1)}
+    if other == "constant_0.3":  # the incumbent wins when the challenger's gain is negative
+        rigged = {"constant_0.3": (-1.0, 0.0), "fan_in_1": (-2.0, 0.1)}
+    monkeypatch.setattr(validation, "prior_validation_scores", lambda env, settings, seed: rigged)
+    assert X.fit_diml_prior_val(env_e2, s, 0).info["prior_fan_in"] == float(other == "fan_in_1")
+
+
+def test_choose_prior_keeps_the_incumbent_within_the_noise():
+    scores = {"constant_0.3": (-1.80, 0.0), "fan_in_1": (-1.79, 0.02), "fan_in_2": (-1.75, 0.01)}
+    assert X.choose_prior(scores, 1.0) == "fan_in_2"  # gain 0.05 > 0.01; fan_in_1's 0.01 < 0.02
+    assert X.choose_prior(scores, 6.0) == "constant_0.3"  # no gain exceeds 6 SE (0.05 < 0.06)
+    both = {"constant_0.3": (-1.80, 0.0), "fan_in_1": (-1.70, 0.01), "fan_in_2": (-1.75, 0.01)}
+    assert X.choose_prior(both, 1.0) == "fan_in_1"  # of the clear gains, the best
+    worse = {"constant_0.3": (-1.80, 0.0), "fan_in_1": (-1.90, 0.01)}
+    assert X.choose_prior(worse, 0.0) == "constant_0.3"
+    assert X.choose_prior({"constant_0.3": (-1.8, 0.0), "fan_in_1": (-1.7, float("nan"))}, 1.0) == (
+        "constant_0.3"  # no standard error (one validation episode): no clear gain
+    )
+
+
+def test_gain_standard_error_is_the_paired_episode_formula():
+    a = np.array([-100.0, -120.0, -90.0, -110.0])
+    b = np.array([-101.0, -119.0, -93.0, -110.5])
+    d = a - b  # 1, -1, 3, 0.5
+    expected = np.sqrt(4) * np.std(d, ddof=1) / 400
+    assert X.gain_standard_error(a, b, 400) == pytest.approx(expected)
+    assert X.gain_standard_error(a, a + 2.0, 400) == 0.0  # a constant shift has no noise
+    assert np.isnan(X.gain_standard_error(a[:1], b[:1], 100))
 
 
 def test_deprecated_alias_warns_and_gives_the_same_objects(monkeypatch):

@@ -391,6 +391,19 @@ def test_unplayed_opponent_profiles_are_off_support():
     assert (labels == "prior only (opponent profile never observed)").sum() == 2
 
 
+def test_support_mask_is_kept_for_small_tables_only_and_counts_huge_games_exactly():
+    from bayes_diml.inference.identification import support_mask, support_mask_if_small
+
+    small = bd.Trajectories(np.zeros((1, 3, 2), dtype=int), (2, 3))
+    np.testing.assert_array_equal(support_mask_if_small(small), support_mask(small))
+    assert support_mask_if_small(small, max_cells=2 * 6 - 1) is None  # 12 cells > 11
+    assert support_mask_if_small(small, max_cells=2 * 6) is not None
+    # 300 agents x 40 actions: 40^300 joint actions overflow float64; counted exactly, no warning
+    # (pytest turns warnings into errors) and no mask
+    huge = bd.Trajectories(np.zeros((1, 2, 300), dtype=int), (40,) * 300)
+    assert support_mask_if_small(huge) is None
+
+
 # --------------------------------------------------------------- counterfactuals
 def _point_mass_posterior(mech, params, data, learner) -> Posterior:
     spec = ModelSpec.build(data, mech, learner, Priors())

@@ -40,6 +40,10 @@ Methods (see ``docs/results.md`` for the choices and their reasons)
 ``diml_fanin``    ``diml`` with an ``N(0, 1 / fan_in)`` prior on each weight matrix
                   (``Priors(weight_scaling="fan_in")``), which regularises the wide layers;
                   E7: 1,500 Adam steps (no early stopping needed).
+``diml_prior_val`` ``diml`` with its whole prior chosen by validation log-likelihood among
+                  ``Settings.prior_candidates`` (constant N(0, 0.3^2) or N(0, c^2 / fan_in),
+                  c in {0.5, 1, 2}): the first is kept unless another's held-out gain exceeds one
+                  standard error; then refitted on all training episodes.
 """
 
 from __future__ import annotations
@@ -101,12 +105,18 @@ from bayes_diml.studies.experiments.methods import (  # noqa: E402, F401
     fit_diml_fanin,
     fit_diml_joint,
     fit_diml_mle,
-    fit_diml_val,
     fit_diml_wrong,
     fit_nuts,
     fit_struct_mle,
     fit_svi,
     fit_tabular_mle,
-    validation_scores,
 )
 from bayes_diml.studies.experiments.results import _params_path  # noqa: E402, F401
+from bayes_diml.studies.experiments.validation import (  # noqa: E402, F401
+    choose_prior,
+    fit_diml_prior_val,
+    fit_diml_val,
+    gain_standard_error,
+    prior_validation_scores,
+    validation_scores,
+)

@@ -7,6 +7,7 @@ posterior's payoff-difference draws.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -100,6 +101,16 @@ def _map_fit(env, settings, seed, mechanism, learner, prior_scale) -> MethodFit:
         fitted_learner = post.point_learner()
     info = {"converged": bool(post.info.get("converged", False)), "log_joint": post.info["map_log_joint"]}
     return MethodFit(post.mechanism, post.mechanism_params(), fitted_learner, None, info)
+
+
+def _prior_fit(env, settings, seed, weight_scaling: str, scale: float | None) -> MethodFit:
+    """``diml`` under one prior ``(weight_scaling, scale)``: the ``diml`` network and true learner.
+
+    ``"constant"`` keeps ``diml``'s E7 steps (``map_steps_e7``), ``"fan_in"`` runs ``fan_in_steps_e7``.
+    """
+    steps_e7 = settings.fan_in_steps_e7 if weight_scaling == "fan_in" else settings.map_steps_e7
+    st = dataclasses.replace(settings, weight_scaling=weight_scaling, map_steps_e7=steps_e7)
+    return _map_fit(env, st, seed, _network(env), env.learner, scale)
 
 
 def _posterior_fit(post, info: dict) -> MethodFit:

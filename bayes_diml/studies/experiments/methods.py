@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import numpy as np
 
 from bayes_diml.environments import Environment
 from bayes_diml.learners import LogitQ
-from bayes_diml.likelihood import log_likelihood
 from bayes_diml.mechanisms import Tabular
 from bayes_diml.models import Priors
 from bayes_diml.studies.experiments.baselines import fit_equilibrium, fit_joint_bc
@@ -20,8 +18,10 @@ from bayes_diml.studies.experiments.fitting import (
     _map_fit,
     _network,
     _posterior_fit,
+    _prior_fit,
 )
 from bayes_diml.studies.experiments.settings import Settings
+from bayes_diml.studies.experiments.validation import fit_diml_prior_val, fit_diml_val
 
 __all__ = [
     "METHOD_FUNCTIONS",
@@ -31,8 +31,6 @@ __all__ = [
     "fit_tabular_mle",
     "fit_struct_mle",
     "fit_diml_joint",
-    "validation_scores",
-    "fit_diml_val",
     "fit_diml_fanin",
     "fit_svi",
     "fit_nuts",
@@ -78,51 +76,6 @@ def fit_diml_joint(env: Environment, settings: Settings, seed: int) -> MethodFit
     )
 
 
-def validation_scores(env: Environment, settings: Settings, seed: int) -> dict[str, float]:
-    """Held-out log-likelihood per nat of every candidate prior sd of ``diml`` (no test data used).
-
-    The training episodes are split again (``validation_fraction``, seeded by ``seed``); ``diml`` is
-    fitted on the rest at each sd of ``prior_scale_grid`` and scored by the exact log-likelihood of
-    the validation episodes under the true learner, divided by their number of scored actions.
-
-    Returns
-    -------
-    dict
-        ``{label: mean log-likelihood per scored action}``, labels ``"flat"`` or the sd as ``"0.3"``.
-    """
-    fit_part, val_part = env.train.split(settings.validation_fraction, seed=int(seed))
-    sub = env._replace(train=fit_part)
-    scores = {}
-    for scale in settings.prior_scale_grid:
-        fit = _map_fit(sub, settings, seed, _network(env), env.learner, scale)
-        ll = log_likelihood(fit.mechanism, fit.params, env.learner, val_part)
-        scores[_scale_label(scale)] = float(ll) / val_part.n_scored
-    return scores
-
-
-def _scale_label(scale: float | None) -> str:
-    return "flat" if scale is None else f"{float(scale):g}"
-
-
-def fit_diml_val(env: Environment, settings: Settings, seed: int) -> MethodFit:
-    """``diml`` with its prior sd chosen on a validation split of the training episodes.
-
-    :func:`validation_scores` picks the sd of ``prior_scale_grid`` with the best held-out
-    log-likelihood; ``diml`` is then refitted on all training episodes with it. The fit's info
-    holds the choice (``prior_scale``, ``inf`` for flat) and every score (``val_ll_<label>``).
-    """
-    scores = validation_scores(env, settings, seed)
-    by_label = {_scale_label(s): s for s in settings.prior_scale_grid}
-    scale = by_label[max(scores, key=scores.get)]
-    fit = _map_fit(env, settings, seed, _network(env), env.learner, scale)
-    info = {
-        **fit.info,
-        "prior_scale": np.inf if scale is None else float(scale),
-        **{f"val_ll_{k}": v for k, v in scores.items()},
-    }
-    return fit._replace(info=info)
-
-
 def fit_diml_fanin(env: Environment, settings: Settings, seed: int) -> MethodFit:
     """``diml`` with a weight prior that follows each layer's fan-in: ``N(0, fan_in_scale^2 / fan_in)``.
 
@@ -130,8 +83,7 @@ def fit_diml_fanin(env: Environment, settings: Settings, seed: int) -> MethodFit
     ``1 / 16`` instead of 0.3, so the prior regularises and E7 runs ``fan_in_steps_e7`` Adam
     steps (not the 500 that act as early stopping for ``diml``); elsewhere ``map_steps``.
     """
-    st = dataclasses.replace(settings, weight_scaling="fan_in", map_steps_e7=settings.fan_in_steps_e7)
-    return _map_fit(env, st, seed, _network(env), env.learner, settings.fan_in_scale)
+    return _prior_fit(env, settings, seed, "fan_in", settings.fan_in_scale)
 
 
 def fit_svi(env: Environment, settings: Settings, seed: int) -> MethodFit:
@@ -189,4 +141,5 @@ METHOD_FUNCTIONS: dict[str, Callable[[Environment, Settings, int], MethodFit]] =
     "diml_joint": fit_diml_joint,
     "diml_val": fit_diml_val,
     "diml_fanin": fit_diml_fanin,
+    "diml_prior_val": fit_diml_prior_val,
 }

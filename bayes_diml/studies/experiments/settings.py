@@ -41,6 +41,7 @@ METHODS = (
     "diml_joint",
     "diml_val",
     "diml_fanin",
+    "diml_prior_val",
 )
 #: What ``run_paper(methods=None)`` runs.
 DEFAULT_METHODS = ("diml", "diml_wrong", "tabular_mle", "struct_mle", "joint_bc", "equilibrium", "svi")
@@ -90,8 +91,16 @@ class Settings:
         E7 (elsewhere ``map_steps``).
     prior_scale_grid : tuple of float or None
         Candidate prior sds of ``diml_val`` (``None``: flat prior, the plain MLE).
+    prior_candidates : tuple of (str, float)
+        Candidate priors of ``diml_prior_val``: ``(weight_scaling, scale)``, the constant
+        N(0, 0.3^2) of ``diml`` (E7: ``map_steps_e7`` steps) and fan-in priors N(0, c^2 / fan_in)
+        with c in {0.5, 1, 2} (E7: ``fan_in_steps_e7`` steps). The first is the incumbent.
+    prior_val_threshold_se : float
+        ``diml_prior_val`` replaces the first candidate only by one whose held-out gain over it
+        exceeds this many standard errors (paired over validation episodes).
     validation_fraction : float
-        Share of the *training* episodes ``diml_val`` holds out to choose its prior sd.
+        Share of the *training* episodes ``diml_val`` and ``diml_prior_val`` hold out to choose
+        their prior.
     nuts_family_prior_scale : float
         Prior sd for NUTS on E3's structured family (its true ``rate = 2`` needs a wide prior).
     wrong_beta : float
@@ -128,6 +137,13 @@ class Settings:
     fan_in_scale: float = 1.0
     fan_in_steps_e7: int = 1500
     prior_scale_grid: tuple[float | None, ...] = (None, 1.0, 0.3, 0.1)
+    prior_candidates: tuple[tuple[str, float], ...] = (
+        ("constant", 0.3),
+        ("fan_in", 0.5),
+        ("fan_in", 1.0),
+        ("fan_in", 2.0),
+    )
+    prior_val_threshold_se: float = 1.0
     validation_fraction: float = 0.25
     nuts_family_prior_scale: float = 3.0
     wrong_beta: float = 0.6

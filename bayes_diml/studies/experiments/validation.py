@@ -1,0 +1,170 @@
+"""Priors chosen on a validation split of the training episodes (``diml_val``, ``diml_prior_val``).
+
+The training episodes are split again (``Settings.validation_fraction``, seeded by the row's
+seed); each candidate prior is fitted on the rest and scored by the exact log-likelihood of the
+held-out episodes under the true learner. No test data are used.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from bayes_diml.environments import Environment
+from bayes_diml.likelihood import log_likelihood
+from bayes_diml.studies.experiments.fitting import MethodFit, _prior_fit
+from bayes_diml.studies.experiments.settings import Settings
+
+__all__ = [
+    "validation_scores",
+    "fit_diml_val",
+    "prior_validation_scores",
+    "choose_prior",
+    "fit_diml_prior_val",
+]
+
+
+def _held_out(
+    env: Environment, settings: Settings, seed: int, fits: dict[str, Callable[..., MethodFit]]
+) -> tuple[dict[str, np.ndarray], int]:
+    """Fit each ``fits[label](env=...)`` on part of the training episodes; score it on the rest.
+
+    Returns ``({label: float[M_val]}, n_scored)``: each validation episode's log-likelihood (summed
+    over steps and agents) and the number of scored actions of all of them.
+    """
+    fit_part, val_part = env.train.split(settings.validation_fraction, seed=int(seed))
+    sub = env._replace(train=fit_part)
+    per_episode = {}
+    for label, fit_on in fits.items():
+        fit = fit_on(env=sub)
+        per_step = log_likelihood(fit.mechanism, fit.params, env.learner, val_part, per_step=True)
+        per_episode[label] = np.asarray(per_step, dtype=np.float64).sum(axis=(1, 2))
+    return per_episode, int(val_part.n_scored)
+
+
+def _scale_label(scale: float | None) -> str:
+    return "flat" if scale is None else f"{float(scale):g}"
+
+
+def validation_scores(env: Environment, settings: Settings, seed: int) -> dict[str, float]:
+    """Held-out log-likelihood per scored action of every candidate prior sd of ``diml``.
+
+    ``diml`` (constant N(0, s^2) weight prior) is fitted at each sd of ``prior_scale_grid``.
+
+    Returns
+    -------
+    dict
+        ``{label: mean log-likelihood per scored action}``, labels ``"flat"`` or the sd as ``"0.3"``.
+    """
+    fits = {
+        _scale_label(scale): functools.partial(
+            _prior_fit, settings=settings, seed=seed, weight_scaling="constant", scale=scale
+        )
+        for scale in settings.prior_scale_grid
+    }
+    per_episode, n_scored = _held_out(env, settings, seed, fits)
+    return {label: float(ll.sum()) / n_scored for label, ll in per_episode.items()}
+
+
+def fit_diml_val(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """``diml`` with its prior sd chosen on a validation split of the training episodes.
+
+    :func:`validation_scores` picks the sd of ``prior_scale_grid`` with the best held-out
+    log-likelihood; ``diml`` is then refitted on all training episodes with it. The fit's info
+    holds the choice (``prior_scale``, ``inf`` for flat) and every score (``val_ll_<label>``).
+    """
+    scores = validation_scores(env, settings, seed)
+    by_label = {_scale_label(s): s for s in settings.prior_scale_grid}
+    scale = by_label[max(scores, key=scores.get)]
+    fit = _prior_fit(env, settings, seed, "constant", scale)
+    info = {
+        **fit.info,
+        "prior_scale": np.inf if scale is None else float(scale),
+        **{f"val_ll_{k}": v for k, v in scores.items()},
+    }
+    return fit._replace(info=info)
+
+
+def _candidate_label(weight_scaling: str, scale: float) -> str:
+    return f"{weight_scaling}_{float(scale):g}"
+
+
+def gain_standard_error(per_episode: np.ndarray, baseline: np.ndarray, n_scored: int) -> float:
+    """Return the standard error of a held-out gain per scored action, from paired episodes.
+
+    ``per_episode, baseline: float[M]`` are two fits' log-likelihoods of the same ``M`` validation
+    episodes; the gain ``sum(per_episode - baseline) / n_scored`` has standard error
+    ``sqrt(M) * sd(per_episode - baseline) / n_scored`` (episodes independent; ``nan`` for M < 2).
+    """
+    diff = np.asarray(per_episode, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
+    if diff.size < 2:
+        return float("nan")
+    return float(np.sqrt(diff.size) * diff.std(ddof=1) / n_scored)
+
+
+def prior_validation_scores(
+    env: Environment, settings: Settings, seed: int
+) -> dict[str, tuple[float, float]]:
+    """Held-out log-likelihood of every prior in ``prior_candidates``, and its gain's standard error.
+
+    As :func:`validation_scores`, but the candidates are whole priors ``(weight_scaling, scale)``:
+    the constant N(0, 0.3^2) of ``diml`` against fan-in priors N(0, c^2 / fan_in).
+
+    Returns
+    -------
+    dict
+        ``{label: (log-likelihood per scored action, standard error of its gain over the first
+        candidate)}`` (:func:`gain_standard_error`; 0 for the first), labels ``"constant_0.3"``,
+        ``"fan_in_1"``.
+    """
+    fits = {
+        _candidate_label(ws, scale): functools.partial(
+            _prior_fit, settings=settings, seed=seed, weight_scaling=ws, scale=scale
+        )
+        for ws, scale in settings.prior_candidates
+    }
+    per_episode, n_scored = _held_out(env, settings, seed, fits)
+    baseline = next(iter(per_episode.values()))
+    return {
+        label: (float(ll.sum()) / n_scored, gain_standard_error(ll, baseline, n_scored) if i else 0.0)
+        for i, (label, ll) in enumerate(per_episode.items())
+    }
+
+
+def choose_prior(scores: dict[str, tuple[float, float]], threshold_se: float) -> str:
+    """Return the label of the chosen prior: the first candidate unless others beat it clearly.
+
+    A candidate replaces the first (the incumbent, ``diml``'s prior) only when its held-out gain
+    over it exceeds ``threshold_se`` standard errors; of those that do, the best. Gains within the
+    noise of a small validation split do not move the choice (their ranking is noise).
+    """
+    first = next(iter(scores))
+    base = scores[first][0]
+    clear = {k: s for k, (s, se) in scores.items() if k != first and s - base > threshold_se * se}
+    return max(clear, key=clear.get) if clear else first
+
+
+def fit_diml_prior_val(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """``diml`` with its whole prior (constant or fan-in, and its scale) chosen on validation.
+
+    :func:`prior_validation_scores` scores every candidate of ``prior_candidates``;
+    :func:`choose_prior` keeps the first unless another beats it by more than
+    ``prior_val_threshold_se`` standard errors; the choice is refitted on all training episodes.
+    The fit's info holds the choice (``prior_fan_in``: 1.0 for a fan-in prior, 0.0 for constant;
+    ``prior_scale``), every score (``val_ll_<label>``) and its gain's standard error
+    (``val_gain_se_<label>``).
+    """
+    scores = prior_validation_scores(env, settings, seed)
+    by_label = {_candidate_label(ws, sc): (ws, sc) for ws, sc in settings.prior_candidates}
+    weight_scaling, scale = by_label[choose_prior(scores, settings.prior_val_threshold_se)]
+    fit = _prior_fit(env, settings, seed, weight_scaling, scale)
+    info = {
+        **fit.info,
+        "prior_fan_in": float(weight_scaling == "fan_in"),
+        "prior_scale": float(scale),
+        **{f"val_ll_{k}": v for k, (v, _) in scores.items()},
+        **{f"val_gain_se_{k}": se for k, (_, se) in scores.items()},
+    }
+    return fit._replace(info=info)

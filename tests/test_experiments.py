@@ -241,6 +241,22 @@ def test_choose_prior_keeps_the_incumbent_within_the_noise():
     )
 
 
+def test_bad_prior_candidates_fail_before_any_fit(env_e2, monkeypatch):
+    from bayes_diml.studies.experiments import fitting
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a candidate was fitted before the candidates were checked")
+
+    monkeypatch.setattr(fitting, "_map_fit", no_fit)
+    typo = X.QUICK_SETTINGS.replace(prior_candidates=(("constant", 0.3), ("fanin", 1.0)))
+    with pytest.raises(ValueError, match="weight_scaling must be one of.*'fanin'"):
+        X.prior_validation_scores(env_e2, typo, 0)
+    with pytest.raises(ValueError, match="prior_candidates is empty"):
+        X.prior_validation_scores(env_e2, X.QUICK_SETTINGS.replace(prior_candidates=()), 0)
+    with pytest.raises(ValueError, match="at least one candidate"):
+        X.choose_prior({}, 1.0)
+
+
 def test_gain_standard_error_is_the_paired_episode_formula():
     a = np.array([-100.0, -120.0, -90.0, -110.0])
     b = np.array([-101.0, -119.0, -93.0, -110.5])

@@ -14,6 +14,7 @@ import numpy as np
 
 from bayes_diml.environments import Environment
 from bayes_diml.likelihood import log_likelihood
+from bayes_diml.models import Priors
 from bayes_diml.studies.experiments.fitting import MethodFit, _prior_fit
 from bayes_diml.studies.experiments.settings import Settings
 
@@ -119,6 +120,7 @@ def prior_validation_scores(
         candidate)}`` (:func:`gain_standard_error`; 0 for the first), labels ``"constant_0.3"``,
         ``"fan_in_1"``.
     """
+    _check_candidates(settings.prior_candidates)
     fits = {
         _candidate_label(ws, scale): functools.partial(
             _prior_fit, settings=settings, seed=seed, weight_scaling=ws, scale=scale
@@ -133,6 +135,14 @@ def prior_validation_scores(
     }
 
 
+def _check_candidates(candidates: tuple) -> None:
+    """Raise ValueError before any fit if ``prior_candidates`` is empty or names a bad prior."""
+    if not candidates:
+        raise ValueError("Settings.prior_candidates is empty; give at least one (weight_scaling, scale).")
+    for ws, scale in candidates:
+        Priors(mechanism_scale=scale, weight_scaling=ws)  # its own checks name the bad value
+
+
 def choose_prior(scores: dict[str, tuple[float, float]], threshold_se: float) -> str:
     """Return the label of the chosen prior: the first candidate unless others beat it clearly.
 
@@ -140,6 +150,8 @@ def choose_prior(scores: dict[str, tuple[float, float]], threshold_se: float) ->
     over it exceeds ``threshold_se`` standard errors; of those that do, the best. Gains within the
     noise of a small validation split do not move the choice (their ranking is noise).
     """
+    if not scores:
+        raise ValueError("choose_prior needs at least one candidate's scores; got none.")
     first = next(iter(scores))
     base = scores[first][0]
     clear = {k: s for k, (s, se) in scores.items() if k != first and s - base > threshold_se * se}

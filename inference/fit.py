@@ -118,6 +118,7 @@ def fit(
     shard_episodes: bool = False,
     init_map: MAPConfig | None = None,
     config: Any = None,
+    validation: Any = None,
     candidates: Any = None,
     robust: str | None = DEFAULT_ROBUST,
     n_bags: int | None = None,
@@ -172,6 +173,15 @@ def fit(
         config=NUTSConfig(num_warmup=300, num_samples=300)``; the class must match ``method``
         (else ``TypeError``). Keywords may fill fields that ``config`` leaves at their
         default; a keyword that differs from a field ``config`` sets is a ``ValueError``.
+    validation : Trajectories, optional
+        ``method="map"`` only: held-out episodes of the same game for early stopping, an explicit
+        option (the step count is chosen by held-out likelihood, not a hidden budget). Their exact
+        log-likelihood is evaluated at every chunk end (``MAPConfig.chunk`` steps); the fit
+        returns the chunk end with the best one and stops after ``MAPConfig.patience`` chunks
+        without a better one. ``info`` then holds ``map_steps`` (steps of the returned
+        point), ``validation_trace`` (the held-out log-likelihood per chunk end),
+        ``validation_log_likelihood`` and ``validation_per_action`` (its best, total and per
+        scored action). Keep these episodes out of ``data``.
     candidates : sequence, optional
         ``learner="auto"`` only: family names (``"logitq"``, ``"bandit"``, ``"hedge"``, ``"fp"``,
         ``"ewa"``) or learner specs; default every family the mechanism can fit
@@ -207,6 +217,8 @@ def fit(
             raise ValueError(f"learner={learner!r}: give a learner spec, None or 'auto'.")
         if checkpoint is not None or checkpoint_every is not None or not log_likelihood:
             raise ValueError("learner='auto' takes no checkpoint and needs log_likelihood=True.")
+        if validation is not None:
+            raise ValueError("validation= (early stopping) applies to one MAP fit, not to learner='auto'.")
         check_auto_method(method, data)
         robust = BAGGING if robust == DEFAULT_ROBUST else robust
         if robust not in (None, *ROBUST):
@@ -273,6 +285,8 @@ def fit(
             "table), and contrasts need its uncertainty. Use method='nuts' (or 'svi')."
         )
     _check_bagging_keywords(robust, bagging, workers)
+    if robust is not None and validation is not None:
+        raise ValueError("validation= (early stopping) applies to one MAP fit, not to robust='bagging'.")
     if robust is not None:
         post = fit_bagged(
             data,
@@ -313,6 +327,7 @@ def fit(
                 shard_episodes=shard_episodes,
                 init_map=init_map,
                 config=config,
+                validation=validation,
                 **options,
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -45,6 +46,10 @@ class MAPConfig:
         Steps per jitted chunk (progress and convergence are checked between chunks).
     init_jitter : float
         Scale of the random perturbation of restarts after the first.
+    patience : int
+        Early stopping (only with held-out data, ``fit(..., validation=...)``): stop a restart
+        after ``patience`` chunks without a better held-out log-likelihood, and return the
+        iterate with the best one. Without held-out data it is not used.
     """
 
     num_steps: int = 3000
@@ -54,11 +59,12 @@ class MAPConfig:
     tol: float = 1e-7
     chunk: int = 100
     init_jitter: float = 0.3
+    patience: int = 5
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "lbfgs"):
             raise ValueError(f"MAPConfig.optimizer must be 'adam' or 'lbfgs'; got {self.optimizer!r}.")
-        for name in ("num_steps", "num_restarts", "chunk"):
+        for name in ("num_steps", "num_restarts", "chunk", "patience"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"MAPConfig.{name} must be >= 1; got {getattr(self, name)}.")
 
@@ -81,6 +87,11 @@ class MAPResult(NamedTuple):
     unconstrained : dict of arrays
         The optimum in the unconstrained space it was found in (NumPyro's transforms of the
         latent sites): where NUTS starts without converting ``values`` back.
+    step : int
+        Optimiser steps of the returned iterate (early stopping: the chunk end with the best
+        held-out score; otherwise where the best restart stopped).
+    validation_trace : float[chunks] or None
+        Early stopping: the held-out log-likelihood at every chunk end of the best restart.
     """
 
     values: dict
@@ -89,6 +100,8 @@ class MAPResult(NamedTuple):
     losses: np.ndarray
     restart_log_joints: np.ndarray
     unconstrained: dict | None = None
+    step: int = 0
+    validation_trace: np.ndarray | None = None
 
 
 def _optimizer(config: MAPConfig) -> optax.GradientTransformation:
@@ -104,12 +117,18 @@ def fit_map_spec(
     *,
     progress: bool = True,
     init: dict[str, Any] | None = None,
+    validation: Callable[[dict], float] | None = None,
 ) -> MAPResult:
     """Maximise the log joint density (no Jacobian term) over the latent sites.
 
     Optimises in the unconstrained space of each site (NumPyro's transforms), so learner
     parameters stay in range; the objective is the constrained log joint, so with flat
     priors and a fixed learner the optimum is the maximum-likelihood estimate.
+
+    ``validation`` (early stopping): a held-out score of the constrained values, higher is
+    better, evaluated at every chunk end. Each restart returns its chunk end with the best
+    score and stops after ``config.patience`` chunks without a better one; the restart with
+    the best score wins. ``converged`` still reports the training objective's test.
     """
     # The programs take the model as an argument (its data are leaves, ``programs.py``): fits of
     # equal structure and shapes share them. ``step`` is this fit's step, for ``_replay`` only.
@@ -126,7 +145,7 @@ def fit_map_spec(
     def constrain(z):
         return _constrain(model, z)
 
-    best: tuple[float, Any, bool, np.ndarray] | None = None
+    best: tuple[float, float, Any, bool, np.ndarray, int, np.ndarray | None] | None = None
     finals = []
     bar = tqdm(total=config.num_restarts * config.num_steps, desc="MAP", disable=not progress, leave=False)
     for r in range(config.num_restarts):
@@ -140,6 +159,7 @@ def fit_map_spec(
         # signature traces and compiles the chunk program again (three times instead of once).
         z, state = jax.tree.map(_strongly_typed, (z0, opt.init(z0)))
         trace, converged, prev, end = [], False, None, None
+        scores, kept = [], None  # early stopping: held-out scores, (score, z, end, steps) of the best
         for _ in range(max(1, config.num_steps // config.chunk)):
             z_new, state_new, losses, end_new = run_chunk(z, state)
             losses = np.asarray(losses)
@@ -164,14 +184,21 @@ def fit_map_spec(
             trace.append(losses)
             bar.update(config.chunk)
             cur = float(np.mean(losses[-max(1, config.chunk // 5) :]))
-            if abs(prev - cur) <= tol * (abs(cur) + 1.0):
-                converged = True
+            converged = abs(prev - cur) <= tol * (abs(cur) + 1.0)
+            if validation is not None:
+                score = float(validation(constrain(z)))
+                scores.append(score if np.isfinite(score) else -np.inf)
+                if kept is None or scores[-1] > kept[0]:
+                    kept = (scores[-1], z, end, len(trace) * config.chunk)
+                if len(trace) * config.chunk - kept[3] >= config.patience * config.chunk:
+                    break
+            if converged:
                 break
             prev = cur
         bar.update(config.num_steps - len(trace) * config.chunk)
+        steps = len(trace) * config.chunk
         final = float(end)
         if not np.isfinite(final):  # the chunk's last step (whose objective no loss records)
-            steps = len(trace) * config.chunk
             raise_nonfinite(
                 spec,
                 "MAP",
@@ -179,20 +206,26 @@ def fit_map_spec(
                 constrain(z if _finite(z) else _replay(step, z_prev, state_prev, config.chunk - 1)[-1]),
                 hint=" Lower learning_rate or use optimizer='lbfgs' if the model is fine there.",
             )
+        if kept is not None:  # early stopping: the chunk end with the best held-out score
+            _, z, end, steps = kept
+            final = float(end)
         finals.append(-final)
-        if best is None or final < best[0]:
-            best = (final, z, converged, np.concatenate(trace))
+        # the restart with the best held-out score (early stopping), else the best objective
+        rank = -kept[0] if kept is not None else final
+        if best is None or rank < best[0]:
+            val_trace = np.asarray(scores) if validation is not None else None
+            best = (rank, final, z, converged, np.concatenate(trace), steps, val_trace)
     bar.close()
-    final, z, converged, losses = best
+    _, final, z, converged, losses, steps, val_trace = best
     values = {k: np.asarray(v) for k, v in constrain(z).items() if k in spec.latent_names}
-    if not converged:
+    if not converged and validation is None:
         warnings.warn(
             f"MAP did not converge within {config.num_steps} steps (relative change > {config.tol}); "
             "raise num_steps or learning_rate.",
             ConvergenceWarning,
             stacklevel=3,
         )
-    return MAPResult(values, -final, converged, losses, np.asarray(finals), z)
+    return MAPResult(values, -final, converged, losses, np.asarray(finals), z, steps, val_trace)
 
 
 def _objective(model: Any) -> Any:

@@ -17,25 +17,27 @@ import jax
 import numpy as np
 from numpyro.infer import Predictive
 
+from bayes_diml.data import Trajectories
 from bayes_diml.learners import temperature_name
 from bayes_diml.models import Priors, is_confounded
 
 from .checkpoint import Checkpoint, fingerprint
 from .errors import ConfoundingWarning
-from .idata import build_idata, deterministic_sites
+from .idata import build_idata, deterministic_sites, pointwise_log_likelihood
 from .identification import support_mask_if_small
 from .map import MAPConfig, fit_map_spec
 from .samplers import LaplaceConfig, NUTSConfig, SVIConfig, run_laplace, run_nuts, run_svi
-from .spec import ModelSpec
+from .spec import ModelSpec, check_context_fit
 
-__all__ = ["METHODS", "CONFIGS", "FitResult", "make_config", "run_fit"]
+__all__ = ["METHODS", "CONFIGS", "FitResult", "make_config", "run_fit", "held_out_log_likelihood"]
 
 METHODS = ("map", "laplace", "svi", "nuts")
 CONFIGS = {"map": MAPConfig, "laplace": LaplaceConfig, "svi": SVIConfig, "nuts": NUTSConfig}
 #: The keywords of ``fit`` that are not settings of a method's config.
 FIT_KEYWORDS = (
     "seed, priors, progress, log_likelihood, prior_predictive, posterior_predictive, checkpoint, "
-    "checkpoint_every, shard_episodes, init_map, config, robust, n_bags, bag_seed, bag_size, workers, client"
+    "checkpoint_every, shard_episodes, init_map, config, validation, robust, n_bags, bag_seed, bag_size, "
+    "workers, client"
 )
 
 
@@ -127,8 +129,42 @@ def _warn_confounded(spec: ModelSpec) -> None:
     )
 
 
-def _run_map(spec: ModelSpec, key: jax.Array, config: MAPConfig, progress: bool):
-    res = fit_map_spec(spec, key, config, progress=progress)
+def validation_spec(spec: ModelSpec, validation: Any) -> ModelSpec:
+    """Return the spec of held-out episodes for early stopping: ``spec``'s model on their data.
+
+    Raises a ``ValueError`` naming the mismatch when ``validation`` is not data the model can
+    score (other actions per agent, payoffs observed in one and not the other, covariates).
+    """
+    if not isinstance(validation, Trajectories):
+        raise TypeError(
+            f"validation must be Trajectories of held-out episodes; got {type(validation).__name__}."
+        )
+    if tuple(validation.n_actions) != tuple(spec.data.n_actions):
+        raise ValueError(
+            f"validation has n_actions = {tuple(validation.n_actions)} but the data have "
+            f"{tuple(spec.data.n_actions)}; held-out episodes must be of the same game."
+        )
+    if validation.has_payoffs != spec.data.has_payoffs:
+        raise ValueError(
+            "validation and data must both observe payoffs or both not "
+            f"(data: {spec.data.has_payoffs}, validation: {validation.has_payoffs})."
+        )
+    if int(validation.n_scored) == 0:
+        raise ValueError("validation has no scored action (episodes of one step?); nothing to stop on.")
+    check_context_fit(validation, spec.mechanism, spec.learner)
+    return spec.with_data(validation)
+
+
+def held_out_log_likelihood(spec: ModelSpec, values: dict[str, Any]) -> float:
+    """Exact log-likelihood of ``spec``'s data (actions, and payoffs where observed) at one point."""
+    draws = {k: np.asarray(values[k])[None] for k in spec.latent_names}
+    return float(sum(np.sum(v, dtype=np.float64) for v in pointwise_log_likelihood(spec, draws).values()))
+
+
+def _run_map(spec: ModelSpec, key: jax.Array, config: MAPConfig, progress: bool, validation: Any = None):
+    held_out = None if validation is None else validation_spec(spec, validation)
+    score = None if held_out is None else (lambda values: held_out_log_likelihood(held_out, values))
+    res = fit_map_spec(spec, key, config, progress=progress, validation=score)
     latent = {k: np.asarray(v)[None] for k, v in res.values.items()}
     det = deterministic_sites(spec, latent)
     posterior = {k: v[None] for k, v in {**latent, **det}.items()}
@@ -137,7 +173,15 @@ def _run_map(spec: ModelSpec, key: jax.Array, config: MAPConfig, progress: bool)
         "converged": bool(res.converged),
         "map_log_joint": float(res.log_joint),
         "restart_log_joints": res.restart_log_joints.tolist(),
+        "map_steps": int(res.step),
     }
+    if held_out is not None:
+        best = float(np.max(res.validation_trace))
+        info.update(
+            validation_log_likelihood=best,
+            validation_per_action=best / int(validation.n_scored),
+            validation_trace=res.validation_trace.tolist(),
+        )
     return posterior, stats, info
 
 
@@ -174,6 +218,7 @@ def run_fit(
     shard_episodes: bool = False,
     init_map: MAPConfig | None = None,
     config: Any = None,
+    validation: Any = None,
     **options: Any,
 ) -> FitResult:
     """Run a fit and return its DataTree, spec, method and info (no NUTS diagnostics).
@@ -192,6 +237,8 @@ def run_fit(
         )
     config = make_config(method, options, config)
     _check_init_map(init_map, method, config)
+    if validation is not None and method != "map":
+        raise ValueError(f"validation= (early stopping) applies to method='map' only; got method={method!r}.")
     if shard_episodes:
         from bayes_diml.sharding import mesh_for_fit
 
@@ -203,7 +250,7 @@ def run_fit(
     key = jax.random.key(int(seed))
     t0 = time.perf_counter()
     if method == "map":
-        posterior, stats, info = _run_map(spec, key, config, progress)
+        posterior, stats, info = _run_map(spec, key, config, progress, validation)
     else:
         runner = {"laplace": run_laplace, "svi": run_svi, "nuts": run_nuts}[method]
         kwargs = {} if ckpt is None else {"checkpoint": ckpt}

@@ -378,7 +378,8 @@ def test_command_line_mechanism_choice_is_the_registrys(tmp_path, data):
     from click.testing import CliRunner
 
     from bayes_diml.cli import main
-    from bayes_diml.cli.fit import COVARIATE, fit_command
+    from bayes_diml.cli.fit import fit_command
+    from bayes_diml.cli.fit_inputs import COVARIATE
 
     choice = next(p for p in fit_command.params if p.name == "mechanism_name").type.choices
     assert tuple(choice) == MECHANISM_NAMES and COVARIATE in choice

@@ -192,6 +192,34 @@ def test_diml_val_chooses_the_prior_on_training_episodes_only(env_e2):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_diml_early_chooses_the_step_count_on_training_episodes_only():
+    """The step count is the best held-out chunk end of the recorded trace, the test split plays
+    no part, and the returned fit is ``diml`` refitted on all training episodes for that many steps."""
+    # 6 of 12 E1 episodes to fit, a weak N(0, 1) prior: the network overfits within 100 steps
+    s = X.QUICK_SETTINGS.replace(
+        n_episodes=12, T=12, prior_scale=1.0, early_max_steps=200, early_patience=2, validation_fraction=0.5
+    )
+    env = X.make_environment("e1", "3x6", 0, s)
+
+    class _TestSplit:
+        def __getattr__(self, name):
+            raise AssertionError(f"fit_diml_early read the test split (.{name})")
+
+    fit = X.fit_diml_early(env._replace(test=_TestSplit()), s, 0)
+    trace, steps, chunk = np.asarray(fit.info["val_trace"]), fit.info["early_steps"], 50
+    assert steps == chunk * (int(np.argmax(trace)) + 1) < s.early_max_steps
+    assert fit.info["val_ll"] == trace.max() < 0
+    assert len(trace) == int(np.argmax(trace)) + 1 + s.early_patience  # stopped by patience
+    direct = X.fit_diml(env, s.replace(map_steps=steps), 0)
+    for a, b in zip(jax.tree.leaves(fit.params), jax.tree.leaves(direct.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    other = X.fit_diml(env, s.replace(map_steps=steps + chunk), 0)  # the step count matters
+    assert any(
+        not np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(jax.tree.leaves(fit.params), jax.tree.leaves(other.params), strict=True)
+    )
+
+
 @pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 def test_diml_prior_val_chooses_among_whole_priors_and_refits_the_choice(env_e2, monkeypatch):
     """The recorded scores decide the choice (via ``choose_prior``), the test split plays no part,

@@ -338,7 +338,11 @@ def diagnostics_line(post: Posterior) -> str | None:
     if post.method == "map" and "converged" in info:
         lj = info.get("restart_log_joints") or []
         spread = f", restarts' log joints {', '.join(fmt(v, 6) for v in lj)}" if len(lj) > 1 else ""
-        return f"MAP: converged {'yes' if info['converged'] else 'NO'}{spread}"
+        early = ""
+        if "validation_trace" in info:  # early stopping on held-out episodes
+            steps, per_action = int(info["map_steps"]), fmt(info["validation_per_action"], 6)
+            early = f"; early stopping kept step {steps} (held-out log-likelihood {per_action} per action)"
+        return f"MAP: converged {'yes' if info['converged'] else 'NO'}{spread}{early}"
     return None
 
 

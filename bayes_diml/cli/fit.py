@@ -9,7 +9,6 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from bayes_diml.bandit import HBAYESDM_SUFFIXES, read_hbayesdm
 from bayes_diml.cli.console import (
     diagnostics_line,
     emit_json,
@@ -26,10 +25,15 @@ from bayes_diml.cli.console import (
     visible_warnings,
     warning_records,
 )
+from bayes_diml.cli.fit_inputs import (
+    check_grouped,
+    group_subjects,
+    parse_covariate_names,
+    read_data,
+)
 from bayes_diml.cli.options import (
     FIT_SUFFIXES,
     FIXED_BY_DEFAULT,
-    TRAJECTORY_SUFFIXES,
     bias_option,
     build_learner,
     check_out,
@@ -38,15 +42,14 @@ from bayes_diml.cli.options import (
     learner_options,
     strict_option,
 )
-from bayes_diml.data import load_trajectories
 from bayes_diml.inference import METHODS, StackedPosterior, fit
 from bayes_diml.inference.auto import AUTO, auto_learner, context_candidates
 from bayes_diml.learners import FAMILIES, family_name, parameter_names, temperature_name
 from bayes_diml.learners import learner_family as learner_family_cls
 from bayes_diml.mechanisms import CovariateTabular, GroupedTabular
 from bayes_diml.mechanisms.grouped import GROUP_SCALE_DISTS
-from bayes_diml.models import INFER, Priors, subject_learner_fields
-from bayes_diml.registry import MECHANISM_NAMES, make_mechanism, parse_n_actions
+from bayes_diml.models import INFER, Priors
+from bayes_diml.registry import MECHANISM_NAMES, make_mechanism
 
 __all__ = ["fit_command"]
 
@@ -60,102 +63,24 @@ _METHOD_OPTIONS = {
     "backend": {"nuts": "backend"},
     "init": {"nuts": "init"},
     "num_steps": {"map": "num_steps", "svi": "num_steps"},
+    "patience": {"map": "patience"},
     "learning_rate": {"map": "learning_rate", "svi": "learning_rate", "laplace": "learning_rate"},
     "guide": {"svi": "guide"},
     "batch_size": {"svi": "batch_size"},
 }
 
-#: The --mechanism name of ``CovariateTabular`` (a tabular mechanism whose cells move with --covariates).
-COVARIATE = "covariate"
 
 #: ``post.info`` entries ``fit --json`` reports as diagnostics.
-_DIAGNOSTICS = ("divergences", "max_r_hat", "min_ess_bulk", "converged", "map_log_joint", "final_elbo_loss")
-
-
-def _read_data(
-    path: Path,
-    data_format: str,
-    n_actions: str | None,
-    group_by: str | None = None,
-    covariates: tuple[str, ...] | None = None,
-) -> Any:
-    """Trajectories from DATA: hBayesDM text (by --format or a .txt/.tsv suffix) or a trajectory file.
-
-    ``group_by`` names the column of group labels of a CSV/Parquet file (``group`` for the
-    groups an .npz stores); ``covariates`` the numeric columns of a CSV/Parquet file to read as
-    covariates (an .npz keeps the covariates it stores; the mechanism picks its own by name).
-    """
-    suffix = path.suffix.lower()
-    if data_format == "hbayesdm" or (data_format == "auto" and suffix in HBAYESDM_SUFFIXES):
-        if group_by is not None or covariates is not None:
-            flag = "--group-by" if group_by is not None else "--covariates"
-            raise click.UsageError(f"{flag} needs trajectory data (.npz, .csv, .parquet), not hBayesDM text.")
-        k = parse_n_actions(n_actions)
-        if k is not None and len(k) != 1:
-            message = f"hBayesDM data have one agent: give one K; got {n_actions}."
-            raise click.BadParameter(message, param_hint="--n-actions")
-        return read_hbayesdm(path, n_arms=None if k is None else k[0])
-    if suffix not in TRAJECTORY_SUFFIXES:
-        raise click.BadParameter(
-            f"{path}: unknown suffix {path.suffix!r}; use .npz, .csv or .parquet, or .txt/.tsv "
-            "(hBayesDM, or --format hbayesdm).",
-            param_hint="DATA",
-        )
-    wanted = None if suffix == ".npz" else covariates
-    return load_trajectories(path, n_actions=parse_n_actions(n_actions), group_by=group_by, covariates=wanted)
-
-
-def _covariate_names(text: str | None, mechanism_name: str, group_by: str | None) -> Any:
-    """Return the names of --covariates (``None`` without it), checked against the other options."""
-    covariate = mechanism_name.lower() == COVARIATE
-    if text is None:
-        if covariate:
-            raise click.UsageError(
-                "--mechanism covariate needs --covariates NAME[,NAME...] (the covariate columns)."
-            )
-        return None
-    names = tuple(c.strip() for c in text.split(","))
-    if not names or not all(names) or len(set(names)) != len(names):
-        raise click.BadParameter(
-            f"expected distinct comma-separated column names; got {text!r}.", param_hint="--covariates"
-        )
-    if not covariate:
-        raise click.UsageError(f"--covariates needs --mechanism covariate, not --mechanism {mechanism_name}.")
-    if group_by is not None:
-        raise click.UsageError("--covariates and --group-by do not combine: fit one of them.")
-    return names
-
-
-def _group_subjects(data: Any, group_by: str | None, learner: Any) -> Any:
-    """--learner-by-group: each group one subject, so infer_subject fields take one value per group."""
-    if group_by is None:
-        raise click.UsageError("--learner-by-group needs --group-by COLUMN.")
-    if learner == AUTO:
-        raise click.UsageError(
-            "--learner-by-group does not apply to --learner-family auto (each family's parameters are "
-            "shared by the groups); name one family, e.g. --learner-family logitq --alpha infer_subject."
-        )
-    if not subject_learner_fields(learner):
-        raise click.UsageError(
-            "--learner-by-group gives one value per group to the learner parameters set to "
-            "infer_subject; set one, e.g. --alpha infer_subject."
-        )
-    return data.with_group_subjects()
-
-
-def _check_grouped(group_by: str | None, mechanism_name: str, method: str) -> None:
-    """Refuse --group-by with what cannot fit by group: other mechanisms, a MAP-based method."""
-    if group_by is None:
-        return
-    if mechanism_name.lower() != "tabular":
-        raise click.UsageError(
-            f"--group-by fits one payoff table per group: it needs --mechanism tabular, not {mechanism_name}."
-        )
-    if method in ("map", "laplace"):
-        raise click.UsageError(
-            f"--group-by needs --method nuts (got {method}): a contrast needs the between-group "
-            "scale's uncertainty, which a mode does not give, so map and laplace cannot fit by group."
-        )
+_DIAGNOSTICS = (
+    "divergences",
+    "max_r_hat",
+    "min_ess_bulk",
+    "converged",
+    "map_log_joint",
+    "map_steps",
+    "validation_per_action",
+    "final_elbo_loss",
+)
 
 
 def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -246,6 +171,21 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
 @click.option("--num-steps", type=click.IntRange(min=1), default=None, help="MAP/SVI optimiser steps.")
 @click.option(
     "--learning-rate", type=click.FloatRange(min=0.0, min_open=True), default=None, help="MAP/SVI/Laplace."
+)
+@click.option(
+    "--validation",
+    "validation_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="MAP: held-out episodes (a file like DATA, not in it) for early stopping: the fit keeps the "
+    "point with the best held-out log-likelihood (docs/fitting.md).",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=None,
+    help="MAP with --validation: chunks of 100 steps without a better held-out log-likelihood before "
+    "stopping (default 5).",
 )
 @click.option("--guide", type=click.Choice(["normal", "lowrank", "mvn"]), default=None, help="SVI guide.")
 @click.option(
@@ -385,6 +325,7 @@ def fit_command(
     bags: int | None,
     bag_seed: int | None,
     workers: int,
+    validation_path: Path | None,
     as_json: bool,
     strict: bool,
     **method_flags: Any,
@@ -444,13 +385,19 @@ def fit_command(
             raise click.BadParameter(
                 f"expected a positive number or 'flat'; got {prior_scale!r}.", param_hint="--prior-scale"
             ) from None
-    _check_grouped(group_by, mechanism_name, method)
+    check_grouped(group_by, mechanism_name, method)
     if group_by is None and (group_scale_dist is not None or group_scale_prior is not None):
         raise click.UsageError("--group-scale-dist and --group-scale-prior need --group-by COLUMN.")
-    covariates = _covariate_names(covariates_text, mechanism_name, group_by)
+    covariates = parse_covariate_names(covariates_text, mechanism_name, group_by)
     options = _method_options(method, method_flags)
+    if validation_path is not None and method != "map":
+        raise click.UsageError(f"--validation (early stopping) applies to --method map, not {method}.")
+    if "patience" in options and validation_path is None:
+        raise click.UsageError("--patience needs --validation FILE (the held-out episodes it stops on).")
     with flag_errors():
-        data = _read_data(data_path, data_format, n_actions, group_by, covariates)
+        data = read_data(data_path, data_format, n_actions, group_by, covariates)
+        if validation_path is not None:
+            options["validation"] = read_data(validation_path, data_format, n_actions, group_by, covariates)
         name = "tabular" if covariates is not None else mechanism_name.lower()
         mechanism = make_mechanism(name, data)  # a covariate table: checked as a tabular one
     if covariates is not None:
@@ -465,7 +412,7 @@ def fit_command(
             group_scale_dist=group_scale_dist or "lognormal",
         )
     if learner_by_group:
-        data = _group_subjects(data, group_by, learner)
+        data = group_subjects(data, group_by, learner)
 
     err = stderr()
     if family == AUTO:

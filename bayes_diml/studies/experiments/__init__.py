@@ -44,6 +44,9 @@ Methods (see ``docs/results.md`` for the choices and their reasons)
                   ``Settings.prior_candidates`` (constant N(0, 0.3^2) or N(0, c^2 / fan_in),
                   c in {0.5, 1, 2}): the first is kept unless another's held-out gain exceeds one
                   standard error; then refitted on all training episodes.
+``diml_early``    ``diml`` with its Adam step count chosen by early stopping on the held-out
+                  log-likelihood of a validation split of the training episodes
+                  (``fit(..., validation=...)``), then refitted for that many steps.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ from bayes_diml.studies.experiments.methods import (  # noqa: E402, F401
 from bayes_diml.studies.experiments.results import _params_path  # noqa: E402, F401
 from bayes_diml.studies.experiments.validation import (  # noqa: E402, F401
     choose_prior,
+    fit_diml_early,
     fit_diml_prior_val,
     fit_diml_val,
     gain_standard_error,

@@ -21,7 +21,7 @@ from bayes_diml.studies.experiments.fitting import (
     _prior_fit,
 )
 from bayes_diml.studies.experiments.settings import Settings
-from bayes_diml.studies.experiments.validation import fit_diml_prior_val, fit_diml_val
+from bayes_diml.studies.experiments.validation import fit_diml_early, fit_diml_prior_val, fit_diml_val
 
 __all__ = [
     "METHOD_FUNCTIONS",
@@ -142,4 +142,5 @@ METHOD_FUNCTIONS: dict[str, Callable[[Environment, Settings, int], MethodFit]] =
     "diml_val": fit_diml_val,
     "diml_fanin": fit_diml_fanin,
     "diml_prior_val": fit_diml_prior_val,
+    "diml_early": fit_diml_early,
 }

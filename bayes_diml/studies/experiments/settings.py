@@ -42,6 +42,7 @@ METHODS = (
     "diml_val",
     "diml_fanin",
     "diml_prior_val",
+    "diml_early",
 )
 #: What ``run_paper(methods=None)`` runs.
 DEFAULT_METHODS = ("diml", "diml_wrong", "tabular_mle", "struct_mle", "joint_bc", "equilibrium", "svi")
@@ -99,8 +100,12 @@ class Settings:
         ``diml_prior_val`` replaces the first candidate only by one whose held-out gain over it
         exceeds this many standard errors (paired over validation episodes).
     validation_fraction : float
-        Share of the *training* episodes ``diml_val`` and ``diml_prior_val`` hold out to choose
-        their prior.
+        Share of the *training* episodes ``diml_val``, ``diml_prior_val`` and ``diml_early`` hold
+        out to choose their prior or step count.
+    early_max_steps, early_patience : int
+        ``diml_early``: most Adam steps of its fit on the rest of the training episodes, and the
+        chunks (100 steps; a quarter of ``early_max_steps`` when shorter) without a better
+        held-out log-likelihood after which it stops.
     nuts_family_prior_scale : float
         Prior sd for NUTS on E3's structured family (its true ``rate = 2`` needs a wide prior).
     wrong_beta : float
@@ -145,6 +150,8 @@ class Settings:
     )
     prior_val_threshold_se: float = 1.0
     validation_fraction: float = 0.25
+    early_max_steps: int = 3000
+    early_patience: int = 5
     nuts_family_prior_scale: float = 3.0
     wrong_beta: float = 0.6
     svi_steps: int = 2000
@@ -175,6 +182,8 @@ QUICK_SETTINGS = Settings(
     T=10,
     map_steps=20,
     map_steps_e7=10,
+    early_max_steps=40,
+    early_patience=1,
     svi_steps=20,
     svi_draws=20,
     bayes_init="prior",

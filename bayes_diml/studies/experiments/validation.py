@@ -1,8 +1,11 @@
-"""Priors chosen on a validation split of the training episodes (``diml_val``, ``diml_prior_val``).
+"""Choices made on a validation split of the training episodes: priors, and the step count.
+
+``diml_val`` and ``diml_prior_val`` choose a prior, ``diml_early`` a number of Adam steps.
 
 The training episodes are split again (``Settings.validation_fraction``, seeded by the row's
-seed); each candidate prior is fitted on the rest and scored by the exact log-likelihood of the
-held-out episodes under the true learner. No test data are used.
+seed); each candidate prior (or, for ``diml_early``, each step count) is fitted on the rest and
+scored by the exact log-likelihood of the held-out episodes under the true learner. No test data
+are used.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 from bayes_diml.environments import Environment
 from bayes_diml.likelihood import log_likelihood
 from bayes_diml.models import Priors
-from bayes_diml.studies.experiments.fitting import MethodFit, _prior_fit
+from bayes_diml.studies.experiments.fitting import MethodFit, _fit, _map_fit, _network, _prior_fit
 from bayes_diml.studies.experiments.settings import Settings
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "prior_validation_scores",
     "choose_prior",
     "fit_diml_prior_val",
+    "fit_diml_early",
 ]
 
 
@@ -180,3 +184,49 @@ def fit_diml_prior_val(env: Environment, settings: Settings, seed: int) -> Metho
         **{f"val_gain_se_{k}": se for k, (_, se) in scores.items()},
     }
     return fit._replace(info=info)
+
+
+def _early_chunk(max_steps: int) -> int:
+    """Return the steps between held-out scores: 100, or a quarter of a short run."""
+    return min(100, max(1, max_steps // 4))
+
+
+def fit_diml_early(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """``diml`` (its prior) with its Adam step count chosen by early stopping on validation.
+
+    The explicit form of a step budget: ``diml`` is fitted on the rest of the training episodes
+    for at most ``early_max_steps`` steps with ``fit(..., validation=held_out)``, which keeps the
+    chunk end (every 100 steps; a quarter of a shorter run) with the best held-out
+    log-likelihood and stops after ``early_patience`` chunks without a better one; ``diml`` is
+    then refitted on all training episodes for that many steps. The fit's info holds
+    ``early_steps`` (the chosen count), ``val_ll`` (its held-out log-likelihood per scored
+    action) and ``val_trace`` (per chunk end).
+    """
+    fit_part, val_part = env.train.split(settings.validation_fraction, seed=int(seed))
+    steps = int(settings.early_max_steps)
+    post = _fit(
+        env._replace(train=fit_part),
+        _network(env),
+        env.learner,
+        "map",
+        seed,
+        Priors(mechanism_scale=settings.prior_scale, weight_scaling=settings.weight_scaling),
+        validation=val_part,
+        num_steps=steps,
+        learning_rate=float(settings.map_learning_rate),
+        num_restarts=1,
+        chunk=_early_chunk(steps),
+        patience=int(settings.early_patience),
+    )
+    chosen = int(post.info["map_steps"])
+    refit = _map_fit(
+        env,
+        settings.replace(map_steps=chosen, map_steps_e7=chosen),
+        seed,
+        _network(env),
+        env.learner,
+        settings.prior_scale,
+    )
+    trace = np.asarray(post.info["validation_trace"], dtype=np.float64) / int(val_part.n_scored)
+    info = {**refit.info, "early_steps": chosen, "val_ll": float(trace.max()), "val_trace": trace}
+    return refit._replace(info=info)

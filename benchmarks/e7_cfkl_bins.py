@@ -1,11 +1,11 @@
 """How E7's cfkl_params depends on the histogram bins: exact count vectors vs hashed buckets.
 
-Usage (from the repository root; needs the saved E7 (40, 10) ``diml`` fit of that seed)::
+Usage (from the repository root; needs the saved E7 (40, 10) fit of that seed and method)::
 
-    python benchmarks/e7_cfkl_bins.py --seed 0
+    python benchmarks/e7_cfkl_bins.py --seed 0 [--method diml]
 
 Simulates 300 episodes x 30 steps under the shifted learner (alpha x 0.6, beta x 1.4, eps x 1.5)
-for the true mechanism (two keys), the saved ``diml`` fit (the same key as the truth, as
+for the true mechanism (two keys), the saved fit of ``--method`` (the same key as the truth, as
 ``cfkl_params`` does, and another key), an all-zero mechanism and uniformly random play, and
 prints KL(true || other) for exact count-vector bins and 64, 256, 1024, 4096 hashed buckets.
 """
@@ -31,12 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="docs/results/results.csv")
+    p.add_argument("--method", default="diml", help="whose saved fit (a row of --out)")
     args = p.parse_args(argv)
     n, K = 40, 10
     env = environments.make("e7", args.seed, n=n, K=K)
     T = min(50, env.data.n_steps)
     mech = SymmetricCount(n, K)
-    path = X._params_path(Path(args.out), ("e7", "40x10", "diml", args.seed))
+    path = X._params_path(Path(args.out), ("e7", "40x10", args.method, args.seed))
     fit = saved_params(mech, X.load_params(path))
     zero = jax.tree_util.tree_map(jnp.zeros_like, fit)
     shifted = env.learner.scaled(alpha=0.6, beta=1.4, eps=1.5, eps_cap=0.5)
@@ -48,8 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     a_true = sim(env.mechanism, env.params, 0)
     others = {
         "true, other key": sim(env.mechanism, env.params, 1),
-        "diml fit, same key": sim(mech, fit, 0),
-        "diml fit, other key": sim(mech, fit, 1),
+        f"{args.method} fit, same key": sim(mech, fit, 0),
+        f"{args.method} fit, other key": sim(mech, fit, 1),
         "zero mechanism": sim(mech, zero, 0),
         "uniform random play": np.asarray(jax.random.randint(jax.random.key(2), a_true.shape, 0, K)),
     }

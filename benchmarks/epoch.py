@@ -9,7 +9,7 @@ per epoch (its PyTorch script, truncated windows, no GPU): 0.42 (E1), 0.57 (E2),
 
 E7's count network takes a faster path where a unit's sign is fixed over the call's count
 vectors (``SymmetricCount.count_grid``), so its cost depends on the weights: besides the random
-init, E7 rows are also timed at the fitted weights of seed 0's ``diml`` and ``diml_fanin`` rows
+init, E7 rows are also timed at the fitted weights of seed 0's ``diml`` and ``diml_constant`` rows
 when ``--params-dir`` (default ``docs/results/results_params``) holds them.
 
 Usage: ``python benchmarks/epoch.py [--e7 40x10 300x40] [--out benchmarks/results/epoch.json]``.
@@ -39,7 +39,7 @@ from bayes_diml.studies import experiments as X  # noqa: E402
 DEFAULT_OUT = HERE / "results" / "epoch.json"
 DEFAULT_PARAMS = HERE.parent / "docs" / "results" / "results_params"
 #: The E7 rows whose fitted weights are timed too (seed 0).
-FITTED_METHODS = ("diml", "diml_fanin")
+FITTED_METHODS = ("diml", "diml_constant")
 #: The reference's seconds per epoch (An & Du (2026), arXiv:2601.17678, the authors' script; the
 #: table of docs/paper-reference.md, which tests/test_paper_reference.py compares with this).
 PUBLISHED = {"e1": 0.42, "e2": 0.57, "e7 40x10": 0.18, "e7 300x40": 0.81}

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from bayes_diml import metrics
+from bayes_diml.learners import LogitQ
 from bayes_diml.mechanisms import Tabular
 from bayes_diml.studies import experiments as X
 
@@ -134,6 +135,48 @@ def test_diml_fanin_fits_diml_with_the_fan_in_prior_and_its_own_e7_steps(env_e2,
     assert seen["settings"].map_steps_e7 == 1234 and seen["settings"].map_steps == settings.map_steps
     X.METHOD_FUNCTIONS["diml"](env_e2, settings, 0)  # negative control: diml keeps the constant prior
     assert seen["prior_scale"] == settings.prior_scale and seen["settings"].weight_scaling == "constant"
+
+
+def test_e7_network_fits_use_the_fan_in_prior_and_diml_constant_the_old_recipe(monkeypatch):
+    """On E7, diml / diml_wrong / diml_joint / svi fit under ``Settings.e7_prior`` with
+    ``fan_in_steps_e7`` steps (diml is diml_fanin's fit); diml_constant keeps N(0, 0.3^2) and
+    ``map_steps_e7``; ``e7_prior=None`` and E1-E3 keep the constant prior (negative controls)."""
+    from types import SimpleNamespace
+
+    from bayes_diml.studies.experiments import fitting, methods
+
+    seen = []
+
+    def capture(env, settings, seed, mechanism, learner, prior_scale):
+        seen.append((settings.weight_scaling, prior_scale, fitting._map_options(env, settings)["num_steps"]))
+        return "fit"
+
+    def capture_fit(env, mechanism, learner, method, seed, priors, **options):
+        seen.append((priors.weight_scaling, priors.mechanism_scale, options["init_map"].num_steps))
+        return SimpleNamespace(info={})
+
+    for module in (methods, fitting):
+        monkeypatch.setattr(module, "_map_fit", capture)
+        monkeypatch.setattr(module, "_network", lambda env: "network")
+    monkeypatch.setattr(methods, "_fit", capture_fit)
+    monkeypatch.setattr(methods, "_posterior_fit", lambda post, info: "fit")
+    e7 = SimpleNamespace(name="e7", learner=LogitQ(0.3, 2.0, 0.05))
+    s = X.Settings(fan_in_steps_e7=1234, map_steps_e7=321)
+    for method in ("diml", "diml_wrong", "diml_joint", "svi", "diml_fanin"):
+        seen.clear()
+        X.METHOD_FUNCTIONS[method](e7, s, 0)
+        assert seen == [("fan_in", 1.0, 1234)], method
+    seen.clear()
+    X.METHOD_FUNCTIONS["diml_constant"](e7, s, 0)
+    X.METHOD_FUNCTIONS["diml"](e7, s.replace(e7_prior=None), 0)
+    X.METHOD_FUNCTIONS["diml"](e7, s.replace(e7_prior=("fan_in", 2.0)), 0)
+    X.METHOD_FUNCTIONS["diml"](SimpleNamespace(name="e2", learner=e7.learner), s, 0)
+    assert seen == [
+        ("constant", 0.3, 321),
+        ("constant", 0.3, 321),
+        ("fan_in", 2.0, 1234),
+        ("constant", 0.3, s.map_steps),
+    ]
 
 
 def test_joint_bc_rows_are_log_probabilities(env_e2):

@@ -22,10 +22,13 @@ Public API
 Methods (see ``docs/results.md`` for the choices and their reasons)
 -------------------------------------------------------------------
 ``diml``          MAP of the true network family (``NeuralJoint`` for E1-E3, ``SymmetricCount``
-                  for E7) with the true learner fixed and a weak N(0, 0.3^2) prior on every
-                  weight; Adam, lr 0.01, 2,000 steps (E7: 500), one start.
+                  for E7) with the true learner fixed; Adam, lr 0.01, one start. E1-E3: a weak
+                  N(0, 0.3^2) prior on every weight, 2,000 steps. E7: N(0, 1 / fan_in) on each
+                  weight matrix (``Settings.e7_prior``), 1,500 steps.
+``diml_constant`` ``diml`` with the N(0, 0.3^2) prior everywhere: on E7 with 500 steps, a budget
+                  that acts as early stopping (``diml``'s E7 recipe before the fan-in prior).
 ``diml_mle``      the same with flat priors (DIML's plain MLE; overfits E2, see the docs).
-``diml_wrong``    ``diml`` with the learner's beta x 0.6.
+``diml_wrong``    ``diml`` (its prior) with the learner's beta x 0.6.
 ``tabular_mle``   a free ``Tabular`` payoff table, flat priors, same likelihood (not E7).
 ``struct_mle``    ``env.family`` (the true parametric family), flat priors (E2, E3 only).
 ``joint_bc``      behaviour cloning: p(a_i(t+1) | a_-i(t)) by smoothed counts; payoff estimate
@@ -39,12 +42,12 @@ Methods (see ``docs/results.md`` for the choices and their reasons)
                   log-likelihood of a validation split of the training episodes, then refitted.
 ``diml_fanin``    ``diml`` with an ``N(0, 1 / fan_in)`` prior on each weight matrix
                   (``Priors(weight_scaling="fan_in")``), which regularises the wide layers;
-                  E7: 1,500 Adam steps (no early stopping needed).
+                  E7: 1,500 Adam steps (no early stopping needed), the same fit as ``diml``.
 ``diml_prior_val`` ``diml`` with its whole prior chosen by validation log-likelihood among
                   ``Settings.prior_candidates`` (constant N(0, 0.3^2) or N(0, c^2 / fan_in),
                   c in {0.5, 1, 2}): the first is kept unless another's held-out gain exceeds one
                   standard error; then refitted on all training episodes.
-``diml_early``    ``diml`` with its Adam step count chosen by early stopping on the held-out
+``diml_early``    ``diml_constant`` with its Adam step count chosen by early stopping on the held-out
                   log-likelihood of a validation split of the training episodes
                   (``fit(..., validation=...)``), then refitted for that many steps.
 """
@@ -105,6 +108,7 @@ from bayes_diml.studies.experiments.baselines import _transitions  # noqa: E402,
 from bayes_diml.studies.experiments.fitting import _init_map, _map_fit, _network  # noqa: E402, F401
 from bayes_diml.studies.experiments.methods import (  # noqa: E402, F401
     fit_diml,
+    fit_diml_constant,
     fit_diml_fanin,
     fit_diml_joint,
     fit_diml_mle,

@@ -21,7 +21,7 @@ from bayes_diml.mechanisms import NeuralJoint, SymmetricCount
 from bayes_diml.models import Priors
 from bayes_diml.studies.experiments.settings import Settings
 
-__all__ = ["MethodFit"]
+__all__ = ["MethodFit", "suite_prior"]
 
 
 class MethodFit(NamedTuple):
@@ -103,14 +103,36 @@ def _map_fit(env, settings, seed, mechanism, learner, prior_scale) -> MethodFit:
     return MethodFit(post.mechanism, post.mechanism_params(), fitted_learner, None, info)
 
 
+def _with_weight_scaling(settings: Settings, weight_scaling: str) -> Settings:
+    """Return ``settings`` fitting under ``weight_scaling``, with that prior's E7 step count.
+
+    ``"constant"`` keeps ``map_steps_e7`` (the budget that acts as early stopping for it),
+    ``"fan_in"`` runs ``fan_in_steps_e7``.
+    """
+    steps_e7 = settings.fan_in_steps_e7 if weight_scaling == "fan_in" else settings.map_steps_e7
+    return dataclasses.replace(settings, weight_scaling=weight_scaling, map_steps_e7=steps_e7)
+
+
+def suite_prior(env: Environment, settings: Settings) -> tuple[Settings, float | None]:
+    """Return the settings and weight-prior sd of the suite's network fits on ``env``.
+
+    E7 (the count network) uses ``settings.e7_prior`` (default the fan-in prior, run for
+    ``fan_in_steps_e7``); E1-E3 and ``e7_prior=None`` use ``weight_scaling`` and ``prior_scale``.
+    """
+    if env.name == "e7" and settings.e7_prior is not None:
+        weight_scaling, scale = settings.e7_prior
+        return _with_weight_scaling(settings, weight_scaling), float(scale)
+    return settings, settings.prior_scale
+
+
 def _prior_fit(env, settings, seed, weight_scaling: str, scale: float | None) -> MethodFit:
     """``diml`` under one prior ``(weight_scaling, scale)``: the ``diml`` network and true learner.
 
-    ``"constant"`` keeps ``diml``'s E7 steps (``map_steps_e7``), ``"fan_in"`` runs ``fan_in_steps_e7``.
+    Its E7 step count is that prior's (:func:`_with_weight_scaling`).
     """
-    steps_e7 = settings.fan_in_steps_e7 if weight_scaling == "fan_in" else settings.map_steps_e7
-    st = dataclasses.replace(settings, weight_scaling=weight_scaling, map_steps_e7=steps_e7)
-    return _map_fit(env, st, seed, _network(env), env.learner, scale)
+    return _map_fit(
+        env, _with_weight_scaling(settings, weight_scaling), seed, _network(env), env.learner, scale
+    )
 
 
 def _posterior_fit(post, info: dict) -> MethodFit:

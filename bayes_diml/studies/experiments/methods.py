@@ -19,6 +19,7 @@ from bayes_diml.studies.experiments.fitting import (
     _network,
     _posterior_fit,
     _prior_fit,
+    suite_prior,
 )
 from bayes_diml.studies.experiments.settings import Settings
 from bayes_diml.studies.experiments.validation import fit_diml_early, fit_diml_prior_val, fit_diml_val
@@ -26,6 +27,7 @@ from bayes_diml.studies.experiments.validation import fit_diml_early, fit_diml_p
 __all__ = [
     "METHOD_FUNCTIONS",
     "fit_diml",
+    "fit_diml_constant",
     "fit_diml_mle",
     "fit_diml_wrong",
     "fit_tabular_mle",
@@ -38,8 +40,23 @@ __all__ = [
 
 
 def fit_diml(env: Environment, settings: Settings, seed: int) -> MethodFit:
-    """DIML: the network family, true learner fixed, weak N(0, prior_scale^2) weight prior, MAP."""
-    return _map_fit(env, settings, seed, _network(env), env.learner, settings.prior_scale)
+    """DIML: the network family, true learner fixed, the suite's weight prior, MAP.
+
+    E1-E3: N(0, prior_scale^2) on every weight, ``map_steps`` Adam steps. E7: ``e7_prior``, by
+    default N(0, 1 / fan_in) per weight matrix for ``fan_in_steps_e7`` steps (:func:`suite_prior`).
+    """
+    st, scale = suite_prior(env, settings)
+    return _map_fit(env, st, seed, _network(env), env.learner, scale)
+
+
+def fit_diml_constant(env: Environment, settings: Settings, seed: int) -> MethodFit:
+    """``diml`` under the constant N(0, prior_scale^2) weight prior everywhere.
+
+    The same fit as :func:`fit_diml` on E1-E3; on E7 the constant prior with its ``map_steps_e7``
+    (500) Adam steps, a budget that acts as early stopping (``diml``'s E7 recipe before the
+    fan-in prior).
+    """
+    return _prior_fit(env, settings, seed, "constant", settings.prior_scale)
 
 
 def fit_diml_mle(env: Environment, settings: Settings, seed: int) -> MethodFit:
@@ -50,7 +67,8 @@ def fit_diml_mle(env: Environment, settings: Settings, seed: int) -> MethodFit:
 def fit_diml_wrong(env: Environment, settings: Settings, seed: int) -> MethodFit:
     """DIML-Wrong: :func:`fit_diml` with the learner's beta multiplied by ``wrong_beta``."""
     wrong = env.learner.replace(beta=float(np.asarray(env.learner.beta)) * settings.wrong_beta)
-    return _map_fit(env, settings, seed, _network(env), wrong, settings.prior_scale)
+    st, scale = suite_prior(env, settings)
+    return _map_fit(env, st, seed, _network(env), wrong, scale)
 
 
 def fit_tabular_mle(env: Environment, settings: Settings, seed: int) -> MethodFit:
@@ -71,9 +89,8 @@ def fit_diml_joint(env: Environment, settings: Settings, seed: int) -> MethodFit
     beta and the payoff scale are confounded here (no observed payoffs, no fixed units): only
     beta x payoff differences is identified, so the payoffs come out in units set by beta's prior.
     """
-    return _map_fit(
-        env, settings, seed, _network(env), LogitQ("infer", "infer", "infer"), settings.prior_scale
-    )
+    st, scale = suite_prior(env, settings)
+    return _map_fit(env, st, seed, _network(env), LogitQ("infer", "infer", "infer"), scale)
 
 
 def fit_diml_fanin(env: Environment, settings: Settings, seed: int) -> MethodFit:
@@ -81,26 +98,28 @@ def fit_diml_fanin(env: Environment, settings: Settings, seed: int) -> MethodFit
 
     ``Priors(weight_scaling="fan_in")``: the wide layers of the count network (E7) get sd
     ``1 / 16`` instead of 0.3, so the prior regularises and E7 runs ``fan_in_steps_e7`` Adam
-    steps (not the 500 that act as early stopping for ``diml``); elsewhere ``map_steps``.
+    steps (not the 500 that act as early stopping for ``diml_constant``); elsewhere ``map_steps``.
+    With the default ``Settings`` it is ``diml``'s fit on E7, and differs on E1-E3.
     """
     return _prior_fit(env, settings, seed, "fan_in", settings.fan_in_scale)
 
 
 def fit_svi(env: Environment, settings: Settings, seed: int) -> MethodFit:
     """Mean-field SVI of the ``diml`` model (started at its MAP); point estimate = posterior mean."""
+    st, scale = suite_prior(env, settings)
     post = _fit(
         env,
         _network(env),
         env.learner,
         "svi",
         seed,
-        Priors(mechanism_scale=settings.prior_scale, weight_scaling=settings.weight_scaling),
+        Priors(mechanism_scale=scale, weight_scaling=st.weight_scaling),
         num_steps=int(settings.svi_steps),
         learning_rate=float(settings.svi_learning_rate),
         num_draws=int(settings.svi_draws),
         guide="normal",
         init=settings.bayes_init,
-        init_map=_init_map(env, settings),
+        init_map=_init_map(env, st),
     )
     return _posterior_fit(post, {"final_elbo_loss": post.info.get("final_elbo_loss", np.nan)})
 
@@ -130,6 +149,7 @@ def fit_nuts(env: Environment, settings: Settings, seed: int) -> MethodFit:
 
 METHOD_FUNCTIONS: dict[str, Callable[[Environment, Settings, int], MethodFit]] = {
     "diml": fit_diml,
+    "diml_constant": fit_diml_constant,
     "diml_mle": fit_diml_mle,
     "diml_wrong": fit_diml_wrong,
     "tabular_mle": fit_tabular_mle,

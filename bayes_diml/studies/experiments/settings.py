@@ -43,6 +43,7 @@ METHODS = (
     "diml_fanin",
     "diml_prior_val",
     "diml_early",
+    "diml_constant",
 )
 #: What ``run_paper(methods=None)`` runs.
 DEFAULT_METHODS = ("diml", "diml_wrong", "tabular_mle", "struct_mle", "joint_bc", "equilibrium", "svi")
@@ -80,21 +81,31 @@ class Settings:
     ----------
     n_episodes, T : int or None
         Data budget per seed; ``None`` keeps ``environments.make``'s (60 x 60; E7 per setting).
-    map_steps, map_steps_e7, map_learning_rate : Adam steps and step size of every MAP fit.
+    map_steps, map_learning_rate : Adam steps and step size of every MAP fit (E1-E3).
+    map_steps_e7 : int
+        Adam steps of an E7 MAP fit under a constant weight prior (``diml_constant``, ``diml_mle``,
+        the constant candidates of ``diml_val`` and ``diml_prior_val``): a budget that acts as
+        early stopping for that prior.
     prior_scale : float
         Sd of the N(0, s^2) prior on every mechanism weight of ``diml``, ``diml_wrong``,
-        ``diml_joint``, ``svi`` and ``nuts`` (E1 table cells / E2 family weights).
+        ``diml_joint``, ``svi`` and ``nuts`` on E1-E3 (E1 table cells / E2 family weights), and
+        of ``diml_constant`` everywhere.
     weight_scaling : str
         ``Priors.weight_scaling`` of those priors: ``"constant"`` (every weight sd
         ``prior_scale``) or ``"fan_in"`` (a weight matrix ``prior_scale / sqrt(fan_in)``).
     fan_in_scale, fan_in_steps_e7 : float, int
-        ``diml_fanin``: the ``c`` of its ``N(0, c^2 / fan_in)`` weight prior and its Adam steps on
-        E7 (elsewhere ``map_steps``).
+        ``diml_fanin``: the ``c`` of its ``N(0, c^2 / fan_in)`` weight prior; ``fan_in_steps_e7``
+        is the Adam step count of every E7 MAP fit under a fan-in prior (elsewhere ``map_steps``).
+    e7_prior : (str, float) or None
+        The weight prior ``(weight_scaling, scale)`` of ``diml``, ``diml_wrong``, ``diml_joint``
+        and ``svi`` on E7's count network: N(0, 1 / fan_in) per weight matrix, which regularises
+        at every (n, K), so its fits run ``fan_in_steps_e7`` steps without early stopping.
+        ``None``: the E1-E3 prior (``weight_scaling``, ``prior_scale``, ``map_steps_e7`` steps).
     prior_scale_grid : tuple of float or None
         Candidate prior sds of ``diml_val`` (``None``: flat prior, the plain MLE).
     prior_candidates : tuple of (str, float)
         Candidate priors of ``diml_prior_val``: ``(weight_scaling, scale)``, the constant
-        N(0, 0.3^2) of ``diml`` (E7: ``map_steps_e7`` steps) and fan-in priors N(0, c^2 / fan_in)
+        N(0, 0.3^2) of ``diml_constant`` (E7: ``map_steps_e7`` steps) and fan-in priors N(0, c^2 / fan_in)
         with c in {0.5, 1, 2} (E7: ``fan_in_steps_e7`` steps). The first is the incumbent.
     prior_val_threshold_se : float
         ``diml_prior_val`` replaces the first candidate only by one whose held-out gain over it
@@ -141,6 +152,7 @@ class Settings:
     weight_scaling: str = "constant"
     fan_in_scale: float = 1.0
     fan_in_steps_e7: int = 1500
+    e7_prior: tuple[str, float] | None = ("fan_in", 1.0)
     prior_scale_grid: tuple[float | None, ...] = (None, 1.0, 0.3, 0.1)
     prior_candidates: tuple[tuple[str, float], ...] = (
         ("constant", 0.3),
@@ -182,6 +194,7 @@ QUICK_SETTINGS = Settings(
     T=10,
     map_steps=20,
     map_steps_e7=10,
+    fan_in_steps_e7=10,
     early_max_steps=40,
     early_patience=1,
     svi_steps=20,

@@ -54,9 +54,9 @@ def _scale_label(scale: float | None) -> str:
 
 
 def validation_scores(env: Environment, settings: Settings, seed: int) -> dict[str, float]:
-    """Held-out log-likelihood per scored action of every candidate prior sd of ``diml``.
+    """Held-out log-likelihood per scored action of every candidate prior sd of ``diml_constant``.
 
-    ``diml`` (constant N(0, s^2) weight prior) is fitted at each sd of ``prior_scale_grid``.
+    ``diml_constant`` (constant N(0, s^2) weight prior) is fitted at each sd of ``prior_scale_grid``.
 
     Returns
     -------
@@ -74,10 +74,10 @@ def validation_scores(env: Environment, settings: Settings, seed: int) -> dict[s
 
 
 def fit_diml_val(env: Environment, settings: Settings, seed: int) -> MethodFit:
-    """``diml`` with its prior sd chosen on a validation split of the training episodes.
+    """``diml_constant`` with its prior sd chosen on a validation split of the training episodes.
 
     :func:`validation_scores` picks the sd of ``prior_scale_grid`` with the best held-out
-    log-likelihood; ``diml`` is then refitted on all training episodes with it. The fit's info
+    log-likelihood; it is then refitted on all training episodes with it. The fit's info
     holds the choice (``prior_scale``, ``inf`` for flat) and every score (``val_ll_<label>``).
     """
     scores = validation_scores(env, settings, seed)
@@ -115,7 +115,7 @@ def prior_validation_scores(
     """Held-out log-likelihood of every prior in ``prior_candidates``, and its gain's standard error.
 
     As :func:`validation_scores`, but the candidates are whole priors ``(weight_scaling, scale)``:
-    the constant N(0, 0.3^2) of ``diml`` against fan-in priors N(0, c^2 / fan_in).
+    the constant N(0, 0.3^2) of ``diml_constant`` against fan-in priors N(0, c^2 / fan_in).
 
     Returns
     -------
@@ -150,7 +150,7 @@ def _check_candidates(candidates: tuple) -> None:
 def choose_prior(scores: dict[str, tuple[float, float]], threshold_se: float) -> str:
     """Return the label of the chosen prior: the first candidate unless others beat it clearly.
 
-    A candidate replaces the first (the incumbent, ``diml``'s prior) only when its held-out gain
+    A candidate replaces the first (the incumbent, ``diml_constant``'s prior) only when its held-out gain
     over it exceeds ``threshold_se`` standard errors; of those that do, the best. Gains within the
     noise of a small validation split do not move the choice (their ranking is noise).
     """
@@ -192,15 +192,16 @@ def _early_chunk(max_steps: int) -> int:
 
 
 def fit_diml_early(env: Environment, settings: Settings, seed: int) -> MethodFit:
-    """``diml`` (its prior) with its Adam step count chosen by early stopping on validation.
+    """``diml_constant`` with its Adam step count chosen by early stopping on validation.
 
-    The explicit form of a step budget: ``diml`` is fitted on the rest of the training episodes
-    for at most ``early_max_steps`` steps with ``fit(..., validation=held_out)``, which keeps the
-    chunk end (every 100 steps; a quarter of a shorter run) with the best held-out
-    log-likelihood and stops after ``early_patience`` chunks without a better one; ``diml`` is
-    then refitted on all training episodes for that many steps. The fit's info holds
-    ``early_steps`` (the chosen count), ``val_ll`` (its held-out log-likelihood per scored
-    action) and ``val_trace`` (per chunk end).
+    The explicit form of the step budget the constant prior needs on E7 (elsewhere it is
+    ``diml``'s prior; ``Settings.weight_scaling`` and ``prior_scale``): the network is fitted on
+    the rest of the training episodes for at most ``early_max_steps`` steps with
+    ``fit(..., validation=held_out)``, which keeps the chunk end (every 100 steps; a quarter of
+    a shorter run) with the best held-out log-likelihood and stops after ``early_patience``
+    chunks without a better one; it is then refitted on all training episodes for that many
+    steps. The fit's info holds ``early_steps`` (the chosen count), ``val_ll`` (its held-out
+    log-likelihood per scored action) and ``val_trace`` (per chunk end).
     """
     fit_part, val_part = env.train.split(settings.validation_fraction, seed=int(seed))
     steps = int(settings.early_max_steps)

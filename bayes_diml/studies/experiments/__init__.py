@@ -26,7 +26,7 @@ Methods (see ``docs/results.md`` for the choices and their reasons)
                   N(0, 0.3^2) prior on every weight, 2,000 steps. E7: N(0, 1 / fan_in) on each
                   weight matrix (``Settings.e7_prior``), 1,500 steps.
 ``diml_constant`` ``diml`` with the N(0, 0.3^2) prior everywhere: on E7 with 500 steps, a budget
-                  that acts as early stopping (``diml``'s E7 recipe before the fan-in prior).
+                  that acts as early stopping for that prior (it overfits E7 when run longer).
 ``diml_mle``      the same with flat priors (DIML's plain MLE; overfits E2, see the docs).
 ``diml_wrong``    ``diml`` (its prior) with the learner's beta x 0.6.
 ``tabular_mle``   a free ``Tabular`` payoff table, flat priors, same likelihood (not E7).

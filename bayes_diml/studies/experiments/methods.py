@@ -53,8 +53,8 @@ def fit_diml_constant(env: Environment, settings: Settings, seed: int) -> Method
     """``diml`` under the constant N(0, prior_scale^2) weight prior everywhere.
 
     The same fit as :func:`fit_diml` on E1-E3; on E7 the constant prior with its ``map_steps_e7``
-    (500) Adam steps, a budget that acts as early stopping (``diml``'s E7 recipe before the
-    fan-in prior).
+    (500) Adam steps, a budget that acts as early stopping: run longer, this prior overfits the
+    count network.
     """
     return _prior_fit(env, settings, seed, "constant", settings.prior_scale)
 

@@ -179,6 +179,15 @@ def test_e7_network_fits_use_the_fan_in_prior_and_diml_constant_the_old_recipe(m
     ]
 
 
+def test_a_bad_e7_prior_fails_when_the_settings_are_made():
+    bad_shape = r"e7_prior must be \(weight_scaling, scale\) or None; got \('fan_in',\)"
+    with pytest.raises(ValueError, match=bad_shape):
+        X.Settings(e7_prior=("fan_in",))
+    with pytest.raises(ValueError, match="weight_scaling must be one of.*'fanin'"):
+        X.Settings(e7_prior=("fanin", 1.0))
+    assert X.Settings(e7_prior=None).e7_prior is None  # the constant prior on E7 too
+
+
 def test_joint_bc_rows_are_log_probabilities(env_e2):
     fit = X.fit_joint_bc(env_e2, X.QUICK_SETTINGS, 0)
     table = np.asarray(fit.params["table"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from bayes_diml.models import Priors
+
 __all__ = [
     "CSV_COLUMNS",
     "EXPERIMENTS",
@@ -182,6 +184,15 @@ class Settings:
     bc_pseudocount: float = 1.0
     eq_pseudocount: float = 0.5
     metric_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.e7_prior is not None:
+            if not (isinstance(self.e7_prior, tuple | list) and len(self.e7_prior) == 2):
+                raise ValueError(
+                    f"Settings.e7_prior must be (weight_scaling, scale) or None; got {self.e7_prior!r}."
+                )
+            weight_scaling, scale = self.e7_prior
+            Priors(mechanism_scale=scale, weight_scaling=weight_scaling)  # names a bad value
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed."""

@@ -192,11 +192,11 @@ def _early_chunk(max_steps: int) -> int:
 
 
 def fit_diml_early(env: Environment, settings: Settings, seed: int) -> MethodFit:
-    """``diml_constant`` with its Adam step count chosen by early stopping on validation.
+    """Fit the network (``weight_scaling``, ``prior_scale``) for a step count chosen on validation.
 
-    The explicit form of the step budget the constant prior needs on E7 (elsewhere it is
-    ``diml``'s prior; ``Settings.weight_scaling`` and ``prior_scale``): the network is fitted on
-    the rest of the training episodes for at most ``early_max_steps`` steps with
+    With the default ``Settings`` that is ``diml_constant``'s prior (``diml``'s on E1-E3), and
+    this is the explicit form of the step budget the constant prior needs on E7: the network is
+    fitted on the rest of the training episodes for at most ``early_max_steps`` steps with
     ``fit(..., validation=held_out)``, which keeps the chunk end (every 100 steps; a quarter of
     a shorter run) with the best held-out log-likelihood and stops after ``early_patience``
     chunks without a better one; it is then refitted on all training episodes for that many

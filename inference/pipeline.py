@@ -174,6 +174,7 @@ def _run_map(spec: ModelSpec, key: jax.Array, config: MAPConfig, progress: bool,
         "map_log_joint": float(res.log_joint),
         "restart_log_joints": res.restart_log_joints.tolist(),
         "map_steps": int(res.step),
+        "map_polish_steps": int(res.polished_steps),
     }
     if held_out is not None:
         best = float(np.max(res.validation_trace))

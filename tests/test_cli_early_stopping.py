@@ -1,4 +1,5 @@
-"""``bayes-diml fit --validation FILE [--patience N]``: MAP early stopping on held-out episodes."""
+"""``bayes-diml fit --validation FILE [--patience N]``: MAP early stopping on held-out episodes;
+``--polish-steps N``: the MAP run on to its optimum by L-BFGS instead."""
 
 from __future__ import annotations
 
@@ -46,6 +47,22 @@ def test_fit_stops_on_the_held_out_episodes(files):
     assert f"early stopping kept step {100 * (best + 1)}" in line and "per action" in line
 
 
+def test_fit_polishes_the_adam_fit_with_lbfgs(files):
+    work, train, _, _ = files
+    out = work / "polished.nc"
+    result = invoke(
+        "fit", train, "--mechanism", "tabular", "--method", "map", "--alpha", 0.3, "--beta", 3, "--eps", 0.05,
+        "--num-steps", 100, "--polish-steps", 1000, "--out", out, "--no-progress", "--json",
+    )  # fmt: skip
+    diagnostics = json.loads(result.stdout)["diagnostics"]
+    post = bd.load(out)
+    lbfgs = post.info["map_polish_steps"]
+    assert diagnostics["converged"] and post.info["converged"]
+    assert 0 < lbfgs < 1000 and diagnostics["map_polish_steps"] == lbfgs
+    assert diagnostics["map_steps"] == post.info["map_steps"] == 100 + lbfgs
+    assert f"(100 Adam, {lbfgs} L-BFGS polishing)" in diagnostics_line(post)
+
+
 def test_bad_early_stopping_flags_are_clear_errors(files):
     work, train, held, other = files
     base = ("fit", train, "--out", work / "x.nc", "--no-progress")
@@ -58,4 +75,6 @@ def test_bad_early_stopping_flags_are_clear_errors(files):
         match="--validation (early stopping) applies to --method map",
     )
     fails(*base, "--method", "map", "--patience", 3, match="--patience needs --validation")
+    fails(*base, "--method", "map", "--validation", held, "--polish-steps", 100, match="give one")
+    fails(*base, "--method", "svi", "--polish-steps", 100, match="--polish-steps")
     fails(*base, "--method", "map", "--validation", other, match="n_actions")

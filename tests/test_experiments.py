@@ -139,8 +139,9 @@ def test_diml_fanin_fits_diml_with_the_fan_in_prior_and_its_own_e7_steps(env_e2,
 
 def test_e7_network_fits_use_the_fan_in_prior_and_diml_constant_the_old_recipe(monkeypatch):
     """On E7, diml / diml_wrong / diml_joint / svi fit under ``Settings.e7_prior`` with
-    ``fan_in_steps_e7`` steps (diml is diml_fanin's fit); diml_constant keeps N(0, 0.3^2) and
-    ``map_steps_e7``; ``e7_prior=None`` and E1-E3 keep the constant prior (negative controls)."""
+    ``fan_in_steps_e7`` Adam steps polished by up to ``fan_in_polish_e7`` L-BFGS steps (diml is
+    diml_fanin's fit); diml_constant keeps N(0, 0.3^2) and ``map_steps_e7``, unpolished;
+    ``e7_prior=None`` and E1-E3 keep the constant prior (negative controls)."""
     from types import SimpleNamespace
 
     from bayes_diml.studies.experiments import fitting, methods
@@ -148,11 +149,13 @@ def test_e7_network_fits_use_the_fan_in_prior_and_diml_constant_the_old_recipe(m
     seen = []
 
     def capture(env, settings, seed, mechanism, learner, prior_scale):
-        seen.append((settings.weight_scaling, prior_scale, fitting._map_options(env, settings)["num_steps"]))
+        options = fitting._map_options(env, settings)
+        seen.append((settings.weight_scaling, prior_scale, options["num_steps"], options["polish_steps"]))
         return "fit"
 
     def capture_fit(env, mechanism, learner, method, seed, priors, **options):
-        seen.append((priors.weight_scaling, priors.mechanism_scale, options["init_map"].num_steps))
+        start = options["init_map"]
+        seen.append((priors.weight_scaling, priors.mechanism_scale, start.num_steps, start.polish_steps))
         return SimpleNamespace(info={})
 
     for module in (methods, fitting):
@@ -161,21 +164,25 @@ def test_e7_network_fits_use_the_fan_in_prior_and_diml_constant_the_old_recipe(m
     monkeypatch.setattr(methods, "_fit", capture_fit)
     monkeypatch.setattr(methods, "_posterior_fit", lambda post, info: "fit")
     e7 = SimpleNamespace(name="e7", learner=LogitQ(0.3, 2.0, 0.05))
-    s = X.Settings(fan_in_steps_e7=1234, map_steps_e7=321)
+    s = X.Settings(fan_in_steps_e7=1234, map_steps_e7=321, fan_in_polish_e7=567)
     for method in ("diml", "diml_wrong", "diml_joint", "svi", "diml_fanin"):
         seen.clear()
         X.METHOD_FUNCTIONS[method](e7, s, 0)
-        assert seen == [("fan_in", 1.0, 1234)], method
+        assert seen == [("fan_in", 1.0, 1234, 567)], method
     seen.clear()
     X.METHOD_FUNCTIONS["diml_constant"](e7, s, 0)
     X.METHOD_FUNCTIONS["diml"](e7, s.replace(e7_prior=None), 0)
     X.METHOD_FUNCTIONS["diml"](e7, s.replace(e7_prior=("fan_in", 2.0)), 0)
+    X.METHOD_FUNCTIONS["diml"](e7, s.replace(fan_in_polish_e7=0), 0)
     X.METHOD_FUNCTIONS["diml"](SimpleNamespace(name="e2", learner=e7.learner), s, 0)
+    X.METHOD_FUNCTIONS["diml_fanin"](SimpleNamespace(name="e2", learner=e7.learner), s, 0)
     assert seen == [
-        ("constant", 0.3, 321),
-        ("constant", 0.3, 321),
-        ("fan_in", 2.0, 1234),
-        ("constant", 0.3, s.map_steps),
+        ("constant", 0.3, 321, 0),
+        ("constant", 0.3, 321, 0),
+        ("fan_in", 2.0, 1234, 567),
+        ("fan_in", 1.0, 1234, 0),
+        ("constant", 0.3, s.map_steps, 0),
+        ("fan_in", 1.0, s.map_steps, 0),  # E1-E3 are never polished
     ]
 
 

@@ -342,7 +342,11 @@ def diagnostics_line(post: Posterior) -> str | None:
         if "validation_trace" in info:  # early stopping on held-out episodes
             steps, per_action = int(info["map_steps"]), fmt(info["validation_per_action"], 6)
             early = f"; early stopping kept step {steps} (held-out log-likelihood {per_action} per action)"
-        return f"MAP: converged {'yes' if info['converged'] else 'NO'}{spread}{early}"
+        polish = ""
+        if info.get("map_polish_steps"):
+            steps, lbfgs = int(info["map_steps"]), int(info["map_polish_steps"])
+            polish = f" after {steps} steps ({steps - lbfgs} Adam, {lbfgs} L-BFGS polishing)"
+        return f"MAP: converged {'yes' if info['converged'] else 'NO'}{polish}{spread}{early}"
     return None
 
 

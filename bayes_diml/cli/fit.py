@@ -64,6 +64,7 @@ _METHOD_OPTIONS = {
     "init": {"nuts": "init"},
     "num_steps": {"map": "num_steps", "svi": "num_steps"},
     "patience": {"map": "patience"},
+    "polish_steps": {"map": "polish_steps"},
     "learning_rate": {"map": "learning_rate", "svi": "learning_rate", "laplace": "learning_rate"},
     "guide": {"svi": "guide"},
     "batch_size": {"svi": "batch_size"},
@@ -78,6 +79,7 @@ _DIAGNOSTICS = (
     "converged",
     "map_log_joint",
     "map_steps",
+    "map_polish_steps",
     "validation_per_action",
     "final_elbo_loss",
 )
@@ -186,6 +188,13 @@ def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
     default=None,
     help="MAP with --validation: chunks of 100 steps without a better held-out log-likelihood before "
     "stopping (default 5).",
+)
+@click.option(
+    "--polish-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="MAP: after the Adam steps, at most this many L-BFGS steps from Adam's optimum until the "
+    "convergence test passes (wide networks; not with --validation).",
 )
 @click.option("--guide", type=click.Choice(["normal", "lowrank", "mvn"]), default=None, help="SVI guide.")
 @click.option(
@@ -394,6 +403,10 @@ def fit_command(
         raise click.UsageError(f"--validation (early stopping) applies to --method map, not {method}.")
     if "patience" in options and validation_path is None:
         raise click.UsageError("--patience needs --validation FILE (the held-out episodes it stops on).")
+    if "polish_steps" in options and validation_path is not None:
+        raise click.UsageError(
+            "--polish-steps runs the MAP to its optimum and --validation stops before it; give one."
+        )
     with flag_errors():
         data = read_data(data_path, data_format, n_actions, group_by, covariates)
         if validation_path is not None:

@@ -55,12 +55,16 @@ def _network(env: Environment) -> Any:
 
 
 def _map_options(env: Environment, settings: Settings) -> dict[str, Any]:
-    steps = settings.map_steps_e7 if env.name == "e7" else settings.map_steps
+    """Return the MAP optimiser settings of a suite fit (E7 fits under a fan-in prior are polished)."""
+    e7 = env.name == "e7"
+    steps = settings.map_steps_e7 if e7 else settings.map_steps
+    polish = settings.fan_in_polish_e7 if e7 and settings.weight_scaling == "fan_in" else 0
     return {
         "num_steps": int(steps),
         "learning_rate": float(settings.map_learning_rate),
         "num_restarts": 1,
         "chunk": int(min(100, steps)),
+        "polish_steps": int(polish),
     }
 
 
@@ -99,7 +103,11 @@ def _map_fit(env, settings, seed, mechanism, learner, prior_scale) -> MethodFit:
     fitted_learner = None
     if any(isinstance(getattr(learner, f), str) for f in parameter_names(learner)):
         fitted_learner = post.point_learner()
-    info = {"converged": bool(post.info.get("converged", False)), "log_joint": post.info["map_log_joint"]}
+    info = {
+        "converged": bool(post.info.get("converged", False)),
+        "log_joint": post.info["map_log_joint"],
+        "polish_steps": int(post.info.get("map_polish_steps", 0)),
+    }
     return MethodFit(post.mechanism, post.mechanism_params(), fitted_learner, None, info)
 
 

@@ -98,10 +98,15 @@ class Settings:
     fan_in_scale, fan_in_steps_e7 : float, int
         ``diml_fanin``: the ``c`` of its ``N(0, c^2 / fan_in)`` weight prior; ``fan_in_steps_e7``
         is the Adam step count of every E7 MAP fit under a fan-in prior (elsewhere ``map_steps``).
+    fan_in_polish_e7 : int
+        Most L-BFGS steps that then polish every E7 MAP fit under a fan-in prior
+        (``MAPConfig.polish_steps``): Adam finds the optimum's basin, L-BFGS runs it to the
+        convergence test. 0 turns polishing off (``diml_early``'s refit never polishes).
     e7_prior : (str, float) or None
         The weight prior ``(weight_scaling, scale)`` of ``diml``, ``diml_wrong``, ``diml_joint``
         and ``svi`` on E7's count network: N(0, 1 / fan_in) per weight matrix, which regularises
-        at every (n, K), so its fits run ``fan_in_steps_e7`` steps without early stopping.
+        at every (n, K), so its fits run ``fan_in_steps_e7`` Adam steps without early stopping,
+        then up to ``fan_in_polish_e7`` L-BFGS steps to the optimum.
         ``None``: the E1-E3 prior (``weight_scaling``, ``prior_scale``, ``map_steps_e7`` steps).
     prior_scale_grid : tuple of float or None
         Candidate prior sds of ``diml_val`` (``None``: flat prior, the plain MLE).
@@ -154,6 +159,7 @@ class Settings:
     weight_scaling: str = "constant"
     fan_in_scale: float = 1.0
     fan_in_steps_e7: int = 1500
+    fan_in_polish_e7: int = 1000
     e7_prior: tuple[str, float] | None = ("fan_in", 1.0)
     prior_scale_grid: tuple[float | None, ...] = (None, 1.0, 0.3, 0.1)
     prior_candidates: tuple[tuple[str, float], ...] = (
@@ -206,6 +212,7 @@ QUICK_SETTINGS = Settings(
     map_steps=20,
     map_steps_e7=10,
     fan_in_steps_e7=10,
+    fan_in_polish_e7=10,
     early_max_steps=40,
     early_patience=1,
     svi_steps=20,

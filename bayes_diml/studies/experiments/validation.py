@@ -222,7 +222,7 @@ def fit_diml_early(env: Environment, settings: Settings, seed: int) -> MethodFit
     chosen = int(post.info["map_steps"])
     refit = _map_fit(
         env,
-        settings.replace(map_steps=chosen, map_steps_e7=chosen),
+        settings.replace(map_steps=chosen, map_steps_e7=chosen, fan_in_polish_e7=0),
         seed,
         _network(env),
         env.learner,

@@ -163,9 +163,10 @@ def fit_map_spec(
         result = _polish(spec, key, config, result, progress)
     if not result.converged and validation is None:
         polish = f" Adam and {config.polish_steps} L-BFGS" if config.polish_steps else ""
+        remedy = "polish_steps" if config.polish_steps else "num_steps or learning_rate"
         warnings.warn(
             f"MAP did not converge within {config.num_steps}{polish} steps "
-            f"(relative change > {config.tol}); raise num_steps or learning_rate.",
+            f"(relative change > {config.tol}); raise {remedy}.",
             ConvergenceWarning,
             stacklevel=3,
         )

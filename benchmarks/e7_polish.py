@@ -30,7 +30,7 @@ from bayes_diml.inference.spec import ModelSpec
 from bayes_diml.mechanisms import SymmetricCount
 from bayes_diml.models import Priors, params_from_sites, sites_from_params
 from bayes_diml.studies import experiments as X
-from bayes_diml.studies.experiments.fitting import MethodFit
+from bayes_diml.studies.experiments.fitting import MethodFit, _map_options, suite_prior
 from bayes_diml.studies.experiments.results import _save_params
 from bayes_diml.studies.experiments.scoring import evaluate
 
@@ -40,20 +40,21 @@ DEFAULT_OUT = HERE / "results" / "e7_polish.json"
 SETTINGS = ("40x10", "80x20", "120x25", "200x30", "300x40")
 
 
-def polish(setting: str, seed: int, saved: dict, settings: X.Settings) -> tuple[MethodFit, dict]:
-    """Run the L-BFGS phase of ``diml`` from a saved Adam fit; return the fit and a record."""
-    env = X.make_environment("e7", setting, seed, settings)
+def polish(env, seed: int, saved: dict, settings: X.Settings) -> tuple[MethodFit, dict]:
+    """Run the L-BFGS phase of ``diml`` on E7 ``env`` from a saved Adam fit; return the fit and a record."""
     family = SymmetricCount(env.mechanism.n_agents, env.mechanism.n_choices)
-    weight_scaling, scale = settings.e7_prior
+    st, scale = suite_prior(env, settings)  # diml's prior and optimiser settings on E7
     spec = ModelSpec.build(
-        env.train, family, env.learner, Priors(mechanism_scale=scale, weight_scaling=weight_scaling)
+        env.train, family, env.learner, Priors(mechanism_scale=scale, weight_scaling=st.weight_scaling)
     )
     start = {
         k: jax.numpy.asarray(v) for k, v in sites_from_params(family, saved_params(family, saved)).items()
     }
     # the polish of fit_map_spec(MAPConfig(polish_steps=...)) with the suite's E7 options
-    chunk = min(100, settings.fan_in_steps_e7)
-    config = MAPConfig(optimizer="lbfgs", num_steps=settings.fan_in_polish_e7, num_restarts=1, chunk=chunk)
+    options = _map_options(env, st)
+    config = MAPConfig(
+        optimizer="lbfgs", num_steps=options["polish_steps"], num_restarts=1, chunk=options["chunk"]
+    )
     t0 = time.perf_counter()
     result = fit_map_spec(spec, jax.random.key(seed), config, progress=False, init=start)
     seconds = time.perf_counter() - t0
@@ -65,7 +66,7 @@ def polish(setting: str, seed: int, saved: dict, settings: X.Settings) -> tuple[
         "adam_log_joint": float(saved["info.log_joint"]),
     }
     fit = MethodFit(family, params, None, None, info)
-    return fit, {"setting": setting, "seed": seed, **info, "polish_seconds": seconds}
+    return fit, {**info, "polish_seconds": seconds}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,8 +92,10 @@ def main(argv: list[str] | None = None) -> None:
             if "info.polish_steps" in saved:
                 continue  # polished already
             before = float(df.loc[here, "diff_mse"].iloc[0])
-            fit, record = polish(setting, seed, saved, settings)
-            scores = evaluate(X.make_environment("e7", setting, seed, settings), fit, settings)
+            env = X.make_environment("e7", setting, seed, settings)
+            fit, record = polish(env, seed, saved, settings)
+            record = {"setting": setting, "seed": seed, **record}
+            scores = evaluate(env, fit, settings)
             record.update(
                 adam_diff_mse=before, diff_mse=scores["diff_mse"], cfkl_params=scores["cfkl_params"]
             )

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
+from numpyro.infer.util import compute_log_probs, constrain_fn, log_density, unconstrain_fn
 from tqdm.auto import tqdm
 
 from .errors import ConvergenceWarning
@@ -39,10 +39,14 @@ class MAPConfig:
     optimizer : str
         ``"adam"`` or ``"lbfgs"``.
     tol : float
-        Converged when the relative change of the objective over one chunk (the mean of
-        each chunk's last ``chunk // 5`` steps, which averages out the optimiser's jitter)
-        is below ``max(tol, 16 * machine epsilon)`` of the objective's dtype: a float32 sum
-        of thousands of terms cannot resolve relative changes near 1e-7.
+        Converged when the change of the objective over one chunk (the mean of each chunk's
+        last ``chunk // 5`` steps, which averages out the optimiser's jitter) is below
+        ``max(tol, 16 * machine epsilon)`` of the objective's dtype times its magnitude: a
+        float32 sum of thousands of terms cannot resolve relative changes near 1e-7. The
+        magnitude is the sum of every site's absolute log density (each prior site's and the
+        likelihood's), not the absolute log joint: a prior's normalising constants are
+        positive where its scales are small, and can cancel the likelihood's negative nats
+        to a log joint near 0, which would ask for a change below float32's resolution.
     chunk : int
         Steps per jitted chunk (progress and convergence are checked between chunks).
     init_jitter : float
@@ -236,7 +240,7 @@ def _descend(
         trace, converged, prev, end = [], False, None, None
         scores, kept = [], None  # early stopping: held-out scores, (score, z, end, steps) of the best
         for _ in range(max(1, config.num_steps // config.chunk)):
-            z_new, state_new, losses, end_new = run_chunk(z, state)
+            z_new, state_new, losses, end_new, magnitude = run_chunk(z, state)
             losses = np.asarray(losses)
             if prev is None:  # the first chunk: losses[0] is the objective at the start
                 prev = float(losses[0])
@@ -259,7 +263,7 @@ def _descend(
             trace.append(losses)
             bar.update(config.chunk)
             cur = float(np.mean(losses[-max(1, config.chunk // 5) :]))
-            converged = abs(prev - cur) <= tol * (abs(cur) + 1.0)
+            converged = abs(prev - cur) <= tol * (float(magnitude) + 1.0)
             if validation is not None:
                 score = float(validation(constrain(z)))
                 scores.append(score if np.isfinite(score) else -np.inf)
@@ -327,14 +331,25 @@ def _step_fn(model: Any, config: MAPConfig) -> Any:
 
 @functools.partial(jax.jit, static_argnames=("config",))
 def _run_chunk(model: Any, z: Any, state: Any, config: MAPConfig) -> tuple:
-    """Run ``config.chunk`` steps; return ``(z, state, losses, end)``.
+    """Run ``config.chunk`` steps; return ``(z, state, losses, end, magnitude)``.
 
     ``losses[j]`` is the objective at the j-th iterate (``losses[0]``: at ``z``), ``end`` the
-    objective at the returned ``z`` (one program: no separate objective jit).
+    objective at the returned ``z`` (one program: no separate objective jit), ``magnitude``
+    the scale of the convergence test there (:func:`_magnitude`).
     """
     step = _step_fn(model, config)
     (z, state), losses = jax.lax.scan(step, (z, state), None, length=config.chunk)
-    return z, state, losses, step.objective(z)
+    return z, state, losses, step.objective(z), _magnitude(model, z)
+
+
+def _magnitude(model: Any, z: dict) -> jax.Array:
+    """Sum over the model's sample sites of ``|sum of the site's log density|`` at ``z``.
+
+    At least ``|log joint|``, and equal to it when all sites' log densities share a sign; the
+    float32 resolution of the log joint is proportional to it, not to ``|log joint|``.
+    """
+    site_log_probs, _ = compute_log_probs(model, (), {}, constrain_fn(model, (), {}, z))
+    return sum((jnp.abs(v) for v in site_log_probs.values()), start=jnp.zeros(()))
 
 
 @jax.jit

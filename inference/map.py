@@ -308,8 +308,7 @@ def _objective(model: Any) -> Any:
 def _step_fn(model: Any, config: MAPConfig) -> Any:
     """One optimiser step ``((z, state), _) -> ((z, state), loss)`` (a ``lax.scan`` body).
 
-    ``step.objective`` is the jitted objective it evaluates (one trace of the model, reused
-    where the chunk program evaluates it: 3 places).
+    The objective is jitted once (one trace of the model), reused by L-BFGS's line search.
     """
     opt = _optimizer(config)
     objective = jax.jit(_objective(model))
@@ -325,7 +324,6 @@ def _step_fn(model: Any, config: MAPConfig) -> Any:
             updates, state = opt.update(grad, state, z)
         return (optax.apply_updates(z, updates), state), loss
 
-    step.objective = objective
     return step
 
 
@@ -334,22 +332,25 @@ def _run_chunk(model: Any, z: Any, state: Any, config: MAPConfig) -> tuple:
     """Run ``config.chunk`` steps; return ``(z, state, losses, end, magnitude)``.
 
     ``losses[j]`` is the objective at the j-th iterate (``losses[0]``: at ``z``), ``end`` the
-    objective at the returned ``z`` (one program: no separate objective jit), ``magnitude``
-    the scale of the convergence test there (:func:`_magnitude`).
+    objective at the returned ``z`` and ``magnitude`` the scale of the convergence test there
+    (:func:`_end_point`; one program: no separate objective jit).
     """
     step = _step_fn(model, config)
     (z, state), losses = jax.lax.scan(step, (z, state), None, length=config.chunk)
-    return z, state, losses, step.objective(z), _magnitude(model, z)
+    return z, state, losses, *_end_point(model, z)
 
 
-def _magnitude(model: Any, z: dict) -> jax.Array:
-    """Sum over the model's sample sites of ``|sum of the site's log density|`` at ``z``.
+def _end_point(model: Any, z: dict) -> tuple[jax.Array, jax.Array]:
+    """Return ``(-log joint, magnitude)`` at ``z`` from one evaluation of the sites' log densities.
 
-    At least ``|log joint|``, and equal to it when all sites' log densities share a sign; the
-    float32 resolution of the log joint is proportional to it, not to ``|log joint|``.
+    ``-log joint`` is :func:`_objective` (the same sum as ``log_density``). ``magnitude`` is the
+    sum over sample sites of ``|sum of the site's log density|``: at least ``|log joint|``, and
+    equal to it when all sites' log densities share a sign; the float32 resolution of the log
+    joint is proportional to it, not to ``|log joint|``.
     """
     site_log_probs, _ = compute_log_probs(model, (), {}, constrain_fn(model, (), {}, z))
-    return sum((jnp.abs(v) for v in site_log_probs.values()), start=jnp.zeros(()))
+    log_joint = sum(site_log_probs.values(), start=0.0)
+    return -log_joint, sum((jnp.abs(v) for v in site_log_probs.values()), start=jnp.zeros(()))
 
 
 @jax.jit

@@ -315,6 +315,58 @@ def test_diml_prior_val_chooses_among_whole_priors_and_refits_the_choice(env_e2,
     assert X.fit_diml_prior_val(env_e2, s, 0).info["prior_fan_in"] == float(other == "fan_in_1")
 
 
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
+def test_prior_validation_scores_resume_from_the_cache(env_e2, tmp_path, monkeypatch):
+    """Each candidate's held-out scores are saved as it finishes; a rerun fits only the missing
+    ones, and a change of settings, seed or data never reads another row's scores."""
+    from bayes_diml.studies.experiments import validation
+
+    s = X.QUICK_SETTINGS.replace(
+        prior_candidates=(("constant", 0.3), ("fan_in", 1.0)),
+        validation_fraction=0.5,
+        validation_cache=str(tmp_path),
+    )
+    fitted = []
+    real_fit = validation._prior_fit
+
+    def counting_fit(*args, **kwargs):
+        fitted.append(kwargs["weight_scaling"])
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(validation, "_prior_fit", counting_fit)
+    first = X.prior_validation_scores(env_e2, s, 0)
+    assert fitted == ["constant", "fan_in"]
+    files = sorted(tmp_path.glob("*.npz"))
+    assert [f.name.split("_")[3] for f in files] == ["constant", "fan"]  # e2_n4_seed0_<label>_<digest>
+    assert X.prior_validation_scores(env_e2, s, 0) == first and len(fitted) == 2  # all read back
+    uncached = X.prior_validation_scores(env_e2, s.replace(validation_cache=None), 0)
+    assert uncached == first and len(fitted) == 4  # the cache changes no number
+    next(f for f in files if "fan_in" in f.name).unlink()  # an interrupted row: one candidate left
+    assert X.prior_validation_scores(env_e2, s, 0) == first and fitted[4:] == ["fan_in"]
+    # negative controls: other settings, seed or episodes are other rows
+    X.prior_validation_scores(env_e2, s.replace(map_steps_e7=11, map_steps=21), 0)
+    assert len(fitted) == 7
+    X.prior_validation_scores(env_e2, s, 1)
+    assert len(fitted) == 9
+    other_env = X.make_environment("e2", "4x5", 1, X.QUICK_SETTINGS)
+    X.prior_validation_scores(other_env, s, 0)
+    assert len(fitted) == 11 and len(list(tmp_path.glob("*.npz"))) == 8
+    assert not list(tmp_path.glob("*.tmp.npz"))
+    # run_paper keeps the cache beside its CSV unless the settings name one
+    seen = []
+
+    def record(env, settings, seed):
+        seen.append(settings.validation_cache)
+        raise RuntimeError("stop after the settings are seen")
+
+    monkeypatch.setitem(X.METHOD_FUNCTIONS, "diml_prior_val", record)
+    out = tmp_path / "run" / "results.csv"
+    for settings in (X.QUICK_SETTINGS, s):
+        with pytest.raises(X.RowFailed):
+            X.run_paper(["e2"], [0], ["diml_prior_val"], out, settings=settings, progress=False)
+    assert seen == [str(out.parent / "results_params" / "validation"), str(tmp_path)]
+
+
 def test_choose_prior_keeps_the_incumbent_within_the_noise():
     scores = {"constant_0.3": (-1.80, 0.0), "fan_in_1": (-1.79, 0.02), "fan_in_2": (-1.75, 0.01)}
     assert X.choose_prior(scores, 1.0) == "fan_in_2"  # gain 0.05 > 0.01; fan_in_1's 0.01 < 0.02

@@ -16,9 +16,14 @@ from bayes_diml.studies.experiments.settings import CSV_COLUMNS
 __all__ = ["load_params", "load_results"]
 
 
+def _params_dir(out_csv: Path) -> Path:
+    """Return the folder of a results CSV's saved fits: ``<stem>_params`` beside it."""
+    return out_csv.parent / f"{out_csv.stem}_params"
+
+
 def _params_path(out_csv: Path, key: tuple) -> Path:
     experiment, setting, method, seed = key
-    return out_csv.parent / f"{out_csv.stem}_params" / f"{experiment}_{setting}_{method}_seed{seed}.npz"
+    return _params_dir(out_csv) / f"{experiment}_{setting}_{method}_seed{seed}.npz"
 
 
 def _save_params(path: Path, fit: MethodFit) -> None:

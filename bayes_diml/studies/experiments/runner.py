@@ -26,7 +26,13 @@ from bayes_diml.studies.experiments.grid import (
     make_environment,
 )
 from bayes_diml.studies.experiments.methods import METHOD_FUNCTIONS
-from bayes_diml.studies.experiments.results import _append_row, _params_path, _save_params, load_results
+from bayes_diml.studies.experiments.results import (
+    _append_row,
+    _params_dir,
+    _params_path,
+    _save_params,
+    load_results,
+)
 from bayes_diml.studies.experiments.scoring import evaluate
 from bayes_diml.studies.experiments.settings import _KEY, QUICK_SETTINGS, Settings
 
@@ -73,7 +79,9 @@ def run_paper(
         experiment (see :func:`applicable`) are skipped.
     out_csv : path
         Results CSV (columns :data:`CSV_COLUMNS`); fitted params go to ``<stem>_params/*.npz``.
-        Rows already in the CSV are skipped, so a rerun resumes an interrupted one.
+        Rows already in the CSV are skipped, so a rerun resumes an interrupted one; within a
+        ``diml_val`` or ``diml_prior_val`` row, the candidates already scored are read from
+        ``<stem>_params/validation/`` (``Settings.validation_cache``) instead of refitted.
     quick : bool
         Tiny data and few steps (:data:`QUICK_SETTINGS`), for tests; ignored if ``settings`` given.
     progress : bool
@@ -110,6 +118,8 @@ def run_paper(
         settings = QUICK_SETTINGS if quick else Settings()
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
+    if settings.validation_cache is None:  # candidates' held-out scores survive an interrupted row
+        settings = settings.replace(validation_cache=str(_params_dir(out_csv) / "validation"))
     done = {
         (str(r.experiment), str(r.setting), str(r.method), int(r.seed))
         for r in load_results(out_csv).itertuples(index=False)

@@ -120,6 +120,12 @@ class Settings:
     validation_fraction : float
         Share of the *training* episodes ``diml_val``, ``diml_prior_val`` and ``diml_early`` hold
         out to choose their prior or step count.
+    validation_cache : str or None
+        Folder where ``diml_val`` and ``diml_prior_val`` save each candidate's held-out
+        log-likelihoods as it finishes (one ``.npz`` per candidate, named by the row and keyed by
+        a digest of the settings, the learner and the episodes), so a rerun of an interrupted
+        row fits only the candidates not yet scored. ``None``: no cache, except that
+        :func:`run_paper` uses ``<stem>_params/validation`` beside its CSV.
     early_max_steps, early_patience : int
         ``diml_early``: most Adam steps of its fit on the rest of the training episodes, and the
         chunks (100 steps; a quarter of ``early_max_steps`` when shorter) without a better
@@ -170,6 +176,7 @@ class Settings:
     )
     prior_val_threshold_se: float = 1.0
     validation_fraction: float = 0.25
+    validation_cache: str | None = None
     early_max_steps: int = 3000
     early_patience: int = 5
     nuts_family_prior_scale: float = 3.0

@@ -5,16 +5,22 @@
 The training episodes are split again (``Settings.validation_fraction``, seeded by the row's
 seed); each candidate prior (or, for ``diml_early``, each step count) is fitted on the rest and
 scored by the exact log-likelihood of the held-out episodes under the true learner. No test data
-are used.
+are used. With ``Settings.validation_cache`` set, each candidate's scores are saved as it
+finishes, and a rerun reads them instead of refitting.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 from collections.abc import Callable
+from pathlib import Path
 
+import jax
 import numpy as np
 
+from bayes_diml.data import Trajectories
 from bayes_diml.environments import Environment
 from bayes_diml.likelihood import log_likelihood
 from bayes_diml.models import Priors
@@ -41,12 +47,55 @@ def _held_out(
     """
     fit_part, val_part = env.train.split(settings.validation_fraction, seed=int(seed))
     sub = env._replace(train=fit_part)
+    digest = _row_digest(env, settings, seed, fit_part, val_part)
     per_episode = {}
     for label, fit_on in fits.items():
+        path = _cache_path(settings, env, seed, label, digest)
+        if path is not None and path.exists():
+            with np.load(path) as saved:
+                per_episode[label] = saved["per_episode"]
+            continue
         fit = fit_on(env=sub)
         per_step = log_likelihood(fit.mechanism, fit.params, env.learner, val_part, per_step=True)
         per_episode[label] = np.asarray(per_step, dtype=np.float64).sum(axis=(1, 2))
+        if path is not None:
+            _save_atomically(path, per_episode[label])
     return per_episode, int(val_part.n_scored)
+
+
+def _row_digest(env: Environment, settings: Settings, seed: int, *parts: Trajectories) -> str:
+    """Return a hex digest of what a candidate's held-out score depends on besides its label.
+
+    The settings (without ``validation_cache``), the seed, the experiment, the learner's
+    parameters and every array of the fitting and validation episodes.
+    """
+    h = hashlib.sha256()
+    h.update(repr((settings.replace(validation_cache=None), int(seed), env.name)).encode())
+    h.update(repr(jax.tree_util.tree_structure(env.learner)).encode())
+    for leaf in jax.tree_util.tree_leaves(env.learner):
+        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    for part in parts:
+        for arr in (part.actions, part.lengths, part.payoffs):
+            if arr is not None:
+                h.update(repr(np.shape(arr)).encode())
+                h.update(np.ascontiguousarray(np.asarray(arr)).tobytes())
+    return h.hexdigest()
+
+
+def _cache_path(settings: Settings, env: Environment, seed: int, label: str, digest: str) -> Path | None:
+    """Return where a candidate's held-out scores are cached, or None without a cache folder."""
+    if settings.validation_cache is None:
+        return None
+    n = env.train.n_agents
+    return Path(settings.validation_cache) / f"{env.name}_n{n}_seed{int(seed)}_{label}_{digest[:16]}.npz"
+
+
+def _save_atomically(path: Path, per_episode: np.ndarray) -> None:
+    """Write ``per_episode`` to ``path`` through a temporary file, so a killed run leaves no partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, per_episode=per_episode)
+    os.replace(tmp, path)
 
 
 def _scale_label(scale: float | None) -> str:

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     env = environments.make("e7", args.seed, n=n, K=K)
     T = min(50, env.data.n_steps)
     mech = SymmetricCount(n, K)
-    path = X._params_path(Path(args.out), ("e7", "40x10", args.method, args.seed))
+    path = X.params_path(Path(args.out), ("e7", "40x10", args.method, args.seed))
     fit = saved_params(mech, X.load_params(path))
     zero = jax.tree_util.tree_map(jnp.zeros_like, fit)
     shifted = env.learner.scaled(alpha=0.6, beta=1.4, eps=1.5, eps_cap=0.5)

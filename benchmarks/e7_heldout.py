@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for setting in args.settings:
         for seed in args.seeds:
-            paths = {m: X._params_path(args.csv, ("e7", setting, m, seed)) for m in METHODS}
+            paths = {m: X.params_path(args.csv, ("e7", setting, m, seed)) for m in METHODS}
             if not all(path.exists() for path in paths.values()):
                 continue
             env = X.make_environment("e7", setting, seed, settings)

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
             here = (
                 (df.experiment == "e7") & (df.setting == setting) & (df.method == "diml") & (df.seed == seed)
             )
-            path = X._params_path(args.csv, ("e7", setting, "diml", seed))
+            path = X.params_path(args.csv, ("e7", setting, "diml", seed))
             if not here.any() or not path.exists():
                 continue
             saved = X.load_params(path)

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         env = X.make_environment("e7", str(row["setting"]), int(row["seed"]), settings)
         n, k = env.mechanism.n_agents, env.mechanism.n_choices
         mech = SymmetricCount(n, k)
-        path = X._params_path(out, (row["experiment"], str(row["setting"]), row["method"], int(row["seed"])))
+        path = X.params_path(out, (row["experiment"], str(row["setting"]), row["method"], int(row["seed"])))
         params = saved_params(mech, X.load_params(path))
         new = metrics.cfkl_params(
             env.mechanism,

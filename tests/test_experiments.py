@@ -44,7 +44,9 @@ def test_run_paper_writes_exact_columns(quick_run):
     assert csv["interval_coverage_90"].isna().all()  # no Bayesian rows
     params = sorted(p.name for p in (out.parent / "results_params").glob("*.npz"))
     assert len(params) == 6 and "e2_4x5_diml_seed0.npz" in params
-    saved = X.load_params(out.parent / "results_params" / "e2_4x5_joint_bc_seed1.npz")
+    path = X.params_path(str(out), ("e2", "4x5", "joint_bc", 1))
+    assert path == out.parent / "results_params" / "e2_4x5_joint_bc_seed1.npz"
+    saved = X.load_params(path)
     assert saved["params.table"].shape == (5, 5, 5, 5, 4)
 
 

@@ -13,7 +13,7 @@ from bayes_diml.mechanisms import flatten_params
 from bayes_diml.studies.experiments.fitting import MethodFit
 from bayes_diml.studies.experiments.settings import CSV_COLUMNS
 
-__all__ = ["load_params", "load_results"]
+__all__ = ["params_path", "load_params", "load_results"]
 
 
 def _params_dir(out_csv: Path) -> Path:
@@ -21,7 +21,13 @@ def _params_dir(out_csv: Path) -> Path:
     return out_csv.parent / f"{out_csv.stem}_params"
 
 
-def _params_path(out_csv: Path, key: tuple) -> Path:
+def params_path(out_csv: str | Path, key: tuple[str, str, str, int]) -> Path:
+    """Return where :func:`run_paper` saves a row's fitted params (read them with :func:`load_params`).
+
+    ``key`` is the row's ``(experiment, setting, method, seed)``, e.g. ``("e7", "300x40", "diml", 0)``;
+    the file is ``<stem>_params/<experiment>_<setting>_<method>_seed<seed>.npz`` beside ``out_csv``.
+    """
+    out_csv = Path(out_csv)
     experiment, setting, method, seed = key
     return _params_dir(out_csv) / f"{experiment}_{setting}_{method}_seed{seed}.npz"
 

@@ -29,9 +29,9 @@ from bayes_diml.studies.experiments.methods import METHOD_FUNCTIONS
 from bayes_diml.studies.experiments.results import (
     _append_row,
     _params_dir,
-    _params_path,
     _save_params,
     load_results,
+    params_path,
 )
 from bayes_diml.studies.experiments.scoring import evaluate
 from bayes_diml.studies.experiments.settings import _KEY, QUICK_SETTINGS, Settings
@@ -192,7 +192,7 @@ def _row_task(method_fn: Callable, key: _Key, settings: Settings) -> tuple[dict,
 
 def _finish_row(out_csv: Path, key: _Key, row: dict, fit: MethodFit, progress: bool) -> None:
     """Save the row's params, append the row to the CSV and print its progress line."""
-    _save_params(_params_path(out_csv, key), fit)
+    _save_params(params_path(out_csv, key), fit)
     _append_row(out_csv, row)
     if progress:
         experiment, setting, method, seed = key

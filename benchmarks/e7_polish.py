@@ -31,7 +31,6 @@ from bayes_diml.mechanisms import SymmetricCount
 from bayes_diml.models import Priors, params_from_sites, sites_from_params
 from bayes_diml.studies import experiments as X
 from bayes_diml.studies.experiments.fitting import MethodFit, _map_options, suite_prior
-from bayes_diml.studies.experiments.results import _save_params
 from bayes_diml.studies.experiments.scoring import evaluate
 
 HERE = Path(__file__).resolve().parent
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             df.loc[here, ["diff_mse", "cfkl_params"]] = [scores["diff_mse"], scores["cfkl_params"]]
             df.loc[here, "fit_seconds"] += record["polish_seconds"]
-            _save_params(path, fit)
+            X.save_params(path, fit)
             df.to_csv(args.csv, index=False)
             records = [r for r in records if (r["setting"], r["seed"]) != (setting, seed)] + [record]
             args.out.write_text(json.dumps({"rows": records}, indent=1) + "\n")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import io
 import json
 import os
@@ -38,6 +37,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from bayes_diml.files import array_digest, write_atomic
 from bayes_diml.models import mechanism_sites
 
 from .errors import CheckpointError
@@ -56,15 +56,6 @@ _after_chunk: Callable[[str, int], None] | None = None
 
 
 # ------------------------------------------------------------------ fingerprint
-def _digest(*arrays: Any) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(np.asarray(a))
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
-
-
 def _describe(obj: Any) -> Any:
     """Return a process-independent description of a mechanism or learner (no memory addresses)."""
     if callable(obj) and not dataclasses.is_dataclass(obj):
@@ -93,7 +84,7 @@ def fingerprint(spec: ModelSpec, method: str, config: Any, seed: int, every: int
     payoffs = np.nan_to_num(d.payoffs, nan=np.pi) if d.payoffs is not None else np.zeros(0)
     mech = {"description": _describe(spec.mechanism), "sites": mechanism_sites(spec.mechanism)}
     return {
-        "data": _digest(d.actions, d.lengths, np.asarray(d.n_actions), payoffs, d.subject_index),
+        "data": array_digest(d.actions, d.lengths, np.asarray(d.n_actions), payoffs, d.subject_index)[:16],
         "mechanism": json.dumps(mech, sort_keys=True, default=str),
         "learner": json.dumps(_describe(spec.learner), sort_keys=True, default=str),
         "priors": json.dumps(spec.priors.to_dict(), sort_keys=True, default=str),
@@ -105,15 +96,6 @@ def fingerprint(spec: ModelSpec, method: str, config: Any, seed: int, every: int
 
 
 # ------------------------------------------------------------------ state on disk
-def _write_atomic(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class Checkpoint:
     """A checkpoint directory for one fit (see the module docstring).
 
@@ -203,7 +185,7 @@ class Checkpoint:
 
     def _commit(self) -> None:
         payload = json.dumps(self.manifest, indent=1, sort_keys=True).encode()
-        _write_atomic(self.directory / MANIFEST, payload)
+        write_atomic(self.directory / MANIFEST, payload)
 
     # -------------------------------------------------------------- contents
     @property
@@ -270,7 +252,7 @@ class Checkpoint:
             buf = io.BytesIO()
             np.savez(buf, **host)
             payload = buf.getvalue()
-            _write_atomic(self.directory / name, payload)
+            write_atomic(self.directory / name, payload)
             chunks.append(name)
             files[name] = {
                 "sha256": file_digest(payload),
@@ -278,7 +260,7 @@ class Checkpoint:
             }
         state_name = f"state_{len(chunks):05d}.npz"
         payload, layout = state_to_npz(state)
-        _write_atomic(self.directory / state_name, payload)
+        write_atomic(self.directory / state_name, payload)
         old_state = self.manifest["state"]
         self.manifest = {
             **self.manifest,

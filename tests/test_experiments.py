@@ -353,7 +353,7 @@ def test_prior_validation_scores_resume_from_the_cache(env_e2, tmp_path, monkeyp
     other_env = X.make_environment("e2", "4x5", 1, X.QUICK_SETTINGS)
     X.prior_validation_scores(other_env, s, 0)
     assert len(fitted) == 11 and len(list(tmp_path.glob("*.npz"))) == 8
-    assert not list(tmp_path.glob("*.tmp.npz"))
+    assert not list(tmp_path.glob("*.tmp"))
     # run_paper keeps the cache beside its CSV unless the settings name one
     seen = []
 
@@ -443,3 +443,69 @@ def test_a_failing_row_is_a_one_line_error_naming_the_row(tmp_path, monkeypatch)
         ["--debug", "paper", "e2", "--seeds", "0", "--methods", "equilibrium", "--quick", "--out", str(out)],
     )
     assert isinstance(result.exception, X.RowFailed)
+
+
+@pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
+def test_run_paper_shows_the_progress_of_a_row_and_its_candidates(env_e2, tmp_path, monkeypatch, capsys):
+    """A long validation row says which row started and each candidate's score as it finishes;
+    a rerun says which scores it read from the cache; ``progress=False`` prints nothing."""
+    import logging
+
+    from bayes_diml.studies.experiments import validation
+
+    s = X.QUICK_SETTINGS.replace(
+        prior_candidates=(("constant", 0.3), ("fan_in", 1.0)), validation_cache=str(tmp_path / "cache")
+    )
+    quick_fit = validation._prior_fit(env_e2, s, 0, "constant", 0.3)  # stands in for every fit
+    monkeypatch.setattr(validation, "_prior_fit", lambda *a, **k: quick_fit)
+    X.run_paper(["e2"], [0], ["diml_prior_val"], tmp_path / "a.csv", settings=s, progress=True)
+    err = capsys.readouterr().err
+    assert "row 1/1: e2 4x5 diml_prior_val seed 0" in err
+    assert "validation of 2 candidates" in err
+    assert "candidate 1/2 constant_0.3: held-out log-likelihood" in err
+    assert "candidate 2/2 fan_in_1: held-out log-likelihood" in err
+    assert "chose constant_0.3; refitting" in err
+    assert "diml_prior_val seed 0: diff_mse" in err  # the finished row's line, last
+    assert err.index("row 1/1") < err.index("candidate 2/2") < err.index("diff_mse")
+    X.run_paper(["e2"], [0], ["diml_prior_val"], tmp_path / "b.csv", settings=s, progress=True)
+    err = capsys.readouterr().err
+    assert "candidate 1/2 constant_0.3: read from" in err and "held-out log-likelihood" not in err
+    X.run_paper(["e2"], [0], ["diml_prior_val"], tmp_path / "c.csv", settings=s, progress=False)
+    assert capsys.readouterr().err == ""
+    logger = logging.getLogger("bayes_diml.studies.experiments")
+    assert logger.handlers == [] and logger.level == logging.NOTSET  # nothing left behind
+
+
+def test_save_params_round_trips_through_load_params(tmp_path):
+    from bayes_diml.mechanisms import SymmetricCount, flatten_params
+
+    mech = SymmetricCount(4, 3)
+    params = mech.init(jax.random.key(0))
+    fit = X.MethodFit(mech, params, None, None, {"converged": True, "log_joint": -12.5})
+    path = tmp_path / "new" / "fit.npz"
+    X.save_params(str(path), fit)  # a str path; the folder is created
+    saved = X.load_params(path)
+    flat = flatten_params(params)
+    assert {k for k in saved if k.startswith("params.")} == {f"params.{k}" for k in flat}
+    for k, v in flat.items():
+        np.testing.assert_array_equal(saved[f"params.{k}"], np.asarray(v))
+    assert str(saved["mechanism"]) == "SymmetricCount"
+    assert bool(saved["info.converged"]) and float(saved["info.log_joint"]) == -12.5
+    assert not any(k.startswith("learner.") for k in saved)
+
+
+def test_run_paper_passes_progress_to_each_fit(tmp_path, monkeypatch):
+    """A serial run's fits show their own progress bars exactly when the run shows progress."""
+    from bayes_diml.studies.experiments import fitting
+
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(kwargs["progress"])
+        raise RuntimeError("stop after the fit's options are seen")
+
+    monkeypatch.setattr(fitting, "fit", record)
+    for i, progress in enumerate((True, False)):
+        with pytest.raises(X.RowFailed):
+            X.run_paper(["e2"], [0], ["diml"], tmp_path / f"{i}.csv", quick=True, progress=progress)
+    assert seen == [True, False]

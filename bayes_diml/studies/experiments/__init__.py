@@ -59,7 +59,7 @@ from bayes_diml.studies.experiments.fitting import MethodFit
 from bayes_diml.studies.experiments.grid import applicable, expand_experiments, make_environment
 from bayes_diml.studies.experiments.methods import METHOD_FUNCTIONS
 from bayes_diml.studies.experiments.report import format_table, plot_figure1, summarize
-from bayes_diml.studies.experiments.results import load_params, load_results, params_path
+from bayes_diml.studies.experiments.results import load_params, load_results, params_path, save_params
 from bayes_diml.studies.experiments.runner import RowFailed, run_paper
 from bayes_diml.studies.experiments.scoring import coverage_contexts, evaluate, interval_coverage
 from bayes_diml.studies.experiments.settings import (
@@ -96,6 +96,7 @@ __all__ = [
     "RowFailed",
     "load_results",
     "load_params",
+    "save_params",
     "params_path",
     "summarize",
     "format_table",

@@ -8,6 +8,7 @@ posterior's payoff-difference draws.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -74,6 +75,8 @@ def _init_map(env: Environment, settings: Settings) -> Any:
 
 
 def _fit(env: Environment, mechanism: Any, learner: Any, method: str, seed: int, priors: Any, **options):
+    # the fit's own progress bar shows when the suite's progress is (run_paper(progress=True))
+    progress = logging.getLogger("bayes_diml.studies.experiments").isEnabledFor(logging.INFO)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", ConfoundingWarning)
@@ -84,7 +87,7 @@ def _fit(env: Environment, mechanism: Any, learner: Any, method: str, seed: int,
             method=method,
             seed=int(seed),
             priors=priors,
-            progress=False,
+            progress=progress,
             log_likelihood=False,
             **options,
         )

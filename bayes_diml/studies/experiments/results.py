@@ -13,7 +13,7 @@ from bayes_diml.mechanisms import flatten_params
 from bayes_diml.studies.experiments.fitting import MethodFit
 from bayes_diml.studies.experiments.settings import CSV_COLUMNS
 
-__all__ = ["params_path", "load_params", "load_results"]
+__all__ = ["params_path", "save_params", "load_params", "load_results"]
 
 
 def _params_dir(out_csv: Path) -> Path:
@@ -32,7 +32,12 @@ def params_path(out_csv: str | Path, key: tuple[str, str, str, int]) -> Path:
     return _params_dir(out_csv) / f"{experiment}_{setting}_{method}_seed{seed}.npz"
 
 
-def _save_params(path: Path, fit: MethodFit) -> None:
+def save_params(path: str | Path, fit: MethodFit) -> None:
+    """Write one fit as :func:`load_params` reads it: ``params.<path>``, ``learner.*``, ``info.*``.
+
+    The parent folder is created; an existing file is replaced.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"params.{k}": np.asarray(v) for k, v in flatten_params(fit.params).items()}
     arrays["mechanism"] = np.asarray(type(fit.mechanism).__name__)

@@ -7,10 +7,12 @@ finishes, so an interrupted run resumes the same way.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,9 @@ from bayes_diml.studies.experiments.methods import METHOD_FUNCTIONS
 from bayes_diml.studies.experiments.results import (
     _append_row,
     _params_dir,
-    _save_params,
     load_results,
     params_path,
+    save_params,
 )
 from bayes_diml.studies.experiments.scoring import evaluate
 from bayes_diml.studies.experiments.settings import _KEY, QUICK_SETTINGS, Settings
@@ -53,6 +55,25 @@ def _row_failed(key: _Key, exc: BaseException, out_csv: Path) -> RowFailed:
 
 
 _Key = tuple[str, str, str, int]  # (experiment, setting, method, seed)
+_LOG = logging.getLogger("bayes_diml.studies.experiments")  # the suite's progress (rows, candidates)
+
+
+@contextlib.contextmanager
+def _progress_on_stderr(show: bool) -> Iterator[None]:
+    """Show the suite's INFO messages on stderr while the block runs (nothing when ``show`` is False)."""
+    if not show:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", datefmt="%H:%M:%S"))
+    level = _LOG.level
+    _LOG.addHandler(handler)
+    _LOG.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        _LOG.removeHandler(handler)
+        _LOG.setLevel(level)
 
 
 def run_paper(
@@ -85,7 +106,11 @@ def run_paper(
     quick : bool
         Tiny data and few steps (:data:`QUICK_SETTINGS`), for tests; ignored if ``settings`` given.
     progress : bool
-        Print one line per finished row to stderr.
+        Print to stderr a line as each row starts (serial runs) and as it finishes, and, within a
+        ``diml_val``, ``diml_prior_val`` or ``diml_early`` row, each candidate's held-out score
+        (or the cache file it was read from) and the choice (the ``logging`` messages of
+        ``bayes_diml.studies.experiments`` at INFO level, shown only during the call); each fit of
+        a serial run shows its own progress bar.
     settings : Settings, optional
     workers : int, optional
         More than 1: run each pending row as a Dask task on a local cluster of this many
@@ -131,6 +156,21 @@ def run_paper(
         for method in methods
         if applicable(experiment, method) and (experiment, setting, method, seed) not in done
     ]
+    with _progress_on_stderr(progress):
+        _run_pending(pending, settings, out_csv, progress, workers, client)
+    df = load_results(out_csv)
+    wanted = {(e, s) for e, s in pairs}
+    sel = [
+        (e, s) in wanted and m in methods and int(sd) in seeds
+        for e, s, m, sd in df[list(_KEY)].itertuples(index=False)
+    ]
+    return df[sel].reset_index(drop=True)
+
+
+def _run_pending(
+    pending: list[_Key], settings: Settings, out_csv: Path, progress: bool, workers: int | None, client: Any
+) -> None:
+    """Fit and score the pending rows serially, on a local Dask cluster or on ``client``."""
     if client is not None:
         _run_on_client(client, pending, settings, out_csv, progress)
     elif workers is not None and workers > 1:
@@ -145,8 +185,9 @@ def run_paper(
                 _run_on_client(own, pending, settings, out_csv, progress)
     else:
         env, env_of = None, None
-        for key in pending:
+        for i, key in enumerate(pending, start=1):
             experiment, setting, method, seed = key
+            _LOG.info("row %d/%d: %s %s %s seed %d", i, len(pending), experiment, setting, method, seed)
             if env_of != (experiment, setting, seed):  # one environment for the methods of a seed
                 env_of = (experiment, setting, seed)
                 env = make_environment(experiment, setting, seed, settings)
@@ -155,13 +196,6 @@ def run_paper(
             except Exception as exc:
                 raise _row_failed(key, exc, out_csv) from exc
             _finish_row(out_csv, key, row, fit, progress)
-    df = load_results(out_csv)
-    wanted = {(e, s) for e, s in pairs}
-    sel = [
-        (e, s) in wanted and m in methods and int(sd) in seeds
-        for e, s, m, sd in df[list(_KEY)].itertuples(index=False)
-    ]
-    return df[sel].reset_index(drop=True)
 
 
 def _fit_row(method_fn: Callable, key: _Key, settings: Settings, env: Any = None) -> tuple[dict, MethodFit]:
@@ -192,7 +226,7 @@ def _row_task(method_fn: Callable, key: _Key, settings: Settings) -> tuple[dict,
 
 def _finish_row(out_csv: Path, key: _Key, row: dict, fit: MethodFit, progress: bool) -> None:
     """Save the row's params, append the row to the CSV and print its progress line."""
-    _save_params(params_path(out_csv, key), fit)
+    save_params(params_path(out_csv, key), fit)
     _append_row(out_csv, row)
     if progress:
         experiment, setting, method, seed = key
@@ -215,6 +249,7 @@ def _run_on_client(
         return
     from dask.distributed import as_completed
 
+    _LOG.info("submitted %d rows to Dask; each prints its line as it finishes", len(pending))
     # the method functions are looked up here, so a task runs what this process calls the method
     futures = {
         client.submit(_row_task, METHOD_FUNCTIONS[key[2]], key, settings, pure=False): key for key in pending

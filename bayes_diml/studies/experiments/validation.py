@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
+import io
+import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from bayes_diml.data import Trajectories
 from bayes_diml.environments import Environment
+from bayes_diml.files import array_digest, write_atomic
 from bayes_diml.likelihood import log_likelihood
 from bayes_diml.models import Priors
 from bayes_diml.studies.experiments.fitting import MethodFit, _fit, _map_fit, _network, _prior_fit
@@ -36,6 +39,8 @@ __all__ = [
     "fit_diml_early",
 ]
 
+_LOG = logging.getLogger(__name__)  # progress of a row's candidates (run_paper shows it)
+
 
 def _held_out(
     env: Environment, settings: Settings, seed: int, fits: dict[str, Callable[..., MethodFit]]
@@ -48,19 +53,31 @@ def _held_out(
     fit_part, val_part = env.train.split(settings.validation_fraction, seed=int(seed))
     sub = env._replace(train=fit_part)
     digest = _row_digest(env, settings, seed, fit_part, val_part)
+    n_scored = int(val_part.n_scored)
+    _LOG.info(
+        "%s seed %d: validation of %d candidates, fitted on %d episodes, scored on %d",
+        env.name, int(seed), len(fits), fit_part.n_episodes, val_part.n_episodes,
+    )  # fmt: skip
     per_episode = {}
-    for label, fit_on in fits.items():
+    for i, (label, fit_on) in enumerate(fits.items(), start=1):
         path = _cache_path(settings, env, seed, label, digest)
         if path is not None and path.exists():
             with np.load(path) as saved:
                 per_episode[label] = saved["per_episode"]
+            _LOG.info("  candidate %d/%d %s: read from %s", i, len(fits), label, path)
             continue
+        t0 = time.perf_counter()
         fit = fit_on(env=sub)
         per_step = log_likelihood(fit.mechanism, fit.params, env.learner, val_part, per_step=True)
         per_episode[label] = np.asarray(per_step, dtype=np.float64).sum(axis=(1, 2))
+        _LOG.info(
+            "  candidate %d/%d %s: held-out log-likelihood %.6f per action (fit %.0f s)",
+            i, len(fits), label, per_episode[label].sum() / n_scored, time.perf_counter() - t0,
+        )  # fmt: skip
         if path is not None:
-            _save_atomically(path, per_episode[label])
-    return per_episode, int(val_part.n_scored)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, _npz_bytes(per_episode=per_episode[label]))
+    return per_episode, n_scored
 
 
 def _row_digest(env: Environment, settings: Settings, seed: int, *parts: Trajectories) -> str:
@@ -69,17 +86,24 @@ def _row_digest(env: Environment, settings: Settings, seed: int, *parts: Traject
     The settings (without ``validation_cache``), the seed, the experiment, the learner's
     parameters and every array of the fitting and validation episodes.
     """
-    h = hashlib.sha256()
-    h.update(repr((settings.replace(validation_cache=None), int(seed), env.name)).encode())
-    h.update(repr(jax.tree_util.tree_structure(env.learner)).encode())
-    for leaf in jax.tree_util.tree_leaves(env.learner):
-        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    arrays = [*jax.tree_util.tree_leaves(env.learner)]
     for part in parts:
-        for arr in (part.actions, part.lengths, part.payoffs):
-            if arr is not None:
-                h.update(repr(np.shape(arr)).encode())
-                h.update(np.ascontiguousarray(np.asarray(arr)).tobytes())
-    return h.hexdigest()
+        arrays += [part.actions, part.lengths, part.payoffs]
+    described = repr(
+        (
+            settings.replace(validation_cache=None),
+            int(seed),
+            env.name,
+            jax.tree_util.tree_structure(env.learner),
+        )
+    )
+    return hashlib.sha256(described.encode() + array_digest(*arrays).encode()).hexdigest()
+
+
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def _cache_path(settings: Settings, env: Environment, seed: int, label: str, digest: str) -> Path | None:
@@ -88,14 +112,6 @@ def _cache_path(settings: Settings, env: Environment, seed: int, label: str, dig
         return None
     n = env.train.n_agents
     return Path(settings.validation_cache) / f"{env.name}_n{n}_seed{int(seed)}_{label}_{digest[:16]}.npz"
-
-
-def _save_atomically(path: Path, per_episode: np.ndarray) -> None:
-    """Write ``per_episode`` to ``path`` through a temporary file, so a killed run leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, per_episode=per_episode)
-    os.replace(tmp, path)
 
 
 def _scale_label(scale: float | None) -> str:
@@ -131,7 +147,9 @@ def fit_diml_val(env: Environment, settings: Settings, seed: int) -> MethodFit:
     """
     scores = validation_scores(env, settings, seed)
     by_label = {_scale_label(s): s for s in settings.prior_scale_grid}
-    scale = by_label[max(scores, key=scores.get)]
+    chosen = max(scores, key=scores.get)
+    scale = by_label[chosen]
+    _LOG.info("%s seed %d: chose sd %s; refitting on all training episodes", env.name, int(seed), chosen)
     fit = _prior_fit(env, settings, seed, "constant", scale)
     info = {
         **fit.info,
@@ -223,7 +241,9 @@ def fit_diml_prior_val(env: Environment, settings: Settings, seed: int) -> Metho
     """
     scores = prior_validation_scores(env, settings, seed)
     by_label = {_candidate_label(ws, sc): (ws, sc) for ws, sc in settings.prior_candidates}
-    weight_scaling, scale = by_label[choose_prior(scores, settings.prior_val_threshold_se)]
+    chosen = choose_prior(scores, settings.prior_val_threshold_se)
+    weight_scaling, scale = by_label[chosen]
+    _LOG.info("%s seed %d: chose %s; refitting on all training episodes", env.name, int(seed), chosen)
     fit = _prior_fit(env, settings, seed, weight_scaling, scale)
     info = {
         **fit.info,
@@ -269,6 +289,7 @@ def fit_diml_early(env: Environment, settings: Settings, seed: int) -> MethodFit
         patience=int(settings.early_patience),
     )
     chosen = int(post.info["map_steps"])
+    _LOG.info("%s seed %d: chose %d steps; refitting on all training episodes", env.name, int(seed), chosen)
     refit = _map_fit(
         env,
         settings.replace(map_steps=chosen, map_steps_e7=chosen, fan_in_polish_e7=0),

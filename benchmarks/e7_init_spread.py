@@ -10,8 +10,9 @@ saved under ``benchmarks/results/e7_init_spread_params/`` as it finishes (a reru
 the 20,000 test contexts of ``diml_mse`` (same sampling, ``Settings.metric_seed``) the script
 reports each fit's diff_mse, the diff_mse of the fits' mean payoff difference (an ensemble of
 MAPs; never above the fits' mean diff_mse, by convexity) and the mean squared difference between
-two fits' payoff differences (the part of the error that a change of start moves). Prints a
-table and writes ``benchmarks/results/e7_init_spread.json``.
+two fits' payoff differences (the part of the error that a change of start moves), with each
+fit's log joint and convergence flag. Prints a line per seed and writes
+``benchmarks/results/e7_init_spread.json``.
 """
 
 from __future__ import annotations
@@ -75,8 +76,11 @@ def main(argv: list[str] | None = None) -> None:
         env = X.make_environment("e7", args.setting, seed, settings)
         family = SymmetricCount(env.mechanism.n_agents, env.mechanism.n_choices)
         row = X.params_path(args.csv, ("e7", args.setting, "diml", seed))
-        fits = [saved_params(family, X.load_params(row))]
-        seconds = [float("nan")]
+        saved = X.load_params(row)
+        fits = [saved_params(family, saved)]
+        seconds = [None]  # the row's fit time is in the CSV (fit_seconds)
+        log_joint = [float(saved["info.log_joint"])]
+        converged = [bool(saved["info.converged"])]
         for j in range(1, args.starts + 1):
             path = params_dir / f"e7_{args.setting}_diml_seed{seed}_start{j}.npz"
             if not path.exists():
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
             saved = X.load_params(path)
             fits.append(saved_params(family, saved))
             seconds.append(float(saved["info.fit_seconds"]))
+            log_joint.append(float(saved["info.log_joint"]))
+            converged.append(bool(saved["info.converged"]))
         ja, jb, agent = test_contexts(env.test, settings.diff_samples, settings.metric_seed)
         truth = differences(env.mechanism, env.params, ja, jb, agent)
         each = np.stack([differences(family, f, ja, jb, agent) for f in fits])  # [starts + 1, S]
@@ -99,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
             "diff_mse_ensemble": ensemble,
             "ensemble_over_mean": ensemble / float(mse.mean()),
             "start_spread": spread,
+            "log_joint_each": log_joint,
+            "converged_each": converged,
             "fit_seconds": seconds,
         }
         records.append(record)
@@ -106,7 +114,9 @@ def main(argv: list[str] | None = None) -> None:
             f"e7 {args.setting} seed {seed}: diff_mse per start "
             + ", ".join(f"{v:.3e}" for v in mse)
             + f"; ensemble {ensemble:.3e} ({record['ensemble_over_mean']:.2f}x their mean); "
-            f"mean sq. difference between starts {spread:.3e}",
+            f"mean sq. difference between starts {spread:.3e}; log joint "
+            + ", ".join(f"{v:.1f}" for v in log_joint)
+            + f"; converged {converged}",
             flush=True,
         )
     args.out.write_text(json.dumps({"rows": records}, indent=1) + "\n")

@@ -21,7 +21,14 @@ from .data import Trajectories
 from .mechanisms.base import agent_payoffs, joint_profiles
 from .simulation import simulate_compiled
 
-__all__ = ["payoff_differences", "diff_mse", "cfkl_params", "joint_action_histogram", "kl_divergence"]
+__all__ = [
+    "payoff_differences",
+    "diff_mse",
+    "diff_mse_contexts",
+    "cfkl_params",
+    "joint_action_histogram",
+    "kl_divergence",
+]
 
 
 def _n_actions(mechanism: Any, n_actions) -> tuple[int, ...]:
@@ -94,21 +101,15 @@ def agent_payoff_differences(
     return realised - mean
 
 
-def diff_mse(
-    true_mechanism: Any,
-    true_params: Any,
-    fitted_mechanism: Any,
-    fitted_params: Any,
-    data: Trajectories,
-    *,
-    n_samples: int = 20_000,
-    seed: int = 0,
-) -> float:
-    """Payoff-difference MSE on contexts from ``data`` (the test episodes).
+def diff_mse_contexts(
+    data: Trajectories, n_samples: int = 20_000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the contexts :func:`diff_mse` scores: joint actions with agent i's action at a and at a'.
 
-    Samples ``n_samples`` contexts (episode m, step t < L_m - 1, agent i) uniformly and
-    actions ``a, a'`` uniform in agent i's actions; returns the mean over samples of
-    ``((u_i(a, a_-i) - u_i(a', a_-i)) - (u^_i(a, a_-i) - u^_i(a', a_-i)))^2``.
+    Samples ``n_samples`` contexts (episode m, step t < L_m - 1, agent i) uniformly from ``data``
+    and ``a, a'`` uniform in agent i's actions. Returns ``(joint_a, joint_b, agent)``:
+    ``int[S, n], int[S, n], int[S]``; ``u_i(joint_a) - u_i(joint_b)`` is the payoff difference
+    that :func:`diff_mse` compares. The same ``seed`` gives the same contexts.
     """
     if not isinstance(data, Trajectories):
         raise TypeError(f"data must be Trajectories; got {type(data).__name__}.")
@@ -128,12 +129,33 @@ def diff_mse(
     ja, jb = joint.copy(), joint.copy()
     rows = np.arange(n_samples)
     ja[rows, i], jb[rows, i] = a, b
+    return ja, jb, i
+
+
+def diff_mse(
+    true_mechanism: Any,
+    true_params: Any,
+    fitted_mechanism: Any,
+    fitted_params: Any,
+    data: Trajectories,
+    *,
+    n_samples: int = 20_000,
+    seed: int = 0,
+) -> float:
+    """Payoff-difference MSE on contexts from ``data`` (the test episodes).
+
+    Samples ``n_samples`` contexts (episode m, step t < L_m - 1, agent i) uniformly and
+    actions ``a, a'`` uniform in agent i's actions; returns the mean over samples of
+    ``((u_i(a, a_-i) - u_i(a', a_-i)) - (u^_i(a, a_-i) - u^_i(a', a_-i)))^2``.
+    """
+    ja, jb, i = diff_mse_contexts(data, n_samples, seed)
     joints = jnp.asarray(np.concatenate([ja, jb]))
     agents = jnp.asarray(np.concatenate([i, i]))
     true = np.asarray(agent_payoffs(true_mechanism, true_params, joints, agents), dtype=np.float64)
     fit = np.asarray(agent_payoffs(fitted_mechanism, fitted_params, joints, agents), dtype=np.float64)
-    d_true = true[:n_samples] - true[n_samples:]
-    d_fit = fit[:n_samples] - fit[n_samples:]
+    S = len(i)
+    d_true = true[:S] - true[S:]
+    d_fit = fit[:S] - fit[S:]
     return float(np.mean((d_true - d_fit) ** 2))
 
 

@@ -7,11 +7,11 @@ Usage (from the repository root)::
 For each seed, the ``diml`` row of ``docs/results/results.csv`` (saved params) is start 0; ``--starts``
 more fits of the same method on the same data use the init keys ``seed + 1000 j``. Each fit is
 saved under ``benchmarks/results/e7_init_spread_params/`` as it finishes (a rerun reads it). On
-the 20,000 test contexts of ``diml_mse`` (same sampling, ``Settings.metric_seed``) the script
-reports each fit's diff_mse, the diff_mse of the fits' mean payoff difference (an ensemble of
-MAPs; never above the fits' mean diff_mse, by convexity) and the mean squared difference between
-two fits' payoff differences (the part of the error that a change of start moves), with each
-fit's log joint and convergence flag. Prints a line per seed and writes
+the 20,000 test contexts of ``diff_mse`` (``metrics.diff_mse_contexts``, ``Settings.metric_seed``)
+the script reports each fit's diff_mse, the diff_mse of the fits' mean payoff difference (an
+ensemble of MAPs; never above the fits' mean diff_mse, by convexity) and the mean squared
+difference between two fits' payoff differences (the part of the error that a change of start
+moves), with each fit's log joint and convergence flag. Prints a line per seed and writes
 ``benchmarks/results/e7_init_spread.json``.
 """
 
@@ -26,29 +26,13 @@ import jax.numpy as jnp
 import numpy as np
 from rescore_cfkl import saved_params
 
+from bayes_diml import metrics
 from bayes_diml.mechanisms import SymmetricCount, agent_payoffs
 from bayes_diml.studies import experiments as X
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CSV = HERE.parent / "docs" / "results" / "results.csv"
 DEFAULT_OUT = HERE / "results" / "e7_init_spread.json"
-
-
-def test_contexts(data, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The contexts of ``metrics.diff_mse``: joints with a_i := a and a_i := b, and agent i."""
-    rng = np.random.default_rng(seed)
-    mm, tt = np.nonzero(data.scored_mask)
-    pick = rng.integers(0, mm.size, n_samples)
-    m, t = mm[pick], tt[pick]
-    i = rng.integers(0, data.n_agents, n_samples)
-    k = np.asarray(data.n_actions)[i]
-    a = (rng.random(n_samples) * k).astype(np.int64)
-    b = (rng.random(n_samples) * k).astype(np.int64)
-    joint = data.actions[m, t]
-    ja, jb = joint.copy(), joint.copy()
-    rows = np.arange(n_samples)
-    ja[rows, i], jb[rows, i] = a, b
-    return ja, jb, i
 
 
 def differences(mechanism, params, ja, jb, agent) -> np.ndarray:
@@ -92,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             seconds.append(float(saved["info.fit_seconds"]))
             log_joint.append(float(saved["info.log_joint"]))
             converged.append(bool(saved["info.converged"]))
-        ja, jb, agent = test_contexts(env.test, settings.diff_samples, settings.metric_seed)
+        ja, jb, agent = metrics.diff_mse_contexts(env.test, settings.diff_samples, settings.metric_seed)
         truth = differences(env.mechanism, env.params, ja, jb, agent)
         each = np.stack([differences(family, f, ja, jb, agent) for f in fits])  # [starts + 1, S]
         mse = ((each - truth) ** 2).mean(axis=1)

@@ -199,6 +199,35 @@ def _exact_diff_mse(true, fitted, data, *, steps="scored", pairs="all", per_epis
     return mean, float(weights @ values**2 - mean**2)
 
 
+def test_diff_mse_contexts_are_the_ones_diff_mse_scores(diff_case):
+    """Each context is an observed scored step with only agent i's action replaced, and diff_mse
+    is the mean squared payoff-difference error over exactly these contexts (a literal check)."""
+    true, fitted, data = diff_case
+    ja, jb, agent = metrics.diff_mse_contexts(data, n_samples=500, seed=3)
+    assert ja.shape == jb.shape == (500, data.n_agents) and agent.shape == (500,)
+    k = np.asarray(DIFF_K)[agent]
+    assert np.all((ja[np.arange(500), agent] < k) & (jb[np.arange(500), agent] < k))
+    observed = {
+        tuple(int(v) for v in data.actions[m, t])
+        for m in range(data.n_episodes)
+        for t in range(int(data.lengths[m]) - 1)  # scored steps only
+    }
+    for row_a, row_b, i in zip(ja, jb, agent, strict=True):
+        others = np.delete(row_a, i)
+        assert np.array_equal(others, np.delete(row_b, i))
+        assert any(np.array_equal(others, np.delete(np.array(o), i)) for o in observed)
+    d = np.array([(true[tuple(a)][i] - true[tuple(b)][i]) - (fitted[tuple(a)][i] - fitted[tuple(b)][i])
+                  for a, b, i in zip(ja, jb, agent, strict=True)])  # fmt: skip
+    mech, params = _tabular(true)
+    mech_f, params_f = _tabular(fitted)
+    got = metrics.diff_mse(mech, params, mech_f, params_f, data, n_samples=500, seed=3)
+    assert got == pytest.approx(float(np.mean(d**2)), rel=1e-5)  # float32 payoffs
+    again = metrics.diff_mse_contexts(data, n_samples=500, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip((ja, jb, agent), again, strict=True))
+    other = metrics.diff_mse_contexts(data, n_samples=500, seed=4)
+    assert not np.array_equal(other[0], ja)
+
+
 def test_diff_mse_zero_for_identical(diff_case):
     true, _, data = diff_case
     mech, params = _tabular(true)

@@ -494,8 +494,11 @@ def test_save_params_round_trips_through_load_params(tmp_path):
     assert not any(k.startswith("learner.") for k in saved)
 
 
-def test_run_paper_passes_progress_to_each_fit(tmp_path, monkeypatch):
-    """A serial run's fits show their own progress bars exactly when the run shows progress."""
+def test_run_paper_passes_progress_to_each_fit(tmp_path, monkeypatch, caplog):
+    """A serial run's fits show their own progress bars exactly when the run shows progress,
+    also where the application's logging shows INFO records."""
+    import logging
+
     from bayes_diml.studies.experiments import fitting
 
     seen = []
@@ -508,4 +511,10 @@ def test_run_paper_passes_progress_to_each_fit(tmp_path, monkeypatch):
     for i, progress in enumerate((True, False)):
         with pytest.raises(X.RowFailed):
             X.run_paper(["e2"], [0], ["diml"], tmp_path / f"{i}.csv", quick=True, progress=progress)
-    assert seen == [True, False]
+    caplog.set_level(logging.INFO)  # the root logger shows INFO
+    caplog.clear()
+    with pytest.raises(X.RowFailed):
+        X.run_paper(["e2"], [0], ["diml"], tmp_path / "2.csv", quick=True, progress=False)
+    assert seen == [True, False, False]
+    assert not [r for r in caplog.records if r.name.startswith("bayes_diml.studies")]
+    assert logging.getLogger("bayes_diml.studies.experiments").level == logging.NOTSET

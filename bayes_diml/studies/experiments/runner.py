@@ -60,15 +60,17 @@ _LOG = logging.getLogger("bayes_diml.studies.experiments")  # the suite's progre
 
 @contextlib.contextmanager
 def _progress_on_stderr(show: bool) -> Iterator[None]:
-    """Show the suite's INFO messages on stderr while the block runs (nothing when ``show`` is False)."""
-    if not show:
-        yield
-        return
+    """Show the suite's INFO messages on stderr while the block runs; with ``show`` False, silence them.
+
+    Silenced means below WARNING for the block, even where the application's own logging
+    configuration shows INFO, so that ``progress=False`` also keeps the fits' progress bars off.
+    """
+    level = _LOG.level
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", datefmt="%H:%M:%S"))
-    level = _LOG.level
-    _LOG.addHandler(handler)
-    _LOG.setLevel(logging.INFO)
+    if show:
+        _LOG.addHandler(handler)
+    _LOG.setLevel(logging.INFO if show else logging.WARNING)
     try:
         yield
     finally:

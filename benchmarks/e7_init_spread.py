@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/e7_init_spread.py [--setting 300x40] [--seeds 0 1] [--starts 1]
+    python benchmarks/e7_init_spread.py [--setting 300x40] [--seeds 0 1 2] [--starts 1]
 
 For each seed, the ``diml`` row of ``docs/results/results.csv`` (saved params) is start 0; ``--starts``
 more fits of the same method on the same data use the init keys ``seed + 1000 j``. Each fit is
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     p.add_argument("--setting", default="300x40")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--starts", type=int, default=1, help="fits besides the saved diml row")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)

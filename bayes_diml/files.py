@@ -22,14 +22,20 @@ def array_digest(*arrays: Any) -> str:
 
     Two calls agree exactly when the arrays have equal dtypes, shapes and values (C order), so
     ``int32`` and ``int64`` copies of the same actions differ. ``None`` is hashed as a marker of
-    its own, so ``(x, None)`` and ``(x,)`` differ too.
+    its own, so ``(x, None)`` and ``(x,)`` differ too. Object arrays raise TypeError (their bytes
+    are addresses, which differ between processes).
     """
     h = hashlib.sha256()
-    for a in arrays:
+    for k, a in enumerate(arrays):
         if a is None:
             h.update(b"None;")
             continue
         a = np.ascontiguousarray(np.asarray(a))
+        if a.dtype.hasobject:  # its bytes are memory addresses: a different digest in every process
+            raise TypeError(
+                f"array_digest hashes numeric, boolean or string arrays; argument {k} has dtype object "
+                "(convert it first, e.g. np.asarray(x, dtype=float))."
+            )
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()

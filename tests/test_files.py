@@ -41,6 +41,12 @@ def test_array_digest_tells_apart_dtype_shape_values_order_and_none():
     assert array_digest(x, None) == array_digest(x, None)
 
 
+def test_array_digest_refuses_object_arrays_by_name():
+    with pytest.raises(TypeError, match="argument 1 has dtype object"):
+        array_digest(np.arange(3), np.array([1, "a", None], dtype=object))
+    assert array_digest(np.array(["infer"])) == array_digest(np.array(["infer"]))  # strings are fine
+
+
 def test_write_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "state.npz"
     write_atomic(path, b"old")

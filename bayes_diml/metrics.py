@@ -25,6 +25,7 @@ __all__ = [
     "payoff_differences",
     "diff_mse",
     "diff_mse_contexts",
+    "context_payoff_differences",
     "cfkl_params",
     "joint_action_histogram",
     "kl_divergence",
@@ -116,7 +117,9 @@ def diff_mse_contexts(
     rng = np.random.default_rng(seed)
     mm, tt = np.nonzero(data.scored_mask)  # t < L_m - 1
     if mm.size == 0:
-        raise ValueError("diff_mse needs at least one episode of length >= 2 to sample contexts from.")
+        raise ValueError(
+            "diff_mse_contexts needs at least one episode of length >= 2 to sample contexts from."
+        )
     if int(n_samples) < 1:
         raise ValueError(f"n_samples must be >= 1; got {n_samples}.")
     pick = rng.integers(0, mm.size, n_samples)
@@ -149,14 +152,29 @@ def diff_mse(
     ``((u_i(a, a_-i) - u_i(a', a_-i)) - (u^_i(a, a_-i) - u^_i(a', a_-i)))^2``.
     """
     ja, jb, i = diff_mse_contexts(data, n_samples, seed)
-    joints = jnp.asarray(np.concatenate([ja, jb]))
-    agents = jnp.asarray(np.concatenate([i, i]))
-    true = np.asarray(agent_payoffs(true_mechanism, true_params, joints, agents), dtype=np.float64)
-    fit = np.asarray(agent_payoffs(fitted_mechanism, fitted_params, joints, agents), dtype=np.float64)
-    S = len(i)
-    d_true = true[:S] - true[S:]
-    d_fit = fit[:S] - fit[S:]
+    d_true = context_payoff_differences(true_mechanism, true_params, ja, jb, i)
+    d_fit = context_payoff_differences(fitted_mechanism, fitted_params, ja, jb, i)
     return float(np.mean((d_true - d_fit) ** 2))
+
+
+def context_payoff_differences(
+    mechanism: Any, params: Any, joint_a: np.ndarray, joint_b: np.ndarray, agent: np.ndarray
+) -> np.ndarray:
+    """Return ``u_i(joint_a) - u_i(joint_b)`` at each context: float64[S].
+
+    ``joint_a, joint_b: int[S, n]`` and ``agent: int[S]`` as :func:`diff_mse_contexts` returns
+    them; the payoffs of both joint actions come from one batched mechanism call.
+    """
+    joint_a, joint_b, agent = np.asarray(joint_a), np.asarray(joint_b), np.asarray(agent)
+    if joint_a.shape != joint_b.shape or joint_a.ndim != 2 or agent.shape != joint_a.shape[:1]:
+        raise ValueError(
+            "context_payoff_differences needs joint_a and joint_b of one shape int[S, n] and agent int[S]; "
+            f"got {joint_a.shape}, {joint_b.shape} and {agent.shape}."
+        )
+    joints = jnp.asarray(np.concatenate([joint_a, joint_b]))
+    agents = jnp.asarray(np.concatenate([agent, agent]))
+    pay = np.asarray(agent_payoffs(mechanism, params, joints, agents), dtype=np.float64)
+    return pay[: len(agent)] - pay[len(agent) :]
 
 
 def _count_vector_hash(count_vectors: np.ndarray, buckets: int) -> np.ndarray:

@@ -22,25 +22,16 @@ import json
 import time
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 from rescore_cfkl import saved_params
 
 from bayes_diml import metrics
-from bayes_diml.mechanisms import SymmetricCount, agent_payoffs
+from bayes_diml.mechanisms import SymmetricCount
 from bayes_diml.studies import experiments as X
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CSV = HERE.parent / "docs" / "results" / "results.csv"
 DEFAULT_OUT = HERE / "results" / "e7_init_spread.json"
-
-
-def differences(mechanism, params, ja, jb, agent) -> np.ndarray:
-    """``u_i(a, a_-i) - u_i(b, a_-i)`` at each context: float64[S]."""
-    joints = jnp.asarray(np.concatenate([ja, jb]))
-    agents = jnp.asarray(np.concatenate([agent, agent]))
-    pay = np.asarray(agent_payoffs(mechanism, params, joints, agents), dtype=np.float64)
-    return pay[: len(agent)] - pay[len(agent) :]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,8 +68,10 @@ def main(argv: list[str] | None = None) -> None:
             log_joint.append(float(saved["info.log_joint"]))
             converged.append(bool(saved["info.converged"]))
         ja, jb, agent = metrics.diff_mse_contexts(env.test, settings.diff_samples, settings.metric_seed)
-        truth = differences(env.mechanism, env.params, ja, jb, agent)
-        each = np.stack([differences(family, f, ja, jb, agent) for f in fits])  # [starts + 1, S]
+        truth = metrics.context_payoff_differences(env.mechanism, env.params, ja, jb, agent)
+        each = np.stack(
+            [metrics.context_payoff_differences(family, f, ja, jb, agent) for f in fits]
+        )  # [starts + 1, S]
         mse = ((each - truth) ** 2).mean(axis=1)
         ensemble = float(((each.mean(axis=0) - truth) ** 2).mean())
         spread = float(np.mean([((each[0] - e) ** 2).mean() for e in each[1:]]))

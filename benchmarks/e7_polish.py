@@ -28,9 +28,9 @@ from bayes_diml.inference import MAPConfig
 from bayes_diml.inference.map import fit_map_spec
 from bayes_diml.inference.spec import ModelSpec
 from bayes_diml.mechanisms import SymmetricCount
-from bayes_diml.models import Priors, params_from_sites, sites_from_params
+from bayes_diml.models import params_from_sites, sites_from_params
 from bayes_diml.studies import experiments as X
-from bayes_diml.studies.experiments.fitting import MethodFit, _map_options, suite_prior
+from bayes_diml.studies.experiments.fitting import MethodFit, map_options, suite_prior, suite_priors
 from bayes_diml.studies.experiments.scoring import evaluate
 
 HERE = Path(__file__).resolve().parent
@@ -43,14 +43,12 @@ def polish(env, seed: int, saved: dict, settings: X.Settings) -> tuple[MethodFit
     """Run the L-BFGS phase of ``diml`` on E7 ``env`` from a saved Adam fit; return the fit and a record."""
     family = SymmetricCount(env.mechanism.n_agents, env.mechanism.n_choices)
     st, scale = suite_prior(env, settings)  # diml's prior and optimiser settings on E7
-    spec = ModelSpec.build(
-        env.train, family, env.learner, Priors(mechanism_scale=scale, weight_scaling=st.weight_scaling)
-    )
+    spec = ModelSpec.build(env.train, family, env.learner, suite_priors(st, scale))
     start = {
         k: jax.numpy.asarray(v) for k, v in sites_from_params(family, saved_params(family, saved)).items()
     }
     # the polish of fit_map_spec(MAPConfig(polish_steps=...)) with the suite's E7 options
-    options = _map_options(env, st)
+    options = map_options(env, st)
     config = MAPConfig(
         optimizer="lbfgs", num_steps=options["polish_steps"], num_restarts=1, chunk=options["chunk"]
     )

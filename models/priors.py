@@ -31,7 +31,7 @@ INFER_HIERARCHICAL = "infer_hierarchical"
 #: One value per subject (an episode: an hBayesDM ``subjID``) from a population prior, non-centred.
 INFER_SUBJECT = "infer_subject"
 #: How the prior sd of a network's weight matrices follows its shape (``Priors.weight_scaling``).
-WEIGHT_SCALINGS = ("constant", "fan_in")
+WEIGHT_SCALINGS = ("constant", "fan_in", "fan_in_bias")
 LEARNER_FIELDS = ("alpha", "beta", "eps")  # LogitQ's; other families: learner_fields(learner)
 #: Prior kind of every learner parameter of every family: Beta on the unit interval, else LogNormal.
 LEARNER_PRIOR_KINDS = {
@@ -72,7 +72,9 @@ class Priors:
         have sd ``mechanism_scale / sqrt(fan_in)`` (biases and embeddings keep
         ``mechanism_scale``), so every layer's pre-activations have prior sd of order
         ``mechanism_scale`` whatever the width: the prior regularises wide networks as much as
-        narrow ones.
+        narrow ones. ``"fan_in_bias"``: the same, and each layer's bias (site ``*.b`` beside
+        its ``*.w``) also has sd ``mechanism_scale / sqrt(fan_in)``: the scale family of
+        PyTorch's ``nn.Linear`` init (embeddings keep ``mechanism_scale``).
     alpha : (a, b)
         Beta(a, b) prior on the learning rate.
     beta : (loc, scale)

@@ -197,20 +197,31 @@ def free_from_table(mechanism: Tabular, table: Any) -> dict[str, np.ndarray]:
 
 
 def _site_scale(
-    mechanism: Any, name: str, scale: float, shape: tuple[int, ...] = (), scaling: str = "constant"
+    mechanism: Any,
+    name: str,
+    scale: float,
+    shape: tuple[int, ...] = (),
+    scaling: str = "constant",
+    shapes: dict[str, tuple[int, ...]] | None = None,
 ) -> float:
     """Return the prior sd of a mechanism site: ``scale``, or ``scale / sqrt(K_i)`` for a Tabular level.
 
     With that choice the full table of a ``Tabular(levels=True)`` has i.i.d. N(0, scale^2)
     entries: the centred part (isotropic in the sum-to-zero subspace) plus the mean over
     agent i's K_i own actions. With ``scaling="fan_in"`` a network weight matrix (a site
-    ``*.w`` of shape ``[fan_in, fan_out]``) has ``scale / sqrt(fan_in)``.
+    ``*.w`` of shape ``[fan_in, fan_out]``) has ``scale / sqrt(fan_in)``; with
+    ``"fan_in_bias"`` so does the bias ``*.b`` of that layer (its ``*.w`` shape is looked up in
+    ``shapes``, every site's shape).
     """
     if isinstance(mechanism, Tabular) and name.endswith("_level"):
         i = int(name[1 : -len("_level")])
         return scale / math.sqrt(mechanism.n_actions[i])
-    if scaling == "fan_in" and name.endswith(".w") and len(shape) == 2:
+    if scaling in ("fan_in", "fan_in_bias") and name.endswith(".w") and len(shape) == 2:
         return scale / math.sqrt(shape[0])
+    if scaling == "fan_in_bias" and name.endswith(".b") and shapes is not None:
+        weight = shapes.get(name[: -len(".b")] + ".w", ())
+        if len(weight) == 2:
+            return scale / math.sqrt(weight[0])
     return scale
 
 
@@ -245,14 +256,15 @@ def sample_mechanism(mechanism: Any, priors: Priors) -> Any:
 
     Every site has a Normal(0, ``priors.mechanism_scale``) prior (a Tabular level:
     ``scale / sqrt(K_i)``; with ``priors.weight_scaling == "fan_in"`` a weight matrix
-    ``float[fan_in, fan_out]``: ``scale / sqrt(fan_in)``), flat when the scale is None. Call
-    inside a NumPyro model.
+    ``float[fan_in, fan_out]``: ``scale / sqrt(fan_in)``, with ``"fan_in_bias"`` its layer's bias
+    too), flat when the scale is None. Call inside a NumPyro model.
     """
     scale = priors.mechanism_scale
     sites = {}
     if isinstance(mechanism, GroupedTabular):
         sites[GROUP_SCALE] = numpyro.sample(GROUP_SCALE, group_scale_distribution(mechanism))
-    for name, shape in mechanism_sites(mechanism).items():
+    shapes = mechanism_sites(mechanism)
+    for name, shape in shapes.items():
         if name == GROUP_SCALE:
             continue
         if name.endswith("_group") and isinstance(mechanism, GroupedTabular):  # non-centred deviations
@@ -262,7 +274,7 @@ def sample_mechanism(mechanism: Any, priors: Priors) -> Any:
         elif scale is None:
             d = dist.ImproperUniform(dist.constraints.real, (), shape)
         else:
-            sd = _site_scale(mechanism, name, float(scale), shape, priors.weight_scaling)
+            sd = _site_scale(mechanism, name, float(scale), shape, priors.weight_scaling, shapes)
             d = dist.Normal(0.0, sd).expand(shape).to_event(len(shape))
         sites[name] = numpyro.sample(name, d)
     params = params_from_sites(mechanism, sites)

@@ -151,7 +151,7 @@ def test_e7_network_fits_use_the_fan_in_prior_and_diml_constant_the_old_recipe(m
     seen = []
 
     def capture(env, settings, seed, mechanism, learner, prior_scale):
-        options = fitting._map_options(env, settings)
+        options = fitting.map_options(env, settings)
         seen.append((settings.weight_scaling, prior_scale, options["num_steps"], options["polish_steps"]))
         return "fit"
 
@@ -175,6 +175,7 @@ def test_e7_network_fits_use_the_fan_in_prior_and_diml_constant_the_old_recipe(m
     X.METHOD_FUNCTIONS["diml_constant"](e7, s, 0)
     X.METHOD_FUNCTIONS["diml"](e7, s.replace(e7_prior=None), 0)
     X.METHOD_FUNCTIONS["diml"](e7, s.replace(e7_prior=("fan_in", 2.0)), 0)
+    X.METHOD_FUNCTIONS["diml"](e7, s.replace(e7_prior=("fan_in_bias", 1.0)), 0)
     X.METHOD_FUNCTIONS["diml"](e7, s.replace(fan_in_polish_e7=0), 0)
     X.METHOD_FUNCTIONS["diml"](SimpleNamespace(name="e2", learner=e7.learner), s, 0)
     X.METHOD_FUNCTIONS["diml_fanin"](SimpleNamespace(name="e2", learner=e7.learner), s, 0)
@@ -182,6 +183,7 @@ def test_e7_network_fits_use_the_fan_in_prior_and_diml_constant_the_old_recipe(m
         ("constant", 0.3, 321, 0),
         ("constant", 0.3, 321, 0),
         ("fan_in", 2.0, 1234, 567),
+        ("fan_in_bias", 1.0, 1234, 567),  # biases too: the same fan-in recipe
         ("fan_in", 1.0, 1234, 0),
         ("constant", 0.3, s.map_steps, 0),
         ("fan_in", 1.0, s.map_steps, 0),  # E1-E3 are never polished
@@ -474,6 +476,36 @@ def test_run_paper_shows_the_progress_of_a_row_and_its_candidates(env_e2, tmp_pa
     assert capsys.readouterr().err == ""
     logger = logging.getLogger("bayes_diml.studies.experiments")
     assert logger.handlers == [] and logger.level == logging.NOTSET  # nothing left behind
+
+
+def test_run_paper_progress_shows_once_where_the_application_logs_to_stderr(tmp_path, monkeypatch, capsys):
+    """With ``logging.basicConfig()``-style root handler on stderr the suite adds no handler of its
+    own, so each line shows once, in the application's format; without one it adds its own."""
+    import logging
+    import sys
+
+    from bayes_diml.studies.experiments import fitting
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("stop after the row's first line")
+
+    monkeypatch.setattr(fitting, "fit", stop)
+    root = logging.getLogger()
+    app = logging.StreamHandler(sys.stderr)
+    app.setFormatter(logging.Formatter("APP %(message)s"))
+    root.addHandler(app)
+    try:
+        with pytest.raises(X.RowFailed):
+            X.run_paper(["e2"], [0], ["diml"], tmp_path / "a.csv", quick=True, progress=True)
+    finally:
+        root.removeHandler(app)
+    err = capsys.readouterr().err
+    assert err.count("row 1/1: e2 4x5 diml seed 0") == 1 and "APP row 1/1" in err
+    with pytest.raises(X.RowFailed):  # negative control: no application handler, the suite's own
+        X.run_paper(["e2"], [0], ["diml"], tmp_path / "b.csv", quick=True, progress=True)
+    err = capsys.readouterr().err
+    assert err.count("row 1/1: e2 4x5 diml seed 0") == 1 and "APP" not in err
+    assert logging.getLogger("bayes_diml.studies.experiments").handlers == []
 
 
 def test_save_params_round_trips_through_load_params(tmp_path):

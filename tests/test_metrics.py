@@ -228,6 +228,21 @@ def test_diff_mse_contexts_are_the_ones_diff_mse_scores(diff_case):
     assert not np.array_equal(other[0], ja)
 
 
+def test_context_payoff_differences_literal_and_bad_shapes(diff_case):
+    """Each entry is u_i(joint_a) - u_i(joint_b) read off the payoff table; mismatched shapes raise."""
+    true, _, data = diff_case
+    ja, jb, agent = metrics.diff_mse_contexts(data, n_samples=200, seed=5)
+    mech, params = _tabular(true)
+    got = metrics.context_payoff_differences(mech, params, ja, jb, agent)
+    want = np.array([true[tuple(a)][i] - true[tuple(b)][i] for a, b, i in zip(ja, jb, agent, strict=True)])
+    assert got.dtype == np.float64 and got.shape == (200,)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)  # float32 payoffs
+    with pytest.raises(ValueError, match="joint_a and joint_b of one shape"):
+        metrics.context_payoff_differences(mech, params, ja, jb[:-1], agent)
+    with pytest.raises(ValueError, match="agent int"):
+        metrics.context_payoff_differences(mech, params, ja, jb, agent[:-1])
+
+
 def test_diff_mse_zero_for_identical(diff_case):
     true, _, data = diff_case
     mech, params = _tabular(true)

@@ -56,13 +56,35 @@ def test_fan_in_log_prior_is_the_sum_of_the_layers_normals():
     assert math.isclose(got, want, rel_tol=1e-5)
 
 
+@pytest.mark.parametrize("mech", [SymmetricCount(5, 3, width=16), NeuralJoint((2, 3), width=8)])
+def test_fan_in_bias_scales_each_layers_bias_by_its_weights_fan_in(mech):
+    shapes = mechanism_sites(mech)
+    both = _site_sds(mech, Priors(mechanism_scale=SCALE, weight_scaling="fan_in_bias"))
+    weights = _site_sds(mech, Priors(mechanism_scale=SCALE, weight_scaling="fan_in"))
+    biases = [k for k in shapes if k.endswith(".b")]
+    assert biases  # the networks have biased layers
+    for name in shapes:
+        if name.endswith(".b"):
+            fan_in = shapes[name[:-2] + ".w"][0]
+            assert math.isclose(both[name], SCALE / math.sqrt(fan_in), rel_tol=1e-6), name
+            assert math.isclose(weights[name], SCALE, rel_tol=1e-6)  # "fan_in" keeps biases at scale
+        else:  # weight matrices as under "fan_in"; embeddings keep the scale
+            assert math.isclose(both[name], weights[name], rel_tol=1e-6), name
+    assert all(both[k] < weights[k] for k in biases)  # negative control: the rules differ on biases
+
+
+def test_fan_in_bias_leaves_tables_alone():
+    mech = Tabular((2, 3))
+    assert _site_sds(mech, Priors(weight_scaling="fan_in_bias")) == _site_sds(mech, Priors())
+
+
 def test_fan_in_leaves_tables_alone():
     mech = Tabular((2, 3))
     assert _site_sds(mech, Priors(weight_scaling="fan_in")) == _site_sds(mech, Priors())
 
 
 def test_bad_weight_scaling_names_the_choices():
-    with pytest.raises(ValueError, match="weight_scaling must be one of 'constant', 'fan_in'"):
+    with pytest.raises(ValueError, match="weight_scaling must be one of 'constant', 'fan_in', 'fan_in_bias'"):
         Priors(weight_scaling="he")
     assert Priors.from_dict(Priors(weight_scaling="fan_in").to_dict()).weight_scaling == "fan_in"
     old = Priors().to_dict()

@@ -55,11 +55,15 @@ def _network(env: Environment) -> Any:
     return NeuralJoint(env.data.n_actions)
 
 
-def _map_options(env: Environment, settings: Settings) -> dict[str, Any]:
-    """Return the MAP optimiser settings of a suite fit (E7 fits under a fan-in prior are polished)."""
+def map_options(env: Environment, settings: Settings) -> dict[str, Any]:
+    """Return the MAP optimiser settings of a suite fit on ``env``: ``MAPConfig`` keyword arguments.
+
+    ``num_steps`` Adam steps (E7: ``map_steps_e7``), one start, chunks of at most 100 steps, and
+    on E7 under a fan-in prior up to ``fan_in_polish_e7`` L-BFGS steps that polish Adam's endpoint.
+    """
     e7 = env.name == "e7"
     steps = settings.map_steps_e7 if e7 else settings.map_steps
-    polish = settings.fan_in_polish_e7 if e7 and settings.weight_scaling == "fan_in" else 0
+    polish = settings.fan_in_polish_e7 if e7 and settings.weight_scaling != "constant" else 0
     return {
         "num_steps": int(steps),
         "learning_rate": float(settings.map_learning_rate),
@@ -69,9 +73,14 @@ def _map_options(env: Environment, settings: Settings) -> dict[str, Any]:
     }
 
 
+def suite_priors(settings: Settings, scale: float | None) -> Priors:
+    """Return the suite's prior: sd ``scale`` on the mechanism weights, ``settings.weight_scaling``."""
+    return Priors(mechanism_scale=scale, weight_scaling=settings.weight_scaling)
+
+
 def _init_map(env: Environment, settings: Settings) -> Any:
     """Return the MAP start of SVI and NUTS: the ``diml`` optimiser settings (None for a prior start)."""
-    return MAPConfig(**_map_options(env, settings)) if settings.bayes_init == "map" else None
+    return MAPConfig(**map_options(env, settings)) if settings.bayes_init == "map" else None
 
 
 def _fit(env: Environment, mechanism: Any, learner: Any, method: str, seed: int, priors: Any, **options):
@@ -100,8 +109,8 @@ def _map_fit(env, settings, seed, mechanism, learner, prior_scale) -> MethodFit:
         learner,
         "map",
         seed,
-        Priors(mechanism_scale=prior_scale, weight_scaling=settings.weight_scaling),
-        **_map_options(env, settings),
+        suite_priors(settings, prior_scale),
+        **map_options(env, settings),
     )
     fitted_learner = None
     if any(isinstance(getattr(learner, f), str) for f in parameter_names(learner)):
@@ -118,9 +127,9 @@ def _with_weight_scaling(settings: Settings, weight_scaling: str) -> Settings:
     """Return ``settings`` fitting under ``weight_scaling``, with that prior's E7 step count.
 
     ``"constant"`` keeps ``map_steps_e7`` (the budget that acts as early stopping for it),
-    ``"fan_in"`` runs ``fan_in_steps_e7``.
+    the fan-in priors (``"fan_in"``, ``"fan_in_bias"``) run ``fan_in_steps_e7``.
     """
-    steps_e7 = settings.fan_in_steps_e7 if weight_scaling == "fan_in" else settings.map_steps_e7
+    steps_e7 = settings.fan_in_steps_e7 if weight_scaling != "constant" else settings.map_steps_e7
     return dataclasses.replace(settings, weight_scaling=weight_scaling, map_steps_e7=steps_e7)
 
 

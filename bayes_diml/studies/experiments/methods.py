@@ -20,6 +20,7 @@ from bayes_diml.studies.experiments.fitting import (
     _posterior_fit,
     _prior_fit,
     suite_prior,
+    suite_priors,
 )
 from bayes_diml.studies.experiments.settings import Settings
 from bayes_diml.studies.experiments.validation import fit_diml_early, fit_diml_prior_val, fit_diml_val
@@ -113,7 +114,7 @@ def fit_svi(env: Environment, settings: Settings, seed: int) -> MethodFit:
         env.learner,
         "svi",
         seed,
-        Priors(mechanism_scale=scale, weight_scaling=st.weight_scaling),
+        suite_priors(st, scale),
         num_steps=int(settings.svi_steps),
         learning_rate=float(settings.svi_learning_rate),
         num_draws=int(settings.svi_draws),

@@ -58,17 +58,32 @@ _Key = tuple[str, str, str, int]  # (experiment, setting, method, seed)
 _LOG = logging.getLogger("bayes_diml.studies.experiments")  # the suite's progress (rows, candidates)
 
 
+def _writes_info_to_stderr(logger: logging.Logger) -> bool:
+    """Whether a handler on ``logger`` or the ancestors it propagates to writes INFO records to stderr."""
+    node: logging.Logger | None = logger
+    while node is not None:
+        for h in node.handlers:
+            stream = getattr(h, "stream", None)
+            to_stderr = stream is not None and stream in (sys.stderr, sys.__stderr__)
+            if isinstance(h, logging.StreamHandler) and to_stderr and h.level <= logging.INFO:
+                return True
+        node = node.parent if node.propagate else None
+    return False
+
+
 @contextlib.contextmanager
 def _progress_on_stderr(show: bool) -> Iterator[None]:
     """Show the suite's INFO messages on stderr while the block runs; with ``show`` False, silence them.
 
     Silenced means below WARNING for the block, even where the application's own logging
     configuration shows INFO, so that ``progress=False`` also keeps the fits' progress bars off.
+    Where the application's logging already writes these messages to stderr (``logging.basicConfig()``),
+    no second handler is added, so each line shows once, in the application's format.
     """
     level = _LOG.level
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", datefmt="%H:%M:%S"))
-    if show:
+    if show and not _writes_info_to_stderr(_LOG):
         _LOG.addHandler(handler)
     _LOG.setLevel(logging.INFO if show else logging.WARNING)
     try:
@@ -111,8 +126,9 @@ def run_paper(
         Print to stderr a line as each row starts (serial runs) and as it finishes, and, within a
         ``diml_val``, ``diml_prior_val`` or ``diml_early`` row, each candidate's held-out score
         (or the cache file it was read from) and the choice (the ``logging`` messages of
-        ``bayes_diml.studies.experiments`` at INFO level, shown only during the call); each fit of
-        a serial run shows its own progress bar.
+        ``bayes_diml.studies.experiments`` at INFO level, shown only during the call, through the
+        application's own stderr handler where it has one); each fit of a serial run shows its own
+        progress bar.
     settings : Settings, optional
     workers : int, optional
         More than 1: run each pending row as a Dask task on a local cluster of this many

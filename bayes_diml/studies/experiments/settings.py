@@ -94,7 +94,8 @@ class Settings:
         of ``diml_constant`` everywhere.
     weight_scaling : str
         ``Priors.weight_scaling`` of those priors: ``"constant"`` (every weight sd
-        ``prior_scale``) or ``"fan_in"`` (a weight matrix ``prior_scale / sqrt(fan_in)``).
+        ``prior_scale``), ``"fan_in"`` (a weight matrix ``prior_scale / sqrt(fan_in)``) or
+        ``"fan_in_bias"`` (its layer's bias too). The fan-in priors are the E7 "fan-in prior" below.
     fan_in_scale, fan_in_steps_e7 : float, int
         ``diml_fanin``: the ``c`` of its ``N(0, c^2 / fan_in)`` weight prior; ``fan_in_steps_e7``
         is the Adam step count of every E7 MAP fit under a fan-in prior (elsewhere ``map_steps``).

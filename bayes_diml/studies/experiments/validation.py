@@ -27,7 +27,14 @@ from bayes_diml.environments import Environment
 from bayes_diml.files import array_digest, write_atomic
 from bayes_diml.likelihood import log_likelihood
 from bayes_diml.models import Priors
-from bayes_diml.studies.experiments.fitting import MethodFit, _fit, _map_fit, _network, _prior_fit
+from bayes_diml.studies.experiments.fitting import (
+    MethodFit,
+    _fit,
+    _map_fit,
+    _network,
+    _prior_fit,
+    suite_priors,
+)
 from bayes_diml.studies.experiments.settings import Settings
 
 __all__ = [
@@ -280,7 +287,7 @@ def fit_diml_early(env: Environment, settings: Settings, seed: int) -> MethodFit
         env.learner,
         "map",
         seed,
-        Priors(mechanism_scale=settings.prior_scale, weight_scaling=settings.weight_scaling),
+        suite_priors(settings, settings.prior_scale),
         validation=val_part,
         num_steps=steps,
         learning_rate=float(settings.map_learning_rate),

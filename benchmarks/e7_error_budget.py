@@ -1,0 +1,251 @@
+"""Where the E7 ``diml`` test error comes from: per-action payoff levels against their sampling noise.
+
+Usage (from the repository root)::
+
+    python benchmarks/e7_error_budget.py [--settings 300x40 ...] [--seeds 0 1 2]
+
+For each saved E7 row of ``--method`` (default ``diml``) in ``docs/results/results.csv`` this
+splits the row's ``diff_mse`` on its own 20,000 test contexts (``metrics.diff_mse_contexts``,
+``Settings.metric_seed``) into
+
+- the **level** part: the error of each own action's payoff *level*, the mean over the contexts
+  of the fitted-minus-true payoff of action ``a`` (centred over actions: only differences are
+  identified), the part a per-action constant would remove;
+- the **shape** part: what is left, the error in how payoffs vary with the opponents' counts.
+
+It then asks whether the level part is sampling noise. The Hessian of the *training*
+log-likelihood in per-action offsets ``delta: float[K]`` (``delta_a`` added to every
+counterfactual payoff of action ``a``, the exact unrolled likelihood, at the fitted params)
+gives the Fisher covariance of the levels with the rest of the network held fixed, a lower bound
+on their sampling covariance. Reported: the level part that covariance predicts, and the
+observed levels' chi-square against it (``K - 1`` degrees of freedom, the gauge removed); a
+chi-square per degree of freedom near 1 says the level errors are the size of their sampling
+noise. ``level_part_free_offsets`` is the level part after one Newton step of the offsets on the
+likelihood alone (the levels freed from the prior, the rest of the network fixed): if the prior
+biased the levels, freeing them would lower it. ``shrinkage_gain_bound`` is the most any prior
+could take off the level part by pulling the levels together (oracle James-Stein: noise variance /
+(noise + true level variance)).
+
+Per setting (over ``--seeds``) it also reports the pooled chi-square and the chance that
+an estimator whose level errors are exactly their Fisher noise (with each row's observed shape part)
+has a mean diff_mse over those seeds above the published number. Prints a line per row and writes
+``benchmarks/results/e7_error_budget.json`` (``rows`` and ``settings``); a rerun reads the rows
+already there (``--recompute`` redoes them). Each row takes a
+few seconds (the offsets' Hessian is ``K`` Hessian-vector products).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from rescore_cfkl import saved_params
+from scipy import stats
+
+from bayes_diml import counterfactual, likelihood, metrics
+from bayes_diml.mechanisms import SymmetricCount
+from bayes_diml.studies import experiments as X
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CSV = HERE.parent / "docs" / "results" / "results.csv"
+DEFAULT_OUT = HERE / "results" / "e7_error_budget.json"
+ALL_SETTINGS = ("40x10", "80x20", "120x25", "200x30", "300x40")
+
+
+def payoff_grids(mechanism, params, joint: np.ndarray, agent: np.ndarray) -> np.ndarray:
+    """Payoff of every own action at agent ``i``'s context: float64[S, K] (``joint: int[S, n]``)."""
+    K = mechanism.n_choices
+    counts = np.stack([np.bincount(row, minlength=K) for row in joint]).astype(np.float32)
+    counts[np.arange(len(agent)), joint[np.arange(len(agent)), agent]] -= 1  # the opponents' counts
+    out = mechanism.count_payoffs(params, jnp.arange(K)[None, :], jnp.asarray(counts)[:, None, :])
+    return np.asarray(out, dtype=np.float64)
+
+
+def offset_derivatives(mechanism, params, learner, data) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and Hessian of the log-likelihood of ``data`` in per-action payoff offsets at ``params``.
+
+    Returns ``(float64[K], float64[K, K])``.
+    """
+    K = mechanism.n_choices
+    cf = counterfactual.counterfactual_payoffs(mechanism, params, data)  # float[M, T-1, n, K]
+    actions = jnp.asarray(data.actions)
+    mask = jnp.asarray(counterfactual.action_mask(data.n_actions))
+
+    def log_lik(delta):
+        per = likelihood.scan_log_policies(
+            learner, cf + delta, actions[:, :-1], mask, next_actions=actions[:, 1:]
+        )
+        return per.sum()
+
+    zero = jnp.zeros(K, cf.dtype)
+    grad = np.asarray(jax.jit(jax.grad(log_lik))(zero), dtype=np.float64)
+    hvp = jax.jit(lambda v: jax.jvp(jax.grad(log_lik), (zero,), (v,))[1])
+    H = np.stack([np.asarray(hvp(jnp.eye(K, dtype=cf.dtype)[k]), dtype=np.float64) for k in range(K)])
+    return grad, (H + H.T) / 2
+
+
+def pair_mean(cov: np.ndarray) -> float:
+    """Mean over uniform action pairs (a, b) of Var(x_a - x_b) under covariance ``cov``: float."""
+    K = cov.shape[0]
+    return float(2 * np.trace(cov) / K - 2 * cov.sum() / K**2)
+
+
+def budget(setting: str, seed: int, method: str, csv: Path, settings: X.Settings) -> dict:
+    """One row's split of diff_mse and its levels' sampling noise."""
+    env = X.make_environment("e7", setting, seed, settings)
+    family = SymmetricCount(env.mechanism.n_agents, env.mechanism.n_choices)
+    fit = saved_params(family, X.load_params(X.params_path(csv, ("e7", setting, method, seed))))
+    K = family.n_choices
+    ja, jb, agent = metrics.diff_mse_contexts(env.test, settings.diff_samples, settings.metric_seed)
+    own_a, own_b = ja[np.arange(len(agent)), agent], jb[np.arange(len(agent)), agent]
+    err = payoff_grids(family, fit, ja, agent) - payoff_grids(env.mechanism, env.params, ja, agent)
+    err -= err.mean(axis=1, keepdims=True)  # [S, K], centred over own actions
+    rows = np.arange(len(agent))
+    diff_err = err[rows, own_a] - err[rows, own_b]
+    levels = err.mean(axis=0)  # float[K]
+    shape_err = diff_err - (levels[own_a] - levels[own_b])
+    true_grid = payoff_grids(env.mechanism, env.params, ja, agent)
+    true_levels = (true_grid - true_grid.mean(axis=1, keepdims=True)).mean(axis=0)
+
+    grad, H = offset_derivatives(family, fit, env.learner, env.train)
+    cov = np.linalg.pinv(-H, rcond=1e-8, hermitian=True)
+    centre = np.eye(K) - 1.0 / K
+    cov = centre @ cov @ centre
+    free = levels + cov @ grad  # one Newton step of the offsets on the likelihood alone
+    w, V = np.linalg.eigh(cov)
+    keep = w > w.max() * 1e-8  # the K - 1 gauge-free directions
+    z = (V[:, keep].T @ levels) / np.sqrt(w[keep])
+    chi2, dof = float(np.sum(z**2)), int(keep.sum())
+    noise = float(np.trace(cov) / K)
+    signal = float(np.mean(true_levels**2))
+    published = X.PUBLISHED.get(("e7", setting, "diml"), (np.nan, np.nan))[0]
+    out = {
+        "setting": setting,
+        "seed": seed,
+        "method": method,
+        "train_actions": int(np.asarray(env.train.scored_mask).sum() * family.n_agents),
+        "diff_mse": float(np.mean(diff_err**2)),
+        "diff_mse_metric": metrics.diff_mse(
+            env.mechanism,
+            env.params,
+            family,
+            fit,
+            env.test,
+            n_samples=settings.diff_samples,
+            seed=settings.metric_seed,
+        ),
+        "level_part": float(np.mean((levels[own_a] - levels[own_b]) ** 2)),
+        "shape_part": float(np.mean(shape_err**2)),
+        "level_part_pairs": pair_mean(np.outer(levels, levels)),
+        "level_part_free_offsets": pair_mean(np.outer(free, free)),
+        "free_offset_step_rms": float(np.sqrt(np.mean((cov @ grad) ** 2))),
+        "fisher_level_part": pair_mean(cov),
+        "level_sd_fisher_median": float(np.median(np.sqrt(np.clip(np.diag(cov), 0, None)))),
+        "level_sd_true": float(np.sqrt(signal)),
+        "chi2": chi2,
+        "dof": dof,
+        "chi2_p_upper": float(stats.chi2.sf(chi2, dof)),
+        "shrinkage_gain_bound": noise / (noise + signal),
+        "fisher_eigenvalues": w[keep].tolist(),
+        "published": published,
+    }
+    out["level_share"] = out["level_part"] / out["diff_mse"]
+    out["level_over_fisher"] = out["level_part_pairs"] / out["fisher_level_part"]
+    return out
+
+
+def chance_mean_above(rows: list[dict], threshold: float, draws: int = 100_000, seed: int = 0) -> float:
+    """P(mean diff_mse over ``rows`` > ``threshold``) for level errors drawn at their Fisher noise.
+
+    Each row's level part is drawn as ``(2 / K) |x|^2`` with ``x ~ N(0, cov)`` (a weighted sum of
+    chi-square(1) draws with the Fisher covariance's eigenvalues), plus the row's observed shape part.
+    """
+    rng = np.random.default_rng(seed)
+    total = np.zeros(draws)
+    for r in rows:
+        lam = np.asarray(r["fisher_eigenvalues"])
+        K = lam.size + 1
+        total += 2.0 / K * (rng.chisquare(1, size=(draws, lam.size)) @ lam) + r["shape_part"]
+    return float(np.mean(total / len(rows) > threshold))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Split each row's diff_mse, compare its level errors with their Fisher noise; print and write JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    p.add_argument("--settings", nargs="+", default=list(ALL_SETTINGS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--method", default="diml")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--recompute", action="store_true", help="redo rows already in --out")
+    args = p.parse_args(argv)
+    settings = X.Settings()
+    records = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
+    print(
+        "setting  seed  diff_mse  level  shape  level_share  fisher_level  level/fisher  chi2/dof (p)  "
+        "shrink_bound  level_freed"
+    )
+    for setting in args.settings:
+        for seed in args.seeds:
+            path = X.params_path(args.csv, ("e7", setting, args.method, seed))
+            key = (setting, seed, args.method)
+            done = [x for x in records if (x["setting"], x["seed"], x["method"]) == key]
+            if done and not args.recompute:
+                r = done[0]
+            elif not path.exists():
+                print(f"{setting} seed {seed}: no saved {args.method} params at {path.name}; skipped")
+                continue
+            else:
+                r = budget(setting, seed, args.method, args.csv, settings)
+                records = [x for x in records if (x["setting"], x["seed"], x["method"]) != key] + [r]
+                args.out.write_text(json.dumps({"rows": records}, indent=1) + "\n")
+            print(
+                f"{setting:>7}  {seed:4d}  {r['diff_mse']:.2e}  {r['level_part']:.2e}  "
+                f"{r['shape_part']:.2e}  "
+                f"{r['level_share']:.2f}  {r['fisher_level_part']:.2e}  {r['level_over_fisher']:.2f}  "
+                f"{r['chi2'] / r['dof']:.2f} ({r['chi2_p_upper']:.2f})  {r['shrinkage_gain_bound']:.4f}  "
+                f"{r['level_part_free_offsets']:.2e}",
+                flush=True,
+            )
+    summary = []
+    for setting in ALL_SETTINGS:
+        mine = [
+            x
+            for x in records
+            if x["setting"] == setting and x["method"] == args.method and x["seed"] in args.seeds
+        ]
+        if not mine:
+            continue
+        chi2, dof = sum(x["chi2"] for x in mine), sum(x["dof"] for x in mine)
+        s = {
+            "setting": setting,
+            "seeds": sorted(x["seed"] for x in mine),
+            "mean_diff_mse": float(np.mean([x["diff_mse"] for x in mine])),
+            "mean_efficient": float(np.mean([x["fisher_level_part"] + x["shape_part"] for x in mine])),
+            "mean_level_share": float(np.mean([x["level_share"] for x in mine])),
+            "pooled_chi2_per_dof": chi2 / dof,
+            "pooled_chi2_p_upper": float(stats.chi2.sf(chi2, dof)),
+            "published": mine[0]["published"],
+            "chance_efficient_mean_above_published": chance_mean_above(mine, mine[0]["published"]),
+        }
+        summary.append(s)
+        print(
+            f"{setting}: seeds {s['seeds']}, mean diff_mse {s['mean_diff_mse']:.2e}, at the Fisher noise "
+            f"{s['mean_efficient']:.2e}, level share {s['mean_level_share']:.2f}, pooled chi2/dof "
+            f"{s['pooled_chi2_per_dof']:.2f} (p {s['pooled_chi2_p_upper']:.2f}), published "
+            f"{s['published']:.2e}, P(an estimator at the Fisher noise has a mean above it) "
+            f"{s['chance_efficient_mean_above_published']:.3f}"
+        )
+    every = [x for x in records if x["method"] == args.method and x["seed"] in args.seeds]
+    if every:
+        chi2, dof = sum(x["chi2"] for x in every), sum(x["dof"] for x in every)
+        print(f"all {len(every)} rows: pooled chi2/dof {chi2 / dof:.3f} (p {stats.chi2.sf(chi2, dof):.2f})")
+    args.out.write_text(json.dumps({"rows": records, "settings": summary}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,19 +7,16 @@ and learner parameters, never raw mechanism weights.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from bayes_diml.data import Trajectories
 from bayes_diml.learners import LogitQ, temperature_name
-from bayes_diml.mechanisms import GroupedTabular, joint_profiles
-from bayes_diml.metrics import agent_payoff_differences, payoff_differences
+from bayes_diml.mechanisms import GroupedTabular
 from bayes_diml.models import (
     Priors,
     hierarchical_site_names,
@@ -49,7 +46,7 @@ from .identification import (
     identification_table,
     support_mask,
 )
-from .interventions import EditedMechanism, counterfactual, evenly_spaced
+from .interventions import EditedMechanism, counterfactual
 from .labelled import payoff_dataset, payoff_interval_table, relabel_index
 from .pairs import UNITS_PAYOFF, UNITS_SCALED, payoff_pairs_frame
 from .persistence import read_fit, save_fit
@@ -58,6 +55,7 @@ from .ppc import ppc_behaviour
 from .quiet import SUMMARY_WARNINGS, silenced
 from .spec import ModelSpec
 from .summary import summary_frame
+from .units import centred_payoff_draws, identified_payoff_differences
 
 __all__ = ["Posterior", "load", "support_mask", "EditedMechanism"]
 
@@ -184,32 +182,25 @@ class Posterior:
     def payoff_differences(
         self, joint: Any = None, n_draws: int | None = None, agent: Any = None
     ) -> np.ndarray:
-        """Draws of the centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)``.
+        """Draws of the centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)``, in payoff units.
 
         ``joint``: int[..., n] (default: every profile). Returns float[D, ..., n]. With
         ``agent: int[S]`` (and ``joint: int[S, n]``), only that agent's centred payoff per joint
-        action: float[D, S], evaluating that agent's payoffs only (what many agents need).
+        action: float[D, S], evaluating that agent's payoffs only (what many agents need). Where
+        the payoff scale is confounded with the temperature (``confounded``), their scale is the
+        prior's: :meth:`identified_payoff_differences` gives the identified product.
         """
-        if agent is not None and joint is None:
-            raise ValueError("agent= needs joint=int[S, n].")
-        if joint is None and "centred_payoffs" in self.idata["posterior"].data_vars and n_draws is None:
-            return self.draws("centred_payoffs")
-        idx = evenly_spaced(self.n_draws, n_draws)
-        sites = {k: jnp.asarray(v[idx]) for k, v in self.site_draws().items()}
-        k = self.data.n_actions
-        if joint is None:
-            if math.prod(k) * len(k) > 10**7:
-                raise ValueError("the joint-action table is too large; pass joint=int[..., n].")
-            joint = joint_profiles(k).reshape(*k, len(k))
-        joint = jnp.asarray(joint)
+        return centred_payoff_draws(self, joint, n_draws, agent)
 
-        def one(s):
-            params = params_from_sites(self.mechanism, s)
-            if agent is None:
-                return payoff_differences(self.mechanism, params, joint, n_actions=k)
-            return agent_payoff_differences(self.mechanism, params, joint, jnp.asarray(agent), n_actions=k)
+    def identified_payoff_differences(
+        self, joint: Any = None, n_draws: int | None = None, agent: Any = None
+    ) -> tuple[np.ndarray, str]:
+        """:meth:`payoff_differences` in identified units, and the units' name.
 
-        return np.asarray(jax.lax.map(one, sites))
+        Payoff units (``"payoff"``) where the payoff scale is identified; temperature x payoff
+        (``"beta x payoff"``), per draw and agent, where it is confounded with the temperature.
+        """
+        return identified_payoff_differences(self, joint, n_draws, agent)
 
     def credible_interval(
         self, prob: float = 0.9, joint: Any = None

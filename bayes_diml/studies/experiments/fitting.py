@@ -35,8 +35,10 @@ class MethodFit(NamedTuple):
         The fitted learner when the method infers it (``diml_joint``), else None.
     draws : callable or None
         Bayesian rows: ``draws(joint int[S, n], n_draws) -> float[D, S, n]``, posterior draws of
-        the centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)`` (gauge-free); with
-        ``agent=int[S]``, only that agent's: float[D, S].
+        the centred payoffs ``u_i(a) - mean_k u_i(k, a_-i)`` (gauge-free) in identified units
+        (times the drawn temperature where it is confounded with the payoff scale,
+        ``info["confounded"]``; ``identified=False``: payoff units); with ``agent=int[S]``, only
+        that agent's: float[D, S].
     info : dict
         Diagnostics of the fit (stored in the ``.npz`` as ``info.<name>``).
     """
@@ -156,7 +158,13 @@ def _prior_fit(env, settings, seed, weight_scaling: str, scale: float | None) ->
 
 
 def _posterior_fit(post, info: dict) -> MethodFit:
-    def draws(joint: np.ndarray, n_draws: int, agent: np.ndarray | None = None) -> np.ndarray:
-        return np.asarray(post.payoff_differences(np.asarray(joint), n_draws=int(n_draws), agent=agent))
+    def draws(
+        joint: np.ndarray, n_draws: int, agent: np.ndarray | None = None, identified: bool = True
+    ) -> np.ndarray:
+        units = post.identified_payoff_differences if identified else post.payoff_differences
+        out = units(np.asarray(joint), n_draws=int(n_draws), agent=agent)
+        return np.asarray(out[0] if identified else out)
 
-    return MethodFit(post.mechanism, post.mechanism_params(), None, draws, info)
+    return MethodFit(
+        post.mechanism, post.mechanism_params(), None, draws, {**info, "confounded": post.confounded}
+    )

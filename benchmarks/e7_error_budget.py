@@ -30,8 +30,8 @@ Per setting (over ``--seeds``) it also reports the pooled chi-square and the cha
 an estimator whose level errors are exactly their Fisher noise (with each row's observed shape part)
 has a mean diff_mse over those seeds above the published number. Prints a line per row and writes
 ``benchmarks/results/e7_error_budget.json`` (``rows`` and ``settings``); a rerun reads the rows
-already there (``--recompute`` redoes them). Each row takes a
-few seconds (the offsets' Hessian is ``K`` Hessian-vector products).
+already there (``--recompute`` redoes them). Each row takes about half a minute on 2 cores (the
+offsets' Hessian is ``K`` Hessian-vector products).
 """
 
 from __future__ import annotations
@@ -56,11 +56,17 @@ DEFAULT_OUT = HERE / "results" / "e7_error_budget.json"
 ALL_SETTINGS = ("40x10", "80x20", "120x25", "200x30", "300x40")
 
 
-def payoff_grids(mechanism, params, joint: np.ndarray, agent: np.ndarray) -> np.ndarray:
-    """Payoff of every own action at agent ``i``'s context: float64[S, K] (``joint: int[S, n]``)."""
-    K = mechanism.n_choices
-    counts = np.stack([np.bincount(row, minlength=K) for row in joint]).astype(np.float32)
-    counts[np.arange(len(agent)), joint[np.arange(len(agent)), agent]] -= 1  # the opponents' counts
+def opponent_counts(joint: np.ndarray, agent: np.ndarray, K: int) -> np.ndarray:
+    """Counts of the other agents' actions at each context: float32[S, K] (``joint: int[S, n]``)."""
+    rows = np.arange(len(agent))
+    counts = np.bincount((rows[:, None] * K + joint).ravel(), minlength=len(agent) * K).reshape(-1, K)
+    counts[rows, joint[rows, agent]] -= 1
+    return counts.astype(np.float32)
+
+
+def payoff_grids(mechanism, params, counts: np.ndarray) -> np.ndarray:
+    """Payoff of every own action at each context's opponent counts: float64[S, K]."""
+    K = counts.shape[1]
     out = mechanism.count_payoffs(params, jnp.arange(K)[None, :], jnp.asarray(counts)[:, None, :])
     return np.asarray(out, dtype=np.float64)
 
@@ -102,14 +108,16 @@ def budget(setting: str, seed: int, method: str, csv: Path, settings: X.Settings
     K = family.n_choices
     ja, jb, agent = metrics.diff_mse_contexts(env.test, settings.diff_samples, settings.metric_seed)
     own_a, own_b = ja[np.arange(len(agent)), agent], jb[np.arange(len(agent)), agent]
-    err = payoff_grids(family, fit, ja, agent) - payoff_grids(env.mechanism, env.params, ja, agent)
-    err -= err.mean(axis=1, keepdims=True)  # [S, K], centred over own actions
+    counts = opponent_counts(ja, agent, K)  # ja and jb differ only in agent i's own action
+    true_grid = payoff_grids(env.mechanism, env.params, counts)
+    true_grid -= true_grid.mean(axis=1, keepdims=True)  # [S, K], centred over own actions
+    err = payoff_grids(family, fit, counts)
+    err -= err.mean(axis=1, keepdims=True) + true_grid
     rows = np.arange(len(agent))
     diff_err = err[rows, own_a] - err[rows, own_b]
     levels = err.mean(axis=0)  # float[K]
     shape_err = diff_err - (levels[own_a] - levels[own_b])
-    true_grid = payoff_grids(env.mechanism, env.params, ja, agent)
-    true_levels = (true_grid - true_grid.mean(axis=1, keepdims=True)).mean(axis=0)
+    true_levels = true_grid.mean(axis=0)
 
     grad, H = offset_derivatives(family, fit, env.learner, env.train)
     cov = np.linalg.pinv(-H, rcond=1e-8, hermitian=True)

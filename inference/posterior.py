@@ -55,7 +55,7 @@ from .ppc import ppc_behaviour
 from .quiet import SUMMARY_WARNINGS, silenced
 from .spec import ModelSpec
 from .summary import summary_frame
-from .units import centred_payoff_draws, identified_payoff_differences
+from .units import centred_payoff_draws, identified_payoff_differences, temperature_scaled
 
 __all__ = ["Posterior", "load", "support_mask", "EditedMechanism"]
 
@@ -300,13 +300,7 @@ class Posterior:
         The temperature (beta, Hedge's eta, EWA's lam) is the fit's, per draw and agent; with
         it fixed at 1 these are the centred payoffs.
         """
-        draws = self.payoff_differences()
-        t = np.asarray(getattr(self.learner_draws(), temperature_name(self.learner)), dtype=float)
-        if t.ndim == 1:  # float[D]: one temperature
-            t = t[:, None]
-        n_agents = draws.shape[-1]
-        t = np.broadcast_to(t, (len(t), n_agents))  # float[D, n]
-        return draws * t.reshape(len(t), *([1] * n_agents), n_agents)
+        return temperature_scaled(self, self.payoff_differences())
 
     def payoff_pairs(self, prob: float = 0.9):
         """Tabulate ``u_i(a, a_-i) - u_i(b, a_-i)`` for every agent, opponent profile and pair a < b.

@@ -23,7 +23,7 @@ from bayes_diml.models import params_from_sites
 from .interventions import evenly_spaced
 from .pairs import UNITS_PAYOFF, UNITS_SCALED
 
-__all__ = ["centred_payoff_draws", "identified_payoff_differences"]
+__all__ = ["centred_payoff_draws", "identified_payoff_differences", "temperature_scaled"]
 
 
 def centred_payoff_draws(
@@ -71,12 +71,24 @@ def identified_payoff_differences(
     if not post.confounded:
         return draws, UNITS_PAYOFF
     name = temperature_name(post.learner)
+    return temperature_scaled(post, draws, n_draws, agent), UNITS_SCALED.format(temperature=name)
+
+
+def temperature_scaled(
+    post: Any, draws: np.ndarray, n_draws: int | None = None, agent: Any = None
+) -> np.ndarray:
+    """``draws`` of centred payoffs times the fit's temperature, per draw and agent.
+
+    ``draws``: float[D, ..., n] as :func:`centred_payoff_draws` returns them for the same
+    ``n_draws`` (the temperature's draws are picked with the same indices), or float[D, S] with
+    ``agent: int[S]`` (each context scaled by its agent's temperature). With the temperature fixed
+    at 1 this returns the centred payoffs.
+    """
+    name = temperature_name(post.learner)
     t = np.asarray(getattr(post.learner_draws(), name), dtype=float)[evenly_spaced(post.n_draws, n_draws)]
     n_agents = len(post.data.n_actions)
     if t.ndim == 1:  # float[D]: one temperature
         t = np.broadcast_to(t[:, None], (len(t), n_agents))
     if agent is not None:  # draws float[D, S]: agent i's temperature per context
-        scale = t[:, np.asarray(agent)]
-    else:  # draws float[D, ..., n]
-        scale = t.reshape(len(t), *([1] * (draws.ndim - 2)), n_agents)
-    return draws * scale, UNITS_SCALED.format(temperature=name)
+        return draws * t[:, np.asarray(agent)]
+    return draws * t.reshape(len(t), *([1] * (draws.ndim - 2)), n_agents)  # draws float[D, ..., n]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -71,26 +72,40 @@ def payoff_grids(mechanism, params, counts: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def offset_derivatives(mechanism, params, learner, data) -> tuple[np.ndarray, np.ndarray]:
+def _offset_log_lik(delta, cf, actions, mask, learner):
+    """Log-likelihood of ``actions: int[M, T, n]`` given ``cf + delta``: float.
+
+    ``delta: float[K]`` is added to the counterfactual payoffs ``cf: float[M, T-1, n, K]``;
+    ``mask: bool[n, K]``; ``learner`` is static (hashable).
+    """
+    per = likelihood.scan_log_policies(
+        learner, cf + delta, actions[:, :-1], mask, next_actions=actions[:, 1:]
+    )
+    return per.sum()
+
+
+_offset_grad = jax.jit(jax.grad(_offset_log_lik), static_argnames="learner")
+
+
+@partial(jax.jit, static_argnames="learner")
+def _offset_hvp(delta, v, cf, actions, mask, learner):
+    """The Hessian of :func:`_offset_log_lik` in ``delta`` times ``v: float[K]``."""
+    return jax.jvp(lambda d: jax.grad(_offset_log_lik)(d, cf, actions, mask, learner), (delta,), (v,))[1]
+
+
+def offset_derivatives(mechanism, params, learner, data, delta=None) -> tuple[np.ndarray, np.ndarray]:
     """Gradient and Hessian of the log-likelihood of ``data`` in per-action payoff offsets at ``params``.
 
-    Returns ``(float64[K], float64[K, K])``.
+    The derivatives are taken at offsets ``delta: float[K]`` (zeros when None), each added to every
+    counterfactual payoff of its own action. Returns ``(float64[K], float64[K, K])``.
     """
     K = mechanism.n_choices
     cf = counterfactual.counterfactual_payoffs(mechanism, params, data)  # float[M, T-1, n, K]
-    actions = jnp.asarray(data.actions)
-    mask = jnp.asarray(counterfactual.action_mask(data.n_actions))
-
-    def log_lik(delta):
-        per = likelihood.scan_log_policies(
-            learner, cf + delta, actions[:, :-1], mask, next_actions=actions[:, 1:]
-        )
-        return per.sum()
-
-    zero = jnp.zeros(K, cf.dtype)
-    grad = np.asarray(jax.jit(jax.grad(log_lik))(zero), dtype=np.float64)
-    hvp = jax.jit(lambda v: jax.jvp(jax.grad(log_lik), (zero,), (v,))[1])
-    H = np.stack([np.asarray(hvp(jnp.eye(K, dtype=cf.dtype)[k]), dtype=np.float64) for k in range(K)])
+    args = (cf, jnp.asarray(data.actions), jnp.asarray(counterfactual.action_mask(data.n_actions)), learner)
+    at = jnp.zeros(K, cf.dtype) if delta is None else jnp.asarray(delta, cf.dtype)
+    grad = np.asarray(_offset_grad(at, *args), dtype=np.float64)
+    eye = jnp.eye(K, dtype=cf.dtype)
+    H = np.stack([np.asarray(_offset_hvp(at, eye[k], *args), dtype=np.float64) for k in range(K)])
     return grad, (H + H.T) / 2
 
 

@@ -1,0 +1,171 @@
+"""What the E7 data allow: the truth's own shape with only its per-action payoff levels fitted.
+
+Usage (from the repository root)::
+
+    python benchmarks/e7_oracle_levels.py [--settings 300x40 ...] [--seeds 0 1 2]
+
+For each E7 setting and seed this fits an *oracle* that knows more than any real estimator: the
+true mechanism exactly, except for ``K`` free per-action offsets ``delta: float[K]`` (``delta_a``
+added to every counterfactual payoff of own action ``a``). The offsets are fitted by Newton's
+method on the exact unrolled log-likelihood of the *training* episodes under the true learner,
+with no prior, to convergence (``newton_steps``, ``last_step_rms``). The oracle's only error is
+its levels, so its ``diff_mse`` on the row's own 20,000 test contexts (``metrics.diff_mse_contexts``,
+``Settings.metric_seed``) is ``mean((delta[a] - delta[a'])^2)``: the error that the sampling noise
+of the levels alone forces on an estimator that got everything else right.
+
+``oracle_shrunk`` also pulls the oracle's levels towards their mean by the James-Stein factor that
+the *true* level variance gives (a second oracle: no prior can know it). ``corr_with_diml`` is the
+correlation between the oracle's centred level errors and those of the saved ``--method`` fit
+(``docs/results/results.csv``) on the same contexts: near 1 says the two share one error, the
+data's, and no choice of prior or optimiser would remove it.
+
+Prints a line per row and a summary per setting (mean over ``--seeds`` against the published
+number), and writes ``benchmarks/results/e7_oracle_levels.json`` (``rows`` and ``settings``); a
+rerun reads the rows already there (``--recompute`` redoes them). A row takes ``K`` Hessian-vector
+products per Newton step, about two minutes at (300,40) on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from e7_error_budget import ALL_SETTINGS, DEFAULT_CSV, offset_derivatives, opponent_counts, payoff_grids
+from rescore_cfkl import saved_params
+
+from bayes_diml import metrics
+from bayes_diml.mechanisms import SymmetricCount
+from bayes_diml.studies import experiments as X
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "results" / "e7_oracle_levels.json"
+
+
+def centred_pinv(H: np.ndarray) -> np.ndarray:
+    """Covariance ``(-H)^+`` restricted to centred offsets (the gauge removed): float64[K, K]."""
+    K = H.shape[0]
+    centre = np.eye(K) - 1.0 / K
+    return centre @ np.linalg.pinv(-H, rcond=1e-8, hermitian=True) @ centre
+
+
+def fit_offsets(mechanism, params, learner, data, tol: float = 1e-6, max_steps: int = 6):
+    """Maximum-likelihood per-action offsets on top of ``params``, by Newton's method.
+
+    Returns ``(delta: float64[K] centred, cov: float64[K, K] at the optimum, steps, last_step_rms)``.
+    """
+    delta, steps, rms = np.zeros(mechanism.n_choices), 0, np.inf
+    while steps < max_steps and rms >= tol:
+        grad, H = offset_derivatives(mechanism, params, learner, data, delta)
+        cov = centred_pinv(H)
+        move = cov @ grad
+        delta, steps = delta + move, steps + 1
+        rms = float(np.sqrt(np.mean(move**2)))
+    return delta - delta.mean(), cov, steps, rms
+
+
+def pair_error(err: np.ndarray, own_a: np.ndarray, own_b: np.ndarray) -> float:
+    """Mean of ``(err[a] - err[a'])^2`` over the contexts' own-action pairs: float."""
+    return float(np.mean((err[own_a] - err[own_b]) ** 2))
+
+
+def oracle_row(setting: str, seed: int, method: str, csv: Path, settings: X.Settings) -> dict:
+    """The oracle's levels on one E7 row, against the truth and against the saved fit."""
+    env = X.make_environment("e7", setting, seed, settings)
+    K = env.mechanism.n_choices
+    delta, cov, steps, last = fit_offsets(env.mechanism, env.params, env.learner, env.train)
+    ja, jb, agent = metrics.diff_mse_contexts(env.test, settings.diff_samples, settings.metric_seed)
+    rows = np.arange(len(agent))
+    own_a, own_b = ja[rows, agent], jb[rows, agent]
+    counts = opponent_counts(ja, agent, K)
+    true_grid = payoff_grids(env.mechanism, env.params, counts)
+    true_grid -= true_grid.mean(axis=1, keepdims=True)
+    true_levels = true_grid.mean(axis=0)
+    signal, noise = float(np.mean(true_levels**2)), float(np.trace(cov) / K)
+    keep = signal / (signal + noise)  # the oracle James-Stein factor
+    shrunk = keep * delta - (1 - keep) * true_levels
+    out = {
+        "setting": setting,
+        "seed": seed,
+        "method": method,
+        "oracle": pair_error(delta, own_a, own_b),
+        "oracle_shrunk": pair_error(shrunk, own_a, own_b),
+        "shrink_factor": keep,
+        "newton_steps": steps,
+        "last_step_rms": last,
+        "level_sd_oracle": float(np.sqrt(np.mean(delta**2))),
+        "published": X.PUBLISHED.get(("e7", setting, "diml"), (np.nan, np.nan))[0],
+    }
+    path = X.params_path(csv, ("e7", setting, method, seed))
+    if path.exists():
+        family = SymmetricCount(env.mechanism.n_agents, K)
+        fit = saved_params(family, X.load_params(path))
+        err = payoff_grids(family, fit, counts)
+        err -= err.mean(axis=1, keepdims=True) + true_grid
+        levels = err.mean(axis=0)
+        out["fit_diff_mse"] = float(np.mean((err[rows, own_a] - err[rows, own_b]) ** 2))
+        out["fit_level_part"] = pair_error(levels, own_a, own_b)
+        out["corr_with_fit"] = float(np.corrcoef(levels, delta)[0, 1])
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Fit the oracle's levels per row; print and write JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    p.add_argument("--settings", nargs="+", default=list(ALL_SETTINGS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--method", default="diml", help="the saved fit whose level errors are compared")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--recompute", action="store_true", help="redo rows already in --out")
+    args = p.parse_args(argv)
+    settings = X.Settings()
+    records = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
+    print("setting  seed  oracle    shrunk    fit       fit_level  corr  newton(last step rms)  published")
+    for setting in args.settings:
+        for seed in args.seeds:
+            key = (setting, seed, args.method)
+            done = [x for x in records if (x["setting"], x["seed"], x["method"]) == key]
+            if done and not args.recompute:
+                r = done[0]
+            else:
+                r = oracle_row(setting, seed, args.method, args.csv, settings)
+                records = [x for x in records if (x["setting"], x["seed"], x["method"]) != key] + [r]
+                args.out.write_text(json.dumps({"rows": records}, indent=1) + "\n")
+            print(
+                f"{setting:>7}  {seed:4d}  {r['oracle']:.2e}  {r['oracle_shrunk']:.2e}  "
+                f"{r.get('fit_diff_mse', np.nan):.2e}  {r.get('fit_level_part', np.nan):.2e}  "
+                f"{r.get('corr_with_fit', np.nan):.2f}  {r['newton_steps']} ({r['last_step_rms']:.1e})  "
+                f"{r['published']:.2e}",
+                flush=True,
+            )
+    summary = []
+    for setting in ALL_SETTINGS:
+        mine = [
+            x
+            for x in records
+            if x["setting"] == setting and x["method"] == args.method and x["seed"] in args.seeds
+        ]
+        if not mine:
+            continue
+        s = {
+            "setting": setting,
+            "seeds": sorted(x["seed"] for x in mine),
+            "mean_oracle": float(np.mean([x["oracle"] for x in mine])),
+            "mean_oracle_shrunk": float(np.mean([x["oracle_shrunk"] for x in mine])),
+            "mean_fit": float(np.mean([x.get("fit_diff_mse", np.nan) for x in mine])),
+            "mean_corr_with_fit": float(np.mean([x.get("corr_with_fit", np.nan) for x in mine])),
+            "published": mine[0]["published"],
+        }
+        summary.append(s)
+        print(
+            f"{setting}: seeds {s['seeds']}, oracle {s['mean_oracle']:.2e}, oracle shrunk "
+            f"{s['mean_oracle_shrunk']:.2e}, {args.method} {s['mean_fit']:.2e}, level-error corr "
+            f"{s['mean_corr_with_fit']:.2f}, published {s['published']:.2e}"
+        )
+    args.out.write_text(json.dumps({"rows": records, "settings": summary}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

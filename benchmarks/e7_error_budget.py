@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -196,6 +197,36 @@ def chance_mean_above(rows: list[dict], threshold: float, draws: int = 100_000, 
     return float(np.mean(total / len(rows) > threshold))
 
 
+def row_key(row: dict) -> tuple[str, int, str]:
+    """``(setting, seed, method)`` of a result row."""
+    return row["setting"], row["seed"], row["method"]
+
+
+def cached_rows(records: list[dict], keys, compute, out: Path, recompute: bool = False) -> Iterator[dict]:
+    """Yield the row of each ``key = (setting, seed, method)``: the one in ``records``, or ``compute(*key)``.
+
+    A computed row replaces any saved one in ``records`` (in place) and ``out`` is rewritten at once,
+    so an interrupted run keeps the rows it finished; ``recompute`` computes every row. Keys for which
+    ``compute`` returns None are skipped.
+    """
+    for key in keys:
+        done = [x for x in records if row_key(x) == key]
+        if done and not recompute:
+            yield done[0]
+            continue
+        row = compute(*key)
+        if row is None:
+            continue
+        records[:] = [x for x in records if row_key(x) != key] + [row]
+        out.write_text(json.dumps({"rows": records}, indent=1) + "\n")
+        yield row
+
+
+def rows_of(records: list[dict], setting: str, method: str, seeds) -> list[dict]:
+    """The rows of one setting and method whose seed is in ``seeds``."""
+    return [x for x in records if x["setting"] == setting and x["method"] == method and x["seed"] in seeds]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Split each row's diff_mse, compare its level errors with their Fisher noise; print and write JSON."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -212,35 +243,28 @@ def main(argv: list[str] | None = None) -> None:
         "setting  seed  diff_mse  level  shape  level_share  fisher_level  level/fisher  chi2/dof (p)  "
         "shrink_bound  level_freed"
     )
-    for setting in args.settings:
-        for seed in args.seeds:
-            path = X.params_path(args.csv, ("e7", setting, args.method, seed))
-            key = (setting, seed, args.method)
-            done = [x for x in records if (x["setting"], x["seed"], x["method"]) == key]
-            if done and not args.recompute:
-                r = done[0]
-            elif not path.exists():
-                print(f"{setting} seed {seed}: no saved {args.method} params at {path.name}; skipped")
-                continue
-            else:
-                r = budget(setting, seed, args.method, args.csv, settings)
-                records = [x for x in records if (x["setting"], x["seed"], x["method"]) != key] + [r]
-                args.out.write_text(json.dumps({"rows": records}, indent=1) + "\n")
-            print(
-                f"{setting:>7}  {seed:4d}  {r['diff_mse']:.2e}  {r['level_part']:.2e}  "
-                f"{r['shape_part']:.2e}  "
-                f"{r['level_share']:.2f}  {r['fisher_level_part']:.2e}  {r['level_over_fisher']:.2f}  "
-                f"{r['chi2'] / r['dof']:.2f} ({r['chi2_p_upper']:.2f})  {r['shrinkage_gain_bound']:.4f}  "
-                f"{r['level_part_free_offsets']:.2e}",
-                flush=True,
-            )
+
+    def compute(setting: str, seed: int, method: str) -> dict | None:
+        path = X.params_path(args.csv, ("e7", setting, method, seed))
+        if not path.exists():
+            print(f"{setting} seed {seed}: no saved {method} params at {path.name}; skipped")
+            return None
+        return budget(setting, seed, method, args.csv, settings)
+
+    keys = [(setting, seed, args.method) for setting in args.settings for seed in args.seeds]
+    for r in cached_rows(records, keys, compute, args.out, args.recompute):
+        setting, seed = r["setting"], r["seed"]
+        print(
+            f"{setting:>7}  {seed:4d}  {r['diff_mse']:.2e}  {r['level_part']:.2e}  "
+            f"{r['shape_part']:.2e}  "
+            f"{r['level_share']:.2f}  {r['fisher_level_part']:.2e}  {r['level_over_fisher']:.2f}  "
+            f"{r['chi2'] / r['dof']:.2f} ({r['chi2_p_upper']:.2f})  {r['shrinkage_gain_bound']:.4f}  "
+            f"{r['level_part_free_offsets']:.2e}",
+            flush=True,
+        )
     summary = []
     for setting in ALL_SETTINGS:
-        mine = [
-            x
-            for x in records
-            if x["setting"] == setting and x["method"] == args.method and x["seed"] in args.seeds
-        ]
+        mine = rows_of(records, setting, args.method, args.seeds)
         if not mine:
             continue
         chi2, dof = sum(x["chi2"] for x in mine), sum(x["dof"] for x in mine)

@@ -29,10 +29,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from e7_error_budget import ALL_SETTINGS, DEFAULT_CSV, offset_derivatives, opponent_counts, payoff_grids
+from e7_error_budget import (
+    ALL_SETTINGS,
+    DEFAULT_CSV,
+    cached_rows,
+    offset_derivatives,
+    opponent_counts,
+    payoff_grids,
+    rows_of,
+)
 from rescore_cfkl import saved_params
 
 from bayes_diml import metrics
@@ -123,30 +132,19 @@ def main(argv: list[str] | None = None) -> None:
     settings = X.Settings()
     records = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
     print("setting  seed  oracle    shrunk    fit       fit_level  corr  newton(last step rms)  published")
-    for setting in args.settings:
-        for seed in args.seeds:
-            key = (setting, seed, args.method)
-            done = [x for x in records if (x["setting"], x["seed"], x["method"]) == key]
-            if done and not args.recompute:
-                r = done[0]
-            else:
-                r = oracle_row(setting, seed, args.method, args.csv, settings)
-                records = [x for x in records if (x["setting"], x["seed"], x["method"]) != key] + [r]
-                args.out.write_text(json.dumps({"rows": records}, indent=1) + "\n")
-            print(
-                f"{setting:>7}  {seed:4d}  {r['oracle']:.2e}  {r['oracle_shrunk']:.2e}  "
-                f"{r.get('fit_diff_mse', np.nan):.2e}  {r.get('fit_level_part', np.nan):.2e}  "
-                f"{r.get('corr_with_fit', np.nan):.2f}  {r['newton_steps']} ({r['last_step_rms']:.1e})  "
-                f"{r['published']:.2e}",
-                flush=True,
-            )
+    keys = [(setting, seed, args.method) for setting in args.settings for seed in args.seeds]
+    compute = partial(oracle_row, csv=args.csv, settings=settings)
+    for r in cached_rows(records, keys, compute, args.out, args.recompute):
+        print(
+            f"{r['setting']:>7}  {r['seed']:4d}  {r['oracle']:.2e}  {r['oracle_shrunk']:.2e}  "
+            f"{r.get('fit_diff_mse', np.nan):.2e}  {r.get('fit_level_part', np.nan):.2e}  "
+            f"{r.get('corr_with_fit', np.nan):.2f}  {r['newton_steps']} ({r['last_step_rms']:.1e})  "
+            f"{r['published']:.2e}",
+            flush=True,
+        )
     summary = []
     for setting in ALL_SETTINGS:
-        mine = [
-            x
-            for x in records
-            if x["setting"] == setting and x["method"] == args.method and x["seed"] in args.seeds
-        ]
+        mine = rows_of(records, setting, args.method, args.seeds)
         if not mine:
             continue
         s = {

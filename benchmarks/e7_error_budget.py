@@ -222,9 +222,17 @@ def cached_rows(records: list[dict], keys, compute, out: Path, recompute: bool =
         yield row
 
 
-def rows_of(records: list[dict], setting: str, method: str, seeds) -> list[dict]:
-    """The rows of one setting and method whose seed is in ``seeds``."""
-    return [x for x in records if x["setting"] == setting and x["method"] == method and x["seed"] in seeds]
+def rows_by_setting(records: list[dict], method: str, seeds) -> Iterator[tuple[str, list[dict]]]:
+    """Yield ``(setting, rows)`` in :data:`ALL_SETTINGS` order: ``method``'s rows whose seed is in ``seeds``.
+
+    Settings without such rows are left out.
+    """
+    for setting in ALL_SETTINGS:
+        rows = [
+            x for x in records if x["setting"] == setting and x["method"] == method and x["seed"] in seeds
+        ]
+        if rows:
+            yield setting, rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -263,10 +271,7 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     summary = []
-    for setting in ALL_SETTINGS:
-        mine = rows_of(records, setting, args.method, args.seeds)
-        if not mine:
-            continue
+    for setting, mine in rows_by_setting(records, args.method, args.seeds):
         chi2, dof = sum(x["chi2"] for x in mine), sum(x["dof"] for x in mine)
         s = {
             "setting": setting,

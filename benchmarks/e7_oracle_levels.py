@@ -40,7 +40,7 @@ from e7_error_budget import (
     offset_derivatives,
     opponent_counts,
     payoff_grids,
-    rows_of,
+    rows_by_setting,
 )
 from rescore_cfkl import saved_params
 
@@ -143,10 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     summary = []
-    for setting in ALL_SETTINGS:
-        mine = rows_of(records, setting, args.method, args.seeds)
-        if not mine:
-            continue
+    for setting, mine in rows_by_setting(records, args.method, args.seeds):
         s = {
             "setting": setting,
             "seeds": sorted(x["seed"] for x in mine),

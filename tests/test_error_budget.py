@@ -187,5 +187,5 @@ def test_cached_rows_resumes_recomputes_and_skips(tmp_path):
     assert json.loads(out.read_text())["rows"] == records  # written as each row finishes
     again = list(EB.cached_rows(records, keys[:2], compute, out, recompute=True))
     assert [r["x"] for r in again] == [3, 4] and len(records) == 2  # replaced, not appended
-    assert EB.rows_of(records, "40x10", "diml", [1]) == [again[1]]
-    assert EB.rows_of(records, "40x10", "other", [0, 1]) == []
+    assert list(EB.rows_by_setting(records, "diml", [1])) == [("40x10", [again[1]])]
+    assert list(EB.rows_by_setting(records, "other", [0, 1])) == []

@@ -41,6 +41,7 @@ import json
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +52,7 @@ from scipy import stats
 from bayes_diml import counterfactual, likelihood, metrics
 from bayes_diml.mechanisms import SymmetricCount
 from bayes_diml.studies import experiments as X
+from bayes_diml.studies.experiments.scoring import suite_diff_mse
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CSV = HERE.parent / "docs" / "results" / "results.csv"
@@ -71,6 +73,57 @@ def payoff_grids(mechanism, params, counts: np.ndarray) -> np.ndarray:
     K = counts.shape[1]
     out = mechanism.count_payoffs(params, jnp.arange(K)[None, :], jnp.asarray(counts)[:, None, :])
     return np.asarray(out, dtype=np.float64)
+
+
+class Contexts(NamedTuple):
+    """A row's diff_mse test contexts, reduced to what a symmetric count game's payoffs need."""
+
+    own_a: np.ndarray  # int[S]: agent i's own action in the first joint action
+    own_b: np.ndarray  # int[S]: and in the second
+    counts: np.ndarray  # float32[S, K]: the opponents' action counts (the same in both)
+    true_grid: np.ndarray  # float64[S, K]: the truth's payoff of every own action, centred over them
+
+
+def metric_contexts(env, settings: X.Settings) -> Contexts:
+    """The 20,000 test contexts of ``metrics.diff_mse_contexts`` (``Settings.metric_seed``) of ``env``."""
+    ja, jb, agent = metrics.diff_mse_contexts(env.test, settings.diff_samples, settings.metric_seed)
+    rows = np.arange(len(agent))
+    counts = opponent_counts(
+        ja, agent, env.mechanism.n_choices
+    )  # ja and jb differ only in agent i's own action
+    true_grid = payoff_grids(env.mechanism, env.params, counts)
+    true_grid -= true_grid.mean(axis=1, keepdims=True)
+    return Contexts(ja[rows, agent], jb[rows, agent], counts, true_grid)
+
+
+def error_grid(mechanism, params, ctx: Contexts) -> np.ndarray:
+    """Fitted minus true payoff of every own action at each context, centred over them: float64[S, K]."""
+    err = payoff_grids(mechanism, params, ctx.counts)
+    err -= err.mean(axis=1, keepdims=True) + ctx.true_grid
+    return err
+
+
+def pair_error(err: np.ndarray, own_a: np.ndarray, own_b: np.ndarray) -> float:
+    """Mean of ``(err[a] - err[a'])^2`` over the contexts' own-action pairs (``err: float[K]``): float."""
+    return float(np.mean((err[own_a] - err[own_b]) ** 2))
+
+
+def saved_fit(env, csv: Path, setting: str, method: str, seed: int):
+    """The saved E7 ``method`` fit of a row: ``(SymmetricCount family, params)``."""
+    family = SymmetricCount(env.mechanism.n_agents, env.mechanism.n_choices)
+    return family, saved_params(family, X.load_params(X.params_path(csv, ("e7", setting, method, seed))))
+
+
+def centred_pinv(H: np.ndarray) -> np.ndarray:
+    """Covariance ``(-H)^+`` restricted to centred offsets (the gauge removed): float64[K, K]."""
+    K = H.shape[0]
+    centre = np.eye(K) - 1.0 / K
+    return centre @ np.linalg.pinv(-H, rcond=1e-8, hermitian=True) @ centre
+
+
+def published_diff_mse(setting: str) -> float:
+    """The published DIML diff_mse of an E7 setting (NaN where none)."""
+    return X.PUBLISHED.get(("e7", setting, "diml"), (np.nan, np.nan))[0]
 
 
 def _offset_log_lik(delta, cf, actions, mask, learner):
@@ -119,26 +172,19 @@ def pair_mean(cov: np.ndarray) -> float:
 def budget(setting: str, seed: int, method: str, csv: Path, settings: X.Settings) -> dict:
     """One row's split of diff_mse and its levels' sampling noise."""
     env = X.make_environment("e7", setting, seed, settings)
-    family = SymmetricCount(env.mechanism.n_agents, env.mechanism.n_choices)
-    fit = saved_params(family, X.load_params(X.params_path(csv, ("e7", setting, method, seed))))
+    family, fit = saved_fit(env, csv, setting, method, seed)
     K = family.n_choices
-    ja, jb, agent = metrics.diff_mse_contexts(env.test, settings.diff_samples, settings.metric_seed)
-    own_a, own_b = ja[np.arange(len(agent)), agent], jb[np.arange(len(agent)), agent]
-    counts = opponent_counts(ja, agent, K)  # ja and jb differ only in agent i's own action
-    true_grid = payoff_grids(env.mechanism, env.params, counts)
-    true_grid -= true_grid.mean(axis=1, keepdims=True)  # [S, K], centred over own actions
-    err = payoff_grids(family, fit, counts)
-    err -= err.mean(axis=1, keepdims=True) + true_grid
-    rows = np.arange(len(agent))
+    ctx = metric_contexts(env, settings)
+    own_a, own_b = ctx.own_a, ctx.own_b
+    err = error_grid(family, fit, ctx)
+    rows = np.arange(len(own_a))
     diff_err = err[rows, own_a] - err[rows, own_b]
     levels = err.mean(axis=0)  # float[K]
     shape_err = diff_err - (levels[own_a] - levels[own_b])
-    true_levels = true_grid.mean(axis=0)
+    true_levels = ctx.true_grid.mean(axis=0)
 
     grad, H = offset_derivatives(family, fit, env.learner, env.train)
-    cov = np.linalg.pinv(-H, rcond=1e-8, hermitian=True)
-    centre = np.eye(K) - 1.0 / K
-    cov = centre @ cov @ centre
+    cov = centred_pinv(H)
     free = levels + cov @ grad  # one Newton step of the offsets on the likelihood alone
     w, V = np.linalg.eigh(cov)
     keep = w > w.max() * 1e-8  # the K - 1 gauge-free directions
@@ -146,23 +192,14 @@ def budget(setting: str, seed: int, method: str, csv: Path, settings: X.Settings
     chi2, dof = float(np.sum(z**2)), int(keep.sum())
     noise = float(np.trace(cov) / K)
     signal = float(np.mean(true_levels**2))
-    published = X.PUBLISHED.get(("e7", setting, "diml"), (np.nan, np.nan))[0]
     out = {
         "setting": setting,
         "seed": seed,
         "method": method,
         "train_actions": int(np.asarray(env.train.scored_mask).sum() * family.n_agents),
         "diff_mse": float(np.mean(diff_err**2)),
-        "diff_mse_metric": metrics.diff_mse(
-            env.mechanism,
-            env.params,
-            family,
-            fit,
-            env.test,
-            n_samples=settings.diff_samples,
-            seed=settings.metric_seed,
-        ),
-        "level_part": float(np.mean((levels[own_a] - levels[own_b]) ** 2)),
+        "diff_mse_metric": suite_diff_mse(env, family, fit, settings),
+        "level_part": pair_error(levels, own_a, own_b),
         "shape_part": float(np.mean(shape_err**2)),
         "level_part_pairs": pair_mean(np.outer(levels, levels)),
         "level_part_free_offsets": pair_mean(np.outer(free, free)),
@@ -175,7 +212,7 @@ def budget(setting: str, seed: int, method: str, csv: Path, settings: X.Settings
         "chi2_p_upper": float(stats.chi2.sf(chi2, dof)),
         "shrinkage_gain_bound": noise / (noise + signal),
         "fisher_eigenvalues": w[keep].tolist(),
-        "published": published,
+        "published": published_diff_mse(setting),
     }
     out["level_share"] = out["level_part"] / out["diff_mse"]
     out["level_over_fisher"] = out["level_part_pairs"] / out["fisher_level_part"]

@@ -14,7 +14,7 @@ its levels, so its ``diff_mse`` on the row's own 20,000 test contexts (``metrics
 of the levels alone forces on an estimator that got everything else right.
 
 ``oracle_shrunk`` also pulls the oracle's levels towards their mean by the James-Stein factor that
-the *true* level variance gives (a second oracle: no prior can know it). ``corr_with_diml`` is the
+the *true* level variance gives (a second oracle: no prior can know it). ``corr_with_fit`` is the
 correlation between the oracle's centred level errors and those of the saved ``--method`` fit
 (``docs/results/results.csv``) on the same contexts: near 1 says the two share one error, the
 data's, and no choice of prior or optimiser would remove it.
@@ -22,7 +22,7 @@ data's, and no choice of prior or optimiser would remove it.
 Prints a line per row and a summary per setting (mean over ``--seeds`` against the published
 number), and writes ``benchmarks/results/e7_oracle_levels.json`` (``rows`` and ``settings``); a
 rerun reads the rows already there (``--recompute`` redoes them). A row takes ``K`` Hessian-vector
-products per Newton step, about two minutes at (300,40) on 2 cores.
+products per Newton step, three steps: about 20 s at (40,10) and 80 s at (300,40) on 2 cores.
 """
 
 from __future__ import annotations
@@ -37,26 +37,20 @@ from e7_error_budget import (
     ALL_SETTINGS,
     DEFAULT_CSV,
     cached_rows,
+    centred_pinv,
+    error_grid,
+    metric_contexts,
     offset_derivatives,
-    opponent_counts,
-    payoff_grids,
+    pair_error,
+    published_diff_mse,
     rows_by_setting,
+    saved_fit,
 )
-from rescore_cfkl import saved_params
 
-from bayes_diml import metrics
-from bayes_diml.mechanisms import SymmetricCount
 from bayes_diml.studies import experiments as X
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "e7_oracle_levels.json"
-
-
-def centred_pinv(H: np.ndarray) -> np.ndarray:
-    """Covariance ``(-H)^+`` restricted to centred offsets (the gauge removed): float64[K, K]."""
-    K = H.shape[0]
-    centre = np.eye(K) - 1.0 / K
-    return centre @ np.linalg.pinv(-H, rcond=1e-8, hermitian=True) @ centre
 
 
 def fit_offsets(mechanism, params, learner, data, tol: float = 1e-6, max_steps: int = 6):
@@ -74,23 +68,13 @@ def fit_offsets(mechanism, params, learner, data, tol: float = 1e-6, max_steps: 
     return delta - delta.mean(), cov, steps, rms
 
 
-def pair_error(err: np.ndarray, own_a: np.ndarray, own_b: np.ndarray) -> float:
-    """Mean of ``(err[a] - err[a'])^2`` over the contexts' own-action pairs: float."""
-    return float(np.mean((err[own_a] - err[own_b]) ** 2))
-
-
 def oracle_row(setting: str, seed: int, method: str, csv: Path, settings: X.Settings) -> dict:
     """The oracle's levels on one E7 row, against the truth and against the saved fit."""
     env = X.make_environment("e7", setting, seed, settings)
     K = env.mechanism.n_choices
     delta, cov, steps, last = fit_offsets(env.mechanism, env.params, env.learner, env.train)
-    ja, jb, agent = metrics.diff_mse_contexts(env.test, settings.diff_samples, settings.metric_seed)
-    rows = np.arange(len(agent))
-    own_a, own_b = ja[rows, agent], jb[rows, agent]
-    counts = opponent_counts(ja, agent, K)
-    true_grid = payoff_grids(env.mechanism, env.params, counts)
-    true_grid -= true_grid.mean(axis=1, keepdims=True)
-    true_levels = true_grid.mean(axis=0)
+    ctx = metric_contexts(env, settings)
+    true_levels = ctx.true_grid.mean(axis=0)
     signal, noise = float(np.mean(true_levels**2)), float(np.trace(cov) / K)
     keep = signal / (signal + noise)  # the oracle James-Stein factor
     shrunk = keep * delta - (1 - keep) * true_levels
@@ -98,23 +82,20 @@ def oracle_row(setting: str, seed: int, method: str, csv: Path, settings: X.Sett
         "setting": setting,
         "seed": seed,
         "method": method,
-        "oracle": pair_error(delta, own_a, own_b),
-        "oracle_shrunk": pair_error(shrunk, own_a, own_b),
+        "oracle": pair_error(delta, ctx.own_a, ctx.own_b),
+        "oracle_shrunk": pair_error(shrunk, ctx.own_a, ctx.own_b),
         "shrink_factor": keep,
         "newton_steps": steps,
         "last_step_rms": last,
         "level_sd_oracle": float(np.sqrt(np.mean(delta**2))),
-        "published": X.PUBLISHED.get(("e7", setting, "diml"), (np.nan, np.nan))[0],
+        "published": published_diff_mse(setting),
     }
-    path = X.params_path(csv, ("e7", setting, method, seed))
-    if path.exists():
-        family = SymmetricCount(env.mechanism.n_agents, K)
-        fit = saved_params(family, X.load_params(path))
-        err = payoff_grids(family, fit, counts)
-        err -= err.mean(axis=1, keepdims=True) + true_grid
+    if X.params_path(csv, ("e7", setting, method, seed)).exists():
+        err = error_grid(*saved_fit(env, csv, setting, method, seed), ctx)
+        rows = np.arange(len(ctx.own_a))
         levels = err.mean(axis=0)
-        out["fit_diff_mse"] = float(np.mean((err[rows, own_a] - err[rows, own_b]) ** 2))
-        out["fit_level_part"] = pair_error(levels, own_a, own_b)
+        out["fit_diff_mse"] = float(np.mean((err[rows, ctx.own_a] - err[rows, ctx.own_b]) ** 2))
+        out["fit_level_part"] = pair_error(levels, ctx.own_a, ctx.own_b)
         out["corr_with_fit"] = float(np.corrcoef(levels, delta)[0, 1])
     return out
 

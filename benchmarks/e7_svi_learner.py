@@ -35,7 +35,7 @@ import numpy as np
 
 from bayes_diml import metrics
 from bayes_diml.studies import experiments as X
-from bayes_diml.studies.experiments.scoring import coverage_contexts
+from bayes_diml.studies.experiments.scoring import coverage_contexts, suite_diff_mse
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "e7_svi_learner.json"
@@ -102,15 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                 "variant": variant,
                 "beta_true": beta_true,
                 "units": "beta x payoff" if confounded else "payoff",
-                "diff_mse": metrics.diff_mse(
-                    env.mechanism,
-                    env.params,
-                    fit.mechanism,
-                    fit.params,
-                    env.test,
-                    n_samples=settings.diff_samples,
-                    seed=settings.metric_seed,
-                ),
+                "diff_mse": suite_diff_mse(env, fit.mechanism, fit.params, settings),
                 "fit_seconds": seconds,
                 **interval_scores(draws, target),
             }

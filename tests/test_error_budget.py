@@ -156,7 +156,7 @@ def test_pair_error_is_the_diff_mse_of_the_offset_mechanism(game64):
         literal = metrics.diff_mse(table_mech, truth, table_mech, shifted, data, n_samples=500, seed=7)
     ja, jb, agent = metrics.diff_mse_contexts(data, 500, 7)
     rows = np.arange(len(agent))
-    got = OL.pair_error(delta, ja[rows, agent], jb[rows, agent])
+    got = EB.pair_error(delta, ja[rows, agent], jb[rows, agent])
     assert got == pytest.approx(literal, rel=1e-10)
     assert got > 0.01  # a nonzero offset is an error the metric sees
 
@@ -166,7 +166,7 @@ def test_centred_pinv_removes_the_gauge():
     a = rng.normal(size=(K, K))
     centre = np.eye(K) - 1.0 / K
     H = -(centre @ (a @ a.T) @ centre)  # a likelihood curvature: flat along the common offset
-    cov = OL.centred_pinv(H)
+    cov = EB.centred_pinv(H)
     np.testing.assert_allclose(cov @ np.ones(K), 0.0, atol=1e-12)
     np.testing.assert_allclose(cov @ (-H) @ cov, cov, atol=1e-10)  # a generalised inverse
 

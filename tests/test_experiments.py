@@ -94,6 +94,38 @@ def test_summary_table_and_figure(quick_run, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_suite_diff_mse_is_diff_mse_on_the_test_split_with_the_settings_contexts(env_e2):
+    import jax
+
+    from bayes_diml.studies.experiments.scoring import suite_diff_mse
+
+    s = X.QUICK_SETTINGS
+    wrong = jax.tree_util.tree_map(lambda x: 1.5 * x, env_e2.params)  # payoff differences x 1.5
+    got = suite_diff_mse(env_e2, env_e2.mechanism, wrong, s)
+    literal = metrics.diff_mse(
+        env_e2.mechanism,
+        env_e2.params,
+        env_e2.mechanism,
+        wrong,
+        env_e2.test,
+        n_samples=s.diff_samples,
+        seed=s.metric_seed,
+    )
+    assert got == literal > 0
+    assert suite_diff_mse(env_e2, env_e2.mechanism, env_e2.params, s) == 0.0  # the truth scores 0
+    # the settings choose the contexts: another metric seed or the training split scores differently
+    assert suite_diff_mse(env_e2, env_e2.mechanism, wrong, s.replace(metric_seed=s.metric_seed + 1)) != got
+    assert got != metrics.diff_mse(
+        env_e2.mechanism,
+        env_e2.params,
+        env_e2.mechanism,
+        wrong,
+        env_e2.train,
+        n_samples=s.diff_samples,
+        seed=s.metric_seed,
+    )
+
+
 @pytest.mark.slow  # fast-suite budget (README: under 5 min on 2 cores); CI's slow run checks it
 @pytest.mark.parametrize("method", ["diml", "struct_mle", "joint_bc", "equilibrium"])
 def test_method_functions_feed_the_metrics(method, env_e2):

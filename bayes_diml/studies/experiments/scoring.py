@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from bayes_diml import metrics
@@ -9,7 +11,7 @@ from bayes_diml.environments import Environment
 from bayes_diml.studies.experiments.fitting import MethodFit
 from bayes_diml.studies.experiments.settings import Settings
 
-__all__ = ["coverage_contexts", "interval_coverage", "evaluate"]
+__all__ = ["coverage_contexts", "interval_coverage", "suite_diff_mse", "evaluate"]
 
 
 def coverage_contexts(data, n_samples: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -41,19 +43,27 @@ def interval_coverage(
     return float(np.mean((truth >= lo) & (truth <= hi)))
 
 
+def suite_diff_mse(env: Environment, mechanism: Any, params: Any, settings: Settings) -> float:
+    """``metrics.diff_mse`` of a fitted ``mechanism``/``params`` against ``env``'s truth on its test split.
+
+    ``Settings.diff_samples`` contexts drawn with ``Settings.metric_seed``: the suite's diff_mse.
+    """
+    return metrics.diff_mse(
+        env.mechanism,
+        env.params,
+        mechanism,
+        params,
+        env.test,
+        n_samples=settings.diff_samples,
+        seed=settings.metric_seed,
+    )
+
+
 def evaluate(env: Environment, fit: MethodFit, settings: Settings) -> dict[str, float]:
     """diff_mse (test split), cfkl_params (final-evaluation settings) and, for Bayesian fits, coverage."""
     T = min(int(settings.cfkl_T), int(env.data.n_steps))
     out = {
-        "diff_mse": metrics.diff_mse(
-            env.mechanism,
-            env.params,
-            fit.mechanism,
-            fit.params,
-            env.test,
-            n_samples=settings.diff_samples,
-            seed=settings.metric_seed,
-        ),
+        "diff_mse": suite_diff_mse(env, fit.mechanism, fit.params, settings),
         "cfkl_params": metrics.cfkl_params(
             env.mechanism,
             env.params,
